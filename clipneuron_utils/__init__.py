@@ -1,0 +1,9 @@
+"""clipneuron: compositional explanations of neurons in CLIP-, LSTM- and MiniLM-based NLI classifiers.
+
+The notebooks in ``notebooks/`` orchestrate and explain; this package computes. Each module has one job:
+``data`` (SNLI), ``synthetic`` (embedded smoke data), ``wordnet``, ``encoders``, ``heads``,
+``concepts``, ``formulas``, ``search``, ``analysis``, ``plots``, ``probe``, ``pipeline``
+(papermill → book), ``seeding`` and ``artifacts`` (atomic, input-keyed files under ``runs/``).
+"""
+
+__version__ = "0.1.0"

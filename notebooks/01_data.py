@@ -1,0 +1,142 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. Data: SNLI premise/hypothesis pairs
+#
+# The classifiers of this book read a *premise* and a *hypothesis* and decide whether the premise
+# entails, is neutral to, or contradicts the hypothesis (SNLI 1.0, {cite}`bowman2015snli`). Their neurons
+# are explained on the labelled **probe** pairs (SNLI dev, as in {cite}`mu2020compositional`), with
+# concepts built from each sentence's tokens and Penn Treebank tags: the lowercased leaves of the
+# official parse trees and their tags.
+#
+# This chapter loads the pairs the run uses and describes them. The parameters below are the ones
+# papermill fills in (`python -m clipneuron_utils.pipeline --profile offline -p seed=1`).
+
+# %% tags=["parameters"]
+profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
+data_source: str = "snli"  # "snli" (official files) or "synthetic" (embedded smoke data)
+data_dir: str = ""  # SNLI folder; empty: $CLIPNEURON_DATA, else ./data/snli (downloaded if missing)
+train_splits: list = ["train"]  # SNLI splits the classifier heads train on
+probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are probed on
+n_synthetic_train: int = 600  # synthetic train pairs (data_source="synthetic" only)
+n_synthetic_probe: int = 300  # synthetic probe pairs (data_source="synthetic" only)
+seed: int = 0  # seed of everything random
+
+# %%
+import altair as alt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from clipneuron_utils import charts, corpus
+from clipneuron_utils.seeding import seed_everything
+
+charts.enable()
+seed_everything(seed)
+pairs = corpus.load_pairs(
+    data_source,
+    train_splits,
+    probe_split,
+    data_dir or None,
+    n_synthetic_train=n_synthetic_train,
+    n_synthetic_probe=n_synthetic_probe,
+    seed=seed,
+)
+
+# %% [markdown]
+# ## Provenance
+#
+# Exactly which files this build read. "official" means the file's content is byte-identical to the
+# published SNLI 1.0 `.jsonl` (checked by md5).
+
+# %%
+display(Markdown(f":::{{important}} Data used by this build\n{pairs.summary}.\n:::"))
+pairs.provenance
+
+# %% [markdown]
+# ## Split sizes and labels
+#
+# Pairs whose annotators reached no consensus (label `-`) are dropped: they are neither trained on nor
+# probed.
+
+# %%
+labels = corpus.label_distribution(pairs)
+labels.pivot(index="label", columns="set", values="pairs").loc[["entailment", "neutral", "contradiction"]]
+
+# %%
+alt.Chart(labels, title="Pairs per label").mark_bar().encode(
+    x=alt.X("pairs:Q", title="pairs"),
+    y=alt.Y("label:N", sort=["entailment", "neutral", "contradiction"], title=None),
+    color=alt.Color("label:N", legend=None),
+    row=alt.Row("set:N", title=None),
+    tooltip=["set", "label", "pairs", alt.Tooltip("share:Q", format=".1%")],
+).properties(width=420, height=80)
+
+# %% [markdown]
+# ## Sentences and vocabulary
+#
+# Hypotheses are written by annotators and are shorter than the image-caption premises; the concepts of
+# chapter 4 are built from these tokens and tags.
+
+# %%
+corpus.vocabulary_stats(pairs)
+
+# %%
+lengths = corpus.sentence_lengths(pairs)
+alt.Chart(lengths, title="Tokens per sentence").mark_bar(opacity=0.8).encode(
+    x=alt.X("tokens:O", title="tokens (parse leaves, punctuation included)"),
+    y=alt.Y("sentences:Q", title="sentences"),
+    color=alt.Color("side:N", title="side"),
+    xOffset="side:N",
+    row=alt.Row("set:N", title=None),
+    tooltip=["set", "side", "tokens", "sentences"],
+).properties(width=520, height=140)
+
+# %%
+top = corpus.top_tokens(pairs.probe, n=25)
+alt.Chart(top, title="Most frequent probe tokens").mark_bar().encode(
+    x=alt.X("count:Q"),
+    y=alt.Y("token:N", sort="-x", title=None),
+    tooltip=["token", "count"],
+).properties(width=420)
+
+# %% [markdown]
+# ## Example pairs with their tags
+
+# %%
+examples = pairs.probe.groupby("label", sort=False).head(2).sort_values("label")
+pd.DataFrame(
+    {
+        "label": examples["label"],
+        "premise": [corpus.tagged(t, g) for t, g in zip(examples.premise_tokens, examples.premise_tags)],
+        "hypothesis": [corpus.tagged(t, g) for t, g in zip(examples.hypothesis_tokens, examples.hypothesis_tags)],
+    }
+).reset_index(drop=True)
+
+# %% tags=["remove-cell"]
+from clipneuron_utils import provenance
+
+provenance.record(
+    profile,
+    "data",
+    {
+        "text": pairs.summary,
+        "files": pairs.provenance.to_dict("records"),
+        "warning": (
+            "Heads were trained on the 1% SNLI train sample (plus test), not the full train split the paper used."
+            if "train_0.01" in list(train_splits) and data_source == "snli"
+            else "Embedded synthetic data, not SNLI: the numbers test the code, not the science."
+            if data_source == "synthetic"
+            else None
+        ),
+    },
+)
