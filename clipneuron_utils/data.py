@@ -109,13 +109,14 @@ def find_split(split: str, data_dir: str | os.PathLike | None = None, *, downloa
                 if path.is_file():
                     return path
             failure = f"the archive from {snli_url()} has no file for split {split!r}"
-    listing = "\n".join(f"  - {p}" for p in tried)
+    listing = "\n".join(f"  - {p.resolve()}" for p in tried)
     raise SNLINotFoundError(
-        f"SNLI split {split!r} not found. Data folder: {where.path} (from the {where.origin}). Paths tried:\n"
+        f"SNLI split {split!r} not found. Data folder: {where.path.resolve()} (from the {where.origin}). "
+        f"Paths tried:\n"
         f"{listing}\n{failure}.\n"
-        f"How to fix: set {DATA_ENV} to a folder holding snli_1.0_{split}.jsonl[.gz] (on these machines: "
-        f"CLIPNEURON_DATA=../shared/data/snli), or download {SNLI_URL} by hand (md5 {SNLI_ZIP_MD5}) and "
-        f"unzip it into {where.path}."
+        f"How to fix: set {DATA_ENV} (or pass data_dir / -p data_dir=...) to a folder holding "
+        f"snli_1.0_{split}.jsonl[.gz], or download {SNLI_URL} by hand (md5 {SNLI_ZIP_MD5}) and unzip it "
+        f"into {where.path.resolve()}."
     )
 
 
@@ -123,7 +124,7 @@ def snli_url() -> str:
     return os.environ.get(URL_ENV, SNLI_URL)
 
 
-def download_snli(folder: str | os.PathLike, url: str | None = None, md5: str = SNLI_ZIP_MD5) -> Path:
+def download_snli(folder: str | os.PathLike, url: str | None = None, md5: str | None = None) -> Path:
     """Download the official archive into ``folder`` with a progress bar, verify its md5, unpack it.
 
     pooch writes the download to a temporary file and refuses (deletes) one whose checksum is wrong;
@@ -135,7 +136,7 @@ def download_snli(folder: str | os.PathLike, url: str | None = None, md5: str = 
     folder.mkdir(parents=True, exist_ok=True)
     archive = pooch.retrieve(
         url or snli_url(),
-        known_hash=f"md5:{md5}",
+        known_hash=f"md5:{md5 or SNLI_ZIP_MD5}",
         fname="snli_1.0.zip",
         path=folder,
         progressbar=True,

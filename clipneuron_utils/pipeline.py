@@ -12,6 +12,7 @@ at the first failing notebook, names it and its cell, keeps the failed copy unde
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from . import provenance
-from .artifacts import atomic_path, repo_root, write_text
+from .artifacts import atomic_path, repo_root, run_dir, write_text
 
 VOLATILE_CELL_KEYS = ("execution", "papermill", "ExecuteTime", "collapsed")
 _PROGRESS = re.compile(r"\r|\d+%\|")
@@ -102,7 +103,9 @@ def strip_volatile(notebook) -> None:
     notebook.metadata.pop("widgets", None)
     if params is not None:
         notebook.metadata["clipneuron"] = {"parameters": params}
-    for cell in notebook.cells:
+    for index, cell in enumerate(notebook.cells):
+        # jupytext draws random cell ids; derive them from position and source instead
+        cell["id"] = hashlib.sha1(f"{index}:{cell.source}".encode()).hexdigest()[:8]
         for key in VOLATILE_CELL_KEYS:
             cell.metadata.pop(key, None)
         if cell.cell_type != "code":
@@ -147,8 +150,7 @@ def run(
         raise PipelineError(f"no notebooks/NN_*.py found in {notebooks_dir()}")
     if os.environ.get("CLIPNEURON_DATA"):  # notebooks run from another folder: make it absolute
         os.environ["CLIPNEURON_DATA"] = str(Path(os.environ["CLIPNEURON_DATA"]).expanduser().resolve())
-    runs = repo_root() / "runs" / profile
-    runs.mkdir(parents=True, exist_ok=True)
+    runs = run_dir(profile)
     staging = Path(tempfile.mkdtemp(dir=runs, prefix=".staging-"))
     try:
         prepared = []

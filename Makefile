@@ -1,0 +1,63 @@
+# clipneuron — the two commands of the README:
+#   make book  [PROFILE=paper|offline|smoke]   set up, run the seven chapters with papermill, build the book
+#   make test                                  set up, unit tests, nbval on the smoke notebooks, smoke book + browser test
+# Everything is installed into .venv/ at the repository root; it is rebuilt only when pyproject.toml changes.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PROFILE ?= paper
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+# extra arguments for the pipeline, e.g. make book PROFILE=offline ARGS="-p max_length=3"
+ARGS ?=
+
+.PHONY: book test env notebooks html pair smoke-notebooks unit nbval smoke-book browser clean help
+
+help:
+	@sed -n '1,4p' Makefile
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+env: $(STAMP)
+
+## make book: run the chapters under $(PROFILE), then build _build/html
+book: notebooks html
+
+notebooks: env
+	$(PY) -m clipneuron_utils.pipeline --profile $(PROFILE) $(ARGS)
+
+html: env
+	$(PY) -m clipneuron_utils.book
+
+## pair notebooks/*.py with .ipynb twins (for Jupyter, or papermill --help-notebook)
+pair: env
+	$(VENV)/bin/jupytext --sync notebooks/*.py
+
+## make test: what CI runs
+test: unit nbval smoke-book browser
+
+unit: env
+	$(PY) -m pytest tests --ignore=tests/nbval --ignore=tests/browser -q
+
+nbval: env
+	$(PY) -m pytest --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg -q -p no:cacheprovider
+
+smoke-book: env
+	$(PY) -m clipneuron_utils.book --notebooks tests/nbval --output _build/smoke
+
+browser: env
+	$(PY) -m pytest tests/browser -q
+
+## regenerate the nbval references (after an intended change of a chapter's output)
+smoke-notebooks: env
+	$(PY) -m clipneuron_utils.pipeline --profile smoke $(ARGS)
+
+clean:
+	rm -rf _build runs/smoke

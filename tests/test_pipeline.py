@@ -1,0 +1,91 @@
+"""The papermill pipeline: parameters, overrides, volatile metadata, and failing fast without damage."""
+
+import textwrap
+
+import nbformat
+import pytest
+
+from clipneuron_utils import pipeline
+
+HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
+
+
+def chapter(body: str, params: str = 'profile: str = "x"  # profile name\nseed: int = 0  # seed\n') -> str:
+    return HEADER + '# %% tags=["parameters"]\n' + params + "\n# %%\n" + textwrap.dedent(body)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, runs_tmp):
+    notebooks, params, out = tmp_path / "notebooks", tmp_path / "params", tmp_path / "out"
+    notebooks.mkdir()
+    params.mkdir()
+    (params / "demo.yaml").write_text("profile: demo\nseed: 3\nunused_here: 1\n")
+    (notebooks / "01_first.py").write_text(chapter("print('seed is', seed)\n"))
+    (notebooks / "02_second.py").write_text(chapter("import sys\nprint('progress 50%|#####', file=sys.stderr)\nprint(seed * 2)\n"))
+    monkeypatch.setattr(pipeline, "notebooks_dir", lambda: notebooks)
+    monkeypatch.setattr(pipeline, "params_dir", lambda: params)
+    return notebooks, params, out
+
+
+def outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    return [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+
+
+def test_runs_chapters_with_profile_and_overrides(project):
+    notebooks, _, out = project
+    written = pipeline.run("demo", {"seed": 5}, output_dir=out)
+    assert [p.name for p in written] == ["01_first.ipynb", "02_second.ipynb", "_provenance.md"]
+    assert "seed is 5\n" in outputs(out / "01_first.ipynb")
+    nb = nbformat.read(out / "02_second.ipynb", as_version=4)
+    assert nb.metadata["clipneuron"]["parameters"] == {"profile": "demo", "seed": 5}
+    assert "papermill" not in nb.metadata
+    for cell in nb.cells:
+        assert "execution" not in cell.metadata and "papermill" not in cell.metadata
+    assert not any("%|" in text for text in outputs(out / "02_second.ipynb")), "progress bars are volatile"
+    assert "10\n" in outputs(out / "02_second.ipynb")
+
+
+def test_reruns_are_byte_identical(project):
+    _, _, out = project
+    pipeline.run("demo", output_dir=out)
+    first = (out / "01_first.ipynb").read_bytes()
+    pipeline.run("demo", output_dir=out)
+    assert (out / "01_first.ipynb").read_bytes() == first
+
+
+def test_unknown_override_and_profile_are_refused(project):
+    _, _, out = project
+    with pytest.raises(pipeline.PipelineError, match="max_lenght not declared by any chapter run; known parameters: profile, seed"):
+        pipeline.run("demo", {"max_lenght": 3}, output_dir=out)
+    with pytest.raises(pipeline.PipelineError, match=r"profile 'nope': .*nope.yaml does not exist \(profiles: demo\)"):
+        pipeline.run("nope", output_dir=out)
+    with pytest.raises(pipeline.PipelineError, match="expected key=value"):
+        pipeline.parse_override("max_length")
+    assert pipeline.parse_override("encoders=[lstm, clip]") == ("encoders", ["lstm", "clip"])
+
+
+def test_failing_chapter_stops_and_leaves_output_untouched(project):
+    notebooks, _, out = project
+    pipeline.run("demo", output_dir=out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (notebooks / "02_second.py").write_text(chapter("x = 1\n\n# %%\nraise RuntimeError('boom in chapter two')\n"))
+    (notebooks / "03_third.py").write_text(chapter("print('never')\n"))
+    with pytest.raises(pipeline.PipelineError, match=r"02_second failed at cell .*RuntimeError: boom in chapter two"):
+        pipeline.run("demo", output_dir=out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not list(out.glob(".*")), "no temporary files in the output folder"
+
+
+def test_only_picks_chapters(project):
+    _, _, out = project
+    written = pipeline.run("demo", only=["02"], output_dir=out)
+    assert [p.name for p in written] == ["02_second.ipynb", "_provenance.md"]
+    with pytest.raises(pipeline.PipelineError, match="--only 09: no such chapter"):
+        pipeline.notebook_sources(["09"])
+
+
+def test_main_exit_status(project, capsys):
+    _, _, out = project
+    assert pipeline.main(["--profile", "demo", "--output-dir", str(out), "-p", "bogus=1"]) == 1
+    assert "bogus not declared" in capsys.readouterr().err
