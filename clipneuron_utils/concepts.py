@@ -1,0 +1,319 @@
+"""Concept masks over probe pairs: the atoms that formulas are built from (DESIGN.md, "Concepts").
+
+One boolean column per concept, one row per premise/hypothesis pair, named as in Mu & Andreas' code:
+
+- ``pre:tok:W`` / ``hyp:tok:W``: token W occurs in the premise / hypothesis. The vocabulary is the
+  ``vocab_size`` most frequent tokens (raw counts over premises and hypotheses together), skipping
+  ``{a, an, the, of, ., ,}``, ties broken by the token's text; each word gives both concepts.
+- ``pre:tag:T`` / ``hyp:tag:T``: Penn tag T occurs (one concept per tag seen on that side).
+- ``oth:overlap:25|50|75``: |P ∩ H| / (|P \\ H| + |H \\ P|) over token sets is > 0.25 / 0.5 / 0.75;
+  identical sets count as above every threshold.
+
+``encoding="wordnet"`` keeps the same names and vocabulary, and makes ``W`` also true where any WordNet
+synonym of W occurs on that side (multi-word lemmas match as contiguous token runs).
+
+Masks are built from index arrays into one scipy CSC matrix (no per-concept loop over pairs); the
+WordNet encoding inverts the map concept → synonyms into synonym → concepts, then scans each sentence
+once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .artifacts import atomic_path
+
+ENCODINGS = ("standard", "wordnet")
+SKIP_TOKENS = frozenset({"a", "an", "the", "of", ".", ","})
+OVERLAP_THRESHOLDS = (25, 50, 75)
+REQUIRED_COLUMNS = ("premise_tokens", "hypothesis_tokens", "premise_tags", "hypothesis_tags")
+SIDES = {"pre": ("premise_tokens", "premise_tags"), "hyp": ("hypothesis_tokens", "hypothesis_tags")}
+_FORMAT = 1
+
+
+def split_name(name: str) -> tuple[str, str, str]:
+    """``"pre:tok:man"`` → ``("pre", "tok", "man")`` (the value may itself hold colons)."""
+    side, kind, value = name.split(":", 2)
+    return side, kind, value
+
+
+@dataclass
+class Concepts:
+    """Concept names and their masks (``n_pairs × n_concepts`` boolean CSC matrix)."""
+
+    names: list[str]
+    masks: sp.csc_matrix
+    encoding: str = "standard"
+    pair_ids: list[str] | None = None
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.names = list(self.names)
+        self.masks = sp.csc_matrix(self.masks, dtype=bool)
+        if self.masks.shape[1] != len(self.names):
+            raise ValueError(f"masks has {self.masks.shape[1]} columns but {len(self.names)} names")
+        if self.pair_ids is not None:
+            self.pair_ids = [str(p) for p in self.pair_ids]
+            if len(self.pair_ids) != self.masks.shape[0]:
+                raise ValueError("pair_ids must have one entry per mask row")
+        self.index = {name: j for j, name in enumerate(self.names)}
+        if len(self.index) != len(self.names):
+            raise ValueError("concept names must be unique")
+
+    @property
+    def n_pairs(self) -> int:
+        return self.masks.shape[0]
+
+    @property
+    def n_concepts(self) -> int:
+        return self.masks.shape[1]
+
+    def mask(self, name: str) -> np.ndarray:
+        """Dense boolean mask of one concept over the pairs."""
+        j = self.index[name]
+        out = np.zeros(self.n_pairs, dtype=bool)
+        out[self.masks.indices[self.masks.indptr[j] : self.masks.indptr[j + 1]]] = True
+        return out
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.mask(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.index
+
+    def counts(self) -> np.ndarray:
+        """Number of pairs where each concept holds."""
+        return np.diff(self.masks.indptr).astype(np.int64)
+
+    @property
+    def kinds(self) -> pd.DataFrame:
+        """One row per concept: name, side (pre/hyp/oth), kind (tok/tag/overlap), value, n_pairs."""
+        parts = [split_name(n) for n in self.names]
+        return pd.DataFrame(
+            {
+                "name": self.names,
+                "side": [p[0] for p in parts],
+                "kind": [p[1] for p in parts],
+                "value": [p[2] for p in parts],
+                "n_pairs": self.counts(),
+            }
+        )
+
+    @property
+    def vocab(self) -> list[str]:
+        """The token vocabulary, in frequency order (from the ``pre:tok:`` names)."""
+        return [n[len("pre:tok:") :] for n in self.names if n.startswith("pre:tok:")]
+
+    def save(self, path: str | Path) -> Path:
+        """Write one ``.npz`` atomically."""
+        m = self.masks
+        arrays = {
+            "format": np.array(_FORMAT),
+            "shape": np.array(m.shape, dtype=np.int64),
+            "indptr": m.indptr.astype(np.int64),
+            "indices": m.indices.astype(np.int32),
+            "names": np.array(self.names, dtype=str),
+            "encoding": np.array(self.encoding),
+        }
+        if self.pair_ids is not None:
+            arrays["pair_ids"] = np.array(self.pair_ids, dtype=str)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Concepts:
+        with np.load(Path(path), allow_pickle=False) as z:
+            shape = tuple(int(s) for s in z["shape"])
+            indices = z["indices"]
+            masks = sp.csc_matrix((np.ones(len(indices), dtype=bool), indices, z["indptr"]), shape=shape)
+            pair_ids = z["pair_ids"].tolist() if "pair_ids" in z.files else None
+            return cls(z["names"].tolist(), masks, str(z["encoding"]), pair_ids)
+
+
+# --------------------------------------------------------------------------------------------- build
+
+
+def _validate(pairs: pd.DataFrame, vocab_size: int, encoding: str) -> None:
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
+        raise ValueError(f"vocab_size must be an integer >= 1, got {vocab_size!r}")
+    if not isinstance(pairs, pd.DataFrame):
+        raise ValueError(f"pairs must be a pandas DataFrame with columns {REQUIRED_COLUMNS}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise ValueError(f"pairs lacks column(s) {missing}; required: {list(REQUIRED_COLUMNS)}")
+    if len(pairs) == 0:
+        raise ValueError("pairs is empty: concepts need at least one pair")
+    for tok_col, tag_col in SIDES.values():
+        bad = pairs[tok_col].map(len).to_numpy() != pairs[tag_col].map(len).to_numpy()
+        if bad.any():
+            raise ValueError(f"{tok_col} and {tag_col} differ in length at row {int(np.argmax(bad))}")
+
+
+def build_vocab(pairs: pd.DataFrame, vocab_size: int = 2000) -> list[str]:
+    """The ``vocab_size`` most frequent tokens (premise + hypothesis counts), skipping SKIP_TOKENS."""
+    sides = itertools.chain(pairs["premise_tokens"], pairs["hypothesis_tokens"])
+    counts = Counter(itertools.chain.from_iterable(sides))
+    for tok in SKIP_TOKENS:
+        counts.pop(tok, None)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [tok for tok, _ in ranked[:vocab_size]]
+
+
+def _flatten(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Row index per item and the items, for a column of lists."""
+    lengths = column.map(len).to_numpy()
+    rows = np.repeat(np.arange(len(column)), lengths)
+    return rows, list(itertools.chain.from_iterable(column))
+
+
+def _bool_csc(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csc_matrix:
+    data = np.ones(len(rows), dtype=np.int32)
+    m = sp.csc_matrix((data, (np.asarray(rows), np.asarray(cols))), shape=shape)
+    m.sum_duplicates()
+    m.data[:] = 1
+    return m.astype(bool)
+
+
+def _membership(column: pd.Series, lookup: dict[str, int], n_cols: int) -> sp.csc_matrix:
+    """Mask (pairs × n_cols): item with column ``lookup[item]`` occurs in the row's list."""
+    rows, items = _flatten(column)
+    cols = np.fromiter((lookup.get(t, -1) for t in items), dtype=np.int64, count=len(items))
+    keep = cols >= 0
+    return _bool_csc(rows[keep], cols[keep], (len(column), n_cols))
+
+
+def _synonym_index(vocab: Sequence[str]) -> dict[tuple[str, ...], list[int]]:
+    """Inverted WordNet map: token sequence of a synonym → vocabulary indices it stands for."""
+    from .wordnet import synonyms
+
+    index: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for j, word in enumerate(vocab):
+        for syn in synonyms(word) | {word}:
+            seq = tuple(syn.split())
+            if seq:
+                index[seq].append(j)
+    return dict(index)
+
+
+def _synonym_occurrences(column: pd.Series, index: dict[tuple[str, ...], list[int]]):
+    """(rows, cols): vocabulary index j wherever a synonym of word j occurs as a contiguous run."""
+    lengths_by_first: dict[str, list[int]] = defaultdict(list)
+    for seq in index:
+        lengths_by_first[seq[0]].append(len(seq))
+    lengths_by_first = {k: sorted(set(v)) for k, v in lengths_by_first.items()}
+    rows: list[int] = []
+    cols: list[int] = []
+    for i, tokens in enumerate(column):
+        n = len(tokens)
+        for start, tok in enumerate(tokens):
+            for length in lengths_by_first.get(tok, ()):
+                if start + length > n:
+                    break
+                hits = index.get(tuple(tokens[start : start + length]))
+                if hits:
+                    rows.extend([i] * len(hits))
+                    cols.extend(hits)
+    return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
+
+
+def _overlap_masks(pairs: pd.DataFrame) -> sp.csc_matrix:
+    ratios = np.empty(len(pairs))
+    for i, (pre, hyp) in enumerate(zip(pairs["premise_tokens"], pairs["hypothesis_tokens"])):
+        p, h = set(pre), set(hyp)
+        sym = len(p ^ h)
+        ratios[i] = np.inf if sym == 0 else len(p & h) / sym
+    dense = np.stack([ratios > t / 100 for t in OVERLAP_THRESHOLDS], axis=1)
+    return sp.csc_matrix(dense)
+
+
+def build_concepts(
+    pairs: pd.DataFrame, vocab_size: int = 2000, encoding: str = "standard", *, progress: bool = True
+) -> Concepts:
+    """Concept masks for ``pairs`` (see the module docstring for the exact definitions)."""
+    _validate(pairs, vocab_size, encoding)
+    from tqdm.auto import tqdm
+
+    n = len(pairs)
+    steps = tqdm(total=4, desc=f"concepts ({encoding})", disable=not progress, leave=False)
+    vocab = build_vocab(pairs, int(vocab_size))
+    lookup = {w: j for j, w in enumerate(vocab)}
+    tok_blocks = []
+    syn_index = _synonym_index(vocab) if encoding == "wordnet" else None
+    for tok_col, _ in SIDES.values():
+        block = _membership(pairs[tok_col], lookup, len(vocab))
+        if syn_index is not None:
+            rows, cols = _synonym_occurrences(pairs[tok_col], syn_index)
+            block = (block + _bool_csc(rows, cols, block.shape)).astype(bool)
+        tok_blocks.append(block)
+    steps.update(2)
+    tag_blocks, tag_names = [], []
+    for side, (_, tag_col) in SIDES.items():
+        tags = sorted(set(itertools.chain.from_iterable(pairs[tag_col])))
+        tag_blocks.append(_membership(pairs[tag_col], {t: j for j, t in enumerate(tags)}, len(tags)))
+        tag_names += [f"{side}:tag:{t}" for t in tags]
+    steps.update(1)
+    masks = sp.hstack([*tok_blocks, *tag_blocks, _overlap_masks(pairs)], format="csc").astype(bool)
+    masks.sort_indices()
+    names = (
+        [f"pre:tok:{w}" for w in vocab]
+        + [f"hyp:tok:{w}" for w in vocab]
+        + tag_names
+        + [f"oth:overlap:{t}" for t in OVERLAP_THRESHOLDS]
+    )
+    steps.update(1)
+    steps.close()
+    pair_ids = pairs["pair_id"].astype(str).tolist() if "pair_id" in pairs.columns else None
+    assert masks.shape == (n, len(names))
+    return Concepts(names, masks, encoding, pair_ids)
+
+
+# ----------------------------------------------------------------------------------------- compare
+
+
+def compare_encodings(standard: Concepts, wordnet: Concepts) -> pd.DataFrame:
+    """Per concept: pairs where it holds under each encoding, and pairs the WordNet encoding added.
+
+    ``frame.attrs["summary"]`` holds :func:`summarize_comparison` of the result.
+    """
+    if standard.names != wordnet.names or standard.n_pairs != wordnet.n_pairs:
+        raise ValueError("standard and wordnet must share concept names and pairs (same probe set)")
+    added = np.diff((wordnet.masks.astype(np.int8) - standard.masks.astype(np.int8)).maximum(0).tocsc().indptr)
+    frame = pd.DataFrame(
+        {
+            "name": standard.names,
+            "pairs_standard": standard.counts(),
+            "pairs_wordnet": wordnet.counts(),
+            "added": added.astype(np.int64),
+        }
+    )
+    frame.attrs["summary"] = summarize_comparison(frame)
+    return frame
+
+
+def summarize_comparison(frame: pd.DataFrame) -> dict:
+    """How many masks the WordNet encoding changed, and by how much (pairs added)."""
+    changed = frame[frame["pairs_wordnet"] != frame["pairs_standard"]]
+    rel = changed["added"] / changed["pairs_standard"].clip(lower=1)
+    top = changed.sort_values(["added", "name"], ascending=[False, True]).head(1)
+    return {
+        "n_concepts": int(len(frame)),
+        "n_changed": int(len(changed)),
+        "share_changed": float(len(changed) / max(len(frame), 1)),
+        "pairs_added_total": int(frame["added"].sum()),
+        "mean_added_if_changed": float(changed["added"].mean()) if len(changed) else 0.0,
+        "median_relative_growth_if_changed": float(rel.median()) if len(changed) else 0.0,
+        "max_added": int(top["added"].iloc[0]) if len(top) else 0,
+        "max_added_concept": str(top["name"].iloc[0]) if len(top) else None,
+    }
+

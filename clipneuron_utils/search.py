@@ -1,0 +1,462 @@
+"""Beam search for compositional explanations of neurons (Mu & Andreas 2020, NLI setting).
+
+Semantics (DESIGN.md, "Search"): score every atom (concept) by IoU with the neuron mask. The expansion
+set is the atoms with IoU > 0 (every atom with ``expand_all=True``; the original restriction means
+``F AND NOT C`` never meets a concept C disjoint from the neuron). The beam starts as the best
+``beam_size`` atoms over all atoms. Each round combines every beam formula F with every expansion atom
+C by OR, AND, AND NOT (and OR NOT with ``or_not``); the pool is the old beam plus the new candidates,
+with identical formulas counted once; the best ``beam_size`` survive. Score = IoU ×
+``complexity_penalty``^(length − 1); ties break by higher score, then fewer atoms, then canonical
+text. ``max_length`` counts atoms, so the answer for ``max_length = k`` is the best formula of the beam
+after k − 1 rounds: :func:`beam_search_by_length` reports every k from one pass, :func:`beam_search`
+its last slice. Units that fire on fewer than ``min_acts`` pairs are reported unexplained (formula
+None, IoU NaN), not IoU 0.
+
+Design (why it is fast): no Python call per candidate. For a chunk of neurons (``chunk_neurons``),
+each neuron's beam masks F ∧ N and the chunk's distinct beam masks F are stacked as dense columns and
+multiplied by the sparse concept matrix once per round (``concepts.T @ rows``: scipy's CSR kernel
+does contiguous axpys; int16 while n < 2^15, exact and about twice as fast as float32, which it uses
+beyond; torch.sparse was slower here). That gives, for every atom C at once, a = |N ∧ F ∧ C| and
+b = |F ∧ C|; with |N|, |F|, |N ∧ F|, |C|, |N ∧ C| every candidate's IoU follows from counts:
+
+- AND:     inter = a,                 union = b + |N| − a
+- OR:      inter = |N∧F| + |N∧C| − a,  union = |F| + |C| − b + |N| − inter
+- AND NOT: inter = |N∧F| − a,         union = |F| − b + |N| − inter
+- OR NOT:  inter = |N| − |N∧C| + a,   union = n − |C| + b + |N| − inter
+
+Top-k without sorting 10 × 3 × 4,000 candidates per neuron: scores are first computed in float32
+(counts are exact there, n < 2^24). The old beam and the best candidate of each (F, op) group are
+distinct pool members, so the ``beam_size``-th best of them bounds the pool's ``beam_size``-th best
+from below; only candidates within a 1e-6 margin of it survive (a few, plus exact ties) and are
+rescored in float64 from the integer counts, so IoUs equal a plain ``inter / union``. The exact
+k-th score comes from a partition; every candidate tied with it is resolved by the full key.
+Candidate texts are ``"(" + text(F) + " " + OP + " " + name + ")"`` and a canonical text is never a
+proper prefix of another one followed by a space, so text order among candidates is (rank of
+text(F), rank of ``"OP name)"``), both precomputed: only the texts of formulas that enter the beam
+are built. A beam keeps each formula's mask, so the next round needs no re-evaluation.
+
+Every neuron's result depends only on its own counts, so results do not depend on chunking, neuron
+order or thread count. Benchmarks (``benchmarks/search.py``, 2 CPU cores): 1,024 neurons × 10,000
+pairs × 4,000 concepts, max_length 5, beam 10 in ~6 s and ~200 MB, ~2,000× the per-candidate loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .formulas import And, Leaf, Not, Or
+
+OPS = ("AND", "OR", "AND NOT", "OR NOT")
+_AND, _OR, _AND_NOT, _OR_NOT = range(4)
+_MARGIN = 1e-6
+COLUMNS = ["neuron", "formula", "iou", "length", "best_atom", "best_atom_iou", "n_fires", "explained"]
+
+
+def threshold_activations(acts: np.ndarray, alpha: float | None = None) -> np.ndarray:
+    """Neuron masks (pairs × units) from activations.
+
+    ``alpha=None``: a unit fires iff its activation > 0 (the NLI setting). ``alpha`` in (0, 1): it fires
+    iff its activation > its own (1 − alpha) quantile (strictly, so ties at the quantile do not fire
+    and a post-ReLU unit that is zero on more than 1 − alpha of the pairs fires exactly where > 0).
+    No extra "> 0" condition: for post-ReLU units it is implied, for signed units it would not be
+    the top-alpha quantile any more.
+    """
+    acts = np.asarray(acts)
+    if acts.ndim != 2:
+        raise ValueError(f"acts must be 2-D (pairs × units), got shape {acts.shape}")
+    if alpha is None:
+        return acts > 0
+    if not (isinstance(alpha, (int, float, np.floating)) and 0 < float(alpha) < 1):
+        raise ValueError(f"alpha must be None or a float in (0, 1), got {alpha!r}")
+    q = np.quantile(acts, 1 - float(alpha), axis=0, keepdims=True)
+    return acts > q
+
+
+# ------------------------------------------------------------------------------------------- setup
+
+
+def _as_concepts(concept_masks, names) -> tuple[sp.csc_matrix, list[str]]:
+    if hasattr(concept_masks, "masks") and hasattr(concept_masks, "names"):
+        if names is not None and list(names) != list(concept_masks.names):
+            raise ValueError("names must be None or equal to the Concepts object's names")
+        names, concept_masks = concept_masks.names, concept_masks.masks
+    if sp.issparse(concept_masks):
+        masks = sp.csc_matrix(concept_masks)
+        masks.sum_duplicates()
+        masks.eliminate_zeros()
+        masks = masks.astype(bool)
+    else:
+        masks = np.asarray(concept_masks)
+        if masks.ndim != 2:
+            raise ValueError(f"concept_masks must be 2-D (pairs × concepts), got shape {masks.shape}")
+        masks = sp.csc_matrix(masks.astype(bool))
+    masks.sort_indices()
+    if names is None:
+        names = [f"c{j}" for j in range(masks.shape[1])]
+    names = [str(n) for n in names]
+    if len(names) != masks.shape[1]:
+        raise ValueError(f"names has {len(names)} entries but concept_masks has {masks.shape[1]} columns")
+    if len(set(names)) != len(names):
+        raise ValueError("names must be unique")
+    for n in names:
+        Leaf(n)  # raises ValueError for names that would make formula text ambiguous
+    return masks, names
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+class _Entry:
+    """One beam formula: its scores, counts and mask (kept so the next round needs no re-evaluation)."""
+
+    __slots__ = ("formula", "text", "length", "score", "iou", "mask", "n_f", "n_nf", "origin")
+
+    def __init__(self, formula, length, score, iou, mask, n_f, n_nf, origin=None):
+        self.formula, self.text, self.length = formula, formula.text, length
+        self.score, self.iou, self.mask, self.n_f, self.n_nf = score, iou, mask, n_f, n_nf
+        self.origin = origin  # (parent text, op, atom) for candidates: identical formulas count once
+
+    def key(self):
+        return (-self.score, self.length, self.text)
+
+
+class _Searcher:
+    """State shared by all neurons: the concept matrix, its counts and precomputed text ranks."""
+
+    def __init__(self, masks, names, *, beam_size, complexity_penalty, or_not, expand_all):
+        self.masks, self.names = masks, names
+        self.n, self.m = masks.shape
+        if self.n >= 2**24:
+            raise ValueError("at most 2**24 pairs (counts must stay exact in float32)")
+        # int16 products are exact while counts fit (n < 2**15) and twice as fast as float32.
+        self.dtype = np.int16 if self.n < 2**15 else np.float32
+        self.ct = masks.T.tocsr().astype(self.dtype)  # (m × n): the product kernel's operand
+        self.n_c = np.diff(masks.indptr).astype(np.int64)
+        self.beam_size = beam_size
+        self.penalty, self.expand_all = float(complexity_penalty), expand_all
+        self.ops = 4 if or_not else 3
+        self.leaves = [Leaf(n) for n in names]
+        order = sorted(range(self.m), key=names.__getitem__)
+        self.name_rank = np.empty(self.m, dtype=np.int64)
+        self.name_rank[order] = np.arange(self.m)
+        suffixes = [f" {OPS[o]} {n})" for o in range(self.ops) for n in names]
+        order = sorted(range(len(suffixes)), key=suffixes.__getitem__)
+        self.suffix_rank = np.empty(len(suffixes), dtype=np.int64)
+        self.suffix_rank[order] = np.arange(len(suffixes))
+        self.suffix_rank = self.suffix_rank.reshape(self.ops, self.m)
+
+    def rows(self, c: int) -> np.ndarray:
+        return self.masks.indices[self.masks.indptr[c] : self.masks.indptr[c + 1]]
+
+    def column(self, c: int) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        out[self.rows(c)] = True
+        return out
+
+    def combine(self, parent: _Entry, o: int, c: int, score, iou, inter, union, n_n) -> _Entry:
+        leaf, idx = self.leaves[c], self.rows(c)
+        if o in (_AND, _OR_NOT):
+            mask = np.zeros(self.n, dtype=bool) if o == _AND else np.ones(self.n, dtype=bool)
+            mask[idx] = parent.mask[idx]
+        else:
+            mask = parent.mask.copy()
+            mask[idx] = o == _OR
+        formula = {
+            _AND: And(parent.formula, leaf),
+            _OR: Or(parent.formula, leaf),
+            _AND_NOT: And(parent.formula, Not(leaf)),
+            _OR_NOT: Or(parent.formula, Not(leaf)),
+        }[o]
+        n_f = int(union - n_n + inter)
+        return _Entry(formula, parent.length + 1, float(score), float(iou), mask, n_f, int(inter),
+                      (parent.text, o, c))
+
+    # ------------------------------------------------------------------------------- one chunk
+
+    def run_chunk(self, neuron_masks: np.ndarray, rounds: int) -> list[list[_Entry]]:
+        """Best entry after each round (0..rounds) for each neuron of the chunk."""
+        nb = neuron_masks.shape[1]
+        n_n = neuron_masks.sum(axis=0).astype(np.int64)
+        n_nc = np.asarray(self.ct @ neuron_masks.astype(self.dtype)).T.astype(np.int64)  # (B, m)
+        union = n_n[:, None] + self.n_c[None, :] - n_nc
+        atom_iou = np.divide(n_nc, union, out=np.zeros(n_nc.shape), where=union > 0)
+        beams = [self.initial_beam(atom_iou[i], n_nc[i]) for i in range(nb)]
+        best = [[b[0]] for b in beams]
+        # A unit that never fires scores 0 everywhere; longer formulas never beat its atoms.
+        live = np.flatnonzero(n_n > 0)
+        if len(live) < nb:
+            for i in np.flatnonzero(n_n == 0):
+                best[i] *= rounds + 1
+            neuron_masks, n_n, n_nc = neuron_masks[:, live], n_n[live], n_nc[live]
+            beams = [beams[i] for i in live]
+        expand = np.ones_like(n_nc, dtype=bool) if self.expand_all else n_nc > 0
+        columns = np.ascontiguousarray(neuron_masks.T)
+        for _ in range(rounds if len(live) else 0):
+            beams = self.round(beams, columns, n_n, n_nc, expand)
+            for i, b in zip(live, beams):
+                best[i].append(b[0])
+        return best
+
+    def initial_beam(self, iou, n_nc) -> list[_Entry]:
+        k, m = min(self.beam_size, self.m), self.m
+        if k < m:
+            v = np.partition(iou, m - k)[m - k]
+            above = np.flatnonzero(iou > v)
+            tie = np.flatnonzero(iou == v)
+            tie = tie[np.argsort(self.name_rank[tie], kind="stable")][: k - len(above)]
+            chosen = np.concatenate([above, tie])
+        else:
+            chosen = np.arange(m)
+        chosen = chosen[np.lexsort((self.name_rank[chosen], -iou[chosen]))]
+        return [
+            _Entry(self.leaves[c], 1, float(iou[c]), float(iou[c]), self.column(c), int(self.n_c[c]), int(n_nc[c]))
+            for c in chosen
+        ]
+
+    def round(self, beams, columns, n_n, n_nc, expand) -> list[list[_Entry]]:
+        """One expansion of every beam of the chunk: counts → float32 scores → bound → exact top-k."""
+        nb, K, m, n_ops = len(beams), self.beam_size, self.m, self.ops
+        # Each neuron's F ∧ N, then the unique beam masks F (by text), as columns of one matrix.
+        nbk = nb * K
+        uniq: dict[str, int] = {}
+        slot = np.empty(nbk, dtype=np.int64)
+        short = any(len(beam) < K for beam in beams)  # only while the pool is smaller than beam_size
+        stacked = (np.zeros if short else np.empty)((2 * nbk, self.n), dtype=bool)
+        n_f, n_nf, length = (np.zeros((nb, K), dtype=np.int64) for _ in range(3))
+        old_scores = np.full((nb, K), -np.inf)
+        slot[:] = nbk  # padding slots point at the first unique mask; their scores are masked below
+        dup = []  # (neuron, op, beam slot, atom) of candidates identical to an old beam entry
+        for i, beam in enumerate(beams):
+            pos = {e.text: k for k, e in enumerate(beam)}
+            for k, e in enumerate(beam):
+                j = uniq.get(e.text)
+                if j is None:
+                    j = uniq[e.text] = len(uniq)
+                    stacked[nbk + j] = e.mask
+                slot[i * K + k] = nbk + j
+                np.logical_and(e.mask, columns[i], out=stacked[i * K + k])
+                n_f[i, k], n_nf[i, k], length[i, k], old_scores[i, k] = e.n_f, e.n_nf, e.length, e.score
+                if e.origin is not None and e.origin[0] in pos:
+                    dup.append((i, e.origin[1], pos[e.origin[0]], e.origin[2]))
+        stacked = stacked[: nbk + len(uniq)]
+        prod = self.ct @ np.ascontiguousarray(stacked.T, dtype=self.dtype)  # (m, B·K + U)
+        prod = np.ascontiguousarray(prod.T)  # (B·K + U, m): atoms innermost for the arithmetic
+        f32 = np.float32
+        a = prod[:nbk].reshape(nb, K, m).astype(f32)  # |N ∧ F ∧ C|
+        b = prod[slot].reshape(nb, K, m).astype(f32)  # |F ∧ C|
+        # Float32 scores of every candidate from counts; layout (neuron, op, beam slot, atom).
+        nN = n_n.astype(f32)[:, None, None]
+        nC = self.n_c.astype(f32)[None, None, :]
+        nNC = n_nc.astype(f32)[:, None, :]
+        nF = n_f.astype(f32)[:, :, None]
+        nNF = n_nf.astype(f32)[:, :, None]
+        score32 = np.empty((nb, n_ops, K, m), dtype=f32)
+        with np.errstate(divide="ignore", invalid="ignore"):  # only padding slots, masked below
+            for o in range(n_ops):
+                inter, uni = self._counts(o, a, b, nN, nC, nNC, nF, nNF, f32(self.n))
+                np.divide(inter, uni, out=score32[:, o])  # n_n > 0 here, so real unions are > 0
+        weight = self.penalty ** length.astype(np.float64)  # candidate length = parent length + 1
+        if self.penalty != 1.0:
+            score32 *= weight.astype(f32)[:, None, :, None]
+        if not self.expand_all:
+            np.copyto(score32, f32(-1), where=~expand[:, None, None, :])
+        if short:
+            filled = np.arange(K)[None, :] < np.array([len(beam) for beam in beams])[:, None]
+            np.copyto(score32, f32(-1), where=~filled[:, None, :, None])
+        if dup:
+            score32[tuple(np.array(dup).T)] = -1
+        # Lower bound on each pool's beam_size-th best: the old beam and the best candidate of each
+        # (F, op) group are distinct pool members. Candidates below it cannot enter the beam.
+        members = np.concatenate([old_scores, score32.max(axis=3).reshape(nb, -1)], axis=1)
+        kth = -np.partition(-members, K - 1, axis=1)[:, K - 1]
+        thr = (np.maximum(kth, 0) * (1 - _MARGIN)).astype(f32)
+        flat = np.flatnonzero(score32 >= thr[:, None, None, None])  # sorted by neuron
+        bi, oi, ki, ci = np.unravel_index(flat, score32.shape)
+        # Exact rescoring of the survivors from integer counts.
+        inter, uni = self._counts_exact(oi, prod[bi * K + ki, ci], prod[slot[bi * K + ki], ci], n_n[bi],
+                                        self.n_c[ci], n_nc[bi, ci], n_f[bi, ki], n_nf[bi, ki])
+        iou = inter / uni
+        score = iou * weight[bi, ki]
+        bounds = np.searchsorted(bi, np.arange(nb + 1))
+        new = []
+        for i, beam in enumerate(beams):
+            s = slice(bounds[i], bounds[i + 1])
+            new.append(self.select(beam, ki[s], oi[s], ci[s], score[s], iou[s], inter[s], uni[s], int(n_n[i])))
+        return new
+
+    @staticmethod
+    def _counts(o, a, b, nN, nC, nNC, nF, nNF, n):
+        """Float32 (intersection, union) of F op C with N, for every atom C (see module docstring)."""
+        if o == _AND:
+            uni = b - a
+            uni += nN
+            return a, uni
+        if o == _OR:
+            inter = (nNF + nNC) - a
+            uni = nC - b
+            uni += nF + nN
+            uni -= inter
+            return inter, uni
+        if o == _AND_NOT:
+            inter = nNF - a
+            uni = a - b
+            uni += nF + nN - nNF
+            return inter, uni
+        inter = (nN - nNC) + a
+        uni = b - nC
+        uni += n + nN
+        uni -= inter
+        return inter, uni
+
+    def _counts_exact(self, o, a, b, nN, nC, nNC, nF, nNF):
+        a, b = a.astype(np.int64), b.astype(np.int64)
+        inter = np.select([o == _AND, o == _OR, o == _AND_NOT], [a, nNF + nNC - a, nNF - a], nN - nNC + a)
+        union = np.select(
+            [o == _AND, o == _OR, o == _AND_NOT],
+            [b + nN - a, nF + nC - b + nN - inter, nF - b + nN - inter],
+            self.n - nC + b + nN - inter,
+        )
+        return inter, union
+
+    def select(self, beam, k, o, c, score, iou, inter, union, n_n) -> list[_Entry]:
+        """The best ``beam_size`` of old beam + candidates, by (−score, length, text)."""
+        K = len(beam)
+        old_score = np.array([e.score for e in beam])
+        old_len = np.array([e.length for e in beam], dtype=np.int64)
+        all_score = np.concatenate([old_score, score])
+        all_len = np.concatenate([old_len, old_len[k] + 1])
+        total = len(all_score)
+        if total <= self.beam_size:
+            chosen = list(range(total))
+        else:
+            v = np.partition(all_score, total - self.beam_size)[total - self.beam_size]
+            chosen = np.flatnonzero(all_score > v).tolist()
+            tie = np.flatnonzero(all_score == v)
+            need = self.beam_size - len(chosen)
+            for L in np.unique(all_len[tie]):
+                if need == 0:
+                    break
+                group = tie[all_len[tie] == L]
+                if len(group) <= need:
+                    chosen += group.tolist()
+                    need -= len(group)
+                else:
+                    chosen += self._smallest_texts(beam, group, need, k, o, c)
+                    need = 0
+        out = []
+        for j in chosen:
+            if j < K:
+                out.append(beam[j])
+            else:
+                j -= K
+                out.append(self.combine(beam[k[j]], o[j], c[j], score[j], iou[j], inter[j], union[j], n_n))
+        out.sort(key=_Entry.key)
+        return out
+
+    def _smallest_texts(self, beam, group, need, k, o, c) -> list[int]:
+        """``need`` members of ``group`` (pool indices, tied in score and length) with smallest text."""
+        K = len(beam)
+        old = group[group < K]
+        cand = group[group >= K] - K
+        parent_rank = np.empty(K, dtype=np.int64)
+        parent_rank[sorted(range(K), key=lambda j: beam[j].text)] = np.arange(K)
+        cand = cand[np.lexsort((self.suffix_rank[o[cand], c[cand]], parent_rank[k[cand]]))][:need]
+        texts = [(beam[j].text, int(j)) for j in old]
+        texts += [(f"({beam[k[j]].text} {OPS[o[j]]} {self.names[c[j]]})", int(j) + K) for j in cand]
+        texts.sort()
+        return [j for _, j in texts[:need]]
+
+
+# -------------------------------------------------------------------------------------------- API
+
+
+def beam_search_by_length(
+    neuron_masks: np.ndarray,
+    concept_masks,
+    *,
+    max_length: int = 5,
+    beam_size: int = 10,
+    min_acts: int = 500,
+    names: Sequence[str] | None = None,
+    complexity_penalty: float = 1.0,
+    or_not: bool = False,
+    expand_all: bool = False,
+    chunk_neurons: int = 16,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Best formula per neuron for every ``max_length`` in 1..max_length, from one search.
+
+    ``neuron_masks``: boolean (pairs × units). ``concept_masks``: a Concepts object, a scipy sparse or
+    dense boolean (pairs × concepts) matrix with ``names``. Returns one row per (neuron, max_length)
+    with columns ``max_length`` + :data:`COLUMNS`.
+    """
+    neuron_masks = np.asarray(neuron_masks)
+    if neuron_masks.ndim != 2:
+        raise ValueError(f"neuron_masks must be 2-D (pairs × units), got shape {neuron_masks.shape}")
+    neuron_masks = neuron_masks.astype(bool, copy=False)
+    masks, names = _as_concepts(concept_masks, names)
+    if masks.shape[0] != neuron_masks.shape[0]:
+        raise ValueError(
+            f"neuron_masks has {neuron_masks.shape[0]} pairs (rows) but concept_masks has {masks.shape[0]}"
+        )
+    max_length = _check_int("max_length", max_length, 1)
+    beam_size = _check_int("beam_size", beam_size, 1)
+    min_acts = _check_int("min_acts", min_acts, 0)
+    chunk_neurons = _check_int("chunk_neurons", chunk_neurons, 1)
+    penalty = float(complexity_penalty)
+    if not (math.isfinite(penalty) and penalty > 0):
+        raise ValueError(f"complexity_penalty must be a finite float > 0, got {complexity_penalty!r}")
+    if masks.shape[1] == 0:
+        raise ValueError("concept_masks must have at least one concept (column)")
+
+    searcher = _Searcher(masks, names, beam_size=beam_size, complexity_penalty=penalty,
+                         or_not=bool(or_not), expand_all=bool(expand_all))
+    n_fires = neuron_masks.sum(axis=0).astype(np.int64)
+    todo = np.flatnonzero(n_fires >= min_acts)
+    results: dict[int, list[_Entry]] = {}
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(todo), desc="beam search", unit="neuron", disable=not progress) as bar:
+        for start in range(0, len(todo), chunk_neurons):
+            idx = todo[start : start + chunk_neurons]
+            for u, best in zip(idx, searcher.run_chunk(neuron_masks[:, idx], max_length - 1)):
+                results[int(u)] = best
+            bar.update(len(idx))
+
+    rows = []
+    for u in range(neuron_masks.shape[1]):
+        best = results.get(u)
+        for k in range(1, max_length + 1):
+            if best is None:
+                rows.append((k, u, None, np.nan, pd.NA, None, np.nan, int(n_fires[u]), False))
+            else:
+                e, atom = best[k - 1], best[0]
+                rows.append((k, u, e.text, e.iou, e.length, atom.text, atom.iou, int(n_fires[u]), True))
+    frame = pd.DataFrame(rows, columns=["max_length", *COLUMNS])
+    frame["length"] = frame["length"].astype("Int64")
+    frame["iou"] = frame["iou"].astype(float)
+    frame["best_atom_iou"] = frame["best_atom_iou"].astype(float)
+    frame["explained"] = frame["explained"].astype(bool)
+    for col in ("formula", "best_atom"):  # None (not NaN) marks an unexplained unit
+        frame[col] = pd.Series([v if ok else None for v, ok in zip(frame[col], frame["explained"])], dtype=object)
+    return frame.sort_values(["max_length", "neuron"], kind="stable").reset_index(drop=True)
+
+
+def beam_search(neuron_masks: np.ndarray, concept_masks, **kwargs) -> pd.DataFrame:
+    """Best formula per neuron (one row per unit; columns :data:`COLUMNS`).
+
+    Keyword arguments as :func:`beam_search_by_length` (``max_length=5, beam_size=10, min_acts=500,
+    names=None, complexity_penalty=1.0, or_not=False, expand_all=False, chunk_neurons=16,
+    progress=True``); this is its ``max_length`` slice.
+    """
+    long = beam_search_by_length(neuron_masks, concept_masks, **kwargs)
+    last = long[long["max_length"] == long["max_length"].max()]
+    return last[COLUMNS].reset_index(drop=True)

@@ -1,0 +1,173 @@
+"""WordNet 3.0 synonyms through NLTK, for the paper's WordNet concept encoding.
+
+Why this module exists: NLTK cannot download WordNet without internet, but Debian ships the same
+WordNet 3.0 database (``wordnet-base`` + ``wordnet-sense-index``, in ``/usr/share/wordnet``). NLTK's
+reader opens that folder once it sits in an ``nltk_data`` layout (``corpora/wordnet/``) together with a
+``lexnames`` file, which Debian does not ship; its 45 rows are documented in ``man 5 lexnames``.
+
+Lookup order: (1) wherever NLTK normally finds ``corpora/wordnet`` (``nltk.data.path``); (2) a layout
+built once under ``$CLIPNEURON_CACHE`` (else ``~/.cache/clipneuron``) from the Debian files, built in
+a temporary folder and renamed into place, then appended to ``nltk.data.path``; the files are copied
+(36 MB), because NLTK's path security refuses symlinks and hard links out of its data folders; (3) a
+:class:`WordNetUnavailable` error that names both ways to install it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import nltk
+
+CACHE_ENV = "CLIPNEURON_CACHE"
+DEBIAN_WORDNET_DIR = Path("/usr/share/wordnet")
+
+#: The 45 lexicographer files of WordNet 3.0 (lexnames.5WN), in file-number order.
+LEXNAMES = (
+    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
+    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
+    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
+    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
+    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
+    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
+    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
+    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl",
+)
+_CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
+
+#: Files NLTK's WordNetCorpusReader opens (besides ``lexnames``, which we generate).
+REQUIRED_FILES = (
+    "cntlist.rev", "index.sense", "index.adj", "index.adv", "index.noun", "index.verb",
+    "data.adj", "data.adv", "data.noun", "data.verb", "adj.exc", "adv.exc", "noun.exc", "verb.exc",
+)
+
+INSTALL_HINT = (
+    "WordNet 3.0 was not found. Install it one of two ways:\n"
+    "  python -m nltk.downloader wordnet          (needs internet)\n"
+    "  sudo apt-get install wordnet-base wordnet-sense-index   (Debian/Ubuntu; files in "
+    "/usr/share/wordnet, which clipneuron turns into an nltk_data layout on first use)"
+)
+
+
+class WordNetUnavailable(LookupError):
+    """Neither NLTK's data path nor Debian's /usr/share/wordnet holds WordNet."""
+
+
+def cache_root() -> Path:
+    """``$CLIPNEURON_CACHE`` or ``~/.cache/clipneuron``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "clipneuron"
+
+
+def lexnames_text() -> str:
+    """The ``lexnames`` file: ``NN<TAB>name<TAB>syntactic category`` for the 45 lexicographer files."""
+    rows = [f"{i:02d}\t{name}\t{_CATEGORY[name.split('.')[0]]}" for i, name in enumerate(LEXNAMES)]
+    return "\n".join(rows) + "\n"
+
+
+def _layout_is_complete(corpus_dir: Path) -> bool:
+    """Every file present as a plain, singly-linked file (what NLTK's path security accepts)."""
+    paths = [corpus_dir / f for f in (*REQUIRED_FILES, "lexnames")]
+    return all(p.is_file() and not p.is_symlink() and p.stat().st_nlink == 1 for p in paths)
+
+
+def build_debian_layout(debian_dir: Path | None = None, cache: Path | None = None) -> Path:
+    """Build ``<cache>/nltk_data/corpora/wordnet`` from Debian's files; return the nltk_data root.
+
+    Reuses a complete existing layout. Builds in a temporary sibling folder and renames it into place,
+    so an interrupted build never leaves a half layout that a later run would trust.
+    """
+    debian_dir = Path(debian_dir if debian_dir is not None else DEBIAN_WORDNET_DIR)
+    root = Path(cache if cache is not None else cache_root()) / "nltk_data"
+    target = root / "corpora" / "wordnet"
+    if _layout_is_complete(target):
+        return root
+    missing = [f for f in REQUIRED_FILES if not (debian_dir / f).is_file()]
+    if missing:
+        raise WordNetUnavailable(f"{debian_dir} lacks {', '.join(missing)}.\n{INSTALL_HINT}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".wordnet.tmp-"))
+    try:
+        os.chmod(tmp, 0o755)
+        for src in sorted(debian_dir.iterdir()):
+            if src.is_file():
+                shutil.copyfile(src, tmp / src.name)
+        (tmp / "lexnames").write_text(lexnames_text(), encoding="utf-8")
+        (tmp / "SOURCE").write_text(f"Debian WordNet 3.0 from {debian_dir}\n", encoding="utf-8")
+        if target.exists():  # an incomplete layout: replace it
+            shutil.rmtree(target)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process won the race; keep theirs if it is usable
+            if not _layout_is_complete(target):
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return root
+
+
+def _find_nltk_wordnet():
+    """NLTK's own lookup (folder or zip), as a path pointer, or None."""
+    for resource in ("corpora/wordnet", "corpora/wordnet.zip/wordnet/"):
+        try:
+            return nltk.data.find(resource)
+        except LookupError:
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _reader_and_source():
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    found = _find_nltk_wordnet()
+    if found is not None:
+        where = getattr(found, "path", str(found))
+        ours = str(cache_root().resolve()) in str(Path(str(where)).resolve())
+        source = f"Debian WordNet via {where}" if ours else f"NLTK data at {where}"
+    else:
+        if not DEBIAN_WORDNET_DIR.is_dir():
+            raise WordNetUnavailable(INSTALL_HINT)
+        root = build_debian_layout()
+        if str(root) not in nltk.data.path:
+            nltk.data.path.append(str(root))
+        found = nltk.data.find("corpora/wordnet")
+        source = f"Debian WordNet from {DEBIAN_WORDNET_DIR} via {found.path}"
+    with warnings.catch_warnings():  # "multilingual functions not available": we only use English
+        warnings.simplefilter("ignore")
+        reader = WordNetCorpusReader(found, None)
+    return reader, f"WordNet {reader.get_version()} ({source})"
+
+
+def reader():
+    """The NLTK WordNetCorpusReader in use (loaded once)."""
+    return _reader_and_source()[0]
+
+
+def wordnet_source() -> str:
+    """Which WordNet was used, for provenance (e.g. ``WordNet 3.0 (Debian WordNet from ...)``)."""
+    return _reader_and_source()[1]
+
+
+@functools.cache
+def synonyms(word: str) -> frozenset[str]:
+    """Lemma names of every synset of ``word`` (all parts of speech), lowercased, ``_`` → space.
+
+    NLTK's ``synsets`` applies morphy, so an inflected form ("dogs") gets its lemma's synsets. The
+    word's own lemma is usually among the result; multi-word lemmas stay multi-word strings.
+    """
+    wn = reader()
+    return frozenset(
+        name.lower().replace("_", " ") for synset in wn.synsets(word) for name in synset.lemma_names()
+    )
+
+
+def clear_cache() -> None:
+    """Forget the loaded reader and cached synonyms (tests swap the data path)."""
+    synonyms.cache_clear()
+    _reader_and_source.cache_clear()

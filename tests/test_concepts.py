@@ -1,0 +1,236 @@
+"""Concept masks: vocabulary, token/tag/overlap definitions, WordNet encoding, storage, validation."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clipneuron_utils import wordnet
+from clipneuron_utils.concepts import (
+    OVERLAP_THRESHOLDS,
+    SKIP_TOKENS,
+    Concepts,
+    build_concepts,
+    build_vocab,
+    compare_encodings,
+    split_name,
+)
+
+
+def make_pairs(rows) -> pd.DataFrame:
+    """rows: (premise tokens, hypothesis tokens[, premise tags, hypothesis tags]); tags default "NN"."""
+    out = []
+    for i, row in enumerate(rows):
+        pre, hyp = list(row[0]), list(row[1])
+        pre_tags = list(row[2]) if len(row) > 2 else ["NN"] * len(pre)
+        hyp_tags = list(row[3]) if len(row) > 3 else ["NN"] * len(hyp)
+        out.append(
+            {
+                "pair_id": f"p{i}",
+                "premise": " ".join(pre),
+                "hypothesis": " ".join(hyp),
+                "label": "neutral",
+                "premise_tokens": pre,
+                "hypothesis_tokens": hyp,
+                "premise_tags": pre_tags,
+                "hypothesis_tags": hyp_tags,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+@pytest.fixture
+def pairs():
+    return make_pairs(
+        [
+            ("a man plays the guitar .".split(), "a man plays .".split(),
+             ["DT", "NN", "VBZ", "DT", "NN", "."], ["DT", "NN", "VBZ", "."]),
+            ("two dogs run .".split(), "the dogs sleep .".split(),
+             ["CD", "NNS", "VBP", "."], ["DT", "NNS", "VBP", "."]),
+            ("a woman sings".split(), "nobody sings".split(), ["DT", "NN", "VBZ"], ["NN", "VBZ"]),
+        ]
+    )
+
+
+def test_vocab_counts_both_sides_skips_function_tokens_and_breaks_ties_by_text(pairs):
+    vocab = build_vocab(pairs, 100)
+    assert not set(vocab) & SKIP_TOKENS
+    # man 2, plays 2, dogs 2, sings 2 (first, alphabetical), then the singletons alphabetically.
+    assert vocab[:4] == ["dogs", "man", "plays", "sings"]
+    assert vocab[4:] == sorted(vocab[4:])
+    assert build_vocab(pairs, 3) == ["dogs", "man", "plays"]
+
+
+def test_names_and_fixed_column_order(pairs):
+    c = build_concepts(pairs, vocab_size=3, progress=False)
+    assert c.names == [
+        "pre:tok:dogs", "pre:tok:man", "pre:tok:plays",
+        "hyp:tok:dogs", "hyp:tok:man", "hyp:tok:plays",
+        "pre:tag:.", "pre:tag:CD", "pre:tag:DT", "pre:tag:NN", "pre:tag:NNS", "pre:tag:VBP", "pre:tag:VBZ",
+        "hyp:tag:.", "hyp:tag:DT", "hyp:tag:NN", "hyp:tag:NNS", "hyp:tag:VBP", "hyp:tag:VBZ",
+        "oth:overlap:25", "oth:overlap:50", "oth:overlap:75",
+    ]
+    assert c.masks.shape == (3, len(c.names)) and c.masks.format == "csc" and c.masks.dtype == bool
+    assert c.index["hyp:tok:man"] == 4 and c.vocab == ["dogs", "man", "plays"]
+    assert c.pair_ids == ["p0", "p1", "p2"] and c.encoding == "standard"
+
+
+def test_token_and_tag_masks_per_side(pairs):
+    c = build_concepts(pairs, progress=False)
+    assert c.mask("pre:tok:man").tolist() == [True, False, False]
+    assert c.mask("hyp:tok:nobody").tolist() == [False, False, True]
+    assert c.mask("pre:tok:nobody").tolist() == [False, False, False]  # hypothesis-only word
+    assert c.mask("pre:tag:CD").tolist() == [False, True, False]
+    assert "hyp:tag:CD" not in c  # tags only where seen on that side
+    assert c["hyp:tag:DT"].tolist() == [True, True, False]
+
+
+def test_overlap_ratio_thresholds():
+    c = build_concepts(
+        make_pairs(
+            [
+                ("x y".split(), "y x".split()),  # identical sets: above every threshold
+                ("x y".split(), "x z".split()),  # 1 / 2 = 0.5: > 0.25 only
+                ("x y z".split(), "x u v".split()),  # 1 / 4 = 0.25: none (strictly greater)
+                ("x y z w".split(), "x y z v".split()),  # 3 / 2 = 1.5: all
+                ("x".split(), "y".split()),  # 0
+                ("x y z".split(), "x y u".split()),  # 2 / 2 = 1.0: all
+                ("x y z w".split(), "x y u v".split()),  # 2 / 4 = 0.5
+                ("x y".split(), "x y z v".split()),  # 2 / 2 = 1
+            ]
+        ),
+        progress=False,
+    )
+    got = np.stack([c.mask(f"oth:overlap:{t}") for t in OVERLAP_THRESHOLDS], axis=1).astype(int)
+    expected = [[1, 1, 1], [1, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 0], [1, 1, 1], [1, 0, 0], [1, 1, 1]]
+    assert got.tolist() == expected
+
+
+words = st.sampled_from(["a", "the", ".", "man", "dog", "red", "runs", "of", "x-y", "3:30"])
+tags = st.sampled_from(["NN", "DT", "JJ", "VBZ", ".", "PRP$"])
+sentence = st.lists(st.tuples(words, tags), min_size=0, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(sentence, sentence), min_size=1, max_size=8), st.integers(1, 8))
+def test_masks_match_brute_force_definitions(rows, vocab_size):
+    df = make_pairs([([w for w, _ in p], [w for w, _ in h], [t for _, t in p], [t for _, t in h]) for p, h in rows])
+    c = build_concepts(df, vocab_size=vocab_size, progress=False)
+    counts = {}
+    for toks in list(df["premise_tokens"]) + list(df["hypothesis_tokens"]):
+        for t in toks:
+            if t not in SKIP_TOKENS:
+                counts[t] = counts.get(t, 0) + 1
+    vocab = sorted(counts, key=lambda t: (-counts[t], t))[:vocab_size]
+    assert c.vocab == vocab
+    dense = c.masks.toarray()
+    for j, name in enumerate(c.names):
+        side, kind, value = split_name(name)
+        for i, row in df.iterrows():
+            pre, hyp = set(row["premise_tokens"]), set(row["hypothesis_tokens"])
+            if kind == "tok":
+                want = value in (pre if side == "pre" else hyp)
+            elif kind == "tag":
+                want = value in set(row["premise_tags"] if side == "pre" else row["hypothesis_tags"])
+            else:
+                sym = len(pre ^ hyp)
+                want = sym == 0 or len(pre & hyp) / sym > int(value) / 100
+            assert dense[i, j] == want, (name, i)
+
+
+@pytest.fixture(scope="module")
+def needs_wordnet():
+    try:
+        wordnet.wordnet_source()
+    except wordnet.WordNetUnavailable as err:  # pragma: no cover - depends on the machine
+        pytest.skip(f"WordNet not installed here: {err}")
+
+
+def test_wordnet_encoding_adds_synonym_occurrences(needs_wordnet):
+    df = make_pairs(
+        [
+            ("a dog runs to a dog".split(), "a dog".split()),
+            ("a dog sleeps".split(), "a hound".split()),
+            ("a canis familiaris".split(), "familiaris canis".split()),  # multi-word lemma, in order only
+            ("a canis".split(), "a cat".split()),
+        ]
+    )
+    std = build_concepts(df, vocab_size=1, progress=False)  # "a" is skipped; "dog" counts 4
+    wn = build_concepts(df, vocab_size=1, encoding="wordnet", progress=False)
+    assert std.vocab == wn.vocab == ["dog"]
+    assert std.names == wn.names and wn.encoding == "wordnet"
+    assert std.mask("hyp:tok:dog").tolist() == [True, False, False, False]
+    assert wn.mask("hyp:tok:dog").tolist() == [True, True, False, False]  # hound
+    assert wn.mask("pre:tok:dog").tolist() == [True, True, True, False]  # canis familiaris
+    # Token masks only grow; tags and overlap are unchanged.
+    assert (std.masks.toarray() <= wn.masks.toarray()).all()
+    for name in std.names:
+        if split_name(name)[1] != "tok":
+            assert (std.mask(name) == wn.mask(name)).all()
+
+
+def test_compare_encodings(needs_wordnet, pairs):
+    std = build_concepts(pairs, progress=False)
+    wn = build_concepts(pairs, encoding="wordnet", progress=False)
+    frame = compare_encodings(std, wn)
+    assert list(frame.columns) == ["name", "pairs_standard", "pairs_wordnet", "added"]
+    assert (frame["pairs_wordnet"] - frame["pairs_standard"] == frame["added"]).all()
+    summary = frame.attrs["summary"]
+    assert summary["n_concepts"] == len(std.names)
+    assert summary["n_changed"] == int((frame["added"] > 0).sum())
+    assert summary["pairs_added_total"] == int(frame["added"].sum())
+    with pytest.raises(ValueError, match="same"):
+        compare_encodings(std, build_concepts(pairs, vocab_size=2, progress=False))
+
+
+def test_save_load_round_trip(tmp_path, pairs):
+    c = build_concepts(pairs, progress=False)
+    path = c.save(tmp_path / "concepts.npz")
+    assert [p.name for p in tmp_path.iterdir()] == ["concepts.npz"]  # no temporary left behind
+    back = Concepts.load(path)
+    assert back.names == c.names and back.encoding == c.encoding and back.pair_ids == c.pair_ids
+    assert (back.masks != c.masks).nnz == 0 and back.masks.dtype == bool
+    kinds = back.kinds
+    assert list(kinds.columns) == ["name", "side", "kind", "value", "n_pairs"]
+    assert kinds.set_index("name").loc["pre:tok:man", "n_pairs"] == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [({"encoding": "glove"}, "encoding"), ({"vocab_size": 0}, "vocab_size"), ({"vocab_size": 2.5}, "vocab_size")],
+)
+def test_bad_parameters_name_the_parameter(pairs, kwargs, word):
+    with pytest.raises(ValueError, match=word) as info:
+        build_concepts(pairs, progress=False, **kwargs)
+    if word == "encoding":
+        assert "standard" in str(info.value) and "wordnet" in str(info.value)
+
+
+def test_missing_columns_and_mismatched_tags(pairs):
+    with pytest.raises(ValueError, match="hypothesis_tags"):
+        build_concepts(pairs.drop(columns=["hypothesis_tags"]), progress=False)
+    bad = pairs.copy()
+    bad.at[0, "premise_tags"] = ["DT"]
+    with pytest.raises(ValueError, match="premise_tags"):
+        build_concepts(bad, progress=False)
+
+
+def test_ten_thousand_pairs_is_fast():
+    rng = np.random.default_rng(0)
+    vocab = np.array([f"w{i}" for i in range(5000)])
+    p = 1 / np.arange(1, 5001)
+    p /= p.sum()
+    rows = [
+        (list(vocab[rng.choice(5000, 12, p=p)]), list(vocab[rng.choice(5000, 7, p=p)]))
+        for _ in range(10_000)
+    ]
+    df = make_pairs(rows)
+    start = time.perf_counter()
+    c = build_concepts(df, progress=False)
+    assert time.perf_counter() - start < 10  # about 0.2 s here
+    assert len(c.vocab) == 2000 and c.masks.shape == (10_000, 4000 + 2 + 3)
