@@ -7,3 +7,9 @@ The notebooks in ``notebooks/`` orchestrate and explain; this package computes. 
 """
 
 __version__ = "0.1.0"
+
+import warnings as _warnings
+
+# Progress bars are plain text (stripped from executed notebooks by the pipeline); without ipywidgets
+# tqdm.auto falls back to them, and its "IProgress not found" warning would only clutter the book.
+_warnings.filterwarnings("ignore", message="IProgress not found")

@@ -317,3 +317,40 @@ def summarize_comparison(frame: pd.DataFrame) -> dict:
         "max_added_concept": str(top["name"].iloc[0]) if len(top) else None,
     }
 
+
+
+def wordnet_examples(pairs: pd.DataFrame, standard: Concepts, wordnet: Concepts, words: Sequence[str] = (),
+                     n: int = 6, n_synonyms: int = 8) -> pd.DataFrame:
+    """For a few token concepts: the word, some synonyms, how many pairs newly match, and one such pair.
+
+    ``words`` picks the concepts (``hyp:tok:W`` first, then ``pre:tok:W``); by default the ``n`` hypothesis
+    concepts that gained the most pairs. The example is the first pair where the WordNet mask holds and
+    the standard one does not, with the synonym that made it match.
+    """
+    from . import wordnet as wn
+
+    comparison = compare_encodings(standard, wordnet)
+    if words:
+        names = [f"{side}:tok:{w}" for w in words for side in ("hyp", "pre") if f"{side}:tok:{w}" in standard]
+    else:
+        gained = comparison[comparison["name"].str.startswith("hyp:tok:") & (comparison["added"] > 0)]
+        names = gained.sort_values(["added", "name"], ascending=[False, True])["name"].head(n).tolist()
+    rows = []
+    for name in names:
+        side, _, word = split_name(name)
+        column = "premise" if side == "pre" else "hypothesis"
+        new = np.flatnonzero(wordnet.mask(name) & ~standard.mask(name))
+        synonyms = sorted(s for s in wn.synonyms(word) if s != word)
+        example, matched = "", ""
+        if len(new):
+            tokens = pairs[f"{column}_tokens"].iloc[new[0]]
+            text = " " + " ".join(tokens) + " "
+            matched = next((s for s in synonyms if f" {s} " in text), "")
+            example = pairs[column].iloc[new[0]]
+        row = comparison.loc[comparison["name"] == name].iloc[0]
+        rows.append({
+            "concept": name, "synonyms": ", ".join(synonyms[:n_synonyms]) + (" …" if len(synonyms) > n_synonyms else ""),
+            "pairs (standard)": int(row["pairs_standard"]), "pairs (wordnet)": int(row["pairs_wordnet"]),
+            "example that newly matches": example, "via": matched,
+        })
+    return pd.DataFrame(rows)
