@@ -1,0 +1,608 @@
+"""The NLI classifier of the paper: one MLP head design over three sentence encoders.
+
+``u = E(premise)``, ``v = E(hypothesis)``, features ``[u; v; u-v; u*v]`` → Linear(4d → hidden=1024) → ReLU
+→ Dropout(0.1) → Linear(hidden → 3). The probed neurons are the ``hidden`` post-ReLU units in eval mode.
+
+* ``clip`` / ``minilm``: the encoder is frozen, so only the head trains, on features from a
+  :class:`~clipneuron_utils.encoders.FeatureCache` (a rerun never re-encodes).
+* ``lstm``: the Bowman et al. (2016) encoder Mu & Andreas probed (embeddings 300 → LSTM 512, final
+  state; bidirectional as the paper says, ``lstm_bidirectional=False`` for what the original code ran),
+  trained end-to-end with the head; the vocabulary comes from the training pairs.
+
+Training is seeded, shows a progress bar, prints one line per epoch and stops early on a held-out slice of
+the training pairs. A trained model is saved (weights, config, vocabulary, encoder identity) so later
+chapters reload it without retraining; :func:`fit_or_load` does that when config, encoder and data match.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .artifacts import atomic_path, cache_key, file_sha256, load_array, read_json, save_array, save_frame, write_json
+from .data import LABELS
+from .encoders import Encoder, FeatureCache, encoder_from_spec, make_encoder
+from .seeding import seed_everything
+
+ENCODERS = ("clip", "lstm", "minilm")
+FROZEN = ("clip", "minilm")
+PAD, UNK = "<pad>", "<unk>"
+FORMAT = 1
+_TOKEN = re.compile(r"\w+(?=n't)|n't|'\w+|\w+|[^\w\s]")
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Every knob of head (and LSTM) training; defaults follow the paper and Mu & Andreas' code."""
+
+    hidden: int = 1024  # probed units
+    dropout: float = 0.1
+    lr: float = 1e-3  # Adam
+    batch_size: int = 128
+    max_epochs: int = 20
+    patience: int = 3  # epochs without a better validation score before stopping
+    monitor: str = "val_acc"  # early stopping and the kept epoch: best "val_acc" or lowest "val_loss"
+    val_fraction: float = 0.1  # held-out slice of the training pairs for early stopping (0: none)
+    seed: int = 0
+    lstm_embedding_dim: int = 300
+    lstm_hidden_dim: int = 512
+    lstm_bidirectional: bool = True  # the paper; the original code ran a unidirectional LSTM
+    lstm_max_vocab: int | None = None  # most frequent training tokens kept (None: all)
+    lstm_min_freq: int = 1  # rarer training tokens become <unk>
+    lstm_max_epochs: int | None = None  # LSTM epochs at most (None: max_epochs); it overfits fast on small data
+    lstm_bucket: bool = True  # batch pairs of similar lengths (shuffled pools of 50 batches): ~2x less padding
+
+    def __post_init__(self) -> None:
+        def need(name: str, ok: bool, allowed: str) -> None:
+            if not ok:
+                raise ValueError(f"HeadConfig.{name} must be {allowed}; got {getattr(self, name)!r}")
+
+        def is_int(x: Any) -> bool:
+            return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+        def is_num(x: Any) -> bool:
+            return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+        for name in ("hidden", "batch_size", "max_epochs", "patience", "lstm_embedding_dim", "lstm_hidden_dim",
+                     "lstm_min_freq"):
+            need(name, is_int(getattr(self, name)) and getattr(self, name) >= 1, "an int >= 1")
+        need("dropout", is_num(self.dropout) and 0 <= self.dropout < 1, "a float in [0, 1)")
+        need("lr", is_num(self.lr) and self.lr > 0, "a float > 0")
+        need("val_fraction", is_num(self.val_fraction) and 0 <= self.val_fraction < 1, "a float in [0, 1)")
+        need("seed", is_int(self.seed), "an int")
+        need("monitor", self.monitor in ("val_acc", "val_loss"), "'val_acc' or 'val_loss'")
+        need("lstm_bidirectional", isinstance(self.lstm_bidirectional, bool), "True or False")
+        need("lstm_bucket", isinstance(self.lstm_bucket, bool), "True or False")
+        need("lstm_max_epochs", self.lstm_max_epochs is None or (is_int(self.lstm_max_epochs) and self.lstm_max_epochs >= 1),
+             "None or an int >= 1")
+        need("lstm_max_vocab", self.lstm_max_vocab is None or (is_int(self.lstm_max_vocab) and self.lstm_max_vocab >= 1),
+             "None or an int >= 1")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "HeadConfig":
+        """Build from a dict (e.g. notebook parameters); unknown keys are an error naming the allowed ones."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"unknown HeadConfig parameter(s) {', '.join(unknown)}; allowed: {', '.join(names)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "HeadConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_encoder_name(name: Any) -> str:
+    if name not in ENCODERS:
+        raise ValueError(f"encoder name must be one of {', '.join(ENCODERS)}; got {name!r}")
+    return name
+
+
+# --------------------------------------------------------------------------------------------- pairs
+
+
+def simple_tokenize(text: str) -> list[str]:
+    """Lowercased word and punctuation tokens, close to SNLI's parse leaves (for pairs a reader writes)."""
+    return _TOKEN.findall(text.lower())
+
+
+def as_pairs(pairs: Any) -> pd.DataFrame:
+    """A pair DataFrame from a DataFrame or a list of ``(premise, hypothesis[, label])``.
+
+    Missing ``pair_id`` / ``*_tokens`` columns are filled (tokens by :func:`simple_tokenize`), so pairs a
+    reader writes can be probed.
+    """
+    if isinstance(pairs, pd.DataFrame):
+        frame = pairs
+    else:
+        rows = list(pairs)
+        if any(not isinstance(r, (tuple, list)) or len(r) not in (2, 3) for r in rows):
+            raise ValueError("pairs must be a DataFrame or a list of (premise, hypothesis[, label]) tuples")
+        frame = pd.DataFrame([(r[0], r[1], r[2] if len(r) == 3 else None) for r in rows],
+                             columns=["premise", "hypothesis", "label"])
+    missing = [c for c in ("premise", "hypothesis") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"pairs need columns premise and hypothesis; missing {', '.join(missing)}")
+    fill = {}
+    if "pair_id" not in frame.columns:
+        fill["pair_id"] = [f"pair-{i}" for i in range(len(frame))]
+    for side in ("premise", "hypothesis"):
+        if f"{side}_tokens" not in frame.columns:
+            fill[f"{side}_tokens"] = [simple_tokenize(t) for t in frame[side]]
+    return frame.assign(**fill) if fill else frame
+
+
+def label_ids(pairs: pd.DataFrame) -> np.ndarray:
+    """Gold labels as ints in :data:`LABELS` order; anything else (e.g. ``-``) is an error."""
+    bad = sorted({str(x) for x in pairs["label"] if x not in LABELS})
+    if bad:
+        raise ValueError(f"labels must be one of {', '.join(LABELS)}; found {', '.join(bad[:5])}")
+    return np.array([LABELS.index(x) for x in pairs["label"]], dtype=np.int64)
+
+
+def training_key(pairs: pd.DataFrame) -> str:
+    """Hash of the training data (pair ids, texts, labels): a saved model is reused only for the same data."""
+    return cache_key(list(map(str, pairs["pair_id"])), list(pairs["premise"]), list(pairs["hypothesis"]),
+                     list(map(str, pairs["label"])))
+
+
+def pairs_key(pairs: pd.DataFrame) -> str:
+    return cache_key(list(map(str, pairs["pair_id"])), list(pairs["premise"]), list(pairs["hypothesis"]))
+
+
+def build_vocab(pairs: pd.DataFrame, max_vocab: int | None = None, min_freq: int = 1) -> list[str]:
+    """``[<pad>, <unk>]`` + training tokens by decreasing count (ties: alphabetical)."""
+    counts = Counter(t for col in ("premise_tokens", "hypothesis_tokens") for toks in pairs[col] for t in toks)
+    words = sorted((w for w, c in counts.items() if c >= min_freq and w not in (PAD, UNK)), key=lambda w: (-counts[w], w))
+    return [PAD, UNK] + (words[:max_vocab] if max_vocab else words)
+
+
+# --------------------------------------------------------------------------------------------- modules
+
+
+class LSTMEncoder(nn.Module):
+    """Word embeddings → LSTM → final hidden state of each direction, concatenated (``d = 512`` or ``1024``).
+
+    Equal to ``nn.LSTM(bidirectional=...)`` over packed sequences (see the tests), but run as one LSTM per
+    direction over right-padded batches, the right-to-left one on each sentence reversed in place, and the
+    state read at each sentence's last real token: on CPU, PyTorch's backward through packed sequences is
+    ~9x slower than through padded ones, and padding after the last token never reaches that state.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int = 300, hidden_dim: int = 512, bidirectional: bool = True):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.rnn = nn.LSTM(embedding_dim, hidden_dim, batch_first=True)
+        self.rnn_reverse = nn.LSTM(embedding_dim, hidden_dim, batch_first=True) if bidirectional else None
+        self.dim = hidden_dim * (2 if bidirectional else 1)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``ids``: ``(batch, time)`` right-padded with 0; ``lengths``: real tokens per row (>= 1)."""
+        rows, last = torch.arange(ids.shape[0]), lengths - 1
+        states = [self.rnn(self.embedding(ids))[0][rows, last]]
+        if self.rnn_reverse is not None:
+            steps = torch.arange(ids.shape[1]).unsqueeze(0)
+            backwards = (last.unsqueeze(1) - steps).clamp(min=0)
+            reversed_ids = ids.gather(1, backwards) * (steps < lengths.unsqueeze(1))
+            states.append(self.rnn_reverse(self.embedding(reversed_ids))[0][rows, last])
+        return torch.cat(states, dim=1)
+
+
+class NLIModel(nn.Module):
+    """Encoder (LSTM, or a reference to a frozen one) + the MLP head; ``mlp[1]`` outputs the probed units."""
+
+    def __init__(self, encoder_name: str, config: HeadConfig, dim: int, *, vocab: list[str] | None = None,
+                 encoder_spec: dict | None = None, encoder_identity: dict | None = None):
+        super().__init__()
+        self.encoder_name = _check_encoder_name(encoder_name)
+        self.config = config
+        self.vocab = vocab
+        self.encoder_spec = encoder_spec
+        self.encoder_identity = encoder_identity
+        self.lstm = None
+        if encoder_name == "lstm":
+            if not vocab:
+                raise ValueError("an lstm model needs a vocabulary")
+            self.lstm = LSTMEncoder(len(vocab), config.lstm_embedding_dim, config.lstm_hidden_dim,
+                                    config.lstm_bidirectional)
+            dim = self.lstm.dim
+        self.dim = int(dim)
+        self.mlp = nn.Sequential(nn.Linear(4 * self.dim, config.hidden), nn.ReLU(), nn.Dropout(config.dropout),
+                                 nn.Linear(config.hidden, len(LABELS)))
+        self.frozen_encoder: Encoder | None = None
+        self.history: pd.DataFrame | None = None
+        self.train_key: str | None = None
+        self.best_epoch: int | None = None
+        self._token_index: dict[str, int] | None = None
+
+    @staticmethod
+    def features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return torch.cat([u, v, u - v, u * v], dim=1)
+
+    def hidden_units(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The probed neurons: post-ReLU hidden layer (dropout comes after it)."""
+        return self.mlp[1](self.mlp[0](self.features(u, v)))
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.features(u, v))
+
+    @property
+    def token_index(self) -> dict[str, int]:
+        if self._token_index is None:
+            self._token_index = {w: i for i, w in enumerate(self.vocab or [])}
+        return self._token_index
+
+
+def frozen_encoder(model: NLIModel) -> Encoder:
+    """The model's frozen encoder, rebuilt from its saved spec on first use (identity checked)."""
+    if model.encoder_name not in FROZEN:
+        raise ValueError(f"encoder {model.encoder_name!r} is not a frozen encoder")
+    if model.frozen_encoder is None:
+        _attach(model, encoder_from_spec(model.encoder_spec))
+    return model.frozen_encoder
+
+
+def _attach(model: NLIModel, encoder: Encoder) -> None:
+    saved, got = model.encoder_identity or {}, encoder.identity
+    strip = lambda d: {k: v for k, v in d.items() if k != "versions"}  # noqa: E731
+    if strip(saved) != strip(got):
+        raise ValueError(f"encoder identity {got} does not match the one the head was trained with: {saved}")
+    if saved.get("versions") != got.get("versions"):
+        warnings.warn(f"library versions differ from training: {saved.get('versions')} vs {got.get('versions')}")
+    model.frozen_encoder = encoder
+
+
+# --------------------------------------------------------------------------------------------- data → (u, v)
+
+
+@dataclass
+class _Data:
+    n: int
+    u: torch.Tensor | None = None  # frozen features
+    v: torch.Tensor | None = None
+    p_ids: list[np.ndarray] | None = None  # lstm token ids
+    h_ids: list[np.ndarray] | None = None
+
+
+def _prepare(model: NLIModel, pairs: pd.DataFrame, cache: FeatureCache | None, progress: bool) -> _Data:
+    if model.encoder_name == "lstm":
+        index = model.token_index
+        ids = lambda toks: np.array([index.get(t, 1) for t in toks] or [1], dtype=np.int64)  # noqa: E731
+        return _Data(len(pairs), p_ids=[ids(t) for t in pairs["premise_tokens"]],
+                     h_ids=[ids(t) for t in pairs["hypothesis_tokens"]])
+    encoder = frozen_encoder(model)
+    premises, hypotheses = list(pairs["premise"]), list(pairs["hypothesis"])
+    sentences = list(dict.fromkeys(premises + hypotheses))
+    feats = cache.encode(encoder, sentences, progress=progress) if cache is not None else \
+        encoder.encode(sentences, progress=progress)
+    where = {s: i for i, s in enumerate(sentences)}
+    take = lambda xs: torch.from_numpy(feats[[where[s] for s in xs]])  # noqa: E731
+    return _Data(len(pairs), u=take(premises), v=take(hypotheses))
+
+
+def _padded(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    padded = np.zeros((len(seqs), lengths.max()), dtype=np.int64)
+    for row, s in enumerate(seqs):
+        padded[row, : len(s)] = s
+    return torch.from_numpy(padded), torch.from_numpy(lengths)
+
+
+def _uv(model: NLIModel, data: _Data, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    if data.u is not None:
+        t = torch.from_numpy(idx)
+        return data.u[t], data.v[t]
+    # premises and hypotheses padded separately: hypotheses are much shorter
+    u = model.lstm(*_padded([data.p_ids[i] for i in idx]))
+    v = model.lstm(*_padded([data.h_ids[i] for i in idx]))
+    return u, v
+
+
+def _batches(fit_idx: np.ndarray, config: HeadConfig, rng: np.random.Generator, data: _Data | None) -> list[np.ndarray]:
+    """Shuffled minibatches; with ``data`` (LSTM bucketing), pools of 50 batches are sorted by
+    (premise, hypothesis) length before being cut into batches, and the batch order is shuffled."""
+    order, size = rng.permutation(fit_idx), config.batch_size
+    if data is None:
+        return [order[i:i + size] for i in range(0, len(order), size)]
+    batches = []
+    for start in range(0, len(order), 50 * size):
+        pool = order[start:start + 50 * size]
+        key = np.array([len(data.p_ids[i]) * 1000 + len(data.h_ids[i]) for i in pool])
+        pool = pool[np.argsort(key, kind="stable")]
+        batches += [pool[i:i + size] for i in range(0, len(pool), size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _outputs(model: NLIModel, data: _Data, idx: np.ndarray, batch_size: int, hidden: bool = True):
+    """(logits, hidden units) for ``idx`` in eval mode, batched (LSTM: by length, then put back in order)."""
+    model.eval()
+    order = np.arange(len(idx))
+    if data.p_ids is not None:
+        order = np.argsort([len(data.p_ids[i]) * 1000 + len(data.h_ids[i]) for i in idx], kind="stable")
+    logits = np.zeros((len(idx), len(LABELS)), dtype=np.float32)
+    acts = np.zeros((len(idx), model.config.hidden), dtype=np.float32) if hidden else None
+    with torch.inference_mode():
+        for start in range(0, len(idx), batch_size):
+            rows = order[start:start + batch_size]
+            h = model.hidden_units(*_uv(model, data, idx[rows]))
+            logits[rows] = model.mlp[3](model.mlp[2](h)).numpy()
+            if hidden:
+                acts[rows] = h.numpy()
+    return logits, acts
+
+
+# --------------------------------------------------------------------------------------------- training
+
+
+def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | None = None, *,
+          encoder: Encoder | None = None, encoder_params: dict | None = None, cache: FeatureCache | None = None,
+          progress: bool = True, verbose: bool = True) -> NLIModel:
+    """Train the classifier for ``encoder_name`` on labelled pairs; returns it in eval mode with ``.history``."""
+    _check_encoder_name(encoder_name)
+    config = config or HeadConfig()
+    if not isinstance(config, HeadConfig):
+        raise ValueError(f"config must be a HeadConfig, got {type(config).__name__}")
+    train_pairs = as_pairs(train_pairs)
+    y_all = label_ids(train_pairs)
+    if len(train_pairs) < 2:
+        raise ValueError("train_pairs must hold at least 2 labelled pairs")
+    if encoder_name in FROZEN:
+        encoder = encoder or make_encoder(encoder_name, **(encoder_params or {}))
+        if encoder.identity.get("encoder") != encoder_name:
+            raise ValueError(f"encoder {encoder.name!r} is not a {encoder_name!r} encoder")
+        model_args = dict(dim=encoder.dim, encoder_spec=encoder.spec, encoder_identity=encoder.identity)
+    else:
+        vocab = build_vocab(train_pairs, config.lstm_max_vocab, config.lstm_min_freq)
+        model_args = dict(dim=0, vocab=vocab, encoder_identity=lstm_identity())
+    seed_everything(config.seed)
+    model = NLIModel(encoder_name, config, **model_args)
+    if encoder is not None:
+        model.frozen_encoder = encoder
+    data = _prepare(model, train_pairs, cache, progress)
+
+    rng = np.random.default_rng(config.seed)
+    perm = rng.permutation(len(train_pairs))
+    n_val = min(len(perm) - 1, max(1, round(config.val_fraction * len(perm)))) if config.val_fraction > 0 else 0
+    val_idx, fit_idx = np.sort(perm[:n_val]), perm[n_val:]
+    y = torch.from_numpy(y_all)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    loss_fn = nn.CrossEntropyLoss()
+    rows, best, best_state, stale = [], np.inf, None, 0
+    if verbose:
+        print(f"training {encoder_name} model: {len(fit_idx)} pairs (+{n_val} held out), "
+              f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
+    max_epochs = config.lstm_max_epochs if model.lstm is not None and config.lstm_max_epochs else config.max_epochs
+    for epoch in range(1, max_epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        total, correct, seen = 0.0, 0, 0
+        batches = _batches(fit_idx, config, rng, data if model.lstm is not None and config.lstm_bucket else None)
+        for idx in tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=not progress, leave=False):
+            logits = model(*_uv(model, data, idx))
+            target = y[torch.from_numpy(idx)]
+            loss = loss_fn(logits, target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.detach().item() * len(idx)
+            correct += int((logits.argmax(1) == target).sum())
+            seen += len(idx)
+        row = {"epoch": epoch, "train_loss": total / seen, "train_acc": correct / seen,
+               "val_loss": np.nan, "val_acc": np.nan}
+        if n_val:
+            logits, _ = _outputs(model, data, val_idx, 1024, hidden=False)
+            lt = torch.from_numpy(logits)
+            row["val_loss"] = float(loss_fn(lt, y[torch.from_numpy(val_idx)]))
+            row["val_acc"] = float((lt.argmax(1) == y[torch.from_numpy(val_idx)]).float().mean())
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
+        score = -row["val_acc"] if config.monitor == "val_acc" else row["val_loss"]  # lower is better
+        improved = bool(n_val) and score < best - 1e-9
+        if improved:
+            best, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
+            model.best_epoch = epoch
+        elif n_val:
+            stale += 1
+        if verbose:
+            print(f"epoch {epoch:>3}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
+                  f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f} | {row['seconds']:.1f}s"
+                  + (" *" if improved else ""), flush=True)
+        if n_val and stale >= config.patience:
+            if verbose:
+                print(f"early stopping: no better {config.monitor} for {config.patience} epochs; "
+                      f"keeping epoch {model.best_epoch}", flush=True)
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        model.best_epoch = len(rows)
+    model.history = pd.DataFrame(rows, columns=["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"])
+    model.history.attrs["best_epoch"] = model.best_epoch
+    model.train_key = training_key(train_pairs)
+    return model.eval()
+
+
+def lstm_identity() -> dict[str, Any]:
+    return {"encoder": "lstm", "versions": {"torch": torch.__version__}}
+
+
+# --------------------------------------------------------------------------------------------- outputs
+
+
+def activations(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = None, batch_size: int = 1024,
+                progress: bool = False) -> np.ndarray:
+    """Post-ReLU hidden units (eval mode) for every pair: float32 ``(n_pairs, hidden)``."""
+    pairs = as_pairs(pairs)
+    data = _prepare(model, pairs, cache, progress)
+    return _outputs(model, data, np.arange(len(pairs)), batch_size)[1]
+
+
+def predict(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = None, batch_size: int = 1024,
+            progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted label ids in :data:`LABELS` order, probabilities float32 ``(n, 3)``)."""
+    pairs = as_pairs(pairs)
+    data = _prepare(model, pairs, cache, progress)
+    logits, _ = _outputs(model, data, np.arange(len(pairs)), batch_size, hidden=False)
+    probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy().astype(np.float32)
+    return logits.argmax(1).astype(np.int64), probs
+
+
+def accuracy(model: NLIModel, pairs: pd.DataFrame, *, cache: FeatureCache | None = None) -> float:
+    labels, _ = predict(model, pairs, cache=cache)
+    return float((labels == label_ids(pairs)).mean())
+
+
+def output_weights(model: NLIModel) -> np.ndarray:
+    """Weights from each hidden unit to the three classes: ``(3, hidden)``, rows in :data:`LABELS` order."""
+    return model.mlp[3].weight.detach().cpu().numpy().copy()
+
+
+def model_fingerprint(model: NLIModel) -> str:
+    """Hash of every weight: probe outputs are cached against exactly these weights."""
+    state = model.state_dict()
+    return cache_key(model.encoder_name, model.encoder_identity, *(k for k in sorted(state)),
+                     *(state[k].detach().cpu().numpy() for k in sorted(state)))
+
+
+def probe_outputs(model: NLIModel, pairs: Any, folder: str | Path, name: str = "probe", *,
+                  cache: FeatureCache | None = None, progress: bool = True) -> dict[str, np.ndarray]:
+    """Activations, predictions and probabilities for a probe set, saved next to the model (atomic ``.npy``).
+
+    Reused when the model's weights and the pairs are the same as when they were saved.
+    """
+    pairs = as_pairs(pairs)
+    folder = Path(folder)
+    files = {k: folder / f"{name}_{k}.npy" for k in ("activations", "predictions", "probabilities")}
+    key = cache_key(model_fingerprint(model), pairs_key(pairs))
+    meta = folder / f"{name}.json"
+    if meta.is_file() and read_json(meta).get("key") == key and all(p.is_file() for p in files.values()):
+        print(f"cache hit: {name} outputs for {len(pairs)} pairs ({folder})", flush=True)
+        return {k: load_array(p) for k, p in files.items()}
+    data = _prepare(model, pairs, cache, progress)
+    logits, acts = _outputs(model, data, np.arange(len(pairs)), 1024)
+    out = {"activations": acts, "predictions": logits.argmax(1).astype(np.int64),
+           "probabilities": torch.softmax(torch.from_numpy(logits), 1).numpy().astype(np.float32)}
+    for k, path in files.items():
+        save_array(path, out[k])
+    write_json(meta, {"key": key, "n_pairs": len(pairs), "hidden": model.config.hidden, "pairs_key": pairs_key(pairs)})
+    return out
+
+
+# --------------------------------------------------------------------------------------------- save / load
+
+
+def save_model(model: NLIModel, folder: str | Path) -> Path:
+    """Weights (``weights.pt``), vocabulary, history and ``model.json`` (config, encoder identity, data key).
+
+    ``model.json`` is removed first and written last, so a crash mid-save never leaves a model that looks
+    complete.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.json").unlink(missing_ok=True)
+    with atomic_path(folder / "weights.pt") as tmp:
+        torch.save(model.state_dict(), tmp)
+    if model.vocab is not None:
+        write_json(folder / "vocab.json", model.vocab)
+    if model.history is not None:
+        save_frame(folder / "history.csv", model.history)
+    write_json(folder / "model.json", {
+        "format": FORMAT,
+        "encoder_name": model.encoder_name,
+        "config": model.config.to_dict(),
+        "dim": model.dim,
+        "encoder_spec": model.encoder_spec,
+        "encoder_identity": model.encoder_identity,
+        "encoder_label": model.frozen_encoder.name if model.frozen_encoder is not None else None,
+        "train_key": model.train_key,
+        "best_epoch": model.best_epoch,
+        "weights_sha256": file_sha256(folder / "weights.pt"),
+        "labels": list(LABELS),
+    })
+    return folder
+
+
+def load_model(folder: str | Path, *, encoder: Encoder | None = None) -> NLIModel:
+    """A saved model, in eval mode; a frozen encoder is rebuilt from its spec when first needed."""
+    folder = Path(folder)
+    meta = read_json(folder / "model.json")
+    weights = folder / "weights.pt"
+    if file_sha256(weights) != meta["weights_sha256"]:
+        raise ValueError(f"{weights} does not match the SHA-256 recorded in model.json; retrain or re-save")
+    vocab = read_json(folder / "vocab.json") if meta["encoder_name"] == "lstm" else None
+    model = NLIModel(meta["encoder_name"], HeadConfig.from_dict(meta["config"]), meta["dim"], vocab=vocab,
+                     encoder_spec=meta["encoder_spec"], encoder_identity=meta["encoder_identity"])
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.train_key, model.best_epoch = meta["train_key"], meta["best_epoch"]
+    if (folder / "history.csv").is_file():
+        model.history = pd.read_csv(folder / "history.csv")
+    if encoder is not None:
+        _attach(model, encoder)
+    return model.eval()
+
+
+def fit_or_load(encoder_name: str, train_pairs: pd.DataFrame, folder: str | Path, config: HeadConfig | None = None, *,
+                encoder: Encoder | None = None, encoder_params: dict | None = None,
+                cache: FeatureCache | None = None, progress: bool = True, verbose: bool = True) -> NLIModel:
+    """The model saved in ``folder`` if it was trained with this config, encoder and data; else train and save."""
+    _check_encoder_name(encoder_name)
+    config = config or HeadConfig()
+    train_pairs = as_pairs(train_pairs)
+    if encoder_name in FROZEN:
+        encoder = encoder or make_encoder(encoder_name, **(encoder_params or {}))
+        identity = encoder.identity
+    else:
+        identity = lstm_identity()
+    reason = _stale_reason(Path(folder), encoder_name, config, identity, training_key(train_pairs))
+    if reason is None:
+        if verbose:
+            print(f"reusing the trained {encoder_name} model in {folder} (same config, encoder and data)", flush=True)
+        return load_model(folder, encoder=encoder)
+    if verbose:
+        print(f"training the {encoder_name} model: {reason}", flush=True)
+    model = train(encoder_name, train_pairs, config, encoder=encoder, cache=cache, progress=progress, verbose=verbose)
+    save_model(model, folder)
+    return model
+
+
+def _stale_reason(folder: Path, encoder_name: str, config: HeadConfig, identity: dict, key: str) -> str | None:
+    path = folder / "model.json"
+    if not path.is_file() or not (folder / "weights.pt").is_file():
+        return f"no saved model in {folder}"
+    meta = read_json(path)
+    if meta.get("format") != FORMAT or meta.get("encoder_name") != encoder_name:
+        return "the saved model is for another encoder or format"
+    if meta.get("config") != config.to_dict():
+        changed = sorted(k for k, v in config.to_dict().items() if meta.get("config", {}).get(k) != v)
+        return f"config changed ({', '.join(changed)})"
+    if meta.get("encoder_identity") != identity:
+        return "the encoder changed"
+    if meta.get("train_key") != key:
+        return "the training data changed"
+    return None
+
+
+def summary(model: NLIModel) -> dict[str, Any]:
+    """One row for a table of the trained models."""
+    trainable = sum(p.numel() for p in model.parameters())
+    return {"encoder": model.encoder_name, "feature dim": model.dim, "hidden units": model.config.hidden,
+            "trained parameters": int(trainable), "best epoch": model.best_epoch,
+            "vocabulary": len(model.vocab) if model.vocab else None}
