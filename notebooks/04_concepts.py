@@ -4,6 +4,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -32,8 +34,8 @@ data_source: str = "snli"  # "snli" (official files) or "synthetic" (embedded sm
 data_dir: str = ""  # SNLI folder; empty: $CLIPNEURON_DATA, else ./data/snli
 train_splits: list = ["train"]  # SNLI splits the classifier heads train on
 probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are probed on
-n_synthetic_train: int = 600  # synthetic train pairs (data_source="synthetic" only)
-n_synthetic_probe: int = 300  # synthetic probe pairs (data_source="synthetic" only)
+n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
+n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random
 vocab_size: int = 2000  # token concepts per side: the most frequent probe tokens
 wordnet_words: list = []  # words whose WordNet expansion to show; empty: those that grew most

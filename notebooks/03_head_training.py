@@ -1,0 +1,133 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Training the NLI classifiers
+#
+# One head for every encoder, as in the paper and its source: with $u = E(\text{premise})$ and
+# $v = E(\text{hypothesis})$,
+#
+# $$[u;\, v;\, u - v;\, u \ast v] \;\to\; \text{Linear}(4d \to 1024) \to \text{ReLU} \to \text{Dropout}
+# \to \text{Linear}(1024 \to 3).$$
+#
+# The **1,024 post-ReLU hidden units** are the neurons this book explains. Frozen encoders (`clip`,
+# `minilm`) train only the head, on cached features; the `lstm` trains end-to-end. Training uses Adam and
+# cross-entropy on minibatches and stops early on a held-out slice of the training pairs. Each trained
+# model, with its activations and predictions on the probe pairs, is saved under `runs/<profile>/models/`
+# and reused by the later chapters; rerunning this chapter with other head parameters retrains the heads
+# but never re-encodes.
+
+# %% tags=["parameters"]
+profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
+data_source: str = "snli"  # "snli" (official files) or "synthetic" (embedded smoke data)
+data_dir: str = ""  # SNLI folder; empty: $CLIPNEURON_DATA, else ./data/snli
+train_splits: list = ["train"]  # SNLI splits the classifier heads train on
+probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are probed on
+n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
+n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
+seed: int = 0  # seed of everything random
+encoders: list = ["clip", "lstm", "minilm"]  # encoders to train heads for: clip, lstm, minilm
+clip_model: str = "ViT-B-32"  # open_clip architecture of the CLIP text tower
+clip_weights: str = "openai"  # "openai" (open_clip download), another open_clip tag, a checkpoint path, or "untrained"
+clip_sha256: str = ""  # expected SHA-256 of a local checkpoint file (checked before loading)
+hidden: int = 1024  # hidden units of the head: the probed neurons
+dropout: float = 0.1  # dropout after the hidden layer
+lr: float = 0.001  # Adam learning rate
+batch_size: int = 128  # pairs per minibatch
+max_epochs: int = 20  # epochs at most
+lstm_max_epochs: int = 0  # epochs at most for the LSTM, which overfits fast (0: max_epochs)
+patience: int = 3  # epochs without a better held-out accuracy before stopping
+val_fraction: float = 0.1  # share of the training pairs held out for early stopping
+lstm_embedding_dim: int = 300  # LSTM word embedding size
+lstm_hidden_dim: int = 512  # LSTM state size
+lstm_bidirectional: bool = True  # bidirectional LSTM (the paper); False: the original code's unidirectional one
+lstm_max_vocab: int = 0  # LSTM vocabulary: the most frequent training tokens (0: all)
+
+# %%
+import altair as alt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from clipneuron_utils import charts, corpus, experiment
+from clipneuron_utils.data import LABELS
+from clipneuron_utils.heads import HeadConfig, label_ids
+from clipneuron_utils.seeding import seed_everything
+
+charts.enable()
+seed_everything(seed)
+encoders = experiment.check_encoders(encoders)
+config = HeadConfig(hidden=hidden, dropout=dropout, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
+                    lstm_max_epochs=lstm_max_epochs or None,
+                    patience=patience, val_fraction=val_fraction, seed=seed,
+                    lstm_embedding_dim=lstm_embedding_dim, lstm_hidden_dim=lstm_hidden_dim,
+                    lstm_bidirectional=lstm_bidirectional, lstm_max_vocab=lstm_max_vocab or None)
+pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
+                          n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
+display(Markdown(f"Data: {pairs.summary}."))
+
+# %% tags=["nbval-ignore-output"]
+models, outputs = {}, {}
+for name in encoders:
+    models[name], outputs[name] = experiment.train_model(
+        profile, name, pairs.train, pairs.probe, config,
+        clip_model=clip_model, clip_weights=clip_weights, clip_sha256=clip_sha256)
+
+# %% [markdown]
+# ## Learning curves
+#
+# Accuracy on the training minibatches and on the held-out slice, per epoch; the kept epoch is the one
+# with the best held-out accuracy.
+
+# %%
+history = pd.concat([m.history.assign(encoder=name) for name, m in models.items()], ignore_index=True)
+curves = history.melt(id_vars=["encoder", "epoch"], value_vars=["train_acc", "val_acc"],
+                      var_name="split", value_name="accuracy")
+alt.Chart(curves, title="Accuracy per epoch").mark_line(point=True).encode(
+    x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+    y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False)),
+    color=alt.Color("split:N", title=None),
+    column=alt.Column("encoder:N", title=None),
+    tooltip=["encoder", "epoch", "split", alt.Tooltip("accuracy:Q", format=".3f")],
+).properties(width=200, height=180)
+
+# %% [markdown]
+# ## Accuracy on the probe pairs
+
+# %%
+gold = label_ids(pairs.probe)
+majority = pairs.probe["label"].value_counts(normalize=True).max()
+registry = experiment.registry(profile)
+accuracy = pd.DataFrame([
+    {"encoder": name, "model": registry[name]["label"],
+     "probe accuracy": round(float((outputs[name]["predictions"] == gold).mean()), 4),
+     "majority class": round(float(majority), 4),
+     "kept epoch": int(models[name].best_epoch), "train pairs": len(pairs.train)}
+    for name in encoders
+])
+accuracy
+
+# %%
+confusion = pd.concat([
+    pd.crosstab(pd.Categorical(gold, categories=range(3)), pd.Categorical(outputs[name]["predictions"], categories=range(3)),
+                normalize="index", dropna=False)
+      .rename(index=dict(enumerate(LABELS)), columns=dict(enumerate(LABELS)))
+      .rename_axis(index="gold", columns="predicted").stack().rename("share").reset_index().assign(encoder=name)
+    for name in encoders
+], ignore_index=True)
+base = alt.Chart(confusion, title="Confusion matrices (rows: gold label; shares of each gold label)").encode(
+    x=alt.X("predicted:N", sort=list(LABELS)), y=alt.Y("gold:N", sort=list(LABELS)))
+(base.mark_rect().encode(color=alt.Color("share:Q", scale=alt.Scale(domain=[0, 1]), title="share"),
+                         tooltip=["encoder", "gold", "predicted", alt.Tooltip("share:Q", format=".1%")])
+ + base.mark_text().encode(text=alt.Text("share:Q", format=".0%"))
+).properties(width=160, height=160).facet(column=alt.Column("encoder:N", title=None))
