@@ -62,6 +62,16 @@ def _layers(spec: dict):
         yield from _layers(spec["spec"])
 
 
+def _inline_rows(spec) -> int:
+    """Rows of every inline ``data: {values: [...]}`` anywhere in the spec."""
+    if isinstance(spec, dict):
+        own = len(spec["values"]) if isinstance(spec.get("values"), list) else 0
+        return own + sum(_inline_rows(v) for k, v in spec.items() if k not in ("values", "datasets"))
+    if isinstance(spec, list):
+        return sum(_inline_rows(v) for v in spec)
+    return 0
+
+
 def fingerprint(spec: dict) -> str:
     """A stable one-paragraph description of a chart, for nbval's text/plain comparison."""
     parts = []
@@ -73,7 +83,7 @@ def fingerprint(spec: dict) -> str:
             if isinstance(enc, dict)
         )
         parts.append(f"{mark}({', '.join(fields)})")
-    rows = sum(len(v) for v in spec.get("datasets", {}).values())
+    rows = sum(len(v) for v in spec.get("datasets", {}).values()) + _inline_rows(spec)
     facet = " faceted" if "facet" in spec or "spec" in spec else ""
     return f"<Chart{facet} {_title(spec)!r}: {' + '.join(parts)}; {rows} data rows>"
 

@@ -173,3 +173,18 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
         "probe_accuracy": float((outputs["predictions"] == gold).mean()),
     })
     return model, outputs
+
+
+def firing_accuracy(profile: str, probe: pd.DataFrame, encoders, activation_alpha: float = 0.0) -> pd.DataFrame:
+    """Accuracy when firing of every unit of every trained encoder, on the probe pairs (one tidy frame)."""
+    from .analysis import acc_when_firing
+    from .heads import label_ids
+    from .search import threshold_activations
+
+    gold = label_ids(probe)
+    frames = []
+    for name in encoders:
+        out = probe_outputs(profile, name, probe)
+        masks = threshold_activations(out["activations"], activation_alpha or None)
+        frames.append(acc_when_firing(masks, out["predictions"], gold).assign(encoder=name))
+    return pd.concat(frames, ignore_index=True)

@@ -113,7 +113,8 @@ def strip_volatile(notebook) -> None:
         cell.outputs = [
             out
             for out in cell.outputs
-            if not (out.get("output_type") == "stream" and out.get("name") == "stderr" and _PROGRESS.search(out.get("text", "")))
+            if not (out.get("output_type") == "stream" and out.get("name") == "stderr"
+                    and (_PROGRESS.search(out.get("text", "")) or not out.get("text", "").strip()))
         ]
 
 

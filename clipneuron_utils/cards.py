@@ -1,0 +1,88 @@
+"""Neuron cards (the paper's Figure 6, with Goh et al.'s views): everything one unit's explanation rests on.
+
+A card gathers, for one unit of one model: its best formula and IoU, its output weights to the three
+classes (what it votes for when it fires), its top-activating probe pairs with gold label and prediction,
+the conditional probability of the formula's concepts per activation level, and its full activation
+spectrum — so a reader can judge the formula against the unit's whole range, not only its top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import analysis, plots
+from .data import LABELS
+
+
+@dataclass
+class NeuronCard:
+    encoder: str
+    encoding: str
+    neuron: int
+    row: pd.Series  # the unit's search result at the card's max_length
+    weights: pd.DataFrame  # output weight to each class
+    top: pd.DataFrame  # top-activating pairs
+    conditional: pd.DataFrame | None  # per activation bin × concept (None when unexplained)
+    spectrum: pd.DataFrame
+
+    @property
+    def title(self) -> str:
+        return f"{self.encoder} unit {self.neuron}"
+
+    def header(self) -> str:
+        r = self.row
+        votes = self.weights.sort_values("weight", ascending=False).iloc[0]
+        if not bool(r["explained"]):
+            what = f"unexplained (fires on {int(r['n_fires'])} probe pairs, fewer than the search's minimum)"
+        else:
+            what = (f"`{r['formula']}` — IoU **{r['iou']:.3f}** (best single concept `{r['best_atom']}`, "
+                    f"IoU {r['best_atom_iou']:.3f}); fires on {int(r['n_fires'])} probe pairs")
+        return (f"### {self.title} ({self.encoding} concepts, length ≤ {int(r['max_length'])})\n\n{what}. "
+                f"Its strongest output weight is to **{votes['class']}** ({votes['weight']:+.3f}).")
+
+    def show(self) -> None:
+        """Display the card in a notebook: header, weights, top pairs, and the two charts."""
+        from IPython.display import Markdown, display
+
+        display(Markdown(self.header()))
+        display(self.weights.set_index("class").T)
+        display(self.top)
+        if self.conditional is not None:
+            display(plots.conditional_probability(self.conditional, title=f"{self.title}: conditional probability"))
+        display(plots.activation_spectrum(self.spectrum, title=f"{self.title}: activation spectrum"))
+
+
+def neuron_card(encoder: str, neuron: int, results: pd.DataFrame, acts: np.ndarray, probe: pd.DataFrame,
+                pred: np.ndarray, concepts, output_weights: np.ndarray, *, encoding: str = "standard",
+                max_length: int | None = None, top_k: int = 8, bin_width_sd: float = 0.5) -> NeuronCard:
+    """Build the card of ``neuron`` from the search ``results`` (one encoder, all encodings/lengths)."""
+    rows = results[(results["encoder"] == encoder) & (results["encoding"] == encoding) & (results["neuron"] == neuron)]
+    if rows.empty:
+        raise ValueError(f"no search result for {encoder} unit {neuron} with the {encoding} encoding")
+    row = rows.loc[rows["max_length"].idxmax()] if max_length is None else rows[rows["max_length"] == max_length].iloc[0]
+    unit = np.asarray(acts)[:, neuron]
+    weights = pd.DataFrame({"class": list(LABELS), "weight": np.asarray(output_weights)[:, neuron].round(4)})
+    conditional = None
+    if bool(row["explained"]):
+        masks = analysis.formula_concepts(row["formula"], concepts)
+        conditional = analysis.conditional_probability(unit, masks, bin_width_sd)
+    return NeuronCard(
+        encoder=encoder, encoding=encoding, neuron=int(neuron), row=row, weights=weights,
+        top=analysis.top_activating(unit, probe, pred, k=top_k),
+        conditional=conditional,
+        spectrum=analysis.activation_spectrum(unit, probe, pred, bin_width_sd=bin_width_sd),
+    )
+
+
+def extremes(results: pd.DataFrame, encoder: str, encoding: str = "standard", n: int = 1,
+             max_length: int | None = None) -> dict[str, list[int]]:
+    """The ``n`` most and least explainable units of a model (by best IoU; ties by unit index)."""
+    frame = results[(results["encoder"] == encoder) & (results["encoding"] == encoding) & results["explained"]]
+    frame = frame[frame["max_length"] == (frame["max_length"].max() if max_length is None else max_length)]
+    ranked = frame.sort_values(["iou", "neuron"], ascending=[False, True])["neuron"].astype(int).tolist()
+    most = ranked[:n]
+    least = [u for u in ranked[::-1] if u not in most][:n]
+    return {"most": most, "least": least}

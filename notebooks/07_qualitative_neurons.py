@@ -1,0 +1,123 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 7. Qualitative neurons
+#
+# Numbers summarise; single units show what the numbers mean. Each **neuron card** gives a unit's best
+# formula and IoU, its output weights to the three classes (what it votes for when it fires), its
+# top-activating probe pairs with gold label and prediction (the paper's Figure 6), and two views from
+# *Multimodal Neurons* {cite}`goh2021multimodal`: the **conditional probability** that each concept of the
+# formula holds at each activation level (in standard deviations of the unit's activation), and the unit's
+# **full activation spectrum**, not only its top.
+#
+# The last section probes the models with pairs written by hand — the paper's adversarial example for a
+# unit keyed to "*man* in the premise, not in the hypothesis" — and looks for the units of this run that
+# match that description.
+
+# %% tags=["parameters"]
+profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
+data_source: str = "snli"  # "snli" (official files) or "synthetic" (embedded smoke data)
+data_dir: str = ""  # SNLI folder; empty: $CLIPNEURON_DATA, else ./data/snli
+train_splits: list = ["train"]  # SNLI splits the classifier heads train on
+probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are probed on
+n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
+n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
+seed: int = 0  # seed of everything random
+vocab_size: int = 2000  # token concepts per side (as in chapters 4-5)
+card_encoding: str = "standard"  # concept encoding of the cards: "standard" or "wordnet"
+n_extremes: int = 1  # cards per model for its most and for its least explainable units
+top_k: int = 8  # top-activating pairs per card
+description: str = "(pre:tok:man AND NOT hyp:tok:man)"  # the unit to look for, as a formula over concepts
+probe_pairs: list = [["The boys said hello to the girls.", "The girls said hello."], ["A man is sleeping.", "A woman is sleeping."], ["A man is sleeping.", "A man is sleeping."]]  # [premise, hypothesis] pairs to score
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from clipneuron_utils import cards, charts, corpus, experiment, formulas, probe
+from clipneuron_utils.heads import output_weights
+from clipneuron_utils.search import threshold_activations
+from clipneuron_utils.seeding import seed_everything
+
+charts.enable()
+seed_everything(seed)
+experiment.check_encodings([card_encoding])
+pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
+                          n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
+results = experiment.latest_search(profile)
+encoders = list(dict.fromkeys(results["encoder"]))
+alpha = results.attrs.get("params", {}).get("activation_alpha", 0.0)
+
+# %% tags=["nbval-ignore-output"]
+concepts = experiment.probe_concepts(profile, pairs.probe, vocab_size, card_encoding)
+models = {name: experiment.load_trained(profile, name) for name in encoders}
+outputs = {name: experiment.probe_outputs(profile, name, pairs.probe, models[name]) for name in encoders}
+
+# %% [markdown]
+# ## The most and least explainable units of each model
+
+# %%
+for name in encoders:
+    chosen = cards.extremes(results, name, card_encoding, n_extremes)
+    for kind, units in chosen.items():
+        for unit in units:
+            display(Markdown(f"**{kind} explainable {name} unit**"))
+            cards.neuron_card(name, unit, results, outputs[name]["activations"], pairs.probe,
+                              outputs[name]["predictions"], concepts, output_weights(models[name]),
+                              encoding=card_encoding, top_k=top_k).show()
+
+# %% [markdown]
+# ## Looking for a unit by its description
+#
+# Two ways to find the units that match a description such as `(pre:tok:man AND NOT hyp:tok:man)`: the
+# units whose **formula** uses the description's concepts with the same polarity, and the units whose
+# **firing mask** best matches the description's mask, whatever formula the search gave them.
+
+# %%
+try:
+    signs = probe.polarity(description)
+    described = formulas.evaluate(description, concepts)
+except (ValueError, KeyError) as exc:
+    raise ValueError(f"description {description!r} is not a formula over this run's concepts: {exc}") from None
+positive = [a for a, s in signs.items() if True in s]
+negative = [a for a, s in signs.items() if False in s]
+final = results[(results["encoding"] == card_encoding) & (results["max_length"] == results["max_length"].max())]
+by_formula = probe.units_matching(final, positive, negative)
+display(Markdown(f"The description holds on {int(described.sum())} probe pairs. Units whose formula uses "
+                 f"{', '.join(f'`{a}`' for a in positive)} and NOT {', '.join(f'`{a}`' for a in negative)}: "
+                 f"{len(by_formula)}."))
+by_formula[["encoder", "neuron", "formula", "iou", "n_fires"]].head(10).reset_index(drop=True)
+
+# %%
+closest = pd.concat([
+    probe.description_iou(description, concepts, threshold_activations(outputs[name]["activations"], alpha or None))
+         .head(3).assign(encoder=name)
+    for name in encoders
+], ignore_index=True)
+closest = closest.merge(final[["encoder", "neuron", "formula", "iou"]], on=["encoder", "neuron"], how="left")
+closest[["encoder", "neuron", "description_iou", "n_fires", "formula", "iou"]].round(4)
+
+# %% [markdown]
+# ## Probing with written pairs
+#
+# The paper's adversarial example: *the boys said hello to the girls* / *the girls said hello* is an
+# entailment, but a unit that fires when a gendered word of the premise is missing from the hypothesis
+# pushes towards contradiction. Each model scores the pairs below; the columns `unit …` are the
+# activations of the units closest to the description (previous table).
+
+# %%
+written = [tuple(p) for p in probe_pairs]
+for name in encoders:
+    units = closest.loc[closest.encoder == name, "neuron"].astype(int).tolist()
+    display(Markdown(f"**{experiment.registry(profile)[name]['label']}**"))
+    display(probe.probe(models[name], written, neurons=units))
