@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 2. Sentence encoders
 #
-# Every classifier of this book shares one head (chapter 3) and differs in its sentence encoder $E$:
+# Every classifier of this book shares one head (chapter 3) and differs in its sentence encoder *E*:
 #
 # - **`clip`** — the text tower of CLIP {cite}`radford2021clip` (ViT-B/32 with OpenAI's weights in the
 #   paper), frozen. With `clip_weights="untrained"` it is a randomly initialised tower of the same

@@ -15,11 +15,12 @@
 # %% [markdown]
 # # 3. Training the NLI classifiers
 #
-# One head for every encoder, as in the paper and its source: with $u = E(\text{premise})$ and
-# $v = E(\text{hypothesis})$,
+# One head for every encoder, as in the paper and its source: with *u* = E(premise) and
+# *v* = E(hypothesis),
 #
-# $$[u;\, v;\, u - v;\, u \ast v] \;\to\; \text{Linear}(4d \to 1024) \to \text{ReLU} \to \text{Dropout}
-# \to \text{Linear}(1024 \to 3).$$
+# ```text
+# [u; v; u − v; u ∗ v]  →  Linear(4d → 1024)  →  ReLU  →  Dropout  →  Linear(1024 → 3)
+# ```
 #
 # The **1,024 post-ReLU hidden units** are the neurons this book explains. Frozen encoders (`clip`,
 # `minilm`) train only the head, on cached features; the `lstm` trains end-to-end. Training uses Adam and

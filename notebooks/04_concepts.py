@@ -21,7 +21,7 @@
 # - `pre:tok:W` / `hyp:tok:W` — token *W* occurs in the premise / hypothesis, for the most frequent
 #   tokens of the probe set (articles, *of* and punctuation skipped);
 # - `pre:tag:T` / `hyp:tag:T` — Penn Treebank tag *T* occurs;
-# - `oth:overlap:25|50|75` — lexical overlap $|P \cap H| / (|P \setminus H| + |H \setminus P|)$ of the
+# - `oth:overlap:25|50|75` — lexical overlap |P ∩ H| / (|P ∖ H| + |H ∖ P|) of the
 #   two token sets exceeds 0.25 / 0.5 / 0.75.
 #
 # The paper's contribution is a **WordNet encoding** {cite}`miller1995wordnet`: a token concept *W* also

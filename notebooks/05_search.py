@@ -18,7 +18,7 @@
 # A unit *fires* on a probe pair when its post-ReLU activation is positive. For each unit, the beam search
 # of {cite}`mu2020compositional` looks for the logical formula over concepts whose mask best matches the
 # unit's firing mask, by intersection over union
-# $\mathrm{IoU}(N, F) = |N \cap F| \,/\, |N \cup F|$:
+# IoU(N, F) = |N ∩ F| / |N ∪ F|:
 #
 # 1. score every concept (a formula of length 1);
 # 2. the beam holds the `beam_size` best formulas; each round combines every beam formula with every
