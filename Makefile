@@ -12,6 +12,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 # extra arguments for the pipeline, e.g. make book PROFILE=offline ARGS="-p max_length=3"
 ARGS ?=
+# the smoke profile's executed notebooks live in tests/nbval/ (the nbval references), the others in book/
+BOOK_FROM := $(if $(filter smoke,$(PROFILE)),--notebooks tests/nbval --output _build/smoke,)
 
 .PHONY: book test env notebooks html pair smoke-notebooks unit nbval smoke-book browser clean help
 
@@ -34,7 +36,7 @@ notebooks: env
 	$(PY) -m clipneuron_utils.pipeline --profile $(PROFILE) $(ARGS)
 
 html: env
-	$(PY) -m clipneuron_utils.book
+	$(PY) -m clipneuron_utils.book $(BOOK_FROM)
 
 ## pair notebooks/*.py with .ipynb twins (for Jupyter, or papermill --help-notebook)
 pair: env
