@@ -97,7 +97,7 @@ def declared_parameters(notebook: Path) -> dict:
 
 
 def strip_volatile(notebook) -> None:
-    """Drop timings, timestamps, paths and progress bars in place (reruns then diff cleanly)."""
+    """Drop timings, timestamps, progress bars and duplicated chart specs in place (reruns diff cleanly)."""
     params = notebook.metadata.get("papermill", {}).get("parameters")
     notebook.metadata.pop("papermill", None)
     notebook.metadata.pop("widgets", None)
@@ -110,6 +110,12 @@ def strip_volatile(notebook) -> None:
             cell.metadata.pop(key, None)
         if cell.cell_type != "code":
             continue
+        for out in cell.outputs:
+            # a chart's Vega-Lite JSON repeats the spec its text/html already embeds: keep one copy
+            data = out.get("data", {})
+            if "text/html" in data:
+                for mime in [m for m in data if m.startswith("application/vnd.vegalite")]:
+                    del data[mime]
         cell.outputs = [
             out
             for out in cell.outputs

@@ -89,3 +89,12 @@ def test_main_exit_status(project, capsys):
     _, _, out = project
     assert pipeline.main(["--profile", "demo", "--output-dir", str(out), "-p", "bogus=1"]) == 1
     assert "bogus not declared" in capsys.readouterr().err
+
+
+def test_strip_keeps_one_copy_of_a_chart_spec():
+    cell = nbformat.v4.new_code_cell("chart")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        "application/vnd.vegalite.v6+json": {"mark": "point"}, "text/html": "<div></div>", "text/plain": "<Chart>"})]
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    pipeline.strip_volatile(notebook)
+    assert set(notebook.cells[0].outputs[0]["data"]) == {"text/html", "text/plain"}
