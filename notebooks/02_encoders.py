@@ -54,6 +54,7 @@ from clipneuron_utils.heads import HeadConfig
 from clipneuron_utils.seeding import seed_everything
 
 charts.enable()
+pd.set_option("display.max_colwidth", 120)  # provenance strings are long and must not be cut
 seed_everything(seed)
 encoders = experiment.check_encoders(encoders)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
