@@ -50,12 +50,7 @@ def _present(frame: pd.DataFrame, keys: Sequence[str] = KEYS) -> list[str]:
     return [k for k in keys if k in frame.columns]
 
 
-def _need(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {', '.join(missing)}")
+_need = analysis._columns  # one check of a frame's columns for the tables and the charts
 
 
 def format_r(r: float) -> str:
