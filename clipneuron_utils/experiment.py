@@ -19,8 +19,10 @@ from .concepts import Concepts, build_concepts
 ENCODINGS = ("standard", "wordnet")
 
 
-def pairs_key(pairs: pd.DataFrame) -> str:
-    """Identity of a set of pairs: ids, labels, tokens and tags (what concepts and models depend on)."""
+def tokens_key(pairs: pd.DataFrame) -> str:
+    """Identity of probe pairs as concepts see them: ids, labels, tokens and tags.
+
+    (``heads.pairs_key`` is its twin for models, which read the sentences' text instead.)"""
     columns = ["pair_id", "label", "premise_tokens", "hypothesis_tokens", "premise_tags", "hypothesis_tags"]
     return cache_key(pairs[columns].to_dict("list"))
 
@@ -28,7 +30,7 @@ def pairs_key(pairs: pd.DataFrame) -> str:
 def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding: str, *,
                    progress: bool = True) -> Concepts:
     """Concept masks of the probe pairs, built once and cached in ``runs/<profile>/concepts/``."""
-    path = run_dir(profile, "concepts") / f"{encoding}-{vocab_size}-{cache_key(pairs_key(probe), vocab_size, encoding)}.npz"
+    path = run_dir(profile, "concepts") / f"{encoding}-{vocab_size}-{cache_key(tokens_key(probe), vocab_size, encoding)}.npz"
     if path.is_file():
         print(f"cache hit: {encoding} concepts from {path.name}")
         return Concepts.load(path)

@@ -34,14 +34,20 @@ def record(profile: str, key: str, value: dict) -> None:
     write_json(path(profile), entries)
 
 
+def warnings(profile: str, entries: dict | None = None) -> list[str]:
+    """The recorded warnings (untrained CLIP, 1% train sample, synthetic data), in key order."""
+    entries = load(profile) if entries is None else entries
+    return [e["warning"] for _, e in sorted(entries.items()) if e.get("warning")]
+
+
 def render_markdown(profile: str) -> str:
     """The provenance section of the introduction: a list of what was used, warnings in a box."""
     entries = load(profile)
     lines = [f"## What this build used (profile `{profile}`)", ""]
     if not entries:
         return "\n".join(lines + ["No provenance was recorded by this run.", ""])
-    warnings = [e["warning"] for _, e in sorted(entries.items()) if e.get("warning")]
-    if warnings:
-        lines += [":::{warning} Read the results with this in mind", *[f"- {w}" for w in warnings], ":::", ""]
+    notes = warnings(profile, entries)
+    if notes:
+        lines += [":::{warning} Read the results with this in mind", *[f"- {w}" for w in notes], ":::", ""]
     lines += [f"- **{key}**: {entry['text']}" for key, entry in sorted(entries.items())]
     return "\n".join(lines) + "\n"

@@ -54,15 +54,13 @@ encoders = list(dict.fromkeys(results["encoder"]))
 registry = experiment.registry(profile)
 
 # %%
-entries = provenance.load(profile)
-warnings = [e["warning"] for _, e in sorted(entries.items()) if e.get("warning")]
 lines = [f"- {registry[name]['label']}: probe accuracy {registry[name]['probe_accuracy']:.1%}" for name in encoders]
 display(Markdown(
     ":::{important} What these results come from\n"
     f"{pairs.summary}. Models:\n\n" + "\n".join(lines) + "\n\n"
     f"Search: max length {search_params.get('max_length')}, beam {search_params.get('beam_size')}, "
     f"units explained when they fire on at least {search_params.get('min_acts')} probe pairs.\n"
-    + ("".join(f"\n**Note:** {w}\n" for w in warnings)) + ":::"
+    + ("".join(f"\n**Note:** {w}\n" for w in provenance.warnings(profile))) + ":::"
 ))
 
 # %% tags=["nbval-ignore-output"]
