@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .artifacts import atomic_path
+from .artifacts import CorruptArtifactError, atomic_path, record_checksum
+from .artifacts import verify as verify_artifact
 
 ENCODINGS = ("standard", "wordnet")
 SKIP_TOKENS = frozenset({"a", "an", "the", "of", ".", ","})
@@ -113,7 +114,7 @@ class Concepts:
         return [n[len("pre:tok:") :] for n in self.names if n.startswith("pre:tok:")]
 
     def save(self, path: str | Path) -> Path:
-        """Write one ``.npz`` atomically."""
+        """Write one ``.npz`` atomically, with its checksum (``<name>.sha256``) so a damaged copy is refused."""
         m = self.masks
         arrays = {
             "format": np.array(_FORMAT),
@@ -127,16 +128,25 @@ class Concepts:
             arrays["pair_ids"] = np.array(self.pair_ids, dtype=str)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
-        return Path(path)
+        return record_checksum(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> Concepts:
-        with np.load(Path(path), allow_pickle=False) as z:
-            shape = tuple(int(s) for s in z["shape"])
-            indices = z["indices"]
-            masks = sp.csc_matrix((np.ones(len(indices), dtype=bool), indices, z["indptr"]), shape=shape)
-            pair_ids = z["pair_ids"].tolist() if "pair_ids" in z.files else None
-            return cls(z["names"].tolist(), masks, str(z["encoding"]), pair_ids)
+    def load(cls, path: str | Path, *, verify: bool = True) -> Concepts:
+        """Masks saved by :meth:`save`; a damaged or unreadable file raises ``CorruptArtifactError`` (rebuild them)."""
+        path = Path(path)
+        if verify:
+            verify_artifact(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                shape = tuple(int(s) for s in z["shape"])
+                indices = z["indices"]
+                masks = sp.csc_matrix((np.ones(len(indices), dtype=bool), indices, z["indptr"]), shape=shape)
+                pair_ids = z["pair_ids"].tolist() if "pair_ids" in z.files else None
+                return cls(z["names"].tolist(), masks, str(z["encoding"]), pair_ids)
+        except MemoryError:
+            raise
+        except Exception as exc:  # bad zip, missing member, inconsistent CSC arrays
+            raise CorruptArtifactError.unparsable(path, exc, checked=verify) from exc
 
 
 # --------------------------------------------------------------------------------------------- build

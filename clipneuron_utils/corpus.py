@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from . import data, synthetic
@@ -24,6 +25,8 @@ class Pairs:
     train: pd.DataFrame
     probe: pd.DataFrame
     provenance: pd.DataFrame = field(repr=False)
+    #: the data parameters that produced these pairs (what a rerun command must repeat)
+    params: dict = field(default_factory=dict, repr=False)
 
     @property
     def summary(self) -> str:
@@ -56,7 +59,16 @@ def load_pairs(
     """Load the profile's train and probe pairs (labelled only)."""
     if data_source not in DATA_SOURCES:
         raise ValueError(f"data_source must be one of {', '.join(DATA_SOURCES)}; got {data_source!r}")
+    params = {"data_source": data_source, "data_dir": data_dir or "", "train_splits": list(train_splits),
+              "probe_split": probe_split, "n_synthetic_train": n_synthetic_train,
+              "n_synthetic_probe": n_synthetic_probe, "seed": seed}
     if data_source == "synthetic":
+        for name, value in (("n_synthetic_train", n_synthetic_train), ("n_synthetic_probe", n_synthetic_probe)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 3:
+                raise ValueError(
+                    f"{name} must be an integer ≥ 3 (the synthetic generator makes one pair per label at "
+                    f"least), got {value!r}; set it in the profile's YAML or with -p {name}=300."
+                )
         train, probe = synthetic.make_splits(n_synthetic_train, n_synthetic_probe, seed=seed)
         provenance = pd.DataFrame(
             [
@@ -64,7 +76,7 @@ def load_pairs(
                 {"role": "probe", "split": "synthetic", "source": "synthetic", "file": f"clipneuron_utils.synthetic (seed {seed + 1})", "pairs": len(probe), "official": False},
             ]
         )
-        return Pairs(train, probe, provenance)
+        return Pairs(train, probe, provenance, params)
     if isinstance(train_splits, str) or not train_splits:
         raise ValueError(f"train_splits must be a non-empty list of SNLI split names; got {train_splits!r}")
     if probe_split in train_splits:
@@ -73,12 +85,17 @@ def load_pairs(
     for role, split in [("train", s) for s in train_splits] + [("probe", probe_split)]:
         frame = data.load_snli(split, data_dir)
         source = frame.attrs["source"]
+        if frame.empty:  # read_snli_file refuses such files; a substitute loader must not slip one through
+            raise ValueError(
+                f"the {role} split {split!r} ({source}) has 0 labelled pairs: nothing to {role} on. Check "
+                f"that file (re-download it from {data.SNLI_URL}) or choose another split."
+            )
         rows.append({"role": role, "split": split, "source": "snli", "file": source, "pairs": len(frame),
                      "official": data.is_official(split, source)})
         frames.append((role, frame))
     train = pd.concat([f for r, f in frames if r == "train"], ignore_index=True)
     probe = next(f for r, f in frames if r == "probe").reset_index(drop=True)
-    return Pairs(train, probe, pd.DataFrame(rows))
+    return Pairs(train, probe, pd.DataFrame(rows), params)
 
 
 def label_distribution(pairs: Pairs) -> pd.DataFrame:

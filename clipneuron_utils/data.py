@@ -18,10 +18,12 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 LABELS = ("entailment", "neutral", "contradiction")
@@ -39,6 +41,7 @@ COLUMNS = [
 DATA_ENV = "CLIPNEURON_DATA"
 URL_ENV = "CLIPNEURON_SNLI_URL"
 DEFAULT_DIR = Path("data") / "snli"
+DEFAULT_ORIGIN = "default ./data/snli"
 SNLI_URL = "https://nlp.stanford.edu/projects/snli/snli_1.0.zip"
 SNLI_ZIP_MD5 = "981c3df556bbaea3f17f752456d0088c"
 #: md5 of the uncompressed official ``.jsonl`` files (see shared/data/snli/README.md)
@@ -53,6 +56,8 @@ SPLITS = tuple(JSONL_MD5)
 SUFFIXES = (".jsonl", ".jsonl.gz", ".txt")
 # a leaf of a Penn tree is "(TAG word)": neither part holds a space or a bracket
 _LEAF = re.compile(r"\(([^\s()]+) ([^\s()]+)\)")
+# what a cut or damaged file raises while it is read: no line of it names the file, so we wrap them
+_READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError)
 
 
 class SNLIError(Exception):
@@ -81,7 +86,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> DataDir:
         return DataDir(Path(data_dir).expanduser(), "argument data_dir")
     if os.environ.get(DATA_ENV):
         return DataDir(Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV}")
-    return DataDir(DEFAULT_DIR, "default ./data/snli")
+    return DataDir(DEFAULT_DIR, DEFAULT_ORIGIN)
 
 
 def candidate_paths(split: str, folder: Path) -> list[Path]:
@@ -92,18 +97,37 @@ def candidate_paths(split: str, folder: Path) -> list[Path]:
 
 
 def find_split(split: str, data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Path:
-    """Path of the file holding ``split``; downloads the official archive when it is missing."""
+    """Path of the file holding ``split``; downloads the official archive when it is missing.
+
+    Only the default folder, or a new folder inside an existing one, is created for the download: a
+    mistyped deeper path must not silently become a data folder. A folder this call created is removed
+    again when the download fails.
+    """
     where = resolve_data_dir(data_dir)
     tried = candidate_paths(split, where.path)
     for path in tried:
         if path.is_file():
             return path
+    if not where.path.is_dir() and where.origin != DEFAULT_ORIGIN and (not download or not where.path.parent.is_dir()):
+        if where.path.exists():
+            state = "is not a folder"
+        else:
+            state = "does not exist" + ("" if where.path.parent.is_dir() else f" (nor does its parent {where.path.parent.resolve()})")
+        raise SNLINotFoundError(
+            f"SNLI data folder {where.path.resolve()} (from the {where.origin}) {state}. "
+            f"Check the spelling, or create it to download SNLI there (mkdir -p {where.path.resolve()}); "
+            f"only the default folder ./data/snli is created for you."
+        )
     failure = "download disabled"
     if download:
+        created = _first_missing(where.path)
         try:
             download_snli(where.path)
         except Exception as exc:  # noqa: BLE001 - every failure becomes the how-to error below
             failure = f"download of {snli_url()} failed: {type(exc).__name__}: {exc}"
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+                failure += f" (removed the folder {created.resolve()} this call had created)"
         else:
             for path in tried:
                 if path.is_file():
@@ -118,6 +142,16 @@ def find_split(split: str, data_dir: str | os.PathLike | None = None, *, downloa
         f"snli_1.0_{split}.jsonl[.gz], or download {SNLI_URL} by hand (md5 {SNLI_ZIP_MD5}) and unzip it "
         f"into {where.path.resolve()}."
     )
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost missing folder on the way to ``folder`` (what a download would create), or None."""
+    missing = None
+    for candidate in [folder, *folder.parents]:
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
 
 
 def snli_url() -> str:
@@ -158,9 +192,83 @@ def download_snli(folder: str | os.PathLike, url: str | None = None, md5: str | 
 
 
 def parse_tree(parse: str) -> tuple[list[str], list[str]]:
-    """Penn tree string → (lowercased leaf tokens, their tags)."""
+    """Penn tree string → (lowercased leaf tokens, their tags).
+
+    A tree cut short or edited by hand would still give leaves, so the brackets are checked first
+    (:func:`tree_problem`) and ``ValueError`` says what is wrong. :func:`read_snli_file` checks a whole
+    file's trees at once instead (:func:`_suspect_trees`), which is faster.
+    """
+    problem = tree_problem(parse)
+    if problem:
+        raise ValueError(problem)
+    return _tokens_tags(parse)
+
+
+def _tokens_tags(parse: str) -> tuple[list[str], list[str]]:
     leaves = _LEAF.findall(parse)
     return [word.lower() for _, word in leaves], [tag for tag, _ in leaves]
+
+
+def tree_problem(parse: object) -> str | None:
+    """Why ``parse`` is not one bracketed expression with balanced parentheses, or None if it is.
+
+    Balanced: the depth never goes below zero and is zero at the end; one expression: it reaches zero
+    only at the last character. Linear in the length, so a deep tree cannot make it slow.
+    """
+    if not isinstance(parse, str):
+        return f"expected a string, got {type(parse).__name__}"
+    text = parse.strip()
+    if not text.startswith("("):
+        return "not a bracketed expression: it must start with '('" if text else "the tree is empty"
+    offset = len(parse) - len(parse.lstrip()) + 1  # character numbers count from 1 in the original string
+    depth = 0
+    for i, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return f"a ')' with no matching '(' at character {i + offset}"
+            if depth == 0 and i + 1 < len(text):
+                rest = text[i + 1:].lstrip()
+                if rest[0] == ")":
+                    return f"a ')' with no matching '(' at character {len(text) - len(rest) + offset}"
+                return f"text after the tree closes at character {i + offset}: more than one bracketed expression"
+    if depth:
+        return f"{depth} '(' never closed (the tree is cut short)"
+    return None
+
+
+def _suspect_trees(parses: list[str]) -> np.ndarray:
+    """Indices of the parses that may not be one balanced bracketed expression (ascending).
+
+    Vectorised over a whole file, since a check per tree in Python made loading dev ~60 % slower: the
+    brackets of all trees joined, one depth cumsum; tree i is fine iff it starts with '(' and ends with
+    ')', its depth relative to its start stays >= 1 until its last bracket and is 0 after it. Characters
+    outside Latin-1 become '?', so positions stay aligned. A tree with surrounding spaces is flagged
+    here and judged exactly by :func:`tree_problem`.
+    """
+    if not parses:
+        return np.zeros(0, dtype=np.int64)
+    lengths = np.fromiter(map(len, parses), dtype=np.int64, count=len(parses))
+    codes = np.frombuffer("".join(parses).encode("latin-1", "replace"), dtype=np.uint8)
+    is_open = codes == 40
+    brackets = np.flatnonzero(is_open | (codes == 41))
+    depth = np.cumsum(is_open[brackets].view(np.int8) * np.int8(2) - np.int8(1), dtype=np.int32)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    first = np.searchsorted(brackets, starts)  # each tree's first and last bracket
+    last = np.searchsorted(brackets, ends) - 1
+    bad = last <= first  # fewer than two brackets (or an empty string)
+    ok = np.flatnonzero(~bad)
+    if len(ok):
+        f, l = first[ok], last[ok]
+        base = np.where(f > 0, depth[np.maximum(f - 1, 0)], 0)
+        bounds = np.empty(2 * len(ok), dtype=np.int64)
+        bounds[0::2], bounds[1::2] = f, l
+        lowest = np.minimum.reduceat(depth, bounds)[0::2]  # over brackets f .. l-1
+        bad[ok] = (codes[starts[ok]] != 40) | (codes[ends[ok] - 1] != 41) | (depth[l] != base) | (lowest <= base)
+    return np.flatnonzero(bad)
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -174,38 +282,60 @@ def _records(path: Path) -> Iterator[tuple[int, dict]]:
     with _open_text(path) as fh:
         if path.name.endswith(".txt"):
             reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-            header = next(reader, None)
-            if not header or "gold_label" not in header:
-                raise SNLIFormatError(f"{path}, line 1: expected a tab-separated header with gold_label")
-            for lineno, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                if len(row) < len(header) - 5:  # label1..label5 may be empty or missing
-                    raise SNLIFormatError(
-                        f"{path}, line {lineno}: {len(row)} tab-separated fields, expected {len(header)}"
-                    )
-                yield lineno, dict(zip(header, row))
+            try:
+                header = next(reader, None)
+                if not header or "gold_label" not in header:
+                    raise SNLIFormatError(f"{path}, line 1: expected a tab-separated header with gold_label")
+                for lineno, row in enumerate(reader, start=2):
+                    if not row:
+                        continue
+                    if len(row) < len(header) - 5:  # label1..label5 may be empty or missing
+                        raise SNLIFormatError(
+                            f"{path}, line {lineno}: {len(row)} tab-separated fields, expected {len(header)}"
+                        )
+                    yield lineno, dict(zip(header, row))
+            except _READ_ERRORS as exc:
+                raise _damaged(path, reader.line_num, exc) from None
         else:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise SNLIFormatError(f"{path}, line {lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise SNLIFormatError(f"{path}, line {lineno}: expected a JSON object")
-                yield lineno, record
+            lineno = 0
+            try:
+                for lineno, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise SNLIFormatError(f"{path}, line {lineno}: not valid JSON ({exc.msg})") from None
+                    if not isinstance(record, dict):
+                        raise SNLIFormatError(f"{path}, line {lineno}: expected a JSON object")
+                    yield lineno, record
+            except _READ_ERRORS as exc:
+                raise _damaged(path, lineno, exc) from None
+
+
+def _damaged(path: Path, last_line: int, exc: Exception) -> SNLIFormatError:
+    """A cut or corrupt file (gzip, zlib, UTF-8 errors name no file): say which file, where, and what to do."""
+    where = f"after line {last_line}, the last line read successfully" if last_line else "before its first line"
+    return SNLIFormatError(
+        f"{path}: the file is truncated or corrupt ({type(exc).__name__}: {exc}); reading stopped {where}. "
+        f"Re-download the split (official archive {SNLI_URL}, md5 {SNLI_ZIP_MD5}) or unpack the archive "
+        f"again, then check it with clipneuron_utils.data.is_official."
+    )
 
 
 _REQUIRED = ("gold_label", "sentence1", "sentence2", "sentence1_parse", "sentence2_parse", "pairID")
 
 
 def read_snli_file(path: str | os.PathLike, *, keep_unlabelled: bool = False) -> pd.DataFrame:
-    """Read one official SNLI file (``.jsonl``, ``.jsonl.gz`` or ``.txt``) into the pair DataFrame."""
+    """Read one official SNLI file (``.jsonl``, ``.jsonl.gz`` or ``.txt``) into the pair DataFrame.
+
+    A file with no labelled pair is an error here: an empty frame would only fail chapters later.
+    """
     path = Path(path)
-    rows = []
+    rows, trees = [], []
+    n_lines = 0
     for lineno, record in _records(path):
+        n_lines += 1
         missing = [k for k in _REQUIRED if k not in record]
         if missing:
             raise SNLIFormatError(f"{path}, line {lineno}: missing field(s) {', '.join(missing)}")
@@ -216,17 +346,50 @@ def read_snli_file(path: str | os.PathLike, *, keep_unlabelled: bool = False) ->
             )
         if label == UNLABELLED and not keep_unlabelled:
             continue
-        p_tokens, p_tags = parse_tree(record["sentence1_parse"])
-        h_tokens, h_tags = parse_tree(record["sentence2_parse"])
+        try:
+            p_tokens, p_tags = _tokens_tags(record["sentence1_parse"])
+            h_tokens, h_tags = _tokens_tags(record["sentence2_parse"])
+        except TypeError:
+            field = "sentence1_parse" if not isinstance(record["sentence1_parse"], str) else "sentence2_parse"
+            raise _tree_error(path, lineno, field, record["pairID"], tree_problem(record[field])) from None
         if not p_tokens or not h_tokens:
             side = "sentence1_parse" if not p_tokens else "sentence2_parse"
+            problem = tree_problem(record[side])
+            if problem:
+                raise _tree_error(path, lineno, side, record["pairID"], problem)
             raise SNLIFormatError(f"{path}, line {lineno}: {side} has no (TAG word) leaves")
         rows.append(
             (record["pairID"], record["sentence1"], record["sentence2"], label, p_tokens, h_tokens, p_tags, h_tags)
         )
+        trees.append((lineno, record["pairID"], record["sentence1_parse"], record["sentence2_parse"]))
+    _check_trees(path, trees)
+    if not rows and not keep_unlabelled:
+        why = f"{n_lines} lines, all labelled '-'" if n_lines else "the file is empty"
+        raise SNLIFormatError(
+            f"{path}: no labelled pairs ({why}); nothing to train or probe on. The file is cut or is not an "
+            f"SNLI split: re-download it ({SNLI_URL}) or point data_dir / ${DATA_ENV} at the folder with the "
+            f"real files."
+        )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame.attrs["source"] = str(path)
     return frame
+
+
+def _check_trees(path: Path, trees: list[tuple[int, str, str, str]]) -> None:
+    """Every kept pair's two parse trees must balance: a cut tree would still give (wrong) tokens."""
+    parses = [parse for _, _, p, h in trees for parse in (p, h)]
+    for index in _suspect_trees(parses):
+        problem = tree_problem(parses[index])  # None: flagged only for spaces around the tree
+        if problem:
+            lineno, pair_id = trees[index // 2][:2]
+            raise _tree_error(path, lineno, ("sentence1_parse", "sentence2_parse")[index % 2], pair_id, problem)
+
+
+def _tree_error(path: Path, lineno: int, field: str, pair_id: object, problem: str) -> SNLIFormatError:
+    return SNLIFormatError(
+        f"{path}, line {lineno}: {field} of pair {pair_id!r} is not a well-formed parse tree ({problem}). "
+        f"The file was probably cut or edited: re-download the split ({SNLI_URL}) or fix that line."
+    )
 
 
 def load_snli(

@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 import numpy as np
 from tqdm.auto import tqdm
 
-from .artifacts import cache_key, file_sha256, load_array, save_array, write_json
+from .artifacts import CorruptArtifactError, cache_key, discard, file_sha256, load_array, save_array, write_json
 
 ENCODER_NAMES = ("clip", "minilm")
 TINY_MODEL = "clipneuron-tiny"
@@ -416,6 +416,30 @@ class ClipTextEncoder(Encoder):
     def tokenize(self, sentences: Sequence[str]):
         return self.tokenizer(list(sentences))
 
+    @property
+    def context_length(self) -> int:
+        """Tokens CLIP reads per sentence (77), start and end tokens included."""
+        return int(getattr(self.tokenizer, "context_length", None) or self.model.context_length)
+
+    def token_lengths(self, sentences: Sequence[str]) -> np.ndarray:
+        """Tokens per sentence before the tokenizer cuts at :attr:`context_length`, start/end tokens included.
+
+        ``tokenize`` cuts silently (the end token replaces the 77th), so the uncut length is only known
+        from the tokenizer's own BPE: the same text cleaning and vocabulary, nothing re-implemented.
+        """
+        sentences = _check_sentences(sentences)
+        tok = self.tokenizer
+        if not hasattr(tok, "sot_token_id") or getattr(tok, "reduction_fn", None) is not None:
+            raise NotImplementedError(
+                f"token_lengths counts with open_clip's SimpleTokenizer (the one of CLIP ViT-B-32); "
+                f"{self.model_name} uses {type(tok).__name__}"
+            )
+        return np.fromiter((len(tok.encode(s)) + 2 for s in sentences), dtype=np.int64, count=len(sentences))
+
+    def truncated(self, sentences: Sequence[str]) -> list[int]:
+        """Indices of the sentences CLIP cuts at its context length: their features ignore the rest."""
+        return np.flatnonzero(self.token_lengths(sentences) > self.context_length).tolist()
+
     def _encode_unique(self, sentences: list[str], batch_size: int, progress: bool) -> np.ndarray:
         import torch
 
@@ -451,6 +475,26 @@ class ClipTextEncoder(Encoder):
                 chunk = sentences[start:start + batch_size]
                 out[start:start + len(chunk)] = self.model.encode_text(self.tokenizer(chunk).to(self.device)).float().cpu().numpy()
         return out
+
+
+def clip_truncation(encoder: ClipTextEncoder, sentences: Sequence[str], n_examples: int = 3) -> dict[str, Any]:
+    """How many ``sentences`` CLIP silently cuts at its context length, with the longest and a few examples.
+
+    Keys: ``n_sentences``, ``n_truncated``, ``context_length``, ``longest_tokens`` (start/end tokens
+    included) and ``examples`` (the first ``n_examples`` cut sentences with their token counts).
+    """
+    if not isinstance(encoder, ClipTextEncoder):
+        raise TypeError(f"encoder must be a ClipTextEncoder (make_encoder('clip', ...)); got {type(encoder).__name__}")
+    sentences = _check_sentences(sentences)
+    lengths = encoder.token_lengths(sentences)
+    cut = np.flatnonzero(lengths > encoder.context_length)
+    return {
+        "n_sentences": len(sentences),
+        "n_truncated": int(len(cut)),
+        "context_length": encoder.context_length,
+        "longest_tokens": int(lengths.max()) if len(lengths) else 0,
+        "examples": [{"sentence": sentences[i], "tokens": int(lengths[i])} for i in cut[:n_examples]],
+    }
 
 
 def _load_torchscript(model, path, torch) -> None:
@@ -639,7 +683,10 @@ def _slug(text: str) -> str:
 
 
 class FeatureCache:
-    """Encoded features on disk (atomic ``.npy``), keyed by the encoder identity and the exact sentences."""
+    """Encoded features on disk (atomic ``.npy``), keyed by the encoder identity and the exact sentences.
+
+    An entry that fails its checks (checksum, shape, NaN/inf) is reported, discarded and encoded again.
+    """
 
     def __init__(self, root: str | os.PathLike, *, verbose: bool = True):
         self.root = Path(root)
@@ -656,14 +703,29 @@ class FeatureCache:
         if self.verbose:
             print(message, flush=True)
 
+    @staticmethod
+    def _load(path: Path, shape: tuple[int, int]) -> np.ndarray:
+        """Cached features, checked: checksum, shape and finite values (else ``CorruptArtifactError``)."""
+        features = load_array(path)
+        if features.shape != shape:
+            raise CorruptArtifactError(path, f"shape {features.shape}, expected {shape}")
+        bad = int(features.size - np.isfinite(features).sum())
+        if bad:
+            raise CorruptArtifactError(path, f"{bad:,} NaN or infinite values")
+        return features
+
     def encode(self, encoder: Encoder, sentences: Sequence[str], progress: bool = True,
                batch_size: int | None = None) -> np.ndarray:
         """Cached features of ``sentences``; encodes (and stores) them only on a miss."""
         sentences = _check_sentences(sentences)
         path = self.path(encoder, sentences)
         if path.is_file():
-            features = load_array(path)
-            if features.shape == (len(sentences), encoder.dim):
+            try:
+                features = self._load(path, (len(sentences), encoder.dim))
+            except CorruptArtifactError as exc:
+                print(exc.notice(), flush=True)  # even when quiet: the cache was damaged
+                discard(path)
+            else:
                 self.hits += 1
                 self._say(f"cache hit: {len(sentences)} sentences, {encoder.name} ({path.name})")
                 return features

@@ -1,20 +1,66 @@
 """The run's shared artifacts under ``runs/<profile>/``, so each chapter reuses what an earlier one made.
 
 Chapters call these instead of recomputing: concept masks (keyed by the probe pairs, the vocabulary size
-and the encoding), trained models (chapter 3 records them in a registry) and search results (keyed by
-the activations, the concepts and every search parameter). A rerun with other search parameters
-therefore never re-encodes, retrains or rebuilds concepts.
+and the encoding), trained models (each in a folder keyed by its encoder, config and training data;
+chapter 3 records the ones it trained in a registry) and search results (keyed by the activations, the
+concepts and every search parameter). A rerun with other search parameters therefore never re-encodes,
+retrains or rebuilds concepts, and runs with other head parameters never overwrite each other's models.
+
+The registry and ``search/latest.pkl`` say what the *last* run of the profile made; each records the
+identity of its inputs (data, models), and the chapters that read them check it against their own
+parameters: a mismatch stops the chapter with the command that remakes the artifacts
+(:class:`StaleArtifactError`), never a silent mix of two runs.
 """
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
-from .artifacts import cache_key, load_frame, read_json, run_dir, runs_root, save_frame, write_json
+from .artifacts import (CorruptArtifactError, cache_key, discard, load_frame, read_json, run_dir, runs_root,
+                        save_frame, write_json)
 from .concepts import Concepts, build_concepts
+
+
+class StaleArtifactError(RuntimeError):
+    """An artifact made from other inputs than this chapter's parameters; the message says what to rerun."""
+
+
+class ModelHealthError(RuntimeError):
+    """A trained model whose units are all dead or whose activations are not finite."""
+
+
+def rerun_command(profile: str, chapters: list[str] | tuple[str, ...] = (), **params) -> str:
+    """The pipeline command that remakes ``chapters`` (all when empty) with ``params``.
+
+    Only parameters that differ from the profile's values (or the chapters' defaults) are spelled out.
+    """
+    from . import parameters
+    from .pipeline import load_profile, notebook_sources
+
+    try:
+        base = load_profile(profile)
+        defaults = {k: p.default for k, p in parameters.declared(notebook_sources(None)).items()}
+    except Exception:  # noqa: BLE001 - a command without -p is still a useful hint
+        base, defaults = {}, {}
+    parts = ["python -m clipneuron_utils.pipeline", f"--profile {profile}"]
+    parts += [f"--only {c}" for c in chapters]
+    for key, value in params.items():
+        if base.get(key, defaults.get(key)) != value:
+            text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+            parts.append(f"-p {shlex.quote(f'{key}={text}')}")
+    return " ".join(parts)
+
+
+def data_identity(train: pd.DataFrame, probe: pd.DataFrame) -> dict:
+    """What models are trained and probed on, as the registry records it (hashes of the exact pairs)."""
+    from .heads import pairs_key, training_key
+
+    return {"train_key": training_key(train), "probe_key": pairs_key(probe)}
 
 ENCODINGS = ("standard", "wordnet")
 
@@ -32,8 +78,14 @@ def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding:
     """Concept masks of the probe pairs, built once and cached in ``runs/<profile>/concepts/``."""
     path = run_dir(profile, "concepts") / f"{encoding}-{vocab_size}-{cache_key(tokens_key(probe), vocab_size, encoding)}.npz"
     if path.is_file():
-        print(f"cache hit: {encoding} concepts from {path.name}")
-        return Concepts.load(path)
+        try:
+            concepts = Concepts.load(path)
+        except CorruptArtifactError as exc:
+            print(exc.notice())
+            discard(path)
+        else:
+            print(f"cache hit: {encoding} concepts from {path.name}")
+            return concepts
     concepts = build_concepts(probe, vocab_size=vocab_size, encoding=encoding, progress=progress)
     concepts.save(path)
     return concepts
@@ -65,8 +117,9 @@ def check_encoders(encoders) -> list[str]:
     return list(dict.fromkeys(encoders))
 
 
-def model_dir(profile: str, encoder: str) -> Path:
-    return run_dir(profile, "models", encoder)
+def model_dir(profile: str, encoder: str, key: str) -> Path:
+    """``runs/<profile>/models/<encoder>/<key>/``: one folder per (config, encoder, training data)."""
+    return run_dir(profile, "models", encoder, key)
 
 
 def _registry_path(profile: str) -> Path:
@@ -74,20 +127,50 @@ def _registry_path(profile: str) -> Path:
 
 
 def registry(profile: str) -> dict:
-    """Models chapter 3 trained for this profile: encoder → folder, label, probe accuracy."""
+    """Models chapter 3 trained for this profile: encoder → folder, key, label, data keys, probe accuracy."""
     path = _registry_path(profile)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: run chapter 3 first (python -m clipneuron_utils.pipeline --profile {profile} --only 03)"
-        )
-    return read_json(path)
+        raise FileNotFoundError(f"{path} is missing: run chapter 3 first ({rerun_command(profile, ['03'])})")
+    try:
+        return read_json(path)
+    except CorruptArtifactError as exc:
+        raise CorruptArtifactError(exc.path, exc.reason, f"Remake it by running chapter 3 again: "
+                                   f"{rerun_command(profile, ['03'])}") from None
 
 
 def register_model(profile: str, encoder: str, entry: dict) -> None:
     path = _registry_path(profile)
-    entries = read_json(path) if path.is_file() else {}
+    entries = {}
+    if path.is_file():
+        try:
+            entries = read_json(path)
+        except CorruptArtifactError as exc:
+            print(exc.notice("starting a new registry"))
     entries[encoder] = entry
     write_json(path, entries)
+
+
+def check_models(profile: str, pairs, encoders) -> dict:
+    """The registry entries of ``encoders``, checked against this chapter's pairs; else the rerun command.
+
+    ``pairs`` is the chapter's :class:`~clipneuron_utils.corpus.Pairs` (its ``params`` go in the command).
+    """
+    entries = registry(profile)
+    expected = data_identity(pairs.train, pairs.probe)
+    command = rerun_command(profile, (), **pairs.params)
+    missing = [e for e in encoders if e not in entries]
+    if missing:
+        raise StaleArtifactError(
+            f"no trained {', '.join(missing)} model in {_registry_path(profile)} (trained: {', '.join(entries) or 'none'}); "
+            f"run chapter 3 with these encoders, e.g. {command}")
+    for name in encoders:
+        for key, what in (("train_key", "trained"), ("probe_key", "probed")):
+            if entries[name].get(key) != expected[key]:
+                raise StaleArtifactError(
+                    f"the {name} model in {_registry_path(profile)} was {what} on other pairs than this chapter's "
+                    f"data parameters give (the registry holds the last chapter-3 run of profile {profile!r}); "
+                    f"rerun the chapters with these parameters: {command}")
+    return {name: entries[name] for name in encoders}
 
 
 def load_trained(profile: str, encoder: str):
@@ -100,12 +183,30 @@ def load_trained(profile: str, encoder: str):
     return load_model(entries[encoder]["folder"])
 
 
-def probe_outputs(profile: str, encoder: str, probe: pd.DataFrame, model=None) -> dict[str, np.ndarray]:
+def probe_outputs(profile: str, encoder: str, probe: pd.DataFrame, model=None, folder: Path | None = None) -> dict[str, np.ndarray]:
     """Activations, predictions, probabilities of a trained model on the probe pairs (cached by weights)."""
     from .heads import probe_outputs as outputs
 
     model = model if model is not None else load_trained(profile, encoder)
-    return outputs(model, probe, model_dir(profile, encoder), cache=feature_cache())
+    folder = folder if folder is not None else Path(registry(profile)[encoder]["folder"])
+    return outputs(model, probe, folder, cache=feature_cache())
+
+
+def check_health(name: str, activations: np.ndarray, config) -> None:
+    """Stop on a model that cannot be explained: non-finite activations, or every unit dead on the probe pairs."""
+    finite = np.isfinite(activations)
+    if not finite.all():
+        units = np.flatnonzero(~finite.all(0))
+        raise ModelHealthError(
+            f"the {name} model's activations are not finite (NaN or inf) for {units.size} of {activations.shape[1]} "
+            f"units (first: {', '.join(map(str, units[:5]))}): training diverged. Lower lr (now {config.lr:g}) "
+            "and rerun chapter 3.")
+    alive = (activations > 0).any(0)
+    if not alive.any():
+        raise ModelHealthError(
+            f"all {activations.shape[1]} hidden units of the {name} model are dead: none fires (activation > 0) on "
+            f"any of the {activations.shape[0]:,} probe pairs, so there is nothing to explain. Training diverged or "
+            f"collapsed; lower lr (now {config.lr:g}) and rerun chapter 3.")
 
 
 # ------------------------------------------------------------------------------------------ search
@@ -119,33 +220,58 @@ def search_results(profile: str, encoder: str, encoding: str, neuron_masks: np.n
     key = cache_key(activations_key, concepts.encoding, concepts.names, concepts.masks.indptr, concepts.masks.indices,
                     sorted(search_params.items()))
     cached = run_dir(profile, "search", "cache") / f"{encoder}-{encoding}-{key}.pkl"
+    results = None
     if cached.is_file():
-        print(f"cache hit: search results for {encoder} × {encoding}")
-        results = load_frame(cached)
-    else:
+        try:
+            results = load_frame(cached)
+            print(f"cache hit: search results for {encoder} × {encoding}")
+        except CorruptArtifactError as exc:
+            print(exc.notice())
+            discard(cached)
+    if results is None:
         results = beam_search_by_length(neuron_masks, concepts, **search_params)
         save_frame(cached, results)
     return results.assign(encoder=encoder, encoding=encoding)
 
 
-def save_latest_search(profile: str, results: pd.DataFrame, params: dict) -> Path:
+def save_latest_search(profile: str, results: pd.DataFrame, params: dict, models: dict | None = None) -> Path:
     """Chapter 5's results for every encoder × encoding: ``runs/<profile>/search/results.csv`` (for readers)
-    and ``latest.pkl`` with the parameters (what chapters 6–7 read)."""
+    and ``latest.pkl`` with the parameters and the registry entries of the models searched (what
+    chapters 6–7 read, and check)."""
     folder = run_dir(profile, "search")
     save_frame(folder / "results.csv", results)
     frame = results.copy()
     frame.attrs["params"] = dict(params)
+    frame.attrs["models"] = {name: {k: entry.get(k) for k in ("key", "train_key", "probe_key")}
+                             for name, entry in (models or {}).items()}
     return save_frame(folder / "latest.pkl", frame)
 
 
-def latest_search(profile: str) -> pd.DataFrame:
-    """The results of the last chapter-5 run of this profile (``.attrs["params"]``: its search parameters)."""
+def latest_search(profile: str, pairs=None) -> pd.DataFrame:
+    """The results of the last chapter-5 run of this profile (``.attrs["params"]``: its search parameters).
+
+    With ``pairs`` (the chapter's own :class:`~clipneuron_utils.corpus.Pairs`), also checks that the results were made from
+    the models chapter 3 registered for exactly these pairs; otherwise stops with the command to rerun.
+    """
     path = run_dir(profile, "search") / "latest.pkl"
+    remake = rerun_command(profile, ("05",), **(pairs.params if pairs is not None else {}))
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: run chapter 5 first (python -m clipneuron_utils.pipeline --profile {profile} --only 05)"
-        )
-    return load_frame(path)
+        raise FileNotFoundError(f"{path} is missing: run chapter 5 first ({remake})")
+    try:
+        results = load_frame(path)
+    except CorruptArtifactError as exc:
+        raise CorruptArtifactError(exc.path, exc.reason, f"Remake it by running chapter 5 again: {remake}") from None
+    if pairs is None:
+        return results
+    encoders = list(dict.fromkeys(results["encoder"]))
+    entries = check_models(profile, pairs, encoders)
+    searched = results.attrs.get("models", {})
+    changed = [name for name in encoders if searched.get(name, {}).get("key") != entries[name].get("key")]
+    if changed:
+        raise StaleArtifactError(
+            f"{path} was searched on other {', '.join(changed)} models than the ones chapter 3 registered last "
+            f"(a later chapter-3 run with other parameters replaced them); rerun chapter 5: {remake}")
+    return results
 
 
 def check_encodings(encodings) -> list[str]:
@@ -159,20 +285,28 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
                 clip_model: str = "ViT-B-32", clip_weights: str = "openai", clip_sha256: str = ""):
     """Chapter 3's unit of work: fit (or reuse) one classifier, score the probe pairs, record it.
 
-    Returns ``(model, outputs)`` where ``outputs`` holds the probe activations, predictions and
-    probabilities (saved next to the model).
+    The model lives in a folder keyed by its encoder, config and training data, so a run with other
+    parameters trains beside it instead of over it. Returns ``(model, outputs)`` where ``outputs``
+    holds the probe activations, predictions and probabilities (saved next to the model). A model whose
+    units are all dead or not finite raises :class:`ModelHealthError`.
     """
     from .heads import fit_or_load, label_ids
+    from .provenance import encoder_warning
 
-    folder = model_dir(profile, encoder)
-    model = fit_or_load(encoder, train, folder, config, cache=feature_cache(),
-                        encoder_params=encoder_params(encoder, clip_model, clip_weights, clip_sha256))
-    outputs = probe_outputs(profile, encoder, probe, model)
+    params = encoder_params(encoder, clip_model, clip_weights, clip_sha256)
+    identity = data_identity(train, probe)
+    key = cache_key(encoder, config.to_dict(), params, identity["train_key"])
+    folder = model_dir(profile, encoder, key)
+    model = fit_or_load(encoder, train, folder, config, cache=feature_cache(), encoder_params=params)
+    outputs = probe_outputs(profile, encoder, probe, model, folder)
+    check_health(encoder, outputs["activations"], config)
     gold = label_ids(probe)
-    label = model.frozen_encoder.name if getattr(model, "frozen_encoder", None) is not None else "LSTM (trained end-to-end)"
+    frozen = getattr(model, "frozen_encoder", None)
+    label = frozen.name if frozen is not None else "LSTM (trained end-to-end)"
     register_model(profile, encoder, {
-        "folder": str(folder), "label": label, "hidden": model.config.hidden,
-        "probe_accuracy": float((outputs["predictions"] == gold).mean()),
+        "folder": str(folder), "key": key, "label": label, "hidden": model.config.hidden,
+        "warning": encoder_warning(frozen.name, getattr(frozen, "kind", "")) if frozen is not None else None,
+        "probe_accuracy": float((outputs["predictions"] == gold).mean()), **identity,
     })
     return model, outputs
 
@@ -187,6 +321,15 @@ def firing_accuracy(profile: str, probe: pd.DataFrame, encoders, activation_alph
     frames = []
     for name in encoders:
         out = probe_outputs(profile, name, probe)
-        masks = threshold_activations(out["activations"], activation_alpha or None)
+        masks = threshold_activations(out["activations"], activation_alpha or None, what=f"{name} model")
         frames.append(acc_when_firing(masks, out["predictions"], gold).assign(encoder=name))
     return pd.concat(frames, ignore_index=True)
+
+
+def check_search_vocab(results: pd.DataFrame, vocab_size: int) -> None:
+    """Stop when the search used another concept vocabulary than this chapter's ``vocab_size``."""
+    searched = results.attrs.get("params", {}).get("vocab_size")
+    if searched is not None and searched != vocab_size:
+        raise StaleArtifactError(
+            f"chapter 5 searched with vocab_size={searched}, this chapter has vocab_size={vocab_size}: pass "
+            f"-p vocab_size={searched}, or rerun chapter 5 with vocab_size={vocab_size}")

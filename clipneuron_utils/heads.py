@@ -32,7 +32,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .artifacts import atomic_path, cache_key, file_sha256, load_array, read_json, save_array, save_frame, write_json
+from .artifacts import (CorruptArtifactError, atomic_path, cache_key, discard, load_array, load_frame, read_json,
+                        record_checksum, save_array, save_frame, verify, write_json)
 from .data import LABELS
 from .encoders import Encoder, FeatureCache, encoder_from_spec, make_encoder
 from .seeding import seed_everything
@@ -486,24 +487,61 @@ def probe_outputs(model: NLIModel, pairs: Any, folder: str | Path, name: str = "
                   cache: FeatureCache | None = None, progress: bool = True) -> dict[str, np.ndarray]:
     """Activations, predictions and probabilities for a probe set, saved next to the model (atomic ``.npy``).
 
-    Reused when the model's weights and the pairs are the same as when they were saved.
+    Reused when the model's weights and the pairs are the same as when they were saved. A saved file
+    that fails its checks (checksum, shape, NaN/inf) is reported, discarded and recomputed; files that
+    passed are kept as they are.
     """
     pairs = as_pairs(pairs)
     folder = Path(folder)
     files = {k: folder / f"{name}_{k}.npy" for k in ("activations", "predictions", "probabilities")}
     key = cache_key(model_fingerprint(model), pairs_key(pairs))
-    meta = folder / f"{name}.json"
-    if meta.is_file() and read_json(meta).get("key") == key and all(p.is_file() for p in files.values()):
-        print(f"cache hit: {name} outputs for {len(pairs)} pairs ({folder})", flush=True)
-        return {k: load_array(p) for k, p in files.items()}
+    meta_path = folder / f"{name}.json"
+    n = len(pairs)
+    shapes = {"activations": (n, model.config.hidden), "predictions": (n,), "probabilities": (n, len(LABELS))}
+    meta: dict | None = None
+    if meta_path.is_file():
+        try:
+            meta = read_json(meta_path)
+        except CorruptArtifactError as exc:
+            print(exc.notice(), flush=True)
+            discard(meta_path)
+    saved: dict[str, np.ndarray] = {}
+    if isinstance(meta, dict) and meta.get("key") == key:
+        for k, path in files.items():
+            if not path.is_file():
+                continue
+            try:
+                saved[k] = _saved_output(path, shapes[k], finite=k != "predictions" and meta.get("finite", True))
+            except CorruptArtifactError as exc:
+                print(exc.notice(), flush=True)
+                discard(path)
+        if len(saved) == len(files):
+            print(f"cache hit: {name} outputs for {n} pairs ({folder})", flush=True)
+            return saved
     data = _prepare(model, pairs, cache, progress)
-    logits, acts = _outputs(model, data, np.arange(len(pairs)), 1024)
+    logits, acts = _outputs(model, data, np.arange(n), 1024)
     out = {"activations": acts, "predictions": logits.argmax(1).astype(np.int64),
            "probabilities": torch.softmax(torch.from_numpy(logits), 1).numpy().astype(np.float32)}
     for k, path in files.items():
-        save_array(path, out[k])
-    write_json(meta, {"key": key, "n_pairs": len(pairs), "hidden": model.config.hidden, "pairs_key": pairs_key(pairs)})
+        if k not in saved or not np.array_equal(saved[k], out[k]):
+            save_array(path, out[k])
+    finite = bool(np.isfinite(acts).all() and np.isfinite(out["probabilities"]).all())
+    new_meta = {"key": key, "n_pairs": n, "hidden": model.config.hidden, "pairs_key": pairs_key(pairs), "finite": finite}
+    if meta != new_meta:  # written last: it vouches for the arrays
+        write_json(meta_path, new_meta)
     return out
+
+
+def _saved_output(path: Path, shape: tuple[int, ...], finite: bool) -> np.ndarray:
+    """One saved probe output, checked: checksum, shape and (unless the model itself made them) NaN/inf."""
+    array = load_array(path)
+    if array.shape != shape:
+        raise CorruptArtifactError(path, f"shape {array.shape}, expected {shape}")
+    if finite:
+        bad = int(array.size - np.isfinite(array).sum())
+        if bad:
+            raise CorruptArtifactError(path, f"{bad:,} NaN or infinite values, though the model gave finite ones")
+    return array
 
 
 # --------------------------------------------------------------------------------------------- save / load
@@ -512,18 +550,20 @@ def probe_outputs(model: NLIModel, pairs: Any, folder: str | Path, name: str = "
 def save_model(model: NLIModel, folder: str | Path) -> Path:
     """Weights (``weights.pt``), vocabulary, history and ``model.json`` (config, encoder identity, data key).
 
-    ``model.json`` is removed first and written last, so a crash mid-save never leaves a model that looks
-    complete.
+    Every file gets a checksum sidecar. ``model.json`` is removed first and written last, so a crash
+    mid-save never leaves a model that looks complete.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model.json").unlink(missing_ok=True)
-    with atomic_path(folder / "weights.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
-    if model.vocab is not None:
-        write_json(folder / "vocab.json", model.vocab)
-    if model.history is not None:
-        save_frame(folder / "history.csv", model.history)
+    discard(folder / "model.json")
+    with atomic_path(folder / "weights.pt") as tmp, open(tmp, "wb") as fh:
+        torch.save(model.state_dict(), fh)  # a file object: the archive is not named after the temporary file
+    weights_sha256 = verify(record_checksum(folder / "weights.pt"))
+    for file, value, write in (("vocab.json", model.vocab, write_json), ("history.csv", model.history, save_frame)):
+        if value is not None:
+            write(folder / file, value)
+        else:
+            discard(folder / file)  # a previous model's file would pass for this one's
     write_json(folder / "model.json", {
         "format": FORMAT,
         "encoder_name": model.encoder_name,
@@ -534,26 +574,42 @@ def save_model(model: NLIModel, folder: str | Path) -> Path:
         "encoder_label": model.frozen_encoder.name if model.frozen_encoder is not None else None,
         "train_key": model.train_key,
         "best_epoch": model.best_epoch,
-        "weights_sha256": file_sha256(folder / "weights.pt"),
+        "weights_sha256": weights_sha256,
         "labels": list(LABELS),
     })
     return folder
 
 
+_MODEL_KEYS = ("encoder_name", "config", "dim", "encoder_spec", "encoder_identity", "train_key", "best_epoch",
+               "weights_sha256")
+
+
 def load_model(folder: str | Path, *, encoder: Encoder | None = None) -> NLIModel:
-    """A saved model, in eval mode; a frozen encoder is rebuilt from its spec when first needed."""
+    """A saved model, in eval mode; a frozen encoder is rebuilt from its spec when first needed.
+
+    Every file is checked against its checksum first: a damaged one raises ``CorruptArtifactError`` naming it.
+    """
     folder = Path(folder)
-    meta = read_json(folder / "model.json")
-    weights = folder / "weights.pt"
-    if file_sha256(weights) != meta["weights_sha256"]:
-        raise ValueError(f"{weights} does not match the SHA-256 recorded in model.json; retrain or re-save")
+    meta_path, weights = folder / "model.json", folder / "weights.pt"
+    meta = read_json(meta_path)
+    missing = [k for k in _MODEL_KEYS if k not in meta] if isinstance(meta, dict) else list(_MODEL_KEYS)
+    if missing:
+        raise CorruptArtifactError(meta_path, f"lacks {', '.join(missing)}: not a model.json this version wrote")
+    if verify(weights) != meta["weights_sha256"]:
+        raise CorruptArtifactError(weights, "SHA-256 differs from the one recorded in model.json: "
+                                            "the weights come from another save")
     vocab = read_json(folder / "vocab.json") if meta["encoder_name"] == "lstm" else None
     model = NLIModel(meta["encoder_name"], HeadConfig.from_dict(meta["config"]), meta["dim"], vocab=vocab,
                      encoder_spec=meta["encoder_spec"], encoder_identity=meta["encoder_identity"])
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except MemoryError:
+        raise
+    except Exception as exc:  # unpicklable, or tensors that do not fit model.json's config
+        raise CorruptArtifactError.unparsable(weights, exc) from exc
     model.train_key, model.best_epoch = meta["train_key"], meta["best_epoch"]
     if (folder / "history.csv").is_file():
-        model.history = pd.read_csv(folder / "history.csv")
+        model.history = load_frame(folder / "history.csv")
     if encoder is not None:
         _attach(model, encoder)
     return model.eval()
@@ -573,21 +629,44 @@ def fit_or_load(encoder_name: str, train_pairs: pd.DataFrame, folder: str | Path
         identity = lstm_identity()
     reason = _stale_reason(Path(folder), encoder_name, config, identity, training_key(train_pairs))
     if reason is None:
-        if verbose:
-            print(f"reusing the trained {encoder_name} model in {folder} (same config, encoder and data)", flush=True)
-        return load_model(folder, encoder=encoder)
-    if verbose:
+        try:
+            model = load_model(folder, encoder=encoder)
+        except CorruptArtifactError as exc:
+            discard(exc.path)
+            reason = _corrupt(exc)
+        else:
+            if verbose:
+                print(f"reusing the trained {encoder_name} model in {folder} (same config, encoder and data)", flush=True)
+            return model
+    if verbose or reason.startswith(_CORRUPT):  # a damaged model is always reported
         print(f"training the {encoder_name} model: {reason}", flush=True)
     model = train(encoder_name, train_pairs, config, encoder=encoder, cache=cache, progress=progress, verbose=verbose)
     save_model(model, folder)
     return model
 
 
+_CORRUPT = "the saved model is corrupt: "
+
+
+def _corrupt(exc: CorruptArtifactError) -> str:
+    return f"{_CORRUPT}{exc.path}: {exc.reason}"
+
+
 def _stale_reason(folder: Path, encoder_name: str, config: HeadConfig, identity: dict, key: str) -> str | None:
+    """Why the model saved in ``folder`` cannot be reused (``None``: it can); a damaged file makes it stale."""
     path = folder / "model.json"
     if not path.is_file() or not (folder / "weights.pt").is_file():
         return f"no saved model in {folder}"
-    meta = read_json(path)
+    try:
+        meta = read_json(path)
+        for name in ("weights.pt", "vocab.json", "history.csv"):
+            if (folder / name).is_file():
+                verify(folder / name)
+    except CorruptArtifactError as exc:
+        discard(exc.path)  # retraining rewrites it; a leftover would be reported on every run
+        return _corrupt(exc)
+    if not isinstance(meta, dict):
+        return f"{_CORRUPT}{path}: not a JSON object"
     if meta.get("format") != FORMAT or meta.get("encoder_name") != encoder_name:
         return "the saved model is for another encoder or format"
     if meta.get("config") != config.to_dict():
@@ -597,6 +676,8 @@ def _stale_reason(folder: Path, encoder_name: str, config: HeadConfig, identity:
         return "the encoder changed"
     if meta.get("train_key") != key:
         return "the training data changed"
+    if encoder_name == "lstm" and not (folder / "vocab.json").is_file():
+        return f"the saved model is incomplete (no vocab.json in {folder})"
     return None
 
 

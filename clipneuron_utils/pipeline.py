@@ -2,20 +2,30 @@
 
 Each ``notebooks/NN_*.py`` (jupytext py:percent) is converted to a notebook and executed by papermill
 with the parameters of ``params/NAME.yaml`` plus the ``-p`` overrides — each notebook receives only the
-keys its ``parameters`` cell declares. Executed copies are staged, stripped of volatile metadata
-(timings, timestamps, progress bars) so reruns give clean diffs, and moved into the output folder
-(``book/``, or ``tests/nbval/`` for ``smoke``) only when every notebook has succeeded: a failure stops
-at the first failing notebook, names it and its cell, keeps the failed copy under
-``runs/NAME/failed/`` and leaves the output folder as it was.
+keys its ``parameters`` cell declares. Before any kernel starts, every key and value is checked against
+the parameters cells (:mod:`clipneuron_utils.parameters`), and the run takes the profile's lock: one run
+per profile at a time, so two runs never mix their models or results.
+
+Executed copies are staged, stripped of volatile metadata (timings, timestamps, progress bars) so reruns
+give clean diffs, and swapped into the output folder (``book/``, or ``tests/nbval/`` for ``smoke``) with
+renames only when every notebook has succeeded and the new folder is complete: on any failure — a
+chapter error, a full disk, Ctrl-C — the output folder is left byte-identical. A failed chapter's
+executed copy is kept under ``runs/NAME/failed/``. Artifacts always go to ``runs/`` of this checkout (or
+``$CLIPNEURON_RUNS``), whatever the output folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import getpass
 import hashlib
+import json
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -23,8 +33,8 @@ from pathlib import Path
 
 import yaml
 
-from . import provenance
-from .artifacts import atomic_path, repo_root, run_dir, write_text
+from . import parameters, provenance
+from .artifacts import atomic_path, repo_root, run_dir, runs_root, write_text
 
 VOLATILE_CELL_KEYS = ("execution", "papermill", "ExecuteTime", "collapsed")
 _PROGRESS = re.compile(r"\r|\d+%\|")
@@ -32,6 +42,10 @@ _PROGRESS = re.compile(r"\r|\d+%\|")
 
 class PipelineError(RuntimeError):
     """A profile, parameter or notebook problem, with a message that says what to do."""
+
+
+class ProfileBusyError(PipelineError):
+    """Another run of the same profile holds its lock."""
 
 
 def params_dir() -> Path:
@@ -48,23 +62,25 @@ def load_profile(profile: str) -> dict:
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in params_dir().glob("*.yaml"))) or "none"
         raise PipelineError(f"profile {profile!r}: {path} does not exist (profiles: {known})")
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(values, dict):
         raise PipelineError(f"{path}: expected a mapping of parameter: value")
-    values.setdefault("profile", profile)
+    if values.setdefault("profile", profile) != profile:
+        raise PipelineError(f"{path}: profile is {values['profile']!r}, but the file is for profile {profile!r}; "
+                            f"set `profile: {profile}` (artifacts go under runs/<profile>/)")
     return values
 
 
-def parse_override(text: str) -> tuple[str, object]:
-    """``key=value`` → (key, YAML-parsed value), so ``-p max_length=3`` gives an int."""
+def parse_override(text: str) -> tuple[str, str]:
+    """``key=value`` → (key, raw value text); the value is typed later by the parameter's declared type,
+    so ``-p max_length=3`` gives an int and ``-p clip_sha256=000…`` stays a string."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise PipelineError(f"override {text!r}: expected key=value, e.g. -p max_length=3")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        raise PipelineError(f"override {text!r}: value is not valid YAML ({exc})") from None
-    return key.strip(), value
+    return key.strip(), raw
 
 
 def notebook_sources(only: list[str] | None = None) -> list[Path]:
@@ -87,13 +103,6 @@ def to_ipynb(source: Path, target: Path) -> Path:
     notebook.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
     jupytext.write(notebook, target, fmt="ipynb")
     return target
-
-
-def declared_parameters(notebook: Path) -> dict:
-    """Parameters the notebook's ``parameters`` cell declares (papermill's inspection)."""
-    import papermill
-
-    return papermill.inspect_notebook(str(notebook))
 
 
 def strip_volatile(notebook) -> None:
@@ -124,17 +133,149 @@ def strip_volatile(notebook) -> None:
         ]
 
 
-def _write_clean(executed: Path, target: Path) -> None:
+def _write_clean(executed: Path, target: Path, provenance_entries: dict | None = None) -> None:
     import nbformat
 
     notebook = nbformat.read(executed, as_version=4)
     strip_volatile(notebook)
+    if provenance_entries is not None:
+        notebook.metadata.setdefault("clipneuron", {})["provenance"] = provenance_entries
     with atomic_path(target) as tmp:
         nbformat.write(notebook, tmp)
 
 
 def default_output_dir(profile: str) -> Path:
     return repo_root() / ("tests/nbval" if profile == "smoke" else "book")
+
+
+# ------------------------------------------------------------------------------------------ the lock
+
+
+LOCK_NAME = ".lock"
+
+
+def _owner_path(profile: str) -> Path:
+    return run_dir(profile) / f"{LOCK_NAME}.owner.json"
+
+
+@contextlib.contextmanager
+def profile_lock(profile: str, *, wait: bool = False):
+    """Hold ``runs/<profile>/.lock`` for the run; a second run stops (or waits) naming the first.
+
+    The lock is an OS file lock (``filelock``), released by the kernel even when its holder is killed,
+    so a crashed run never blocks the next one.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(run_dir(profile) / LOCK_NAME), timeout=-1 if wait else 0)
+    try:
+        if wait and _owner_path(profile).is_file():
+            print(f"waiting for the running {profile} run ({_describe_owner(profile)}) to finish…", flush=True)
+        lock.acquire()
+    except Timeout:
+        raise ProfileBusyError(
+            f"another run of profile {profile!r} is in progress ({_describe_owner(profile)}); it holds "
+            f"{run_dir(profile) / LOCK_NAME}. Wait for it to finish, or pass --wait to queue behind it. "
+            f"(Two runs of one profile would overwrite each other's registry and results.)"
+        ) from None
+    try:
+        write_text(_owner_path(profile), checksum=False, text=json.dumps({
+            "pid": os.getpid(), "host": socket.gethostname(), "user": _user(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join(sys.argv)}))
+        yield
+    finally:
+        _owner_path(profile).unlink(missing_ok=True)
+        lock.release()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name is not worth failing a run for
+        return "?"
+
+
+def _describe_owner(profile: str) -> str:
+    try:
+        owner = json.loads(_owner_path(profile).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "owner unknown"
+    return f"pid {owner.get('pid')} on {owner.get('host')}, started {owner.get('started')}: {owner.get('command')}"
+
+
+# ------------------------------------------------------------------------------------------ staging
+
+
+def remove_stale(profile: str, output: Path) -> list[Path]:
+    """Leftovers of runs that were killed: ``runs/<profile>/.staging-*`` and the output's swap folders.
+
+    Called under the profile's lock, so nothing removed here belongs to a live run. An output folder
+    lost between the two renames of a swap (a kill at exactly that moment) is put back first.
+    """
+    removed = [p for p in run_dir(profile).glob(".staging-*") if p.is_dir()]
+    if output.parent.is_dir():
+        olds = sorted(output.parent.glob(f".{output.name}.old-*"))
+        if olds and not output.exists():
+            os.replace(olds[-1], output)
+            olds = olds[:-1]
+        removed += olds + [p for p in output.parent.glob(f".{output.name}.new-*")]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+
+
+def swap_in(staged: Path, output: Path) -> None:
+    """Replace ``output`` by ``staged`` (same filesystem) with two renames; on failure put it back."""
+    if not output.exists():
+        os.replace(staged, output)
+        return
+    old = output.parent / f".{output.name}.old-{os.getpid()}"
+    os.replace(output, old)
+    try:
+        os.replace(staged, output)
+    except BaseException:
+        os.replace(old, output)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _notebook_parameters(path: Path) -> dict:
+    import nbformat
+
+    try:
+        return nbformat.read(path, as_version=4).metadata.get("clipneuron", {}).get("parameters", {}) or {}
+    except Exception:  # noqa: BLE001 - an unreadable notebook is replaced anyway
+        return {}
+
+
+def check_consistent(output: Path, rerun: list[Path], values: dict, declared_by: dict[str, dict]) -> None:
+    """Refuse a partial run whose chapters would disagree with the kept ones on a shared parameter.
+
+    ``--only 01`` with other data, kept beside chapters 2–7 of the old data, would make a book whose
+    provenance and results describe different runs.
+    """
+    rerun_stems = {p.stem for p in rerun}
+    for kept in sorted(output.glob("[0-9][0-9]_*.ipynb")) if output.is_dir() else []:
+        if kept.stem in rerun_stems:
+            continue
+        old = _notebook_parameters(kept)
+        source = notebooks_dir() / f"{kept.stem}.py"
+        kept_declared = parameters.read_parameters(source) if source.is_file() else {}
+        defaults = {k: p.default for k, p in kept_declared.items()}
+        for stem, declared in declared_by.items():
+            for key in sorted(set(declared) & (set(old) | set(defaults))):
+                new, was = values.get(key, declared[key].default), old.get(key, defaults.get(key))
+                if was != new:
+                    raise PipelineError(
+                        f"{stem} would run with {key}={new!r}, but {kept.name} in {output} was run with "
+                        f"{key}={was!r}: the book would mix two runs. Run every chapter (drop --only), "
+                        f"pass -p {key}=... to match, or use another --output-dir."
+                    )
 
 
 def run(
@@ -145,69 +286,153 @@ def run(
     output_dir: str | os.PathLike | None = None,
     kernel_name: str = "python3",
     log_output: bool = False,
+    wait: bool = False,
 ) -> list[Path]:
-    """Execute the chapters under ``profile``; returns the notebooks written to ``output_dir``."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    """Execute the chapters under ``profile``; returns the notebooks written to ``output_dir``.
 
-    values = {**load_profile(profile), **(overrides or {})}
-    output = Path(output_dir) if output_dir else default_output_dir(profile)
+    ``overrides`` maps parameter names to values; a ``str`` value of a non-string parameter is read as
+    YAML (as ``-p`` does).
+    """
+    started_all = time.perf_counter()
+    profile_values = load_profile(profile)
+    if overrides and "profile" in overrides and overrides["profile"] != profile:
+        raise PipelineError("the profile is chosen with --profile, not -p profile=...")
+    output = Path(output_dir).expanduser().resolve() if output_dir else default_output_dir(profile)
     sources = notebook_sources(only)
     if not sources:
         raise PipelineError(f"no notebooks/NN_*.py found in {notebooks_dir()}")
-    if os.environ.get("CLIPNEURON_DATA"):  # notebooks run from another folder: make it absolute
-        os.environ["CLIPNEURON_DATA"] = str(Path(os.environ["CLIPNEURON_DATA"]).expanduser().resolve())
-    runs = run_dir(profile)
-    staging = Path(tempfile.mkdtemp(dir=runs, prefix=".staging-"))
     try:
-        prepared = []
-        for source in sources:
-            notebook = to_ipynb(source, staging / f"{source.stem}.source.ipynb")
-            prepared.append((source, notebook, declared_parameters(notebook)))
-        declared_anywhere = set().union(*(set(d) for _, _, d in prepared))
-        unknown = sorted(set(overrides or {}) - declared_anywhere)
-        if unknown:
-            raise PipelineError(
-                f"override(s) {', '.join(unknown)} not declared by any chapter run; known parameters: "
-                f"{', '.join(sorted(declared_anywhere))}"
-            )
-        executed = []
-        for source, notebook, declared in prepared:
-            params = {k: v for k, v in values.items() if k in declared}
-            out = staging / f"{source.stem}.ipynb"
-            started = time.perf_counter()
-            print(f"[{profile}] {source.stem}: running with {params}", flush=True)
-            try:
-                papermill.execute_notebook(
-                    str(notebook),
-                    str(out),
-                    parameters=params,
-                    kernel_name=kernel_name,
-                    cwd=str(output if output.is_dir() else repo_root()),
-                    progress_bar=True,
-                    log_output=log_output,
-                )
-            except PapermillExecutionError as exc:
-                failed = runs / "failed" / f"{source.stem}.ipynb"
-                failed.parent.mkdir(parents=True, exist_ok=True)
-                if out.exists():
-                    shutil.copyfile(out, failed)
-                raise PipelineError(
-                    f"{source.stem} failed at cell {exc.exec_count} (cell index {exc.cell_index}): "
-                    f"{exc.ename}: {exc.evalue}\nThe executed copy is in {failed}; {output} was not changed."
-                ) from None
-            print(f"[{profile}] {source.stem}: done in {time.perf_counter() - started:.1f} s", flush=True)
-            executed.append((source, out))
-        output.mkdir(parents=True, exist_ok=True)
-        written = []
-        for source, out in executed:
-            target = output / f"{source.stem}.ipynb"
-            _write_clean(out, target)
-            written.append(target)
-        written.append(write_text(output / "_provenance.md", provenance.render_markdown(profile)))
-        return written
+        values = parameters.resolve(profile_values, params_dir() / f"{profile}.yaml", dict(overrides or {}),
+                                    notebook_sources(None), sources)
+    except parameters.ParameterError as exc:
+        raise PipelineError(str(exc)) from None
+    declared_by = {s.stem: parameters.read_parameters(s) for s in sources}
+    if output.exists() and not output.is_dir():
+        raise PipelineError(f"--output-dir {output} exists and is not a folder")
+    check_consistent(output, sources, values, declared_by)
+    print(f"[{profile}] parameters checked in {time.perf_counter() - started_all:.2f} s", flush=True)
+
+    with profile_lock(profile, wait=wait), _run_environment(), _kernel_stderr(run_dir(profile) / "kernels.log"):
+        for stale in remove_stale(profile, output):
+            print(f"[{profile}] removed {stale.name}, left by an interrupted run", flush=True)
+        runs = run_dir(profile)
+        staging = Path(tempfile.mkdtemp(dir=runs, prefix=".staging-"))
+        staged_output = None
+        try:
+            executed = [_execute(profile, source, staging, {k: v for k, v in values.items() if k in declared_by[source.stem]},
+                                 output, kernel_name, log_output) for source in sources]
+            output.parent.mkdir(parents=True, exist_ok=True)
+            staged_output = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.new-"))
+            if output.is_dir():
+                _copy_tree(output, staged_output)
+                shutil.copymode(output, staged_output)
+            else:
+                os.chmod(staged_output, 0o777 & ~_umask())
+            written = []
+            for source, out, entries in executed:
+                _write_clean(out, staged_output / f"{source.stem}.ipynb", entries)
+                written.append(output / f"{source.stem}.ipynb")
+            write_text(staged_output / "_provenance.md",
+                       provenance.render_markdown(profile, collect_provenance(staged_output)), checksum=False)
+            written.append(output / "_provenance.md")
+            swap_in(staged_output, output)
+            staged_output = None
+            return written
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            if staged_output is not None:
+                shutil.rmtree(staged_output, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _run_environment():
+    """Environment the kernels inherit: absolute ``runs/`` and data folders, whatever their cwd."""
+    saved = {k: os.environ.get(k) for k in ("CLIPNEURON_RUNS", "CLIPNEURON_DATA")}
+    os.environ["CLIPNEURON_RUNS"] = str(runs_root().resolve())
+    if os.environ.get("CLIPNEURON_DATA"):
+        os.environ["CLIPNEURON_DATA"] = str(Path(os.environ["CLIPNEURON_DATA"]).expanduser().resolve())
+    try:
+        yield
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _kernel_stderr(log: Path):
+    """Send the kernels' stderr (file descriptor 2, which they inherit) to ``log``; ours stays on the terminal.
+
+    A kernel writes transport warnings and, on Ctrl-C, the traceback of the interrupted cell to its stderr;
+    the reader should see one line from us instead. Progress bars still reach the terminal.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (an embedding host): nothing to redirect
+        yield
+        return
+    original = sys.stderr
+    with open(log, "ab") as sink:
+        os.dup2(sink.fileno(), 2)
+        sys.stderr = open(saved, "w", closefd=False, buffering=1)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            sys.stderr = original
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _execute(profile: str, source: Path, staging: Path, params: dict, output: Path, kernel_name: str,
+             log_output: bool) -> tuple[Path, Path, dict]:
+    """Run one chapter into ``staging``; returns (source, executed copy, provenance it recorded)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = to_ipynb(source, staging / f"{source.stem}.source.ipynb")
+    out = staging / f"{source.stem}.ipynb"
+    record = staging / f"{source.stem}.provenance.json"
+    started = time.perf_counter()
+    print(f"[{profile}] {source.stem}: running with {params}", flush=True)
+    os.environ[provenance.FILE_ENV] = str(record)
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(out), parameters=params, kernel_name=kernel_name,
+            cwd=str(output if output.is_dir() else repo_root()), progress_bar=True, log_output=log_output,
+        )
+    except PapermillExecutionError as exc:
+        failed = run_dir(profile, "failed") / f"{source.stem}.ipynb"
+        if out.exists():
+            shutil.copyfile(out, failed)
+        raise PipelineError(
+            f"{source.stem} failed at cell {exc.exec_count} (cell index {exc.cell_index}): "
+            f"{exc.ename}: {exc.evalue}\nThe executed copy is in {failed}; {output} was not changed."
+        ) from None
+    finally:
+        os.environ.pop(provenance.FILE_ENV, None)
+    print(f"[{profile}] {source.stem}: done in {time.perf_counter() - started:.1f} s", flush=True)
+    entries = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {}
+    return source, out, entries
+
+
+def collect_provenance(folder: Path) -> dict:
+    """Provenance recorded by the chapters now in ``folder`` (from their metadata), in chapter order."""
+    import nbformat
+
+    merged: dict = {}
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        merged.update(nbformat.read(path, as_version=4).metadata.get("clipneuron", {}).get("provenance", {}) or {})
+    return merged
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,12 +444,27 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this chapter (01, 03_head_training, ...); repeatable")
     parser.add_argument("--output-dir", default=None, help="where executed notebooks go (default book/, smoke: tests/nbval/)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output to this terminal")
+    parser.add_argument("--wait", action="store_true", help="if another run of this profile is in progress, wait for it")
     args = parser.parse_args(argv)
     try:
         overrides = dict(parse_override(p) for p in args.parameter)
-        written = run(args.profile, overrides, only=args.only, output_dir=args.output_dir, log_output=args.log_output)
+        written = run(args.profile, overrides, only=args.only, output_dir=args.output_dir,
+                      log_output=args.log_output, wait=args.wait)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C): the output folder was not changed; finished artifacts stay cached in runs/",
+              file=sys.stderr)
+        return 130
+    except OSError as exc:
+        what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        advice = {errno.ENOSPC: "free some disk space and run again",
+                  errno.EACCES: "check the folder's permissions (or choose another --output-dir / $CLIPNEURON_RUNS)",
+                  errno.EPERM: "check the folder's permissions (or choose another --output-dir / $CLIPNEURON_RUNS)",
+                  errno.EROFS: "the file system is read-only: choose another --output-dir / $CLIPNEURON_RUNS"}
+        print(f"error: {what}. {advice.get(exc.errno, 'fix the cause and run again')}; the output folder was not "
+              "changed.", file=sys.stderr)
         return 1
     for path in written:
         print(f"wrote {path}")

@@ -23,9 +23,14 @@ def probe(model, pairs, neurons: Sequence[int] = (), *, cache=None) -> pd.DataFr
 
     ``pairs``: a DataFrame with premise/hypothesis columns, or a list of (premise, hypothesis[, label]).
     """
-    from .heads import activations, as_pairs, predict
+    from .heads import NLIModel, activations, as_pairs, predict
 
-    frame = as_pairs(pairs)
+    if not isinstance(model, NLIModel):
+        raise TypeError(
+            f"model must be a trained classifier (heads.NLIModel, from heads.train, heads.fit_or_load or "
+            f"heads.load_model); got {_shown(model)}. Example: {_EXAMPLE}"
+        )
+    frame = as_pairs(_check_pairs(pairs))
     neurons = [int(n) for n in neurons]
     hidden = model.config.hidden
     bad = [n for n in neurons if not 0 <= n < hidden]
@@ -41,6 +46,47 @@ def probe(model, pairs, neurons: Sequence[int] = (), *, cache=None) -> pd.DataFr
         for n in neurons:
             out[f"unit {n}"] = acts[:, n].round(4)
     return out
+
+
+_EXAMPLE = 'probe(model, [("the boys said hello to the girls", "the girls said hello")], neurons=[5])'
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60] + '…' if len(text) > 60 else text}"
+
+
+def _check_pairs(pairs):
+    """``pairs`` as :func:`heads.as_pairs` takes them, or an error that shows the expected shape.
+
+    Checked here because ``as_pairs`` turns None, a string or one bare pair into errors that do not
+    say what to write instead.
+    """
+    expected = ("pairs must be a list of (premise, hypothesis) string pairs, or a DataFrame with premise "
+                "and hypothesis columns")
+    if isinstance(pairs, pd.DataFrame):
+        missing = [c for c in ("premise", "hypothesis") if c not in pairs.columns]
+        if missing:
+            raise ValueError(f"{expected}; the DataFrame has no column {', '.join(missing)} "
+                             f"(it has {', '.join(map(str, pairs.columns)) or 'none'}). Example: {_EXAMPLE}")
+        rows = pairs[["premise", "hypothesis"]].itertuples(index=False)
+    elif isinstance(pairs, (str, bytes, dict)) or not isinstance(pairs, Iterable):
+        raise TypeError(f"{expected}; got {_shown(pairs)}. Example: {_EXAMPLE}")
+    else:
+        pairs = list(pairs)
+        rows = pairs
+        if len(pairs) in (2, 3) and all(isinstance(x, str) for x in pairs):
+            raise ValueError(f"{expected}; got one bare pair {_shown(tuple(pairs))}: wrap it in a list, "
+                             f"[(premise, hypothesis)]. Example: {_EXAMPLE}")
+    n = 0
+    for i, row in enumerate(rows):
+        n += 1
+        if not isinstance(row, (tuple, list)) or len(row) not in (2, 3) or not all(isinstance(x, str) for x in row[:2]):
+            raise ValueError(f"{expected} (an optional third item is the gold label); item {i} is "
+                             f"{_shown(row)}. Example: {_EXAMPLE}")
+    if not n:
+        raise ValueError(f"{expected}; got no pairs. Example: {_EXAMPLE}")
+    return pairs
 
 
 def polarity(formula: formulas.Formula | str) -> dict[str, set[bool]]:

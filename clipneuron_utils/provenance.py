@@ -1,23 +1,28 @@
 """What this build used — data files, encoder weights — recorded by the chapters, shown on the first page.
 
 Chapters call :func:`record` (e.g. chapter 1 records the data summary, chapter 2 the weights of each
-encoder); after a successful run the pipeline writes :func:`render_markdown` to ``_provenance.md`` next to
-the executed notebooks, which ``intro.md`` includes. Warnings (an untrained CLIP, the 1% train sample,
-synthetic data) become a visible box.
+encoder). Under the pipeline each chapter records into a file of its own run (``$CLIPNEURON_PROVENANCE``),
+which the pipeline stores in that chapter's executed notebook; ``_provenance.md`` is rendered from the
+notebooks that make up the output folder, so a one-chapter run never rewrites what the other chapters say.
+Run outside the pipeline (papermill by hand), a chapter records into ``runs/<profile>/provenance.json``.
+Warnings (an untrained CLIP, the 1% train sample, synthetic data) become a visible box.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .artifacts import read_json, run_dir, write_json
 
 FILE = "provenance.json"
+FILE_ENV = "CLIPNEURON_PROVENANCE"
 
 
 def path(profile: str) -> Path:
-    return run_dir(profile) / FILE
+    """Where :func:`record` writes: the pipeline's per-chapter file, else ``runs/<profile>/provenance.json``."""
+    return Path(os.environ[FILE_ENV]) if os.environ.get(FILE_ENV) else run_dir(profile) / FILE
 
 
 def load(profile: str) -> dict:
@@ -34,19 +39,33 @@ def record(profile: str, key: str, value: dict) -> None:
     write_json(path(profile), entries)
 
 
-def warnings(profile: str, entries: dict | None = None) -> list[str]:
-    """The recorded warnings (untrained CLIP, 1% train sample, synthetic data), in key order."""
-    entries = load(profile) if entries is None else entries
+def data_warning(data_source: str, train_splits) -> str | None:
+    """The caveat of the data a run trains on (synthetic data, the 1% train sample), or None."""
+    if data_source == "synthetic":
+        return "Embedded synthetic data, not SNLI: the numbers test the code, not the science."
+    if "train_0.01" in list(train_splits):
+        return "Heads were trained on the 1% SNLI train sample (plus test), not the full train split the paper used."
+    return None
+
+
+def encoder_warning(name: str, kind: str) -> str | None:
+    """The caveat of an encoder (an untrained CLIP is an architecture-only control), or None."""
+    if kind == "untrained":
+        return f"CLIP is UNTRAINED ({name}): an architecture-only control, not the paper's CLIP."
+    return None
+
+
+def warnings(entries: dict) -> list[str]:
+    """The warnings among provenance ``entries``, in key order."""
     return [e["warning"] for _, e in sorted(entries.items()) if e.get("warning")]
 
 
-def render_markdown(profile: str) -> str:
+def render_markdown(profile: str, entries: dict) -> str:
     """The provenance section of the introduction: a list of what was used, warnings in a box."""
-    entries = load(profile)
     lines = [f"## What this build used (profile `{profile}`)", ""]
     if not entries:
         return "\n".join(lines + ["No provenance was recorded by this run.", ""])
-    notes = warnings(profile, entries)
+    notes = warnings(entries)
     if notes:
         lines += [":::{warning} Read the results with this in mind", *[f"- {w}" for w in notes], ":::", ""]
     lines += [f"- **{key}**: {entry['text']}" for key, entry in sorted(entries.items())]

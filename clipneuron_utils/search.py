@@ -57,18 +57,30 @@ _MARGIN = 1e-6
 COLUMNS = ["neuron", "formula", "iou", "length", "best_atom", "best_atom_iou", "n_fires", "explained"]
 
 
-def threshold_activations(acts: np.ndarray, alpha: float | None = None) -> np.ndarray:
+def threshold_activations(acts: np.ndarray, alpha: float | None = None, *, what: str = "") -> np.ndarray:
     """Neuron masks (pairs × units) from activations.
 
     ``alpha=None``: a unit fires iff its activation > 0 (the NLI setting). ``alpha`` in (0, 1): it fires
     iff its activation > its own (1 − alpha) quantile (strictly, so ties at the quantile do not fire
     and a post-ReLU unit that is zero on more than 1 − alpha of the pairs fires exactly where > 0).
     No extra "> 0" condition: for post-ReLU units it is implied, for signed units it would not be
-    the top-alpha quantile any more.
+    the top-alpha quantile any more. NaN or ±inf is an error, not a mask: +inf would "fire", NaN makes
+    the unit's quantile NaN, and either gives IoUs that mean nothing. ``what`` (e.g. ``"lstm model"``)
+    starts the message, so it names the model.
     """
     acts = np.asarray(acts)
     if acts.ndim != 2:
         raise ValueError(f"acts must be 2-D (pairs × units), got shape {acts.shape}")
+    if acts.dtype.kind in "fc" and not np.isfinite(acts).all():
+        bad = np.count_nonzero(~np.isfinite(acts), axis=0)
+        units = np.flatnonzero(bad)
+        shown = ", ".join(map(str, units[:5])) + (f" and {len(units) - 5} more" if len(units) > 5 else "")
+        raise ValueError(
+            f"{what + ': ' if what else ''}{int(bad.sum()):,} non-finite activations (NaN or ±inf) in "
+            f"{len(units)} of {acts.shape[1]} units (unit{'s' if len(units) > 1 else ''} {shown}). Training "
+            f"diverged (retrain with a lower learning rate lr) or the cached activations are corrupt (delete "
+            f"the cache and rerun); no firing mask is computed from them."
+        )
     if alpha is None:
         return acts > 0
     if not (isinstance(alpha, (int, float, np.floating)) and 0 < float(alpha) < 1):

@@ -133,12 +133,6 @@ provenance.record(
     {
         "text": pairs.summary,
         "files": pairs.provenance.to_dict("records"),
-        "warning": (
-            "Heads were trained on the 1% SNLI train sample (plus test), not the full train split the paper used."
-            if "train_0.01" in list(train_splits) and data_source == "snli"
-            else "Embedded synthetic data, not SNLI: the numbers test the code, not the science."
-            if data_source == "synthetic"
-            else None
-        ),
+        "warning": provenance.data_warning(data_source, train_splits),
     },
 )

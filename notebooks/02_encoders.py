@@ -86,8 +86,7 @@ for name, encoder in frozen.items():
             "open_clip cache) or a checkpoint path with `-p clip_sha256=...` for the paper's model.\n:::"))
     provenance.record(profile, f"encoder {name}", {
         "text": f"{encoder.name}; weights: {encoder.describe()['weights']}",
-        "warning": (f"CLIP is UNTRAINED ({encoder.name}): an architecture-only control, not the paper's CLIP."
-                    if getattr(encoder, "kind", "") == "untrained" else None),
+        "warning": provenance.encoder_warning(encoder.name, getattr(encoder, "kind", "")),
     })
 
 # %% [markdown]
@@ -103,11 +102,28 @@ sentences = list(dict.fromkeys(list(pairs.probe.premise) + list(pairs.probe.hypo
 throughput = pd.DataFrame([enc.compare_with_encode_text(encoder, sentences) for encoder in frozen.values()])
 throughput
 
-# %%
+# %% tags=["nbval-ignore-output"]
 if "clip" in frozen:
     agree = throughput.loc[throughput.encoder == "clip", "max_abs_difference"].iloc[0]
     display(Markdown(f"Largest absolute difference between the two CLIP encodings: {agree:.1e} "
-                     f"({'within' if agree <= 1e-5 else 'ABOVE'} the 1e-5 tolerance)."))
+                     f"({'within' if agree <= 1e-5 else 'ABOVE'} the 1e-5 tolerance; the unit tests assert it)."))
+
+# %% [markdown]
+# ## Sentences longer than CLIP's context
+#
+# CLIP reads at most its context length of tokens (77, counting its start and end tokens) and cuts the
+# rest: two premises that differ only after that point get the same features. The table counts the
+# sentences of this run that CLIP cuts.
+
+# %%
+if "clip" in frozen:
+    all_sentences = list(dict.fromkeys([*pairs.train.premise, *pairs.train.hypothesis,
+                                        *pairs.probe.premise, *pairs.probe.hypothesis]))
+    cut = enc.clip_truncation(frozen["clip"], all_sentences)
+    display(Markdown(
+        f"CLIP's context holds {cut['context_length']} tokens; the longest of the {cut['n_sentences']:,} distinct "
+        f"sentences of this run has {cut['longest_tokens']} tokens, and **{cut['n_truncated']:,}** "
+        f"({cut['n_truncated'] / max(cut['n_sentences'], 1):.2%}) are cut."))
 
 # %% [markdown]
 # ## A sanity check: similar sentences, similar features

@@ -75,9 +75,11 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 
 # %% tags=["nbval-ignore-output"]
+models = experiment.check_models(profile, pairs, encoders)  # trained by chapter 3 on these very pairs
 concept_sets = {e: experiment.probe_concepts(profile, pairs.probe, vocab_size, e) for e in encodings}
 outputs = {name: experiment.probe_outputs(profile, name, pairs.probe) for name in encoders}
-masks = {name: threshold_activations(out["activations"], activation_alpha or None) for name, out in outputs.items()}
+masks = {name: threshold_activations(out["activations"], activation_alpha or None, what=f"{name} model")
+         for name, out in outputs.items()}
 frames, timings = [], []
 for name in encoders:
     for encoding in encodings:
@@ -88,7 +90,7 @@ for name in encoders:
         timings.append({"encoder": name, "encoding": encoding, "seconds": round(time.perf_counter() - started, 2)})
 results = pd.concat(frames, ignore_index=True)
 experiment.save_latest_search(profile, results, {**search_params, "activation_alpha": activation_alpha,
-                                                  "vocab_size": vocab_size})
+                                                  "vocab_size": vocab_size}, models)
 pd.DataFrame(timings)
 
 # %% [markdown]

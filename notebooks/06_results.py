@@ -48,7 +48,7 @@ charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = experiment.latest_search(profile)
+results = experiment.latest_search(profile, pairs)  # checked: made from this data and these models
 search_params = results.attrs.get("params", {})
 encoders = list(dict.fromkeys(results["encoder"]))
 registry = experiment.registry(profile)
@@ -60,7 +60,9 @@ display(Markdown(
     f"{pairs.summary}. Models:\n\n" + "\n".join(lines) + "\n\n"
     f"Search: max length {search_params.get('max_length')}, beam {search_params.get('beam_size')}, "
     f"units explained when they fire on at least {search_params.get('min_acts')} probe pairs.\n"
-    + ("".join(f"\n**Note:** {w}\n" for w in provenance.warnings(profile))) + ":::"
+    + "".join(f"\n**Note:** {w}\n" for w in [provenance.data_warning(data_source, train_splits),
+                                             *(registry[name].get("warning") for name in encoders)] if w)
+    + ":::"
 ))
 
 # %% tags=["nbval-ignore-output"]

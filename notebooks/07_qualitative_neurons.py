@@ -54,9 +54,10 @@ seed_everything(seed)
 experiment.check_encodings([card_encoding])
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = experiment.latest_search(profile)
+results = experiment.latest_search(profile, pairs)  # checked: made from this data and these models
 encoders = list(dict.fromkeys(results["encoder"]))
 alpha = results.attrs.get("params", {}).get("activation_alpha", 0.0)
+experiment.check_search_vocab(results, vocab_size)
 
 # %% tags=["nbval-ignore-output"]
 concepts = experiment.probe_concepts(profile, pairs.probe, vocab_size, card_encoding)
@@ -100,7 +101,8 @@ by_formula[["encoder", "neuron", "formula", "iou", "n_fires"]].head(10).reset_in
 
 # %%
 closest = pd.concat([
-    probe.description_iou(description, concepts, threshold_activations(outputs[name]["activations"], alpha or None))
+    probe.description_iou(description, concepts,
+                          threshold_activations(outputs[name]["activations"], alpha or None, what=f"{name} model"))
          .head(3).assign(encoder=name)
     for name in encoders
 ], ignore_index=True)

@@ -191,7 +191,7 @@ def test_compare_encodings(needs_wordnet, pairs):
 def test_save_load_round_trip(tmp_path, pairs):
     c = build_concepts(pairs, progress=False)
     path = c.save(tmp_path / "concepts.npz")
-    assert [p.name for p in tmp_path.iterdir()] == ["concepts.npz"]  # no temporary left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["concepts.npz", "concepts.npz.sha256"]  # no temporary left behind
     back = Concepts.load(path)
     assert back.names == c.names and back.encoding == c.encoding and back.pair_ids == c.pair_ids
     assert (back.masks != c.masks).nnz == 0 and back.masks.dtype == bool

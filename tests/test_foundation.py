@@ -61,7 +61,7 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
             tmp.write_bytes(b"half")
             raise RuntimeError("interrupted")
     assert np.array_equal(artifacts.load_array(target), np.arange(3))
-    assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "a.npy.sha256"]
 
 
 def test_cache_key_depends_on_every_input():
@@ -86,9 +86,14 @@ def test_seed_everything_is_repeatable():
 def test_provenance_records_and_warns(runs_tmp):
     provenance.record("p", "data", {"text": "SNLI dev", "warning": "1% sample"})
     provenance.record("p", "clip", {"text": "untrained"})
-    text = provenance.render_markdown("p")
+    text = provenance.render_markdown("p", provenance.load("p"))
     assert ":::{warning}" in text and "- 1% sample" in text and "**clip**: untrained" in text
     assert json.loads((runs_tmp / "p" / "provenance.json").read_text())["data"]["text"] == "SNLI dev"
+    assert provenance.data_warning("synthetic", []).startswith("Embedded synthetic data")
+    assert "1% SNLI train sample" in provenance.data_warning("snli", ["train_0.01", "test"])
+    assert provenance.data_warning("snli", ["train"]) is None
+    assert "UNTRAINED" in provenance.encoder_warning("CLIP x", "untrained")
+    assert provenance.encoder_warning("CLIP x", "openai") is None
     with pytest.raises(ValueError):
         provenance.record("p", "x", {"no": "text"})
 

@@ -19,7 +19,7 @@ def project(tmp_path, monkeypatch, runs_tmp):
     notebooks, params, out = tmp_path / "notebooks", tmp_path / "params", tmp_path / "out"
     notebooks.mkdir()
     params.mkdir()
-    (params / "demo.yaml").write_text("profile: demo\nseed: 3\nunused_here: 1\n")
+    (params / "demo.yaml").write_text("profile: demo\nseed: 3\n")
     (notebooks / "01_first.py").write_text(chapter("print('seed is', seed)\n"))
     (notebooks / "02_second.py").write_text(chapter("import sys\nprint('progress 50%|#####', file=sys.stderr)\nprint(seed * 2)\n"))
     monkeypatch.setattr(pipeline, "notebooks_dir", lambda: notebooks)
@@ -56,13 +56,13 @@ def test_reruns_are_byte_identical(project):
 
 def test_unknown_override_and_profile_are_refused(project):
     _, _, out = project
-    with pytest.raises(pipeline.PipelineError, match="max_lenght not declared by any chapter run; known parameters: profile, seed"):
+    with pytest.raises(pipeline.PipelineError, match="-p max_lenght: unknown parameter 'max_lenght'. Known parameters: profile, seed"):
         pipeline.run("demo", {"max_lenght": 3}, output_dir=out)
     with pytest.raises(pipeline.PipelineError, match=r"profile 'nope': .*nope.yaml does not exist \(profiles: demo\)"):
         pipeline.run("nope", output_dir=out)
     with pytest.raises(pipeline.PipelineError, match="expected key=value"):
         pipeline.parse_override("max_length")
-    assert pipeline.parse_override("encoders=[lstm, clip]") == ("encoders", ["lstm", "clip"])
+    assert pipeline.parse_override("encoders=[lstm, clip]") == ("encoders", "[lstm, clip]")
 
 
 def test_failing_chapter_stops_and_leaves_output_untouched(project):
@@ -88,7 +88,7 @@ def test_only_picks_chapters(project):
 def test_main_exit_status(project, capsys):
     _, _, out = project
     assert pipeline.main(["--profile", "demo", "--output-dir", str(out), "-p", "bogus=1"]) == 1
-    assert "bogus not declared" in capsys.readouterr().err
+    assert "unknown parameter 'bogus'" in capsys.readouterr().err
 
 
 def test_strip_keeps_one_copy_of_a_chart_spec():

@@ -1,0 +1,275 @@
+"""The chapters' parameters, read from their ``parameters`` cells and checked before any kernel starts.
+
+A typo in ``params/<profile>.yaml`` or a ``-p`` value of the wrong type used to surface ~20 s in, after a
+kernel had started and chapter 1 had run — or never (an unknown key was ignored, a checksum of 64 zeros
+became the integer 0 and the check was skipped). Here every parameter cell is read from the jupytext
+sources with :mod:`ast` (no kernel, no papermill: milliseconds), and every value is checked against the
+type the cell declares and the values the science allows.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+# The allowed names; kept here (no torch import) and checked against heads / experiment by the tests.
+ENCODERS = ("clip", "lstm", "minilm")
+ENCODINGS = ("standard", "wordnet")
+DATA_SOURCES = ("snli", "synthetic")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_SPLIT = re.compile(r"[A-Za-z0-9_.]+")
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list}
+
+
+class ParameterError(ValueError):
+    """A parameter that is unknown, of the wrong type, or out of range; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One line of a ``parameters`` cell: ``name: type = default  # help``."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    chapter: str
+
+
+def _parameter_cell(source: str) -> tuple[list[str], int] | None:
+    """Lines of the cell tagged ``parameters`` in a py:percent source, and the line number of its first."""
+    lines = source.splitlines()
+    for start, line in enumerate(lines):
+        if line.startswith("# %%") and re.search(r"""tags\s*=\s*\[[^\]]*["']parameters["']""", line):
+            end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("# %%")), len(lines))
+            return lines[start + 1 : end], start + 2
+    return None
+
+
+def read_parameters(source_path: str | Path) -> dict[str, Parameter]:
+    """The parameters a chapter source declares, in order (``{}`` when it has no parameters cell)."""
+    path = Path(source_path)
+    cell = _parameter_cell(path.read_text(encoding="utf-8"))
+    if cell is None:
+        return {}
+    lines, first = cell
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError as exc:
+        raise ParameterError(f"{path}, line {first + (exc.lineno or 1) - 1}: the parameters cell is not valid Python") from None
+    params = {}
+    for node in tree.body:
+        if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name) or node.value is None:
+            raise ParameterError(f"{path}, line {first + node.lineno - 1}: a parameters cell holds only "
+                                 "`name: type = value  # help` lines")
+        kind = ast.unparse(node.annotation)
+        if kind not in _TYPES:
+            raise ParameterError(f"{path}, line {first + node.lineno - 1}: type {kind!r} is not one of {', '.join(_TYPES)}")
+        line = lines[node.lineno - 1]
+        help_text = line.split("#", 1)[1].strip() if "#" in line[node.end_col_offset:] else ""
+        params[node.target.id] = Parameter(node.target.id, kind, ast.literal_eval(node.value), help_text, path.stem)
+    return params
+
+
+# ------------------------------------------------------------------------------------------ values
+
+
+def _is(kind: str, value: Any) -> bool:
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, _TYPES[kind])
+
+
+def _int_at_least(low: int) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= low else f"must be ≥ {low}"
+
+
+def _float_in(low: float, high: float, *, low_open: bool = False, high_open: bool = True) -> Callable[[Any], str | None]:
+    def check(v):
+        if not math.isfinite(v):
+            return "must be a finite number"
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+        return None if ok else f"must lie in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    return check
+
+
+def _subset_of(allowed: tuple[str, ...]) -> Callable[[Any], str | None]:
+    def check(v):
+        bad = [x for x in v if x not in allowed]
+        if not v or bad:
+            return f"must be a non-empty list drawn from {', '.join(allowed)}" + (f" ({', '.join(map(repr, bad))} is not)" if bad else "")
+        return None
+    return check
+
+
+def _one_of(allowed: tuple[str, ...]) -> Callable[[Any], str | None]:
+    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
+
+
+def _sha256(v: str) -> str | None:
+    return None if v == "" or _HEX64.fullmatch(v) else "must be empty or 64 hexadecimal digits (a SHA-256), quoted in YAML"
+
+
+def _splits(v: list) -> str | None:
+    bad = [s for s in v if not isinstance(s, str) or not _SPLIT.fullmatch(s)]
+    return "must be a non-empty list of SNLI split names such as train, train_0.01, test" if not v or bad else None
+
+
+def _split(v: str) -> str | None:
+    return None if _SPLIT.fullmatch(v) else "must be an SNLI split name such as dev or test"
+
+
+def _lengths(v: list) -> str | None:
+    return None if v and all(_is("int", x) and x >= 1 for x in v) else "must be a non-empty list of formula lengths ≥ 1"
+
+
+def _written_pairs(v: list) -> str | None:
+    ok = all(isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) and s.strip() for s in p) for p in v)
+    return None if ok else 'must be a list of [premise, hypothesis] pairs of non-empty strings, e.g. [["A man sleeps.", "A person sleeps."]]'
+
+
+def _words(v: list) -> str | None:
+    return None if all(isinstance(w, str) and w for w in v) else "must be a list of words"
+
+
+def _non_empty(v: str) -> str | None:
+    return None if v.strip() else "must not be empty"
+
+
+#: what each parameter may be, beyond its declared type (a parameter not listed takes any value of its type)
+RULES: dict[str, Callable[[Any], str | None]] = {
+    "data_source": _one_of(DATA_SOURCES),
+    "train_splits": _splits,
+    "probe_split": _split,
+    "n_synthetic_train": _int_at_least(3),  # one pair per label at least
+    "n_synthetic_probe": _int_at_least(3),
+    "seed": _int_at_least(0),
+    "encoders": _subset_of(ENCODERS),
+    "encodings": _subset_of(ENCODINGS),
+    "card_encoding": _one_of(ENCODINGS),
+    "clip_model": _non_empty,
+    "clip_weights": _non_empty,
+    "clip_sha256": _sha256,
+    "benchmark_sentences": _int_at_least(1),
+    "hidden": _int_at_least(1),
+    "dropout": _float_in(0, 1),
+    "lr": _float_in(0, math.inf, low_open=True),
+    "batch_size": _int_at_least(1),
+    "max_epochs": _int_at_least(1),
+    "lstm_max_epochs": _int_at_least(0),
+    "patience": _int_at_least(1),
+    "val_fraction": _float_in(0, 1),
+    "lstm_embedding_dim": _int_at_least(1),
+    "lstm_hidden_dim": _int_at_least(1),
+    "lstm_max_vocab": _int_at_least(0),
+    "vocab_size": _int_at_least(1),
+    "wordnet_words": _words,
+    "max_length": _int_at_least(1),
+    "beam_size": _int_at_least(1),
+    "min_acts": _int_at_least(1),
+    "activation_alpha": _float_in(0, 1),
+    "complexity_penalty": _float_in(0, 1, low_open=True, high_open=False),
+    "plot_lengths": _lengths,
+    "alpha": _float_in(0, 1, low_open=True),
+    "n_extremes": _int_at_least(0),
+    "top_k": _int_at_least(1),
+    "description": _non_empty,
+    "probe_pairs": _written_pairs,
+    "profile": lambda v: None if re.fullmatch(r"[A-Za-z0-9_.-]+", v) else "must be a profile name (letters, digits, _ . -)",
+}
+
+
+def coerce_override(param: Parameter, raw: str) -> Any:
+    """A ``-p key=value`` text as the parameter's declared type.
+
+    Strings are taken literally (so ``-p clip_sha256=000…0`` stays 64 characters, not the integer 0);
+    everything else is read as YAML (``-p encoders=[lstm, clip]``, ``-p lr=1e-4``).
+    """
+    if param.type == "str":
+        return raw
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"-p {param.name}={raw}: not a valid YAML value ({exc})") from None
+    if param.type == "float" and isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    return value
+
+
+def check_value(param: Parameter, value: Any, where: str) -> Any:
+    """``value`` if it fits ``param``'s type and rule; else a :class:`ParameterError` naming ``where``."""
+    if param.type == "float" and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if not _is(param.type, value):
+        hint = " (quote it in YAML: '...')" if param.type == "str" else ""
+        raise ParameterError(f"{where}: {param.name} must be of type {param.type}{hint}; got {value!r} "
+                             f"({type(value).__name__}). {param.name}: {param.help}")
+    if param.type == "float":
+        value = float(value)
+    rule = RULES.get(param.name)
+    problem = rule(value) if rule else None
+    if problem:
+        raise ParameterError(f"{where}: {param.name} {problem}; got {value!r}. {param.name}: {param.help}")
+    return value
+
+
+def declared(sources: list[Path]) -> dict[str, Parameter]:
+    """Every parameter any of ``sources`` declares (first declaration wins; types must agree)."""
+    merged: dict[str, Parameter] = {}
+    for source in sources:
+        for name, param in read_parameters(source).items():
+            if name in merged and merged[name].type != param.type:
+                raise ParameterError(f"{source}: {name} is declared as {param.type} here but as "
+                                     f"{merged[name].type} in {merged[name].chapter}")
+            merged.setdefault(name, param)
+    return merged
+
+
+def unknown_key_message(key: str, known: dict[str, Parameter], where: str) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"{where}: unknown parameter {key!r}.{hint} Known parameters: {', '.join(sorted(known))}"
+
+
+def resolve(profile_values: dict, profile_file: Path, overrides: dict[str, Any], all_sources: list[Path],
+            run_sources: list[Path]) -> dict[str, Any]:
+    """The checked parameter values of a run: the profile's, then the overrides (``-p`` text or values).
+
+    Profile keys must be declared by some chapter; overrides by a chapter this run executes.
+    """
+    known = declared(all_sources)
+    values: dict[str, Any] = {}
+    for key, value in profile_values.items():
+        if key not in known:
+            raise ParameterError(unknown_key_message(key, known, str(profile_file)))
+        values[key] = check_value(known[key], value, str(profile_file))
+    in_run = declared(run_sources)
+    for key, raw in overrides.items():
+        if key not in in_run:
+            extra = "" if key not in known else f" ({key} belongs to a chapter this run does not execute)"
+            raise ParameterError(unknown_key_message(key, in_run, f"-p {key}") + extra)
+        value = coerce_override(in_run[key], raw) if isinstance(raw, str) else raw
+        values[key] = check_value(in_run[key], value, f"-p {key}={raw}")
+    # the defaults a chapter would use must pass too (they are what runs when a key is not given)
+    for name, param in in_run.items():
+        if name not in values:
+            check_value(param, param.default, f"{param.chapter} (default)")
+    if "train_splits" in values and values.get("probe_split") in values["train_splits"]:
+        raise ParameterError(f"probe_split {values['probe_split']!r} is also in train_splits "
+                             f"{values['train_splits']}: neurons must be probed on held-out pairs")
+    return values
