@@ -112,11 +112,13 @@ def find_split(split: str, data_dir: str | os.PathLike | None = None, *, downloa
         if where.path.exists():
             state = "is not a folder"
         else:
-            state = "does not exist" + ("" if where.path.parent.is_dir() else f" (nor does its parent {where.path.parent.resolve()})")
+            state = "does not exist"
+            if not where.path.parent.is_dir():
+                state += f" (nor does its parent {where.path.parent.resolve()})"
         raise SNLINotFoundError(
             f"SNLI data folder {where.path.resolve()} (from the {where.origin}) {state}. "
             f"Check the spelling, or create it to download SNLI there (mkdir -p {where.path.resolve()}); "
-            f"only the default folder ./data/snli is created for you."
+            f"a download creates only the default ./data/snli or one new folder inside an existing one."
         )
     failure = "download disabled"
     if download:
@@ -316,11 +318,30 @@ def _records(path: Path) -> Iterator[tuple[int, dict]]:
 def _damaged(path: Path, last_line: int, exc: Exception) -> SNLIFormatError:
     """A cut or corrupt file (gzip, zlib, UTF-8 errors name no file): say which file, where, and what to do."""
     where = f"after line {last_line}, the last line read successfully" if last_line else "before its first line"
+    if isinstance(exc, UnicodeDecodeError):  # text is decoded a block at a time: find the line itself
+        bad = _first_undecodable_line(path)
+        if bad:
+            where += f"; line {bad[0]} is not UTF-8 (byte {bad[1]} of that line)"
     return SNLIFormatError(
         f"{path}: the file is truncated or corrupt ({type(exc).__name__}: {exc}); reading stopped {where}. "
         f"Re-download the split (official archive {SNLI_URL}, md5 {SNLI_ZIP_MD5}) or unpack the archive "
         f"again, then check it with clipneuron_utils.data.is_official."
     )
+
+
+def _first_undecodable_line(path: Path) -> tuple[int, int] | None:
+    """(line number, byte position from 1) of the first line that is not UTF-8; only run to explain an error."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return lineno, exc.start + 1
+    except _READ_ERRORS + (OSError,):
+        pass
+    return None
 
 
 _REQUIRED = ("gold_label", "sentence1", "sentence2", "sentence1_parse", "sentence2_parse", "pairID")
@@ -332,7 +353,7 @@ def read_snli_file(path: str | os.PathLike, *, keep_unlabelled: bool = False) ->
     A file with no labelled pair is an error here: an empty frame would only fail chapters later.
     """
     path = Path(path)
-    rows, trees = [], []
+    rows, parses, linenos = [], [], []
     n_lines = 0
     for lineno, record in _records(path):
         n_lines += 1
@@ -346,11 +367,12 @@ def read_snli_file(path: str | os.PathLike, *, keep_unlabelled: bool = False) ->
             )
         if label == UNLABELLED and not keep_unlabelled:
             continue
+        p_parse, h_parse = record["sentence1_parse"], record["sentence2_parse"]
         try:
-            p_tokens, p_tags = _tokens_tags(record["sentence1_parse"])
-            h_tokens, h_tags = _tokens_tags(record["sentence2_parse"])
+            p_tokens, p_tags = _tokens_tags(p_parse)
+            h_tokens, h_tags = _tokens_tags(h_parse)
         except TypeError:
-            field = "sentence1_parse" if not isinstance(record["sentence1_parse"], str) else "sentence2_parse"
+            field = "sentence1_parse" if not isinstance(p_parse, str) else "sentence2_parse"
             raise _tree_error(path, lineno, field, record["pairID"], tree_problem(record[field])) from None
         if not p_tokens or not h_tokens:
             side = "sentence1_parse" if not p_tokens else "sentence2_parse"
@@ -361,8 +383,9 @@ def read_snli_file(path: str | os.PathLike, *, keep_unlabelled: bool = False) ->
         rows.append(
             (record["pairID"], record["sentence1"], record["sentence2"], label, p_tokens, h_tokens, p_tags, h_tags)
         )
-        trees.append((lineno, record["pairID"], record["sentence1_parse"], record["sentence2_parse"]))
-    _check_trees(path, trees)
+        parses += (p_parse, h_parse)
+        linenos.append(lineno)
+    _check_trees(path, parses, linenos, rows)
     if not rows and not keep_unlabelled:
         why = f"{n_lines} lines, all labelled '-'" if n_lines else "the file is empty"
         raise SNLIFormatError(
@@ -375,14 +398,14 @@ def read_snli_file(path: str | os.PathLike, *, keep_unlabelled: bool = False) ->
     return frame
 
 
-def _check_trees(path: Path, trees: list[tuple[int, str, str, str]]) -> None:
-    """Every kept pair's two parse trees must balance: a cut tree would still give (wrong) tokens."""
-    parses = [parse for _, _, p, h in trees for parse in (p, h)]
+def _check_trees(path: Path, parses: list[str], linenos: list[int], rows: list[tuple]) -> None:
+    """Every kept pair's two parse trees (``parses[2k]``, ``parses[2k + 1]`` for ``rows[k]``, read from
+    line ``linenos[k]``) must balance: a cut tree would still give (wrong) tokens."""
     for index in _suspect_trees(parses):
         problem = tree_problem(parses[index])  # None: flagged only for spaces around the tree
         if problem:
-            lineno, pair_id = trees[index // 2][:2]
-            raise _tree_error(path, lineno, ("sentence1_parse", "sentence2_parse")[index % 2], pair_id, problem)
+            field = ("sentence1_parse", "sentence2_parse")[index % 2]
+            raise _tree_error(path, linenos[index // 2], field, rows[index // 2][0], problem)
 
 
 def _tree_error(path: Path, lineno: int, field: str, pair_id: object, problem: str) -> SNLIFormatError:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .artifacts import (CorruptArtifactError, cache_key, discard, load_frame, read_json, run_dir, runs_root,
                         save_frame, write_json)
@@ -42,16 +41,17 @@ def rerun_command(profile: str, chapters: list[str] | tuple[str, ...] = (), **pa
     from . import parameters
     from .pipeline import load_profile, notebook_sources
 
-    try:
-        base = load_profile(profile)
+    base, defaults = {}, {}
+    try:  # a command without -p is still a useful hint, so failures here only make it longer
         defaults = {k: p.default for k, p in parameters.declared(notebook_sources(None)).items()}
-    except Exception:  # noqa: BLE001 - a command without -p is still a useful hint
-        base, defaults = {}, {}
+        base = load_profile(profile)
+    except Exception:  # noqa: BLE001
+        pass
     parts = ["python -m clipneuron_utils.pipeline", f"--profile {profile}"]
     parts += [f"--only {c}" for c in chapters]
     for key, value in params.items():
         if base.get(key, defaults.get(key)) != value:
-            text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+            text = f"[{', '.join(map(str, value))}]" if isinstance(value, (list, tuple)) else str(value)
             parts.append(f"-p {shlex.quote(f'{key}={text}')}")
     return " ".join(parts)
 
@@ -192,8 +192,19 @@ def probe_outputs(profile: str, encoder: str, probe: pd.DataFrame, model=None, f
     return outputs(model, probe, folder, cache=feature_cache())
 
 
-def check_health(name: str, activations: np.ndarray, config) -> None:
-    """Stop on a model that cannot be explained: non-finite activations, or every unit dead on the probe pairs."""
+#: a cross-entropy over 3 classes starts near ln 3 ≈ 1.1; above this the optimiser has blown up
+DIVERGED_LOSS = 100.0
+
+
+def check_health(name: str, activations: np.ndarray, config, history: pd.DataFrame | None = None) -> None:
+    """Stop on a model that cannot be explained: a training loss that blew up, non-finite activations,
+    or every unit dead on the probe pairs. (Such a model still yields "formulas"; they would mean nothing.)"""
+    if history is not None and len(history):
+        losses = history["train_loss"].to_numpy(dtype=float)
+        if not np.isfinite(losses).all() or losses.max() > DIVERGED_LOSS:
+            raise ModelHealthError(
+                f"training of the {name} model diverged: its training loss reached {np.nanmax(np.abs(losses)):.3g} "
+                f"(a 3-class cross-entropy starts near 1.1). Lower lr (now {config.lr:g}) and rerun chapter 3.")
     finite = np.isfinite(activations)
     if not finite.all():
         units = np.flatnonzero(~finite.all(0))
@@ -299,7 +310,7 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
     folder = model_dir(profile, encoder, key)
     model = fit_or_load(encoder, train, folder, config, cache=feature_cache(), encoder_params=params)
     outputs = probe_outputs(profile, encoder, probe, model, folder)
-    check_health(encoder, outputs["activations"], config)
+    check_health(encoder, outputs["activations"], config, model.history)
     gold = label_ids(probe)
     frozen = getattr(model, "frozen_encoder", None)
     label = frozen.name if frozen is not None else "LSTM (trained end-to-end)"

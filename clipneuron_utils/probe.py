@@ -69,12 +69,12 @@ def _check_pairs(pairs):
         if missing:
             raise ValueError(f"{expected}; the DataFrame has no column {', '.join(missing)} "
                              f"(it has {', '.join(map(str, pairs.columns)) or 'none'}). Example: {_EXAMPLE}")
-        rows = pairs[["premise", "hypothesis"]].itertuples(index=False)
+        rows, kind = zip(pairs["premise"], pairs["hypothesis"]), "row"
     elif isinstance(pairs, (str, bytes, dict)) or not isinstance(pairs, Iterable):
         raise TypeError(f"{expected}; got {_shown(pairs)}. Example: {_EXAMPLE}")
     else:
         pairs = list(pairs)
-        rows = pairs
+        rows, kind = pairs, "item"
         if len(pairs) in (2, 3) and all(isinstance(x, str) for x in pairs):
             raise ValueError(f"{expected}; got one bare pair {_shown(tuple(pairs))}: wrap it in a list, "
                              f"[(premise, hypothesis)]. Example: {_EXAMPLE}")
@@ -82,7 +82,7 @@ def _check_pairs(pairs):
     for i, row in enumerate(rows):
         n += 1
         if not isinstance(row, (tuple, list)) or len(row) not in (2, 3) or not all(isinstance(x, str) for x in row[:2]):
-            raise ValueError(f"{expected} (an optional third item is the gold label); item {i} is "
+            raise ValueError(f"{expected} (an optional third item is the gold label); {kind} {i} is "
                              f"{_shown(row)}. Example: {_EXAMPLE}")
     if not n:
         raise ValueError(f"{expected}; got no pairs. Example: {_EXAMPLE}")

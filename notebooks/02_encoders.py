@@ -124,6 +124,8 @@ if "clip" in frozen:
         f"CLIP's context holds {cut['context_length']} tokens; the longest of the {cut['n_sentences']:,} distinct "
         f"sentences of this run has {cut['longest_tokens']} tokens, and **{cut['n_truncated']:,}** "
         f"({cut['n_truncated'] / max(cut['n_sentences'], 1):.2%}) are cut."))
+    if cut["examples"]:
+        display(pd.DataFrame(cut["examples"]).rename(columns={"tokens": "CLIP tokens"}))
 
 # %% [markdown]
 # ## A sanity check: similar sentences, similar features

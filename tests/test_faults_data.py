@@ -76,7 +76,8 @@ def _not_utf8(path: Path) -> None:
     ("snli_1.0_dev.jsonl.gz", _truncated_gz, "EOFError: Compressed file ended", r"after line (\d+), the last line"),
     ("snli_1.0_dev.jsonl.gz", _bad_block_gz, "error: Error -3 while decompressing data", "before its first line"),
     ("snli_1.0_dev.jsonl.gz", _bad_crc_gz, "BadGzipFile: CRC check failed", "after line 3000, the last line"),
-    ("snli_1.0_dev.jsonl", _not_utf8, "UnicodeDecodeError: 'utf-8' codec", "before its first line"),
+    ("snli_1.0_dev.jsonl", _not_utf8, "UnicodeDecodeError: 'utf-8' codec",
+     r"before its first line; line 3 is not UTF-8 \(byte 24 "),
 ])
 def test_truncated_or_corrupt_file_names_file_last_line_and_fix(tmp_path, name, damage, cause, stopped):
     path = tmp_path / name

@@ -1,0 +1,126 @@
+"""Fault injection for the shared artifacts chapters hand to each other: models of other runs, stale
+registry and search results, damaged pointers and caches, dead or diverged models."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from clipneuron_utils import corpus, experiment
+from clipneuron_utils.artifacts import CorruptArtifactError
+from clipneuron_utils.heads import HeadConfig
+from clipneuron_utils.search import threshold_activations
+
+TINY = dict(max_epochs=1, patience=1, batch_size=64, lr=5e-3, lstm_embedding_dim=8, lstm_hidden_dim=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return corpus.load_pairs("synthetic", n_synthetic_train=120, n_synthetic_probe=60, seed=0)
+
+
+def snapshot(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def flip(path, n=64):
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    for i in range(middle, min(middle + n, len(data))):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_models_of_other_parameters_train_beside_not_over(runs_tmp, pairs, capsys):
+    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    first = experiment.registry("t")["lstm"]
+    before = snapshot(runs_tmp / "t" / "models" / "lstm" / first["key"])
+    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=6, **TINY))
+    second = experiment.registry("t")["lstm"]
+    assert second["key"] != first["key"] and second["hidden"] == 6
+    assert snapshot(runs_tmp / "t" / "models" / "lstm" / first["key"]) == before, "the first run's model is intact"
+    capsys.readouterr()
+    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    assert "reusing the trained lstm model" in capsys.readouterr().out
+    assert experiment.registry("t")["lstm"]["key"] == first["key"]
+
+
+def test_chapters_refuse_models_trained_on_other_data(runs_tmp, pairs):
+    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    other = corpus.load_pairs("synthetic", n_synthetic_train=120, n_synthetic_probe=90, seed=0)
+    with pytest.raises(experiment.StaleArtifactError, match=r"the lstm model in .*registry.json was probed on other pairs .*"
+                                                            r"python -m clipneuron_utils.pipeline --profile t .*-p n_synthetic_probe=90"):
+        experiment.check_models("t", other, ["lstm"])
+    with pytest.raises(experiment.StaleArtifactError, match=r"no trained clip model .*\(trained: lstm\)"):
+        experiment.check_models("t", pairs, ["clip"])
+    assert set(experiment.check_models("t", pairs, ["lstm"])) == {"lstm"}
+
+
+def test_search_results_of_replaced_models_are_refused(runs_tmp, pairs):
+    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    models = experiment.check_models("t", pairs, ["lstm"])
+    results = experiment.firing_accuracy("t", pairs.probe, ["lstm"]).assign(encoding="standard")
+    experiment.save_latest_search("t", results, {"vocab_size": 50}, models)
+    assert len(experiment.latest_search("t", pairs)) == len(results)
+    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=6, **TINY))  # a later run, other params
+    with pytest.raises(experiment.StaleArtifactError, match=r"latest.pkl was searched on other lstm models .* rerun chapter 5: "
+                                                            r"python -m clipneuron_utils.pipeline --profile t --only 05"):
+        experiment.latest_search("t", pairs)
+    with pytest.raises(experiment.StaleArtifactError, match="chapter 5 searched with vocab_size=50, this chapter has vocab_size=100"):
+        experiment.check_search_vocab(experiment.latest_search("t"), 100)
+
+
+def test_damaged_pointers_are_refused_with_the_command_that_remakes_them(runs_tmp, pairs):
+    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    experiment.save_latest_search("t", experiment.firing_accuracy("t", pairs.probe, ["lstm"]), {}, {})
+    registry = runs_tmp / "t" / "models" / "registry.json"
+    registry.write_text(registry.read_text()[:40])
+    with pytest.raises(CorruptArtifactError, match=r"registry.json: truncated.* running chapter 3 again: .*--only 03"):
+        experiment.registry("t")
+    latest = runs_tmp / "t" / "search" / "latest.pkl"
+    flip(latest)
+    with pytest.raises(CorruptArtifactError, match=r"latest.pkl: SHA-256 differs.* running chapter 5 again: .*--only 05"):
+        experiment.latest_search("t")
+
+
+def test_damaged_caches_are_reported_and_recomputed(runs_tmp, pairs, capsys):
+    first = experiment.probe_concepts("t", pairs.probe, 30, "standard", progress=False)
+    [path] = (runs_tmp / "t" / "concepts").glob("*.npz")
+    flip(path)
+    again = experiment.probe_concepts("t", pairs.probe, 30, "standard", progress=False)
+    assert f"cache {path}: corrupt (SHA-256 differs" in capsys.readouterr().out
+    assert again.names == first.names and (again.masks != first.masks).nnz == 0
+
+    model, outputs = experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    acts = runs_tmp / "t" / "models" / "lstm" / experiment.registry("t")["lstm"]["key"] / "probe_activations.npy"
+    flip(acts)
+    capsys.readouterr()
+    redone = experiment.probe_outputs("t", "lstm", pairs.probe)
+    assert "probe_activations.npy: corrupt" in capsys.readouterr().out
+    assert np.array_equal(redone["activations"], outputs["activations"])
+
+    masks = threshold_activations(outputs["activations"])
+    concepts = experiment.probe_concepts("t", pairs.probe, 30, "standard", progress=False)
+    params = dict(max_length=2, beam_size=3, min_acts=1)
+    found = experiment.search_results("t", "lstm", "standard", masks, concepts, activations_key="k", **params)
+    [cached] = (runs_tmp / "t" / "search" / "cache").glob("*.pkl")
+    cached.write_bytes(cached.read_bytes()[:100])
+    capsys.readouterr()
+    redone = experiment.search_results("t", "lstm", "standard", masks, concepts, activations_key="k", **params)
+    assert "truncated" in capsys.readouterr().out
+    assert redone.equals(found)
+
+
+def test_dead_or_diverged_models_stop_chapter_3(runs_tmp, pairs):
+    config = HeadConfig(hidden=8, **TINY)
+    with pytest.raises(experiment.ModelHealthError, match=r"all 8 hidden units of the lstm model are dead: none fires .* "
+                                                          r"on any of the 60 probe pairs.*lower lr \(now 0.005\)"):
+        experiment.check_health("lstm", np.zeros((60, 8), dtype=np.float32), config)
+    acts = np.ones((60, 8), dtype=np.float32)
+    acts[3, [2, 5]] = np.nan
+    with pytest.raises(experiment.ModelHealthError, match=r"not finite \(NaN or inf\) for 2 of 8 units \(first: 2, 5\)"):
+        experiment.check_health("lstm", acts, config)
+    with pytest.raises(experiment.ModelHealthError, match=r"training of the lstm model diverged: its training loss reached "
+                                                          r".*Lower lr \(now 1e\+12\)"):
+        experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **{**TINY, "lr": 1e12}))
