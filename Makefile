@@ -15,7 +15,7 @@ ARGS ?=
 # the smoke profile's executed notebooks live in tests/nbval/ (the nbval references), the others in book/
 BOOK_FROM := $(if $(filter smoke,$(PROFILE)),--notebooks tests/nbval --output _build/smoke,)
 
-.PHONY: book test env notebooks html pair smoke-notebooks unit nbval smoke-book browser clean help
+.PHONY: book test env notebooks html pair smoke-notebooks unit nbval nbval-cpus smoke-book browser clean help
 
 help:
 	@sed -n '1,4p' Makefile
@@ -43,13 +43,25 @@ pair: env
 	$(VENV)/bin/jupytext --sync notebooks/*.py
 
 ## make test: what CI runs
-test: unit nbval smoke-book browser
+test: unit nbval nbval-cpus smoke-book browser
 
 unit: env
 	$(PY) -m pytest tests --ignore=tests/nbval --ignore=tests/browser -q
 
+NBVAL = $(PY) -m pytest --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg -q -p no:cacheprovider
+
 nbval: env
-	$(PY) -m pytest --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg -q -p no:cacheprovider
+	$(NBVAL)
+
+## the smoke references must hold on other CPUs too: rerun them from scratch (fresh runs/) as torch computes
+## on an AVX2-only and on a baseline CPU
+nbval-cpus: env
+	@for isa in avx2 default; do \
+	  runs=$$(mktemp -d); \
+	  echo "nbval from scratch with ATEN_CPU_CAPABILITY=$$isa ONEDNN_MAX_CPU_ISA=AVX2"; \
+	  CLIPNEURON_RUNS=$$runs ATEN_CPU_CAPABILITY=$$isa ONEDNN_MAX_CPU_ISA=AVX2 $(NBVAL) || { rm -rf $$runs; exit 1; }; \
+	  rm -rf $$runs; \
+	done
 
 smoke-book: env
 	$(PY) -m clipneuron_utils.book --notebooks tests/nbval --output _build/smoke
