@@ -381,7 +381,7 @@ def _kernel_stderr(log: Path):
         yield
         return
     original = sys.stderr
-    with open(log, "ab") as sink:
+    with open(log, "wb") as sink:  # one log per run
         os.dup2(sink.fileno(), 2)
         sys.stderr = open(saved, "w", closefd=False, buffering=1)
         try:
