@@ -12,27 +12,10 @@ from pathlib import Path
 import pytest
 
 from clipneuron_utils import data
+from fixtures import PARSE_1, snli_record
 
-PARSE_1 = "(ROOT (S (NP (DT A) (NN Man)) (VP (VBZ is) (VP (VBG running))) (. .)))"
-PARSE_2 = "(ROOT (S (NP (DT The) (NN person)) (VP (VBZ moves)) (. .)))"
 PARSE_3 = "(ROOT (NP (-LRB- -LRB-) (NNP New) (NNP York) (-RRB- -RRB-)))"
-
-
-def record(i, label="entailment", **overrides):
-    rec = {
-        "annotator_labels": [label],
-        "captionID": f"c{i}",
-        "gold_label": label,
-        "pairID": f"p{i}",
-        "sentence1": "A Man is running.",
-        "sentence1_binary_parse": "( ( A Man ) ( ( is running ) . ) )",
-        "sentence1_parse": PARSE_1,
-        "sentence2": "The person moves.",
-        "sentence2_binary_parse": "( ( The person ) ( moves . ) )",
-        "sentence2_parse": PARSE_2,
-    }
-    rec.update(overrides)
-    return rec
+record = snli_record
 
 
 RECORDS = [record(0), record(1, "neutral"), record(2, "-"), record(3, "contradiction")]

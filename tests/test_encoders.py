@@ -17,6 +17,7 @@ from clipneuron_utils.encoders import (
     FeatureCache,
     make_encoder,
 )
+from fixtures import CountingEncoder
 
 SENTENCES = [
     "A man is running in the park.",
@@ -146,27 +147,6 @@ def test_torchscript_checkpoint(tmp_path, checkpoint):
     loaded = ClipTextEncoder(TINY_MODEL, str(path), quick_gelu=False)
     np.testing.assert_allclose(loaded.encode(SENTENCES, progress=False),
                                source.encode(SENTENCES, progress=False), atol=1e-6)
-
-
-class CountingEncoder(encoders.Encoder):
-    """A stand-in encoder that counts its calls."""
-
-    name, dim = "counter", 3
-
-    def __init__(self):
-        self.calls = 0
-
-    @property
-    def identity(self):
-        return {"encoder": "counter", "version": 1}
-
-    @property
-    def spec(self):
-        return {"encoder": "counter", "params": {}}
-
-    def _encode_unique(self, sentences, batch_size, progress):
-        self.calls += 1
-        return np.array([[len(s), s.count(" "), 1.0] for s in sentences], dtype=np.float32)
 
 
 def test_feature_cache_hit_and_miss(tmp_path, capsys):

@@ -23,6 +23,7 @@ from clipneuron_utils.artifacts import CorruptArtifactError, run_dir
 from clipneuron_utils.concepts import Concepts, build_concepts
 from clipneuron_utils.heads import HeadConfig, NLIModel, fit_or_load, load_model, probe_outputs, save_model
 from clipneuron_utils.synthetic import make_pairs
+from fixtures import CountingEncoder
 
 TINY = HeadConfig(hidden=16, max_epochs=2, patience=1, batch_size=64, lstm_embedding_dim=8, lstm_hidden_dim=8, seed=0)
 
@@ -66,27 +67,6 @@ def tiny_lstm(seed: int = 0) -> NLIModel:
     torch.manual_seed(seed)
     vocab = heads.build_vocab(make_pairs(30, seed=seed))
     return NLIModel("lstm", TINY, 0, vocab=vocab, encoder_identity=heads.lstm_identity()).eval()
-
-
-class CountingEncoder(encoders.Encoder):
-    """A deterministic stand-in encoder that counts its calls."""
-
-    name, dim = "counter", 3
-
-    def __init__(self):
-        self.calls = 0
-
-    @property
-    def identity(self):
-        return {"encoder": "counter", "version": 1}
-
-    @property
-    def spec(self):
-        return {"encoder": "counter", "params": {}}
-
-    def _encode_unique(self, sentences, batch_size, progress):
-        self.calls += 1
-        return np.array([[len(s), s.count(" "), 1.0] for s in sentences], dtype=np.float32)
 
 
 # one writer and one reader per artifact kind; each writer returns the written path

@@ -13,27 +13,14 @@ import pytest
 
 from clipneuron_utils import corpus, data, heads, probe, search
 from clipneuron_utils.encoders import clip_truncation, make_encoder, register_tiny_config
+from fixtures import PARSE_2, snli_record
 
 PARSE_1 = "(ROOT (S (NP (DT A) (NN man)) (VP (VBZ is) (VP (VBG sitting) (PP (IN with) (NP (DT a) (NN dog))))) (. .)))"
-PARSE_2 = "(ROOT (S (NP (DT The) (NN person)) (VP (VBZ moves)) (. .)))"
 CUT_PARSE = PARSE_1[: PARSE_1.index("(PP (IN with") + len("(PP (IN with")]  # the tree ends mid-leaf
 
 
 def record(i, label="entailment", **overrides):
-    rec = {
-        "annotator_labels": [label],
-        "captionID": f"c{i}",
-        "gold_label": label,
-        "pairID": f"p{i}",
-        "sentence1": "A man is sitting with a dog.",
-        "sentence1_binary_parse": "( ( A man ) ( ( is ( sitting ( with ( a dog ) ) ) ) . ) )",
-        "sentence1_parse": PARSE_1,
-        "sentence2": "The person moves.",
-        "sentence2_binary_parse": "( ( The person ) ( moves . ) )",
-        "sentence2_parse": PARSE_2,
-    }
-    rec.update(overrides)
-    return rec
+    return snli_record(i, label, **{"sentence1": "A man is sitting with a dog.", "sentence1_parse": PARSE_1, **overrides})
 
 
 def jsonl_text(records) -> str:
