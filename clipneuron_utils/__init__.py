@@ -3,7 +3,9 @@
 The notebooks in ``notebooks/`` orchestrate and explain; this package computes. Each module has one job:
 ``data`` (SNLI), ``synthetic`` (embedded smoke data), ``wordnet``, ``encoders``, ``heads``,
 ``concepts``, ``formulas``, ``search``, ``analysis``, ``plots``, ``probe``, ``pipeline``
-(papermill → book), ``seeding`` and ``artifacts`` (atomic, input-keyed files under ``runs/``).
+(papermill → book), ``parameters`` (the chapters' parameters, checked before any kernel starts),
+``experiment`` (what chapters hand to each other, checked against their parameters), ``provenance``,
+``seeding`` and ``artifacts`` (atomic, input-keyed, checksummed files under ``runs/``).
 """
 
 __version__ = "0.1.0"
