@@ -307,7 +307,9 @@ def _records(path: Path) -> Iterator[tuple[int, dict]]:
                     try:
                         record = json.loads(line)
                     except json.JSONDecodeError as exc:
-                        raise SNLIFormatError(f"{path}, line {lineno}: not valid JSON ({exc.msg})") from None
+                        raise SNLIFormatError(
+                            f"{path}, line {lineno}: not valid JSON ({exc.msg}, column {exc.colno}): the line is cut "
+                            f"or was edited. Re-download the split ({SNLI_URL}) or fix that line.") from None
                     if not isinstance(record, dict):
                         raise SNLIFormatError(f"{path}, line {lineno}: expected a JSON object")
                     yield lineno, record

@@ -14,6 +14,8 @@ parameters: a mismatch stops the chapter with the command that remakes the artif
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 from pathlib import Path
 
@@ -54,6 +56,28 @@ def rerun_command(profile: str, chapters: list[str] | tuple[str, ...] = (), **pa
             text = f"[{', '.join(map(str, value))}]" if isinstance(value, (list, tuple)) else str(value)
             parts.append(f"-p {shlex.quote(f'{key}={text}')}")
     return " ".join(parts)
+
+
+#: the pipeline names a file per chapter here; chapters note in it the artifacts they made or read
+USES_ENV = "CLIPNEURON_USES"
+
+
+def note_use(kind: str, value) -> None:
+    """Note that this chapter made or read ``value`` (``models``: encoder → key; ``search``: a key).
+
+    The pipeline stores the notes in the executed notebook and refuses an output folder whose chapters
+    used different models or search results (a book that mixes two runs). Outside the pipeline: no-op.
+    """
+    target = os.environ.get(USES_ENV)
+    if not target:
+        return
+    path = Path(target)
+    uses = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if isinstance(value, dict):
+        uses[kind] = {**uses.get(kind, {}), **value}
+    else:
+        uses[kind] = value
+    path.write_text(json.dumps(uses, sort_keys=True), encoding="utf-8")
 
 
 def data_identity(train: pd.DataFrame, probe: pd.DataFrame) -> dict:
@@ -170,6 +194,7 @@ def check_models(profile: str, pairs, encoders) -> dict:
                     f"the {name} model in {_registry_path(profile)} was {what} on other pairs than this chapter's "
                     f"data parameters give (the registry holds the last chapter-3 run of profile {profile!r}); "
                     f"rerun the chapters with these parameters: {command}")
+    note_use("models", {name: entries[name]["key"] for name in encoders})
     return {name: entries[name] for name in encoders}
 
 
@@ -255,6 +280,9 @@ def save_latest_search(profile: str, results: pd.DataFrame, params: dict, models
     frame.attrs["params"] = dict(params)
     frame.attrs["models"] = {name: {k: entry.get(k) for k in ("key", "train_key", "probe_key")}
                              for name, entry in (models or {}).items()}
+    frame.attrs["key"] = cache_key(frame.attrs["params"], frame.attrs["models"],
+                                   pd.util.hash_pandas_object(results, index=False).to_numpy())
+    note_use("search", frame.attrs["key"])
     return save_frame(folder / "latest.pkl", frame)
 
 
@@ -282,6 +310,7 @@ def latest_search(profile: str, pairs=None) -> pd.DataFrame:
         raise StaleArtifactError(
             f"{path} was searched on other {', '.join(changed)} models than the ones chapter 3 registered last "
             f"(a later chapter-3 run with other parameters replaced them); rerun chapter 5: {remake}")
+    note_use("search", results.attrs.get("key"))
     return results
 
 
@@ -319,6 +348,7 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
         "warning": encoder_warning(frozen.name, getattr(frozen, "kind", "")) if frozen is not None else None,
         "probe_accuracy": float((outputs["predictions"] == gold).mean()), **identity,
     })
+    note_use("models", {encoder: key})
     return model, outputs
 
 

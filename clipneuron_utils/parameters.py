@@ -246,6 +246,44 @@ def unknown_key_message(key: str, known: dict[str, Parameter], where: str) -> st
     return f"{where}: unknown parameter {key!r}.{hint} Known parameters: {', '.join(sorted(known))}"
 
 
+def _yaml_line(path: Path, key: str) -> str:
+    """``path, line N`` of ``key:`` in a flat YAML file (or just the path)."""
+    try:
+        for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+            if re.match(rf"\s*{re.escape(key)}\s*:", line):
+                return f"{path}, line {number}"
+    except OSError:
+        pass
+    return str(path)
+
+
+def _looks_like_path(weights: str) -> bool:
+    return "/" in weights or "\\" in weights or weights.endswith((".pt", ".pth", ".bin", ".safetensors"))
+
+
+def _check_clip_checkpoint(values: dict, in_run: dict[str, Parameter]) -> None:
+    """A checksum needs a checkpoint file to check, and a checkpoint path must exist (made absolute,
+    since the kernels run in the output folder)."""
+    if "clip_weights" not in in_run:
+        return
+    weights = values.get("clip_weights", in_run["clip_weights"].default)
+    sha = values.get("clip_sha256", in_run["clip_sha256"].default if "clip_sha256" in in_run else "")
+    encoders = values.get("encoders", in_run["encoders"].default if "encoders" in in_run else ["clip"])
+    if "clip" not in encoders:
+        return
+    if sha and not _looks_like_path(weights):
+        raise ParameterError(f"clip_sha256 checks a local checkpoint file, but clip_weights={weights!r} is not a "
+                             "path: give the checkpoint with -p clip_weights=/path/to/ViT-B-32.pt, or drop clip_sha256")
+    if _looks_like_path(weights):
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise ParameterError(f"clip_weights {weights}: no such file ({path.resolve()}). Give the path of a local "
+                                 "open_clip/OpenAI checkpoint of the clip_model architecture (with -p clip_sha256=<its "
+                                 "SHA-256>), or -p clip_weights=openai (open_clip downloads it) or =untrained (a random-"
+                                 "weight control)")
+        values["clip_weights"] = str(path.resolve())
+
+
 def resolve(profile_values: dict, profile_file: Path, overrides: dict[str, Any], all_sources: list[Path],
             run_sources: list[Path]) -> dict[str, Any]:
     """The checked parameter values of a run: the profile's, then the overrides (``-p`` text or values).
@@ -256,7 +294,7 @@ def resolve(profile_values: dict, profile_file: Path, overrides: dict[str, Any],
     values: dict[str, Any] = {}
     for key, value in profile_values.items():
         if key not in known:
-            raise ParameterError(unknown_key_message(key, known, str(profile_file)))
+            raise ParameterError(unknown_key_message(key, known, _yaml_line(profile_file, key)))
         values[key] = check_value(known[key], value, str(profile_file))
     in_run = declared(run_sources)
     for key, raw in overrides.items():
@@ -269,6 +307,9 @@ def resolve(profile_values: dict, profile_file: Path, overrides: dict[str, Any],
     for name, param in in_run.items():
         if name not in values:
             check_value(param, param.default, f"{param.chapter} (default)")
+    _check_clip_checkpoint(values, in_run)
+    if values.get("data_dir"):  # the kernels run in the output folder: a relative path would move
+        values["data_dir"] = str(Path(values["data_dir"]).expanduser().resolve())
     if "train_splits" in values and values.get("probe_split") in values["train_splits"]:
         raise ParameterError(f"probe_split {values['probe_split']!r} is also in train_splits "
                              f"{values['train_splits']}: neurons must be probed on held-out pairs")

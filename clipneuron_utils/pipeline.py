@@ -133,13 +133,13 @@ def strip_volatile(notebook) -> None:
         ]
 
 
-def _write_clean(executed: Path, target: Path, provenance_entries: dict | None = None) -> None:
+def _write_clean(executed: Path, target: Path, notes: dict | None = None) -> None:
+    """The executed notebook, stripped, with what the chapter recorded (``provenance``, ``uses``) in its metadata."""
     import nbformat
 
     notebook = nbformat.read(executed, as_version=4)
     strip_volatile(notebook)
-    if provenance_entries is not None:
-        notebook.metadata.setdefault("clipneuron", {})["provenance"] = provenance_entries
+    notebook.metadata.setdefault("clipneuron", {}).update(notes or {})
     with atomic_path(target) as tmp:
         nbformat.write(notebook, tmp)
 
@@ -167,11 +167,15 @@ def profile_lock(profile: str, *, wait: bool = False):
     """
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(run_dir(profile) / LOCK_NAME), timeout=-1 if wait else 0)
+    lock = FileLock(str(run_dir(profile) / LOCK_NAME))
     try:
-        if wait and _owner_path(profile).is_file():
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if not wait:
+                raise
             print(f"waiting for the running {profile} run ({_describe_owner(profile)}) to finish…", flush=True)
-        lock.acquire()
+            lock.acquire(timeout=-1)
     except Timeout:
         raise ProfileBusyError(
             f"another run of profile {profile!r} is in progress ({_describe_owner(profile)}); it holds "
@@ -310,6 +314,10 @@ def run(
     if output.exists() and not output.is_dir():
         raise PipelineError(f"--output-dir {output} exists and is not a folder")
     check_consistent(output, sources, values, declared_by)
+    writable = next(p for p in (output, *output.parents) if p.exists())
+    if not os.access(writable, os.W_OK):
+        raise PipelineError(f"cannot write to {writable} (the output folder {output} goes there): check its "
+                            "permissions or choose another --output-dir; nothing was run")
     print(f"[{profile}] parameters checked in {time.perf_counter() - started_all:.2f} s", flush=True)
 
     with profile_lock(profile, wait=wait), _run_environment(), _kernel_stderr(run_dir(profile) / "kernels.log"):
@@ -329,9 +337,10 @@ def run(
             else:
                 os.chmod(staged_output, 0o777 & ~_umask())
             written = []
-            for source, out, entries in executed:
-                _write_clean(out, staged_output / f"{source.stem}.ipynb", entries)
+            for source, out, notes in executed:
+                _write_clean(out, staged_output / f"{source.stem}.ipynb", notes)
                 written.append(output / f"{source.stem}.ipynb")
+            check_same_artifacts(staged_output, [s.stem for s in sources], output)
             write_text(staged_output / "_provenance.md",
                        provenance.render_markdown(profile, collect_provenance(staged_output)), checksum=False)
             written.append(output / "_provenance.md")
@@ -404,7 +413,10 @@ def _execute(profile: str, source: Path, staging: Path, params: dict, output: Pa
     record = staging / f"{source.stem}.provenance.json"
     started = time.perf_counter()
     print(f"[{profile}] {source.stem}: running with {params}", flush=True)
-    os.environ[provenance.FILE_ENV] = str(record)
+    from .experiment import USES_ENV
+
+    uses = staging / f"{source.stem}.uses.json"
+    os.environ[provenance.FILE_ENV], os.environ[USES_ENV] = str(record), str(uses)
     try:
         papermill.execute_notebook(
             str(notebook), str(out), parameters=params, kernel_name=kernel_name,
@@ -420,9 +432,46 @@ def _execute(profile: str, source: Path, staging: Path, params: dict, output: Pa
         ) from None
     finally:
         os.environ.pop(provenance.FILE_ENV, None)
+        os.environ.pop(USES_ENV, None)
     print(f"[{profile}] {source.stem}: done in {time.perf_counter() - started:.1f} s", flush=True)
-    entries = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {}
-    return source, out, entries
+    notes = {key: json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+             for key, path in (("provenance", record), ("uses", uses))}
+    return source, out, notes
+
+
+def check_same_artifacts(folder: Path, rerun: list[str], output: Path) -> None:
+    """Refuse a staged output whose chapters used different models or search results.
+
+    Each chapter notes the model keys and the search-results key it made or read (``experiment.note_use``).
+    A chapter rerun alone (``--only 03 -p hidden=32``, ``--only 05 -p max_length=2``) or one that read
+    another run's artifacts from the shared ``runs/`` would otherwise sit beside chapters of the old run.
+    """
+    import nbformat
+
+    seen: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, encoder or "") → (value, chapter)
+    stale = set()
+    problems = []
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        uses = nbformat.read(path, as_version=4).metadata.get("clipneuron", {}).get("uses") or {}
+        items = [(("models", k), v) for k, v in (uses.get("models") or {}).items()]
+        if uses.get("search"):
+            items.append((("search", ""), uses["search"]))
+        for what, value in items:
+            if what not in seen:
+                seen[what] = (value, path.stem)
+                continue
+            first_value, first = seen[what]
+            if value != first_value:
+                label = f"{what[1]} model" if what[0] == "models" else "search results"
+                problems.append(f"{first} used {label} {first_value}, {path.stem} used {value}")
+                stale.update(s for s in (first, path.stem) if s not in rerun)
+    if problems:
+        chapters = sorted(set(rerun) | stale)
+        raise PipelineError(
+            "the chapters would mix two runs: " + "; ".join(problems[:3]) + ". Chapters that read what a rerun "
+            f"chapter makes must be rerun with it: add {' '.join(f'--only {c[:2]}' for c in chapters)} "
+            f"(or drop --only). {output} was not changed; the artifacts are cached, so this is quick."
+        )
 
 
 def collect_provenance(folder: Path) -> dict:

@@ -165,6 +165,27 @@ def test_partial_run_with_other_data_is_refused(project):
     assert snapshot(out) == before
 
 
+def test_a_chapter_rerun_alone_cannot_sit_beside_chapters_of_another_run(project):
+    notebooks, _, out = project
+    pointer = "from clipneuron_utils import artifacts, experiment\npointer = artifacts.run_dir(profile) / 'model.txt'\n"
+    makes = pointer + "pointer.write_text(f'key{hidden}')\nexperiment.note_use('models', {'lstm': f'key{hidden}'})\n"
+    reads = pointer + "experiment.note_use('models', {'lstm': pointer.read_text()})\n"
+    (notebooks / "01_first.py").write_text(chapter(makes, PARAMS + "hidden: int = 64  # units\n"))  # chapter 3's role
+    (notebooks / "02_second.py").write_text(chapter(reads))  # chapter 5's role: reads what the last run made
+    pipeline.run("demo", output_dir=out)
+    before = snapshot(out)
+    with pytest.raises(pipeline.PipelineError, match=r"the chapters would mix two runs: 01_first used lstm model key32, "
+                                                     r"02_second used key64.*add --only 01 --only 02"):
+        pipeline.run("demo", {"hidden": 32}, only=["01"], output_dir=out)
+    assert snapshot(out) == before
+    with pytest.raises(pipeline.PipelineError, match=r"01_first used lstm model key64, 02_second used key32"):
+        pipeline.run("demo", only=["02"], output_dir=out)  # reads what another run left in the shared runs/
+    assert snapshot(out) == before
+    pipeline.run("demo", {"hidden": 32}, only=["01", "02"], output_dir=out)
+    nb = nbformat.read(out / "02_second.ipynb", as_version=4)
+    assert nb.metadata["clipneuron"]["uses"] == {"models": {"lstm": "key32"}}
+
+
 def test_one_chapter_run_keeps_the_other_chapters_provenance(project):
     _, _, out = project
     pipeline.run("demo", output_dir=out)
@@ -182,7 +203,7 @@ def test_typo_in_the_profile_is_an_error_naming_file_and_key(project):
     _, params, out = project
     (params / "demo.yaml").write_text("profile: demo\nseeed: 3\n")
     started = time.perf_counter()
-    with pytest.raises(pipeline.PipelineError, match=r"demo.yaml: unknown parameter 'seeed'. Did you mean 'seed'\?"):
+    with pytest.raises(pipeline.PipelineError, match=r"demo.yaml, line 2: unknown parameter 'seeed'. Did you mean 'seed'\?"):
         pipeline.run("demo", output_dir=out)
     assert time.perf_counter() - started < 2
     assert not out.exists(), "no kernel ran, nothing was written"
@@ -205,6 +226,20 @@ def test_bad_values_stop_before_any_kernel(project, override, message, capsys):
     assert err.startswith("error: -p ") and len(err.strip().splitlines()) == 1
     assert pytest.importorskip("re").search(message, err), err
     assert not out.exists()
+
+
+def test_a_checksum_needs_a_checkpoint_that_exists(project, tmp_path):
+    _, _, out = project
+    sources = [Path(pipeline.__file__).resolve().parents[1] / "notebooks" / "02_encoders.py"]
+    resolve = lambda **v: parameters.resolve({}, Path("p.yaml"), v, sources, sources)  # noqa: E731
+    with pytest.raises(parameters.ParameterError, match="clip_sha256 checks a local checkpoint file, but clip_weights='untrained'"):
+        resolve(clip_weights="untrained", clip_sha256="0" * 64)
+    with pytest.raises(parameters.ParameterError, match=r"clip_weights /nowhere/ViT-B-32.pt: no such file"):
+        resolve(clip_weights="/nowhere/ViT-B-32.pt")
+    checkpoint = tmp_path / "ViT-B-32.pt"
+    checkpoint.write_bytes(b"weights")
+    assert resolve(clip_weights=str(checkpoint), clip_sha256="0" * 64)["clip_weights"] == str(checkpoint)
+    assert resolve(clip_weights="openai", encoders=["lstm"], clip_sha256="")["clip_weights"] == "openai"
 
 
 def test_a_checksum_of_zeros_stays_a_string():
