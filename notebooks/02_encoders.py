@@ -123,7 +123,7 @@ if "clip" in frozen:
     display(Markdown(
         f"CLIP's context holds {cut['context_length']} tokens; the longest of the {cut['n_sentences']:,} distinct "
         f"sentences of this run has {cut['longest_tokens']} tokens, and **{cut['n_truncated']:,}** "
-        f"({cut['n_truncated'] / max(cut['n_sentences'], 1):.2%}) are cut."))
+        f"({100 * cut['n_truncated'] / max(cut['n_sentences'], 1):.2g} %) are cut."))
     if cut["examples"]:
         display(pd.DataFrame(cut["examples"]).rename(columns={"tokens": "CLIP tokens"}))
 
