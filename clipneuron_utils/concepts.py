@@ -10,7 +10,13 @@ One boolean column per concept, one row per premise/hypothesis pair, named as in
   identical sets count as above every threshold.
 
 ``encoding="wordnet"`` keeps the same names and vocabulary, and makes ``W`` also true where any WordNet
-synonym of W occurs on that side (multi-word lemmas match as contiguous token runs).
+synonym of W occurs on that side (multi-word lemmas match as contiguous token runs). ``wordnet_mode``
+chooses the synonyms (:func:`clipneuron_utils.wordnet.synonyms`): ``"exact"`` (the default) takes only
+the synsets that have W itself as a lemma name, and never expands nor matches a stop word
+(:func:`clipneuron_utils.wordnet.stop_words`: scikit-learn's English stop list plus ``SKIP_TOKENS``);
+``"all_senses"`` takes every synset NLTK's lookup returns after morphy (so "as" is looked up as "a"),
+the naive encoding. The mode is recorded in :attr:`Concepts.wordnet_mode` (``None`` for the standard
+encoding).
 
 Masks are built from index arrays into one scipy CSC matrix (no per-concept loop over pairs); the
 WordNet encoding inverts the map concept → synonyms into synonym → concepts, then scans each sentence
@@ -33,6 +39,7 @@ from .artifacts import CorruptArtifactError, atomic_path, record_checksum
 from .artifacts import verify as verify_artifact
 
 ENCODINGS = ("standard", "wordnet")
+WORDNET_MODES = ("exact", "all_senses")  # as clipneuron_utils.wordnet.WORDNET_MODES (not imported: NLTK loads lazily)
 SKIP_TOKENS = frozenset({"a", "an", "the", "of", ".", ","})
 OVERLAP_THRESHOLDS = (25, 50, 75)
 REQUIRED_COLUMNS = ("premise_tokens", "hypothesis_tokens", "premise_tags", "hypothesis_tags")
@@ -54,9 +61,12 @@ class Concepts:
     masks: sp.csc_matrix
     encoding: str = "standard"
     pair_ids: list[str] | None = None
+    wordnet_mode: str | None = None  # how WordNet synonyms were found (WORDNET_MODES); None: standard
     index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.wordnet_mode is not None and self.wordnet_mode not in WORDNET_MODES:
+            raise ValueError(f"wordnet_mode must be one of {WORDNET_MODES} or None, got {self.wordnet_mode!r}")
         self.names = list(self.names)
         self.masks = sp.csc_matrix(self.masks, dtype=bool)
         if self.masks.shape[1] != len(self.names):
@@ -123,6 +133,7 @@ class Concepts:
             "indices": m.indices.astype(np.int32),
             "names": np.array(self.names, dtype=str),
             "encoding": np.array(self.encoding),
+            "wordnet_mode": np.array(self.wordnet_mode or ""),
         }
         if self.pair_ids is not None:
             arrays["pair_ids"] = np.array(self.pair_ids, dtype=str)
@@ -132,7 +143,11 @@ class Concepts:
 
     @classmethod
     def load(cls, path: str | Path, *, verify: bool = True) -> Concepts:
-        """Masks saved by :meth:`save`; a damaged or unreadable file raises ``CorruptArtifactError`` (rebuild them)."""
+        """Masks saved by :meth:`save`; a damaged or unreadable file raises ``CorruptArtifactError`` (rebuild them).
+
+        A file saved before ``wordnet_mode`` existed has no such field: its WordNet masks were built the
+        naive way, so they load as ``"all_senses"`` (and standard masks as ``None``).
+        """
         path = Path(path)
         if verify:
             verify_artifact(path)
@@ -142,7 +157,12 @@ class Concepts:
                 indices = z["indices"]
                 masks = sp.csc_matrix((np.ones(len(indices), dtype=bool), indices, z["indptr"]), shape=shape)
                 pair_ids = z["pair_ids"].tolist() if "pair_ids" in z.files else None
-                return cls(z["names"].tolist(), masks, str(z["encoding"]), pair_ids)
+                encoding = str(z["encoding"])
+                if "wordnet_mode" in z.files:
+                    mode = str(z["wordnet_mode"]) or None
+                else:  # written before the modes existed
+                    mode = "all_senses" if encoding == "wordnet" else None
+                return cls(z["names"].tolist(), masks, encoding, pair_ids, mode)
         except MemoryError:
             raise
         except Exception as exc:  # bad zip, missing member, inconsistent CSC arrays
@@ -152,9 +172,11 @@ class Concepts:
 # --------------------------------------------------------------------------------------------- build
 
 
-def _validate(pairs: pd.DataFrame, vocab_size: int, encoding: str) -> None:
+def _validate(pairs: pd.DataFrame, vocab_size: int, encoding: str, wordnet_mode: str = "exact") -> None:
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    if wordnet_mode not in WORDNET_MODES:
+        raise ValueError(f"wordnet_mode must be one of {WORDNET_MODES}, got {wordnet_mode!r}")
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
         raise ValueError(f"vocab_size must be an integer >= 1, got {vocab_size!r}")
     if not isinstance(pairs, pd.DataFrame):
@@ -203,13 +225,13 @@ def _membership(column: pd.Series, lookup: dict[str, int], n_cols: int) -> sp.cs
     return _bool_csc(rows[keep], cols[keep], (len(column), n_cols))
 
 
-def _synonym_index(vocab: Sequence[str]) -> dict[tuple[str, ...], list[int]]:
+def _synonym_index(vocab: Sequence[str], mode: str = "exact") -> dict[tuple[str, ...], list[int]]:
     """Inverted WordNet map: token sequence of a synonym → vocabulary indices it stands for."""
     from .wordnet import synonyms
 
     index: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for j, word in enumerate(vocab):
-        for syn in synonyms(word) | {word}:
+        for syn in synonyms(word, mode) | {word}:
             seq = tuple(syn.split())
             if seq:
                 index[seq].append(j)
@@ -248,10 +270,15 @@ def _overlap_masks(pairs: pd.DataFrame) -> sp.csc_matrix:
 
 
 def build_concepts(
-    pairs: pd.DataFrame, vocab_size: int = 2000, encoding: str = "standard", *, progress: bool = True
+    pairs: pd.DataFrame, vocab_size: int = 2000, encoding: str = "standard", *, wordnet_mode: str = "exact",
+    progress: bool = True,
 ) -> Concepts:
-    """Concept masks for ``pairs`` (see the module docstring for the exact definitions)."""
-    _validate(pairs, vocab_size, encoding)
+    """Concept masks for ``pairs`` (see the module docstring for the exact definitions).
+
+    ``wordnet_mode`` ("exact" or "all_senses") matters only for ``encoding="wordnet"``; it is validated
+    either way and recorded only for the WordNet encoding.
+    """
+    _validate(pairs, vocab_size, encoding, wordnet_mode)
     from tqdm.auto import tqdm
 
     n = len(pairs)
@@ -259,7 +286,7 @@ def build_concepts(
     vocab = build_vocab(pairs, int(vocab_size))
     lookup = {w: j for j, w in enumerate(vocab)}
     tok_blocks = []
-    syn_index = _synonym_index(vocab) if encoding == "wordnet" else None
+    syn_index = _synonym_index(vocab, wordnet_mode) if encoding == "wordnet" else None
     for tok_col, _ in SIDES.values():
         block = _membership(pairs[tok_col], lookup, len(vocab))
         if syn_index is not None:
@@ -285,7 +312,7 @@ def build_concepts(
     steps.close()
     pair_ids = pairs["pair_id"].astype(str).tolist() if "pair_id" in pairs.columns else None
     assert masks.shape == (n, len(names))
-    return Concepts(names, masks, encoding, pair_ids)
+    return Concepts(names, masks, encoding, pair_ids, wordnet_mode if encoding == "wordnet" else None)
 
 
 # ----------------------------------------------------------------------------------------- compare

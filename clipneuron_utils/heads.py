@@ -41,7 +41,7 @@ from .seeding import seed_everything
 ENCODERS = ("clip", "lstm", "minilm")
 FROZEN = ("clip", "minilm")
 PAD, UNK = "<pad>", "<unk>"
-FORMAT = 1
+FORMAT = 2  # 2: the head has the input normalisation (``input_norm``); format-1 models load without it
 _TOKEN = re.compile(r"\w+(?=n't)|n't|'\w+|\w+|[^\w\s]")
 
 
@@ -54,6 +54,7 @@ class HeadConfig:
 
     hidden: int = 1024  # probed units
     dropout: float = 0.1
+    input_norm: bool = True  # BatchNorm1d + Dropout on [u; v; u−v; u∗v] before the first Linear, as the original MLP
     lr: float = 1e-3  # Adam
     batch_size: int = 128
     max_epochs: int = 20
@@ -89,6 +90,7 @@ class HeadConfig:
         need("seed", is_int(self.seed), "an int")
         need("monitor", self.monitor in ("val_acc", "val_loss"), "'val_acc' or 'val_loss'")
         need("lstm_bidirectional", isinstance(self.lstm_bidirectional, bool), "True or False")
+        need("input_norm", isinstance(self.input_norm, bool), "True or False")
         need("lstm_bucket", isinstance(self.lstm_bucket, bool), "True or False")
         need("lstm_max_epochs", self.lstm_max_epochs is None or (is_int(self.lstm_max_epochs) and self.lstm_max_epochs >= 1),
              "None or an int >= 1")
@@ -208,7 +210,12 @@ class LSTMEncoder(nn.Module):
 
 
 class NLIModel(nn.Module):
-    """Encoder (LSTM, or a reference to a frozen one) + the MLP head; ``mlp[1]`` outputs the probed units."""
+    """Encoder (LSTM, or a reference to a frozen one) + the MLP head; ``mlp[1]`` outputs the probed units.
+
+    The head is Mu & Andreas' (compexp ``nli/code/models.py``): ``[u; v; u−v; u∗v]`` → BatchNorm1d →
+    Dropout → Linear(4d → hidden) → ReLU → Dropout → Linear(hidden → 3). The first two layers are
+    ``input_norm`` (an identity when ``config.input_norm`` is off), so ``mlp`` keeps its indices.
+    """
 
     def __init__(self, encoder_name: str, config: HeadConfig, dim: int, *, vocab: list[str] | None = None,
                  encoder_spec: dict | None = None, encoder_identity: dict | None = None):
@@ -226,6 +233,8 @@ class NLIModel(nn.Module):
                                     config.lstm_bidirectional)
             dim = self.lstm.dim
         self.dim = int(dim)
+        self.input_norm = (nn.Sequential(nn.BatchNorm1d(4 * self.dim), nn.Dropout(config.dropout))
+                           if config.input_norm else nn.Identity())
         self.mlp = nn.Sequential(nn.Linear(4 * self.dim, config.hidden), nn.ReLU(), nn.Dropout(config.dropout),
                                  nn.Linear(config.hidden, len(LABELS)))
         self.frozen_encoder: Encoder | None = None
@@ -234,9 +243,9 @@ class NLIModel(nn.Module):
         self.best_epoch: int | None = None
         self._token_index: dict[str, int] | None = None
 
-    @staticmethod
-    def features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return torch.cat([u, v, u - v, u * v], dim=1)
+    def features(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The head's input: ``[u; v; u−v; u∗v]``, normalised when ``config.input_norm``."""
+        return self.input_norm(torch.cat([u, v, u - v, u * v], dim=1))
 
     def hidden_units(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """The probed neurons: post-ReLU hidden layer (dropout comes after it)."""
@@ -322,14 +331,24 @@ def _batches(fit_idx: np.ndarray, config: HeadConfig, rng: np.random.Generator, 
     (premise, hypothesis) length before being cut into batches, and the batch order is shuffled."""
     order, size = rng.permutation(fit_idx), config.batch_size
     if data is None:
-        return [order[i:i + size] for i in range(0, len(order), size)]
+        return _no_single_pair([order[i:i + size] for i in range(0, len(order), size)])
     batches = []
     for start in range(0, len(order), 50 * size):
         pool = order[start:start + 50 * size]
         key = np.array([len(data.p_ids[i]) * 1000 + len(data.h_ids[i]) for i in pool])
         pool = pool[np.argsort(key, kind="stable")]
         batches += [pool[i:i + size] for i in range(0, len(pool), size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
+    return _no_single_pair([batches[i] for i in rng.permutation(len(batches))])
+
+
+def _no_single_pair(batches: list[np.ndarray]) -> list[np.ndarray]:
+    """Fold a one-pair batch into its neighbour: BatchNorm cannot normalise a batch of one in training."""
+    for i, batch in enumerate(batches):
+        if len(batch) == 1 and len(batches) > 1:
+            j = i - 1 if i > 0 else 1
+            batches[j] = np.concatenate([batches[j], batch])
+            return [b for k, b in enumerate(batches) if k != i]
+    return batches
 
 
 def _outputs(model: NLIModel, data: _Data, idx: np.ndarray, batch_size: int, hidden: bool = True):
@@ -599,7 +618,13 @@ def load_model(folder: str | Path, *, encoder: Encoder | None = None) -> NLIMode
         raise CorruptArtifactError(weights, "SHA-256 differs from the one recorded in model.json: "
                                             "the weights come from another save")
     vocab = read_json(folder / "vocab.json") if meta["encoder_name"] == "lstm" else None
-    model = NLIModel(meta["encoder_name"], HeadConfig.from_dict(meta["config"]), meta["dim"], vocab=vocab,
+    config = dict(meta["config"])
+    if meta.get("format", 1) < 2:  # saved before the head had its input normalisation: load it as it was
+        config.setdefault("input_norm", False)
+    elif meta.get("format") > FORMAT:
+        raise CorruptArtifactError(meta_path, f"written in model format {meta['format']}, newer than this version's "
+                                              f"({FORMAT})", "Update clipneuron, or retrain with chapter 3.")
+    model = NLIModel(meta["encoder_name"], HeadConfig.from_dict(config), meta["dim"], vocab=vocab,
                      encoder_spec=meta["encoder_spec"], encoder_identity=meta["encoder_identity"])
     try:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))

@@ -154,17 +154,79 @@ def wordnet_source() -> str:
     return _reader_and_source()[1]
 
 
-@functools.cache
-def synonyms(word: str) -> frozenset[str]:
-    """Lemma names of every synset of ``word`` (all parts of speech), lowercased, ``_`` → space.
+#: How :func:`synonyms` finds the synsets of a word (the ``wordnet_mode`` parameter).
+WORDNET_MODES = ("exact", "all_senses")
 
-    NLTK's ``synsets`` applies morphy, so an inflected form ("dogs") gets its lemma's synsets. The
-    word's own lemma is usually among the result; multi-word lemmas stay multi-word strings.
+#: Where the stop words come from (see :func:`stop_words`).
+STOP_WORDS_SOURCE = (
+    "scikit-learn's sklearn.feature_extraction.text.ENGLISH_STOP_WORDS (the Glasgow Information Retrieval "
+    "Group's English stop list) united with the concept vocabulary's skip list "
+    "{a, an, the, of, '.', ','} (clipneuron_utils.concepts.SKIP_TOKENS)"
+)
+
+
+@functools.cache
+def stop_words() -> frozenset[str]:
+    """Words the ``exact`` mode never expands and never gives as anyone's synonym.
+
+    The list is :data:`STOP_WORDS_SOURCE`: scikit-learn's ``ENGLISH_STOP_WORDS`` (318 English function
+    words, a list a well-kept library ships and versions, rather than one typed here) united with the
+    concept vocabulary's skip list. Why: a function word has rare WordNet senses (*as* is also arsenic's
+    symbol, *on* an adverb sense of *along*, *down* a sense of *blue*) and occurs in nearly every
+    sentence, so letting it in, as a concept that grows or as a synonym that matches, turns a token
+    concept into a near copy of "the sentence has a function word". The list has a few words that are
+    content words in SNLI (*front*, *back*, *top*, *fire*); their concepts keep their standard masks.
     """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from .concepts import SKIP_TOKENS
+
+    return frozenset(ENGLISH_STOP_WORDS) | SKIP_TOKENS
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`WORDNET_MODES`, else a ``ValueError`` naming the parameter."""
+    if mode not in WORDNET_MODES:
+        raise ValueError(f"wordnet_mode must be one of {WORDNET_MODES}, got {mode!r}")
+    return mode
+
+
+def _lemma_text(name: str) -> str:
+    return name.lower().replace("_", " ")
+
+
+@functools.cache
+def synonyms(word: str, mode: str = "exact") -> frozenset[str]:
+    """WordNet synonyms of ``word`` (all parts of speech): lemma names lowercased, ``_`` → space.
+
+    ``mode="exact"`` (the default): a synset counts only where ``word`` itself is one of its lemma names
+    (compared lowercased, ``_`` read as a space), with no morphological normalisation of the query, so
+    "men" gets the synset whose lemmas include "men" (work force) and not those of "man". The synsets'
+    lemma names are the synonyms, except :func:`stop_words`: a stop word gets no synonyms at all, and a
+    synonym that is a stop word (or a multi-word lemma made only of stop words, e.g. "as well") is
+    dropped.
+
+    ``mode="all_senses"``: every synset NLTK's ``synsets(word)`` returns. NLTK runs morphy on the query
+    first, so an inflected form gets its lemma's synsets ("men" → "man"), and so does any word that a
+    detachment rule maps onto another entry ("as" → "a": angstrom, vitamin A, adenine, ampere, the
+    letter); no stop list. This is the naive encoding, kept to show what it does.
+
+    The word's own lemma is usually among the result; multi-word lemmas stay multi-word strings.
+    """
+    check_mode(mode)
     wn = reader()
-    return frozenset(
-        name.lower().replace("_", " ") for synset in wn.synsets(word) for name in synset.lemma_names()
-    )
+    if mode == "all_senses":
+        return frozenset(_lemma_text(name) for synset in wn.synsets(word) for name in synset.lemma_names())
+    stops = stop_words()
+    key = _lemma_text(word)
+    if key in stops:
+        return frozenset()
+    found: set[str] = set()
+    for synset in wn.synsets(word):  # the query's own entries are among morphy's forms; keep only them
+        names = {_lemma_text(name) for name in synset.lemma_names()}
+        if key in names:
+            found |= names
+    return frozenset(s for s in found if not all(t in stops for t in s.split()))
 
 
 def clear_cache() -> None:

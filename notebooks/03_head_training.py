@@ -19,8 +19,12 @@
 # *v* = E(hypothesis),
 #
 # ```text
-# [u; v; u − v; u ∗ v]  →  Linear(4d → 1024)  →  ReLU  →  Dropout  →  Linear(1024 → 3)
+# [u; v; u − v; u ∗ v]  →  BatchNorm1d  →  Dropout  →  Linear(4d → 1024)  →  ReLU  →  Dropout  →  Linear(1024 → 3)
 # ```
+#
+# This is the layout of Mu & Andreas' MLP (compexp `nli/code/models.py`, shared by their encoders): the
+# feature vector is batch-normalised and dropped out before the first linear layer. `input_norm=False`
+# removes those two layers (the head this book used before, kept as an option); changing it retrains.
 #
 # The **1,024 post-ReLU hidden units** are the neurons this book explains. Frozen encoders (`clip`,
 # `minilm`) train only the head, on cached features; the `lstm` trains end-to-end. Training uses Adam and
@@ -43,7 +47,8 @@ clip_model: str = "ViT-B-32"  # open_clip architecture of the CLIP text tower
 clip_weights: str = "openai"  # "openai" (open_clip download), another open_clip tag, a checkpoint path, or "untrained"
 clip_sha256: str = ""  # expected SHA-256 of a local checkpoint file (checked before loading)
 hidden: int = 1024  # hidden units of the head: the probed neurons
-dropout: float = 0.1  # dropout after the hidden layer
+dropout: float = 0.1  # dropout on the head's input (with input_norm) and after the hidden layer
+input_norm: bool = True  # BatchNorm1d + Dropout on [u; v; u-v; u*v] before the first Linear (the original's MLP)
 lr: float = 0.001  # Adam learning rate
 batch_size: int = 128  # pairs per minibatch
 max_epochs: int = 20  # epochs at most
@@ -68,7 +73,7 @@ from clipneuron_utils.seeding import seed_everything
 charts.enable()
 seed_everything(seed)
 encoders = experiment.check_encoders(encoders)
-config = HeadConfig(hidden=hidden, dropout=dropout, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
+config = HeadConfig(hidden=hidden, dropout=dropout, input_norm=input_norm, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
                     lstm_max_epochs=lstm_max_epochs or None,
                     patience=patience, val_fraction=val_fraction, seed=seed,
                     lstm_embedding_dim=lstm_embedding_dim, lstm_hidden_dim=lstm_hidden_dim,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from clipneuron_utils import heads
+from clipneuron_utils import artifacts, heads
 from clipneuron_utils.data import LABELS
 from clipneuron_utils.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
 from clipneuron_utils.heads import (
@@ -78,8 +80,10 @@ def test_activations_shape_dtype_and_manual_forward(lstm_model, clip_model, clip
     # manual forward of the paper's head on encoder features
     u = torch.from_numpy(clip_encoder.encode(list(probe.premise), progress=False))
     v = torch.from_numpy(clip_encoder.encode(list(probe.hypothesis), progress=False))
-    first = clip_model.mlp[0]
-    manual = torch.relu(first(torch.cat([u, v, u - v, u * v], dim=1))).detach().numpy()
+    first, norm = clip_model.mlp[0], clip_model.input_norm[0]
+    x = torch.cat([u, v, u - v, u * v], dim=1)
+    x = (x - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps) * norm.weight + norm.bias  # eval-mode BN
+    manual = torch.relu(first(x)).detach().numpy()
     np.testing.assert_allclose(activations(clip_model, probe), manual, atol=1e-5)
     labels, probs = predict(clip_model, probe)
     logits = clip_model.mlp[3](torch.from_numpy(manual)).detach().numpy()
@@ -220,3 +224,55 @@ def test_lstm_encoder_equals_packed_lstm(bidirectional):
                                                      enforce_sorted=False)
     _, (h, _) = packed_lstm(packed)
     np.testing.assert_allclose(enc(ids, lengths).detach().numpy(), torch.cat(list(h), 1).detach().numpy(), atol=1e-6)
+
+
+def test_head_normalises_its_input_as_the_original(clip_model, splits):
+    """compexp's MLP: BatchNorm1d over the 4·d features, then Dropout, before the first Linear."""
+    norm, drop = clip_model.input_norm
+    assert isinstance(norm, torch.nn.BatchNorm1d) and norm.num_features == 4 * clip_model.dim
+    assert isinstance(drop, torch.nn.Dropout) and drop.p == clip_model.config.dropout
+    assert HeadConfig().input_norm is True
+    model = copy.deepcopy(clip_model).eval()  # a train-mode pass moves the running statistics
+    torch.manual_seed(0)
+    u, v = torch.randn(16, model.dim) * 3 + 1, torch.randn(16, model.dim)
+    evaluated = model.features(u, v)
+    torch.testing.assert_close(model.features(u, v), evaluated)  # eval: running statistics, no dropout
+    before = norm.running_mean.clone()
+    batch = model.train().features(u, v)  # train: this batch's statistics, and dropout
+    assert not torch.allclose(evaluated, batch)
+    assert not torch.equal(model.input_norm[0].running_mean, before) and torch.equal(norm.running_mean, before)
+    plain = NLIModelFor(clip_model, input_norm=False)
+    assert isinstance(plain.input_norm, torch.nn.Identity)
+
+
+def NLIModelFor(model, **changes):
+    return heads.NLIModel(model.encoder_name, model.config.replace(**changes), model.dim,
+                          encoder_spec=model.encoder_spec, encoder_identity=model.encoder_identity)
+
+
+def test_models_saved_before_input_norm_load_as_they_were(clip_model, tmp_path):
+    old = NLIModelFor(clip_model, input_norm=False)
+    old.load_state_dict({k: v for k, v in clip_model.state_dict().items() if not k.startswith("input_norm")})
+    save_model(old, tmp_path / "old")
+    meta_path = tmp_path / "old" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["format"] = 1
+    del meta["config"]["input_norm"]  # as format 1 wrote it
+    artifacts.write_json(meta_path, meta)
+    loaded = load_model(tmp_path / "old")
+    assert loaded.config.input_norm is False and isinstance(loaded.input_norm, torch.nn.Identity)
+    u, v = torch.ones(2, old.dim), torch.zeros(2, old.dim)
+    torch.testing.assert_close(loaded(u, v), old.eval()(u, v))
+    meta["format"] = heads.FORMAT + 1
+    artifacts.write_json(meta_path, meta)
+    with pytest.raises(artifacts.CorruptArtifactError, match=r"model format 3, newer than this version's \(2\)"):
+        load_model(tmp_path / "old")
+
+
+def test_a_single_pair_batch_is_folded_into_another(splits):
+    """BatchNorm cannot train on a batch of one: 129 pairs at batch size 128 must still train."""
+    model = train("lstm", splits[0].iloc[:143], TINY_LSTM.replace(max_epochs=1, batch_size=128), progress=False,
+                  verbose=False)  # 143 pairs − 10 % held out = 129 trained
+    assert model.history.epoch.tolist() == [1]
+    batches = heads._no_single_pair([np.arange(3), np.arange(3, 4), np.arange(4, 6)])
+    assert [b.tolist() for b in batches] == [[0, 1, 2, 3], [4, 5]]
