@@ -356,38 +356,50 @@ def summarize_comparison(frame: pd.DataFrame) -> dict:
 
 
 
-def wordnet_examples(pairs: pd.DataFrame, standard: Concepts, wordnet: Concepts, words: Sequence[str] = (),
-                     n: int = 6, n_synonyms: int = 8) -> pd.DataFrame:
-    """For a few token concepts: the word, some synonyms, how many pairs newly match, and one such pair.
+def _runs_found(tokens: Sequence[str], candidates: Sequence[str]) -> list[str]:
+    """The candidates (space-separated token runs) that occur contiguously in ``tokens``."""
+    text = " " + " ".join(tokens) + " "
+    return [c for c in candidates if f" {c} " in text]
 
-    ``words`` picks the concepts (``hyp:tok:W`` first, then ``pre:tok:W``); by default the ``n`` hypothesis
-    concepts that gained the most pairs. The example is the first pair where the WordNet mask holds and
-    the standard one does not, with the synonym that made it match.
+
+def wordnet_examples(pairs: pd.DataFrame, standard: Concepts, wordnet: Concepts, words: Sequence[str] = (),
+                     n: int = 6, n_synonyms: int = 8, sides: Sequence[str] = ("hyp",)) -> pd.DataFrame:
+    """For a few token concepts: the word, its synonyms, how many pairs newly match, which synonyms did it.
+
+    ``words`` picks the concepts (``hyp:tok:W`` first, then ``pre:tok:W``); by default the ``n`` concepts
+    of ``sides`` ("hyp", "pre") that gained the most pairs. Synonyms are those of ``wordnet``'s
+    ``wordnet_mode``. ``responsible`` lists every synonym found in the newly matching pairs, with the
+    number of those pairs it occurs in, most first. The example is the first pair where the WordNet
+    mask holds and the standard one does not, and ``via`` the synonym that made it match.
     """
     from . import wordnet as wn
 
+    mode = wordnet.wordnet_mode or "exact"
     comparison = compare_encodings(standard, wordnet)
     if words:
         names = [f"{side}:tok:{w}" for w in words for side in ("hyp", "pre") if f"{side}:tok:{w}" in standard]
     else:
-        gained = comparison[comparison["name"].str.startswith("hyp:tok:") & (comparison["added"] > 0)]
+        prefixes = tuple(f"{side}:tok:" for side in sides)
+        gained = comparison[comparison["name"].str.startswith(prefixes) & (comparison["added"] > 0)]
         names = gained.sort_values(["added", "name"], ascending=[False, True])["name"].head(n).tolist()
     rows = []
     for name in names:
         side, _, word = split_name(name)
         column = "premise" if side == "pre" else "hypothesis"
         new = np.flatnonzero(wordnet.mask(name) & ~standard.mask(name))
-        synonyms = sorted(s for s in wn.synonyms(word) if s != word)
+        synonyms = sorted(s for s in wn.synonyms(word, mode) if s != word)
+        tokens = pairs[f"{column}_tokens"]
+        found = Counter(itertools.chain.from_iterable(_runs_found(tokens.iloc[i], synonyms) for i in new))
         example, matched = "", ""
         if len(new):
-            tokens = pairs[f"{column}_tokens"].iloc[new[0]]
-            text = " " + " ".join(tokens) + " "
-            matched = next((s for s in synonyms if f" {s} " in text), "")
+            matched = next(iter(_runs_found(tokens.iloc[new[0]], synonyms)), "")
             example = pairs[column].iloc[new[0]]
         row = comparison.loc[comparison["name"] == name].iloc[0]
         rows.append({
             "concept": name, "synonyms": ", ".join(synonyms[:n_synonyms]) + (" …" if len(synonyms) > n_synonyms else ""),
             "pairs (standard)": int(row["pairs_standard"]), "pairs (wordnet)": int(row["pairs_wordnet"]),
+            "added": int(row["added"]),
+            "responsible": ", ".join(f"{s} ({k:,})" for s, k in sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))),
             "example that newly matches": example, "via": matched,
         })
     return pd.DataFrame(rows)

@@ -97,10 +97,23 @@ def tokens_key(pairs: pd.DataFrame) -> str:
     return cache_key(pairs[columns].to_dict("list"))
 
 
-def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding: str, *,
+def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding: str, wordnet_mode: str = "exact", *,
                    progress: bool = True) -> Concepts:
-    """Concept masks of the probe pairs, built once and cached in ``runs/<profile>/concepts/``."""
-    path = run_dir(profile, "concepts") / f"{encoding}-{vocab_size}-{cache_key(tokens_key(probe), vocab_size, encoding)}.npz"
+    """Concept masks of the probe pairs, built once and cached in ``runs/<profile>/concepts/``.
+
+    For the WordNet encoding, ``wordnet_mode`` and the stop list it uses are part of the cache key and
+    the mode is in the file name; the standard masks do not depend on it and are shared by both modes.
+    """
+    from .wordnet import check_mode, stop_words
+
+    check_mode(wordnet_mode)
+    key = [tokens_key(probe), vocab_size, encoding]
+    stem = f"{encoding}-{vocab_size}"
+    if encoding == "wordnet":
+        key += [wordnet_mode, sorted(stop_words()) if wordnet_mode == "exact" else None]
+        stem = f"{encoding}-{wordnet_mode}-{vocab_size}"
+    path = run_dir(profile, "concepts") / f"{stem}-{cache_key(*key)}.npz"
+    label = f"{encoding} ({wordnet_mode})" if encoding == "wordnet" else encoding
     if path.is_file():
         try:
             concepts = Concepts.load(path)
@@ -108,9 +121,10 @@ def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding:
             print(exc.notice())
             discard(path)
         else:
-            print(f"cache hit: {encoding} concepts from {path.name}")
+            print(f"cache hit: {label} concepts from {path.name}")
             return concepts
-    concepts = build_concepts(probe, vocab_size=vocab_size, encoding=encoding, progress=progress)
+    concepts = build_concepts(probe, vocab_size=vocab_size, encoding=encoding, wordnet_mode=wordnet_mode,
+                              progress=progress)
     concepts.save(path)
     return concepts
 
@@ -367,10 +381,12 @@ def firing_accuracy(profile: str, probe: pd.DataFrame, encoders, activation_alph
     return pd.concat(frames, ignore_index=True)
 
 
-def check_search_vocab(results: pd.DataFrame, vocab_size: int) -> None:
-    """Stop when the search used another concept vocabulary than this chapter's ``vocab_size``."""
-    searched = results.attrs.get("params", {}).get("vocab_size")
-    if searched is not None and searched != vocab_size:
-        raise StaleArtifactError(
-            f"chapter 5 searched with vocab_size={searched}, this chapter has vocab_size={vocab_size}: pass "
-            f"-p vocab_size={searched}, or rerun chapter 5 with vocab_size={vocab_size}")
+def check_search_vocab(results: pd.DataFrame, vocab_size: int, wordnet_mode: str | None = None) -> None:
+    """Stop when the search used other concepts than this chapter's ``vocab_size`` (and ``wordnet_mode``)."""
+    params = results.attrs.get("params", {})
+    for name, mine in (("vocab_size", vocab_size), ("wordnet_mode", wordnet_mode)):
+        searched = params.get(name)
+        if mine is not None and searched is not None and searched != mine:
+            raise StaleArtifactError(
+                f"chapter 5 searched with {name}={searched}, this chapter has {name}={mine}: pass "
+                f"-p {name}={searched}, or rerun chapter 5 with {name}={mine}")

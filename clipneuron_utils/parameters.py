@@ -172,6 +172,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "lstm_hidden_dim": _int_at_least(1),
     "lstm_max_vocab": _int_at_least(0),
     "vocab_size": _int_at_least(1),
+    "wordnet_mode": _one_of(("exact", "all_senses")),
     "wordnet_words": _words,
     "max_length": _int_at_least(1),
     "beam_size": _int_at_least(1),

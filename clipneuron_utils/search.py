@@ -35,6 +35,34 @@ proper prefix of another one followed by a space, so text order among candidates
 text(F), rank of ``"OP name)"``), both precomputed: only the texts of formulas that enter the beam
 are built. A beam keeps each formula's mask, so the next round needs no re-evaluation.
 
+Compatibility with the original code (Mu & Andreas' ``compexp``, ``nli/code/analyze.py``,
+``compute_best_sentence_iou``, and ``formula.py``); both off by default, the default search is unchanged:
+
+- ``penalty_counts_not``: the complexity penalty uses the original's length, ``len()`` of its formula
+  classes: a leaf is 1, ``NOT x`` is 1 + len(x), ``L AND R`` / ``L OR R`` is len(L) + len(R) (the
+  binary operator itself counts nothing), so ``(A AND NOT B)`` has length 3 where ours counts 2 atoms
+  (:func:`penalty_length`). Score = IoU × penalty^(length − 1) with that length. ``max_length`` still
+  counts atoms, as the original's ``MAX_FORMULA_LENGTH`` does (it is the number of rounds + 1, each round
+  adding one atom, with or without a NOT); the reported ``length`` column stays the number of atoms.
+- ``duplicate_beam``: the original's beam as shipped. Its ``OPS["lemma"]`` (``NEIGHBORS``) is applied to
+  every concept when the beam is seeded, and is a no-op in the sentence setting (GloVe keys are bare
+  lemmas, the look-ups ``tok:man``), so each atom A gets a twin ``(NEIGHBORS A)`` with A's mask, inserted
+  right after A. The expansion list (``nonzero_iou = [k.val for k, v in formulas.items() if v > 0]``)
+  therefore holds every atom twice: A itself and the leaf inside its twin, both plain leaves. Formulas
+  are dict keys without equality (hash only), so nothing is ever merged: the twin, a candidate built
+  twice, and a candidate identical to an old beam formula are distinct entries. The pool is the old beam
+  (in beam order) followed by the candidates in the order the loops make them (beam formula, then atom
+  in column order, its twin copy next, then OR, AND, AND NOT — OR NOT last when ``or_not``);
+  ``Counter.most_common`` keeps the best ``beam_size`` by score alone, ties in that insertion order
+  (``heapq.nlargest`` equals a stable sort). So ties break by position, not by length or text, and
+  the beam's order is that order. A twin counts as its atom for the penalty, or as 1 + 1 with
+  ``penalty_counts_not`` (``NEIGHBORS`` is a unary node in ``formula.py``), so both options together are
+  the original's search. Formulas are reported without the ``NEIGHBORS`` wrapper (the mask is A's);
+  :func:`beam_trace` marks entries that descend from a twin. This mode runs on the same vectorised
+  rounds (only the seeding and the selection differ: :meth:`_Searcher.select_duplicates`), at about
+  the default's speed; its ties follow the column order of the concept matrix, as the original's follow
+  its feature indices.
+
 Every neuron's result depends only on its own counts, so results do not depend on chunking, neuron
 order or thread count. Benchmarks (``benchmarks/search.py``, 2 CPU cores): 1,024 neurons × 10,000
 pairs × 4,000 concepts, max_length 5, beam 10 in ~6 s and ~200 MB, ~2,000× the per-candidate loop.
@@ -49,7 +77,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .formulas import And, Leaf, Not, Or
+from .formulas import And, Leaf, Not, Or, parse
 
 OPS = ("AND", "OR", "AND NOT", "OR NOT")
 _AND, _OR, _AND_NOT, _OR_NOT = range(4)
@@ -129,12 +157,14 @@ def _check_int(name: str, value, low: int) -> int:
 class _Entry:
     """One beam formula: its scores, counts and mask (kept so the next round needs no re-evaluation)."""
 
-    __slots__ = ("formula", "text", "length", "score", "iou", "mask", "n_f", "n_nf", "origin")
+    __slots__ = ("formula", "text", "length", "score", "iou", "mask", "n_f", "n_nf", "origin", "plen", "twin")
 
-    def __init__(self, formula, length, score, iou, mask, n_f, n_nf, origin=None):
+    def __init__(self, formula, length, score, iou, mask, n_f, n_nf, origin=None, plen=None, twin=False):
         self.formula, self.text, self.length = formula, formula.text, length
         self.score, self.iou, self.mask, self.n_f, self.n_nf = score, iou, mask, n_f, n_nf
         self.origin = origin  # (parent text, op, atom) for candidates: identical formulas count once
+        self.plen = length if plen is None else plen  # the length the complexity penalty sees
+        self.twin = twin  # duplicate_beam: the first atom is the original's (NEIGHBORS atom) twin
 
     def key(self):
         return (-self.score, self.length, self.text)
@@ -143,7 +173,8 @@ class _Entry:
 class _Searcher:
     """State shared by all neurons: the concept matrix, its counts and precomputed text ranks."""
 
-    def __init__(self, masks, names, *, beam_size, complexity_penalty, or_not, expand_all):
+    def __init__(self, masks, names, *, beam_size, complexity_penalty, or_not, expand_all,
+                 penalty_counts_not=False, duplicate_beam=False):
         self.masks, self.names = masks, names
         self.n, self.m = masks.shape
         if self.n >= 2**24:
@@ -155,6 +186,11 @@ class _Searcher:
         self.beam_size = beam_size
         self.penalty, self.expand_all = float(complexity_penalty), expand_all
         self.ops = 4 if or_not else 3
+        self.counts_not, self.duplicates = bool(penalty_counts_not), bool(duplicate_beam)
+        # Extra penalty length of each op: 1 for the NOT of AND NOT / OR NOT when NOT counts.
+        self.op_extra = np.array([0, 0, 1, 1][: self.ops] if self.counts_not else [0] * self.ops, dtype=np.int64)
+        # The original's op order (OPS["all"]: OR, AND, AND NOT; OR NOT, not in the original, last).
+        self.op_rank = np.array([1, 0, 2, 3][: self.ops], dtype=np.int64)
         self.leaves = [Leaf(n) for n in names]
         order = sorted(range(self.m), key=names.__getitem__)
         self.name_rank = np.empty(self.m, dtype=np.int64)
@@ -189,19 +225,25 @@ class _Searcher:
         }[o]
         n_f = int(union - n_n + inter)
         return _Entry(formula, parent.length + 1, float(score), float(iou), mask, n_f, int(inter),
-                      (parent.text, o, c))
+                      (parent.text, o, c), parent.plen + 1 + int(self.op_extra[o]), parent.twin)
 
     # ------------------------------------------------------------------------------- one chunk
 
-    def run_chunk(self, neuron_masks: np.ndarray, rounds: int) -> list[list[_Entry]]:
-        """Best entry after each round (0..rounds) for each neuron of the chunk."""
+    def run_chunk(self, neuron_masks: np.ndarray, rounds: int, trace: list | None = None) -> list[list[_Entry]]:
+        """Best entry after each round (0..rounds) for each neuron of the chunk.
+
+        ``trace`` (a list): receives each neuron's whole beam after each round, ``trace[r][i]``.
+        """
         nb = neuron_masks.shape[1]
         n_n = neuron_masks.sum(axis=0).astype(np.int64)
         n_nc = np.asarray(self.ct @ neuron_masks.astype(self.dtype)).T.astype(np.int64)  # (B, m)
         union = n_n[:, None] + self.n_c[None, :] - n_nc
         atom_iou = np.divide(n_nc, union, out=np.zeros(n_nc.shape), where=union > 0)
-        beams = [self.initial_beam(atom_iou[i], n_nc[i]) for i in range(nb)]
+        seed = self.initial_duplicates if self.duplicates else self.initial_beam
+        beams = [seed(atom_iou[i], n_nc[i]) for i in range(nb)]
         best = [[b[0]] for b in beams]
+        if trace is not None:
+            trace.append(list(beams))
         # A unit that never fires scores 0 everywhere; longer formulas never beat its atoms.
         live = np.flatnonzero(n_n > 0)
         if len(live) < nb:
@@ -211,10 +253,16 @@ class _Searcher:
             beams = [beams[i] for i in live]
         expand = np.ones_like(n_nc, dtype=bool) if self.expand_all else n_nc > 0
         columns = np.ascontiguousarray(neuron_masks.T)
-        for _ in range(rounds if len(live) else 0):
-            beams = self.round(beams, columns, n_n, n_nc, expand)
+        for r in range(rounds):
+            if len(live):
+                beams = self.round(beams, columns, n_n, n_nc, expand)
             for i, b in zip(live, beams):
                 best[i].append(b[0])
+            if trace is not None:  # a silent unit's beam stays its first one (nothing beats it)
+                full = list(trace[-1])
+                for i, b in zip(live, beams):
+                    full[i] = b
+                trace.append(full)
         return best
 
     def initial_beam(self, iou, n_nc) -> list[_Entry]:
@@ -233,6 +281,20 @@ class _Searcher:
             for c in chosen
         ]
 
+    def initial_duplicates(self, iou, n_nc) -> list[_Entry]:
+        """``duplicate_beam``: every atom, then its same-mask twin, best ``beam_size`` by score only
+        (ties in that order: atom before twin, columns in order)."""
+        k = min(self.beam_size, 2 * self.m)
+        twin_plen = 2 if self.counts_not else 1
+        score = np.stack([iou * self.penalty**0, iou * self.penalty ** (twin_plen - 1)], axis=1).ravel()
+        chosen = np.argsort(-score, kind="stable")[:k]  # position 2c: atom c, 2c + 1: its twin
+        out = []
+        for p in chosen:
+            c, twin = divmod(int(p), 2)
+            out.append(_Entry(self.leaves[c], 1, float(score[p]), float(iou[c]), self.column(c), int(self.n_c[c]),
+                              int(n_nc[c]), plen=twin_plen if twin else 1, twin=bool(twin)))
+        return out
+
     def round(self, beams, columns, n_n, n_nc, expand) -> list[list[_Entry]]:
         """One expansion of every beam of the chunk: counts → float32 scores → bound → exact top-k."""
         nb, K, m, n_ops = len(beams), self.beam_size, self.m, self.ops
@@ -242,12 +304,12 @@ class _Searcher:
         slot = np.empty(nbk, dtype=np.int64)
         short = any(len(beam) < K for beam in beams)  # only while the pool is smaller than beam_size
         stacked = (np.zeros if short else np.empty)((2 * nbk, self.n), dtype=bool)
-        n_f, n_nf, length = (np.zeros((nb, K), dtype=np.int64) for _ in range(3))
+        n_f, n_nf, length = (np.zeros((nb, K), dtype=np.int64) for _ in range(3))  # length: penalty length
         old_scores = np.full((nb, K), -np.inf)
         slot[:] = nbk  # padding slots point at the first unique mask; their scores are masked below
         dup = []  # (neuron, op, beam slot, atom) of candidates identical to an old beam entry
         for i, beam in enumerate(beams):
-            pos = {e.text: k for k, e in enumerate(beam)}
+            pos = {} if self.duplicates else {e.text: k for k, e in enumerate(beam)}
             for k, e in enumerate(beam):
                 j = uniq.get(e.text)
                 if j is None:
@@ -255,7 +317,7 @@ class _Searcher:
                     stacked[nbk + j] = e.mask
                 slot[i * K + k] = nbk + j
                 np.logical_and(e.mask, columns[i], out=stacked[i * K + k])
-                n_f[i, k], n_nf[i, k], length[i, k], old_scores[i, k] = e.n_f, e.n_nf, e.length, e.score
+                n_f[i, k], n_nf[i, k], length[i, k], old_scores[i, k] = e.n_f, e.n_nf, e.plen, e.score
                 if e.origin is not None and e.origin[0] in pos:
                     dup.append((i, e.origin[1], pos[e.origin[0]], e.origin[2]))
         stacked = stacked[: nbk + len(uniq)]
@@ -275,9 +337,16 @@ class _Searcher:
             for o in range(n_ops):
                 inter, uni = self._counts(o, a, b, nN, nC, nNC, nF, nNF, f32(self.n))
                 np.divide(inter, uni, out=score32[:, o])  # n_n > 0 here, so real unions are > 0
-        weight = self.penalty ** length.astype(np.float64)  # candidate length = parent length + 1
+        # Candidate penalty length = parent's + 1 (+ 1 for a counted NOT): weight per (neuron, op, slot).
+        exponent = length[:, None, :] + self.op_extra[None, :, None]
+        if self.counts_not or self.duplicates:
+            # The original's weight is Python's float ** int (libm pow); numpy's vectorised power can
+            # differ from it in the last bit (1.1 ** 7), which would move ties of the compatible modes.
+            weight = np.array([self.penalty**e for e in range(int(exponent.max()) + 1)])[exponent]
+        else:
+            weight = self.penalty ** exponent.astype(np.float64)
         if self.penalty != 1.0:
-            score32 *= weight.astype(f32)[:, None, :, None]
+            score32 *= weight.astype(f32)[:, :, :, None]
         if not self.expand_all:
             np.copyto(score32, f32(-1), where=~expand[:, None, None, :])
         if short:
@@ -296,12 +365,13 @@ class _Searcher:
         inter, uni = self._counts_exact(oi, prod[bi * K + ki, ci], prod[slot[bi * K + ki], ci], n_n[bi],
                                         self.n_c[ci], n_nc[bi, ci], n_f[bi, ki], n_nf[bi, ki])
         iou = inter / uni
-        score = iou * weight[bi, ki]
+        score = iou * weight[bi, oi, ki]
         bounds = np.searchsorted(bi, np.arange(nb + 1))
+        select = self.select_duplicates if self.duplicates else self.select
         new = []
         for i, beam in enumerate(beams):
             s = slice(bounds[i], bounds[i + 1])
-            new.append(self.select(beam, ki[s], oi[s], ci[s], score[s], iou[s], inter[s], uni[s], int(n_n[i])))
+            new.append(select(beam, ki[s], oi[s], ci[s], score[s], iou[s], inter[s], uni[s], int(n_n[i])))
         return new
 
     @staticmethod
@@ -373,6 +443,31 @@ class _Searcher:
         out.sort(key=_Entry.key)
         return out
 
+    def select_duplicates(self, beam, k, o, c, score, iou, inter, union, n_n) -> list[_Entry]:
+        """``duplicate_beam``: the best ``beam_size`` of the original's pool, by score only, ties in pool
+        order. The pool is the old beam in its order, then for each beam slot k, each expansion atom c
+        (column order) and its twin copy (d = 0, 1), each op in the original's order, the candidate;
+        nothing is merged. Only the survivors of the bound (every candidate that can reach the beam,
+        ties included) are ranked; each stands for its two copies."""
+        K = len(beam)
+        n = len(score)
+        zeros = np.zeros(K, dtype=np.int64)
+        all_score = np.concatenate([[e.score for e in beam], score, score])
+        group = np.concatenate([zeros, np.ones(2 * n, dtype=np.int64)])
+        slot = np.concatenate([np.arange(K), k, k])
+        atom = np.concatenate([zeros, c, c])
+        copy = np.concatenate([zeros, np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)])
+        op = np.concatenate([zeros, self.op_rank[o], self.op_rank[o]])
+        order = np.lexsort((op, copy, atom, slot, group, -all_score))[: self.beam_size]
+        out = []
+        for j in order:
+            if j < K:
+                out.append(beam[j])
+            else:
+                j = (j - K) % n
+                out.append(self.combine(beam[k[j]], o[j], c[j], score[j], iou[j], inter[j], union[j], n_n))
+        return out
+
     def _smallest_texts(self, beam, group, need, k, o, c) -> list[int]:
         """``need`` members of ``group`` (pool indices, tied in score and length) with smallest text."""
         K = len(beam)
@@ -401,6 +496,8 @@ def beam_search_by_length(
     complexity_penalty: float = 1.0,
     or_not: bool = False,
     expand_all: bool = False,
+    penalty_counts_not: bool = False,
+    duplicate_beam: bool = False,
     chunk_neurons: int = 16,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -409,28 +506,16 @@ def beam_search_by_length(
     ``neuron_masks``: boolean (pairs × units). ``concept_masks``: a Concepts object, a scipy sparse or
     dense boolean (pairs × concepts) matrix with ``names``. Returns one row per (neuron, max_length)
     with columns ``max_length`` + :data:`COLUMNS`.
-    """
-    neuron_masks = np.asarray(neuron_masks)
-    if neuron_masks.ndim != 2:
-        raise ValueError(f"neuron_masks must be 2-D (pairs × units), got shape {neuron_masks.shape}")
-    neuron_masks = neuron_masks.astype(bool, copy=False)
-    masks, names = _as_concepts(concept_masks, names)
-    if masks.shape[0] != neuron_masks.shape[0]:
-        raise ValueError(
-            f"neuron_masks has {neuron_masks.shape[0]} pairs (rows) but concept_masks has {masks.shape[0]}"
-        )
-    max_length = _check_int("max_length", max_length, 1)
-    beam_size = _check_int("beam_size", beam_size, 1)
-    min_acts = _check_int("min_acts", min_acts, 0)
-    chunk_neurons = _check_int("chunk_neurons", chunk_neurons, 1)
-    penalty = float(complexity_penalty)
-    if not (math.isfinite(penalty) and penalty > 0):
-        raise ValueError(f"complexity_penalty must be a finite float > 0, got {complexity_penalty!r}")
-    if masks.shape[1] == 0:
-        raise ValueError("concept_masks must have at least one concept (column)")
 
-    searcher = _Searcher(masks, names, beam_size=beam_size, complexity_penalty=penalty,
-                         or_not=bool(or_not), expand_all=bool(expand_all))
+    ``penalty_counts_not`` and ``duplicate_beam`` reproduce the original code (module docstring): the
+    penalty's length counts each NOT, as its ``formula.py`` does; the beam holds the original's
+    same-mask NEIGHBORS twins and duplicate formulas, ties in its insertion order. Both are off by
+    default; ``max_length`` counts atoms either way, and so does the ``length`` column.
+    """
+    searcher, neuron_masks, max_length, min_acts, chunk_neurons = _setup(
+        neuron_masks, concept_masks, names=names, max_length=max_length, beam_size=beam_size, min_acts=min_acts,
+        complexity_penalty=complexity_penalty, or_not=or_not, expand_all=expand_all,
+        penalty_counts_not=penalty_counts_not, duplicate_beam=duplicate_beam, chunk_neurons=chunk_neurons)
     n_fires = neuron_masks.sum(axis=0).astype(np.int64)
     todo = np.flatnonzero(n_fires >= min_acts)
     results: dict[int, list[_Entry]] = {}
@@ -462,12 +547,92 @@ def beam_search_by_length(
     return frame.sort_values(["max_length", "neuron"], kind="stable").reset_index(drop=True)
 
 
+def _setup(neuron_masks, concept_masks, *, names, max_length, beam_size, min_acts, complexity_penalty, or_not,
+           expand_all, penalty_counts_not, duplicate_beam, chunk_neurons):
+    """Validated inputs and the searcher (shared by :func:`beam_search_by_length` and :func:`beam_trace`)."""
+    neuron_masks = np.asarray(neuron_masks)
+    if neuron_masks.ndim != 2:
+        raise ValueError(f"neuron_masks must be 2-D (pairs × units), got shape {neuron_masks.shape}")
+    neuron_masks = neuron_masks.astype(bool, copy=False)
+    masks, names = _as_concepts(concept_masks, names)
+    if masks.shape[0] != neuron_masks.shape[0]:
+        raise ValueError(
+            f"neuron_masks has {neuron_masks.shape[0]} pairs (rows) but concept_masks has {masks.shape[0]}"
+        )
+    max_length = _check_int("max_length", max_length, 1)
+    beam_size = _check_int("beam_size", beam_size, 1)
+    min_acts = _check_int("min_acts", min_acts, 0)
+    chunk_neurons = _check_int("chunk_neurons", chunk_neurons, 1)
+    penalty = float(complexity_penalty)
+    if not (math.isfinite(penalty) and penalty > 0):
+        raise ValueError(f"complexity_penalty must be a finite float > 0, got {complexity_penalty!r}")
+    if masks.shape[1] == 0:
+        raise ValueError("concept_masks must have at least one concept (column)")
+    flags = {"or_not": bool(or_not), "expand_all": bool(expand_all)}
+    for flag, value in (("penalty_counts_not", penalty_counts_not), ("duplicate_beam", duplicate_beam)):
+        if not isinstance(value, (bool, np.bool_)):  # 1 and True would make different cache keys
+            raise ValueError(f"{flag} must be True or False, got {value!r}")
+        flags[flag] = bool(value)
+    searcher = _Searcher(masks, names, beam_size=beam_size, complexity_penalty=penalty, **flags)
+    return searcher, neuron_masks, max_length, min_acts, chunk_neurons
+
+
+def beam_trace(neuron_mask: np.ndarray, concept_masks, *, max_length: int = 5, beam_size: int = 10,
+               names: Sequence[str] | None = None, complexity_penalty: float = 1.0, or_not: bool = False,
+               expand_all: bool = False, penalty_counts_not: bool = False,
+               duplicate_beam: bool = False) -> pd.DataFrame:
+    """The whole beam of one neuron after each round (to see what the beam holds, e.g. duplicates).
+
+    ``neuron_mask``: boolean over pairs (1-D, or one column). Same options as
+    :func:`beam_search_by_length` (no ``min_acts``: the neuron is searched whatever its firing count).
+    One row per (max_length, rank): ``formula``, ``iou``, ``score`` (penalised), ``length`` (atoms),
+    ``penalty_length`` (the length the penalty used), ``twin`` (``duplicate_beam``: the formula's first
+    atom is the original's same-mask ``(NEIGHBORS atom)`` twin), ``duplicate`` (an entry above it in
+    the same beam has the same formula text). A neuron that never fires keeps its first beam: every
+    formula scores 0 and nothing beats the seeds (the original would still append zero-score
+    candidates to a beam that is not full; the best formula is the same).
+    """
+    neuron_mask = np.asarray(neuron_mask)
+    if neuron_mask.ndim == 1:
+        neuron_mask = neuron_mask[:, None]
+    if neuron_mask.ndim != 2 or neuron_mask.shape[1] != 1:
+        raise ValueError(f"neuron_mask must be 1-D (pairs) or one column, got shape {neuron_mask.shape}")
+    searcher, neuron_mask, max_length, _, _ = _setup(
+        neuron_mask, concept_masks, names=names, max_length=max_length, beam_size=beam_size, min_acts=0,
+        complexity_penalty=complexity_penalty, or_not=or_not, expand_all=expand_all,
+        penalty_counts_not=penalty_counts_not, duplicate_beam=duplicate_beam, chunk_neurons=1)
+    trace: list = []
+    searcher.run_chunk(neuron_mask, max_length - 1, trace=trace)
+    rows = []
+    for r, beams in enumerate(trace):
+        seen: set[str] = set()
+        for rank, e in enumerate(beams[0]):
+            rows.append((r + 1, rank, e.text, e.iou, e.score, e.length, e.plen, e.twin, e.text in seen))
+            seen.add(e.text)
+    return pd.DataFrame(rows, columns=["max_length", "rank", "formula", "iou", "score", "length", "penalty_length",
+                                       "twin", "duplicate"])
+
+
+def penalty_length(formula, *, counts_not: bool = True) -> int:
+    """The length the complexity penalty uses: atoms, or with ``counts_not`` the original's ``len()``
+    (``formula.py``: leaf 1, NOT 1 + len(x), AND / OR len(L) + len(R); so ``(A AND NOT B)`` is 3)."""
+    if isinstance(formula, str):
+        formula = parse(formula)
+    if not counts_not:
+        return formula.length
+    if isinstance(formula, Leaf):
+        return 1
+    if isinstance(formula, Not):
+        return 1 + penalty_length(formula.x)
+    return penalty_length(formula.left) + penalty_length(formula.right)
+
+
 def beam_search(neuron_masks: np.ndarray, concept_masks, **kwargs) -> pd.DataFrame:
     """Best formula per neuron (one row per unit; columns :data:`COLUMNS`).
 
     Keyword arguments as :func:`beam_search_by_length` (``max_length=5, beam_size=10, min_acts=500,
-    names=None, complexity_penalty=1.0, or_not=False, expand_all=False, chunk_neurons=16,
-    progress=True``); this is its ``max_length`` slice.
+    names=None, complexity_penalty=1.0, or_not=False, expand_all=False, penalty_counts_not=False,
+    duplicate_beam=False, chunk_neurons=16, progress=True``); this is its ``max_length`` slice.
     """
     long = beam_search_by_length(neuron_masks, concept_masks, **kwargs)
     last = long[long["max_length"] == long["max_length"].max()]

@@ -20,8 +20,12 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nltk
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CACHE_ENV = "CLIPNEURON_CACHE"
 DEBIAN_WORDNET_DIR = Path("/usr/share/wordnet")
@@ -227,6 +231,35 @@ def synonyms(word: str, mode: str = "exact") -> frozenset[str]:
         if key in names:
             found |= names
     return frozenset(s for s in found if not all(t in stops for t in s.split()))
+
+
+def lookup_forms(word: str) -> list[str]:
+    """The entries NLTK's ``synsets(word)`` reads, in order: morphy's forms over nouns, verbs, adjectives
+    and adverbs (the word itself first where it is an entry). ``"as"`` → ``["as", "a"]``: the noun rule
+    that strips a plural *-s* also finds the entry *a*.
+
+    Uses the reader's ``_morphy`` (the public ``morphy`` returns only the first form).
+    """
+    wn = reader()
+    forms: list[str] = []
+    for pos in ("n", "v", "a", "r"):
+        for form in wn._morphy(_lemma_text(word).replace(" ", "_"), pos):
+            if form not in forms:
+                forms.append(form)
+    return [_lemma_text(f) for f in forms]
+
+
+def lookup_synsets(word: str) -> pd.DataFrame:
+    """Every synset NLTK's ``synsets(word)`` returns (what ``all_senses`` takes), one row each: its name,
+    its lemma names, and ``names_word`` — whether ``word`` is one of them (what ``exact`` keeps)."""
+    import pandas as pd
+
+    key = _lemma_text(word)
+    rows = []
+    for synset in reader().synsets(word):
+        names = [_lemma_text(n) for n in synset.lemma_names()]
+        rows.append({"synset": synset.name(), "lemmas": ", ".join(names), "names_word": key in names})
+    return pd.DataFrame(rows, columns=["synset", "lemmas", "names_word"])
 
 
 def clear_cache() -> None:

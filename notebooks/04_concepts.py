@@ -25,8 +25,12 @@
 #   two token sets exceeds 0.25 / 0.5 / 0.75.
 #
 # The paper's contribution is a **WordNet encoding** {cite}`miller1995wordnet`: a token concept *W* also
-# holds where a synonym of *W* (a lemma of any synset of *W*) occurs. Names and vocabulary stay the same;
-# only token masks grow.
+# holds where a synonym of *W* occurs. Names and vocabulary stay the same; only token masks grow. Which
+# synonyms count is the parameter `wordnet_mode`:
+#
+# - `exact` (the default): the other lemmas of the synsets that have *W* itself as a lemma; stop words
+#   (scikit-learn's English stop list plus the skipped tokens) are never expanded and never synonyms;
+# - `all_senses`: every synset NLTK's `synsets(W)` returns, the naive encoding, shown below for comparison.
 
 # %% tags=["parameters"]
 profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
@@ -38,6 +42,7 @@ n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source onl
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random
 vocab_size: int = 2000  # token concepts per side: the most frequent probe tokens
+wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
 wordnet_words: list = []  # words whose WordNet expansion to show; empty: those that grew most
 
 # %%
@@ -55,8 +60,10 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
 probe = pairs.probe
 
 # %% tags=["nbval-ignore-output"]
-standard = experiment.probe_concepts(profile, probe, vocab_size, "standard")
-wordnet_concepts = experiment.probe_concepts(profile, probe, vocab_size, "wordnet")
+standard = experiment.probe_concepts(profile, probe, vocab_size, "standard", wordnet_mode)
+wordnet_sets = {mode: experiment.probe_concepts(profile, probe, vocab_size, "wordnet", mode)
+                for mode in dict.fromkeys([wordnet_mode, "exact", "all_senses"])}
+wordnet_concepts = wordnet_sets[wordnet_mode]
 
 # %% [markdown]
 # ## The concept vocabulary
@@ -86,9 +93,10 @@ alt.Chart(top, title="Most frequent concepts of each kind").mark_bar().encode(
 # %%
 comparison = concepts.compare_encodings(standard, wordnet_concepts)
 summary = comparison.attrs["summary"]
+stop_words = wordnet.stop_words()
 display(Markdown(
-    f"WordNet source: {wordnet.wordnet_source()}.\n\n"
-    f"The WordNet encoding changes **{summary['n_changed']:,} of {summary['n_concepts']:,} masks** "
+    f"WordNet source: {wordnet.wordnet_source()}. Stop words ({len(stop_words)}): {wordnet.STOP_WORDS_SOURCE}.\n\n"
+    f"The WordNet encoding (`{wordnet_mode}`) changes **{summary['n_changed']:,} of {summary['n_concepts']:,} masks** "
     f"({summary['share_changed']:.1%}), adding {summary['pairs_added_total']:,} (concept, pair) matches in all: "
     f"{summary['mean_added_if_changed']:.1f} pairs per changed mask on average (median growth "
     f"{summary['median_relative_growth_if_changed']:.0%}); the largest gain is `{summary['max_added_concept']}` "
@@ -96,16 +104,76 @@ display(Markdown(
 ))
 
 # %% [markdown]
-# Every synset of a word counts, rare senses included, so a few function words grow a lot (e.g. *as* has
-# the synonym *a* through "arsenic" and "ampere"). This is the encoding as the paper defines it.
+# ### The concepts that gain the most
+#
+# Each with the synonyms responsible: those found in the newly matching pairs, with how many of those
+# pairs each occurs in.
 
 # %%
-examples = concepts.wordnet_examples(probe, standard, wordnet_concepts, words=wordnet_words, n=6)
-examples
+examples = concepts.wordnet_examples(probe, standard, wordnet_concepts, words=wordnet_words, n=10,
+                                     sides=("pre", "hyp"))
+examples[["concept", "pairs (standard)", "pairs (wordnet)", "added", "responsible", "example that newly matches"]]
+
+# %% [markdown]
+# ## The two modes compared
+#
+# Both modes are built on the same pairs; `exact`'s synonyms are a subset of `all_senses`', so each
+# `exact` mask lies between the standard one and the `all_senses` one.
+
+# %% tags=["hide-input"]
+mode_rows = []
+for mode, wordnet_set in wordnet_sets.items():
+    s = concepts.compare_encodings(standard, wordnet_set).attrs["summary"]
+    mode_rows.append({"wordnet_mode": mode, "masks changed": s["n_changed"], "pairs added": s["pairs_added_total"],
+                      "largest gain": f"{s['max_added_concept']} (+{s['max_added']:,})" if s["n_changed"] else "—"})
+between = concepts.compare_encodings(wordnet_sets["exact"], wordnet_sets["all_senses"])
+between_summary = between.attrs["summary"]
+display(Markdown(
+    "Against the standard encoding, per mode (below). "
+    + (f"`all_senses` and `exact` differ on **{between_summary['n_changed']:,} masks**, where `all_senses` adds "
+       f"{between_summary['pairs_added_total']:,} (concept, pair) matches."
+       if between_summary["n_changed"] else "`all_senses` and `exact` give the same masks on these pairs.")
+))
+pd.DataFrame(mode_rows)
+
+# %% tags=["hide-input"]
+mode_examples = concepts.wordnet_examples(probe, wordnet_sets["exact"], wordnet_sets["all_senses"], n=8,
+                                          sides=("pre", "hyp"))
+if len(mode_examples):
+    mode_examples = mode_examples.rename(columns={"pairs (standard)": "pairs (exact)", "pairs (wordnet)": "pairs (all_senses)"})
+    display(mode_examples[["concept", "pairs (exact)", "pairs (all_senses)", "added", "responsible"]])
+
+# %% tags=["hide-input"]
+if between_summary["n_changed"]:
+    name = between_summary["max_added_concept"]
+    word = concepts.split_name(name)[2]
+    row = concepts.wordnet_examples(probe, wordnet_sets["exact"], wordnet_sets["all_senses"], words=[word]).set_index("concept").loc[name]
+    via, found = row["responsible"].split(", ")[0].rsplit(" (", 1)
+    counts = {label: int(c.counts()[c.index[name]]) for label, c in
+              [("standard", standard), ("exact", wordnet_sets["exact"]), ("all_senses", wordnet_sets["all_senses"])]}
+    lookup = wordnet.lookup_synsets(word)
+    sources = lookup[lookup["lemmas"].str.split(", ").map(lambda names: via in names)]
+    n_naming = int(sources["names_word"].sum())
+    if word in stop_words:
+        why_exact = f"*{word}* is a stop word, so `exact` does not expand it at all"
+    elif via in stop_words:
+        why_exact = f"*{via}* is a stop word, so `exact` never takes it as a synonym"
+    else:
+        why_exact = f"`exact` keeps only the synsets that have *{word}* as a lemma"
+    display(Markdown(
+        f"The largest difference is `{name}`: {counts['standard']:,} pairs in the standard encoding, "
+        f"{counts['exact']:,} with `exact`, {counts['all_senses']:,} with `all_senses`; the synonym *{via}* occurs in "
+        f"{found[:-1]} of the {int(row['added']):,} pairs `all_senses` adds. NLTK's `synsets('{word}')` runs morphy "
+        f"first and reads the entries {', '.join(f'*{f}*' for f in wordnet.lookup_forms(word))}; *{via}* is a lemma "
+        f"of {len(sources)} of the {len(lookup)} synsets it returns, "
+        + (f"none of which has *{word}* as a lemma" if n_naming == 0 else f"{n_naming} of which also have *{word}*")
+        + " (" + "; ".join(f"{r.synset}: {r.lemmas}" for r in sources.head(6).itertuples())
+        + ("; …" if len(sources) > 6 else "") + f"). {why_exact[0].upper()}{why_exact[1:]}."
+    ))
 
 # %%
 changed = comparison[comparison["added"] > 0].assign(kind=lambda f: f["name"].str.split(":").str[0])
-alt.Chart(changed, title="Pairs per token concept: standard vs WordNet encoding").mark_circle(opacity=0.5).encode(
+alt.Chart(changed, title=f"Pairs per token concept: standard vs WordNet encoding ({wordnet_mode})").mark_circle(opacity=0.5).encode(
     x=alt.X("pairs_standard:Q", scale=alt.Scale(type="symlog"), title="pairs (standard)"),
     y=alt.Y("pairs_wordnet:Q", scale=alt.Scale(type="symlog"), title="pairs (WordNet)"),
     color=alt.Color("kind:N", title="side"),

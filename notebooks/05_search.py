@@ -44,6 +44,7 @@ seed: int = 0  # seed of everything random
 encoders: list = ["clip", "lstm", "minilm"]  # trained models (chapter 3) whose neurons are explained
 encodings: list = ["standard", "wordnet"]  # concept encodings: "standard" and/or "wordnet"
 vocab_size: int = 2000  # token concepts per side: the most frequent probe tokens
+wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
 max_length: int = 5  # atoms per formula at most (the answer is reported for every length 1..max_length)
 beam_size: int = 10  # formulas kept per round
 min_acts: int = 500  # units firing on fewer probe pairs are not explained
@@ -76,7 +77,7 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
 
 # %% tags=["nbval-ignore-output"]
 models = experiment.check_models(profile, pairs, encoders)  # trained by chapter 3 on these very pairs
-concept_sets = {e: experiment.probe_concepts(profile, pairs.probe, vocab_size, e) for e in encodings}
+concept_sets = {e: experiment.probe_concepts(profile, pairs.probe, vocab_size, e, wordnet_mode) for e in encodings}
 outputs = {name: experiment.probe_outputs(profile, name, pairs.probe) for name in encoders}
 masks = {name: threshold_activations(out["activations"], activation_alpha or None, what=f"{name} model")
          for name, out in outputs.items()}
@@ -90,7 +91,7 @@ for name in encoders:
         timings.append({"encoder": name, "encoding": encoding, "seconds": round(time.perf_counter() - started, 2)})
 results = pd.concat(frames, ignore_index=True)
 experiment.save_latest_search(profile, results, {**search_params, "activation_alpha": activation_alpha,
-                                                  "vocab_size": vocab_size}, models)
+                                                  "vocab_size": vocab_size, "wordnet_mode": wordnet_mode}, models)
 pd.DataFrame(timings)
 
 # %% [markdown]

@@ -34,6 +34,7 @@ n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source onl
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random
 vocab_size: int = 2000  # token concepts per side (as in chapters 4-5)
+wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
 card_encoding: str = "standard"  # concept encoding of the cards: "standard" or "wordnet"
 n_extremes: int = 1  # cards per model for its most and for its least explainable units
 top_k: int = 8  # top-activating pairs per card
@@ -57,10 +58,10 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
 results = experiment.latest_search(profile, pairs)  # checked: made from this data and these models
 encoders = list(dict.fromkeys(results["encoder"]))
 alpha = results.attrs.get("params", {}).get("activation_alpha", 0.0)
-experiment.check_search_vocab(results, vocab_size)
+experiment.check_search_vocab(results, vocab_size, wordnet_mode)
 
 # %% tags=["nbval-ignore-output"]
-concepts = experiment.probe_concepts(profile, pairs.probe, vocab_size, card_encoding)
+concepts = experiment.probe_concepts(profile, pairs.probe, vocab_size, card_encoding, wordnet_mode)
 models = {name: experiment.load_trained(profile, name) for name in encoders}
 outputs = {name: experiment.probe_outputs(profile, name, pairs.probe, models[name]) for name in encoders}
 

@@ -174,6 +174,79 @@ def test_wordnet_encoding_adds_synonym_occurrences(needs_wordnet):
             assert (std.mask(name) == wn.mask(name)).all()
 
 
+@pytest.fixture
+def mode_pairs():
+    """A hand-made vocabulary where the two WordNet modes differ, one reason per row."""
+    return make_pairs(
+        [
+            ("men run as a team".split(), "a workforce rests".split()),  # workforce: a lemma of "men"'s synset
+            ("a man and a hound".split(), "an adult male sleeps".split()),  # man / adult male: morphy men -> man
+            ("dogs walk along the road".split(), "dogs walk on the road".split()),  # along.r.01: along, on
+            ("men feel down".split(), "blue sky".split()),  # blue.s.?: blue, down, ...
+            ("as men run".split(), "men feel blue".split()),
+        ]
+    )
+
+
+def test_wordnet_modes_on_a_hand_made_vocabulary(needs_wordnet, mode_pairs):
+    std = build_concepts(mode_pairs, vocab_size=100, progress=False)
+    exact = build_concepts(mode_pairs, vocab_size=100, encoding="wordnet", progress=False)
+    naive = build_concepts(mode_pairs, vocab_size=100, encoding="wordnet", wordnet_mode="all_senses", progress=False)
+    assert exact.wordnet_mode == "exact" and naive.wordnet_mode == "all_senses" and std.wordnet_mode is None
+    assert {"as", "men", "along", "blue", "down", "on"} <= set(std.vocab)
+    # "as" is a stop word: exact never expands it. all_senses looks it up as "a" (morphy), whose
+    # lemmas (angstrom, vitamin A, ..., and "a" itself) make the article a synonym of "as".
+    assert exact.mask("pre:tok:as").tolist() == std.mask("pre:tok:as").tolist() == [True, False, False, False, True]
+    assert naive.mask("pre:tok:as").tolist() == [True, True, False, False, True]  # "a" in rows 0 and 1
+    assert naive.mask("hyp:tok:as").tolist() == [True, False, False, False, False]
+    # "men": exact takes only the synset naming "men" (work force, workforce, manpower, hands);
+    # all_senses takes man's synsets too (man, adult male, ...).
+    assert std.mask("hyp:tok:men").tolist() == [False, False, False, False, True]
+    assert exact.mask("hyp:tok:men").tolist() == [True, False, False, False, True]  # workforce
+    assert naive.mask("hyp:tok:men").tolist() == [True, True, False, False, True]  # + adult male
+    assert exact.mask("pre:tok:men").tolist() == std.mask("pre:tok:men").tolist()
+    assert naive.mask("pre:tok:men").tolist() == [True, True, False, True, True]  # + man
+    # Stop words are never expanded ("along" keeps its mask) and never a synonym ("on" for "along",
+    # "down" for "blue").
+    assert exact.mask("hyp:tok:along").tolist() == std.mask("hyp:tok:along").tolist() == [False] * 5
+    assert naive.mask("hyp:tok:along").tolist() == [False, False, True, False, False]  # via "on"
+    assert exact.mask("pre:tok:blue").tolist() == std.mask("pre:tok:blue").tolist() == [False] * 5
+    assert naive.mask("pre:tok:blue").tolist() == [False, False, False, True, False]  # via "down"
+    stops = wordnet.stop_words()
+    for name in exact.names:
+        side, kind, word = split_name(name)
+        if kind == "tok" and word in stops:
+            assert (exact.mask(name) == std.mask(name)).all(), name
+    # Exact synonyms are a subset of all_senses ones, so its masks lie between the two.
+    assert (std.masks.toarray() <= exact.masks.toarray()).all()
+    assert (exact.masks.toarray() <= naive.masks.toarray()).all()
+
+
+def test_bad_wordnet_mode_names_the_parameter(pairs):
+    with pytest.raises(ValueError, match="wordnet_mode") as info:
+        build_concepts(pairs, encoding="wordnet", wordnet_mode="morphy", progress=False)
+    assert "exact" in str(info.value) and "all_senses" in str(info.value)
+
+
+def test_snli_dev_exact_mode_has_no_morphological_or_stop_word_leak(needs_wordnet, shared_snli):
+    from clipneuron_utils.data import load_snli
+
+    probe = load_snli("dev", shared_snli, download=False)
+    std = build_concepts(probe, progress=False)
+    exact = build_concepts(probe, encoding="wordnet", progress=False)  # the default mode
+    assert exact.wordnet_mode == "exact"
+    added = compare_encodings(std, exact).set_index("name")["added"]
+    assert added["pre:tok:as"] < 100  # all_senses: +8,100 ("as" -> "a")
+    stops = wordnet.stop_words()
+    stop_concepts = [n for n in std.names if split_name(n)[1] == "tok" and split_name(n)[2] in stops]
+    assert len(stop_concepts) > 100  # as, along, on, in, ... are in the vocabulary
+    assert (added[stop_concepts] == 0).all()
+    for word in std.vocab:  # no stop word is anyone's synonym
+        assert not wordnet.synonyms(word) & stops, word
+    naive = build_concepts(probe, encoding="wordnet", wordnet_mode="all_senses", progress=False)
+    assert naive.counts()[naive.index["pre:tok:as"]] - std.counts()[std.index["pre:tok:as"]] > 1000
+
+
 def test_compare_encodings(needs_wordnet, pairs):
     std = build_concepts(pairs, progress=False)
     wn = build_concepts(pairs, encoding="wordnet", progress=False)
@@ -198,6 +271,24 @@ def test_save_load_round_trip(tmp_path, pairs):
     kinds = back.kinds
     assert list(kinds.columns) == ["name", "side", "kind", "value", "n_pairs"]
     assert kinds.set_index("name").loc["pre:tok:man", "n_pairs"] == 1
+
+
+def test_wordnet_mode_is_saved_and_old_files_load_as_all_senses(tmp_path, pairs, needs_wordnet):
+    from clipneuron_utils.artifacts import record_checksum
+
+    for mode in ("exact", "all_senses"):
+        c = build_concepts(pairs, encoding="wordnet", wordnet_mode=mode, progress=False)
+        assert Concepts.load(c.save(tmp_path / f"{mode}.npz")).wordnet_mode == mode
+    assert Concepts.load(build_concepts(pairs, progress=False).save(tmp_path / "s.npz")).wordnet_mode is None
+    # A file written before the field existed: WordNet masks were the naive ones, standard has no mode.
+    for encoding, expected in (("wordnet", "all_senses"), ("standard", None)):
+        path = build_concepts(pairs, encoding=encoding, progress=False).save(tmp_path / f"{encoding}.npz")
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files if k != "wordnet_mode"}
+        np.savez_compressed(path, **arrays)
+        record_checksum(path)
+        back = Concepts.load(path)
+        assert back.encoding == encoding and back.wordnet_mode == expected
 
 
 @pytest.mark.parametrize(
@@ -234,3 +325,23 @@ def test_ten_thousand_pairs_is_fast():
     c = build_concepts(df, progress=False)
     assert time.perf_counter() - start < 10  # about 0.2 s here
     assert len(c.vocab) == 2000 and c.masks.shape == (10_000, 4000 + 2 + 3)
+
+
+def test_probe_concepts_cache_keys_the_wordnet_mode(runs_tmp, capsys, needs_wordnet, mode_pairs):
+    from clipneuron_utils import experiment
+
+    exact = experiment.probe_concepts("t", mode_pairs, 100, "wordnet", progress=False)
+    naive = experiment.probe_concepts("t", mode_pairs, 100, "wordnet", "all_senses", progress=False)
+    assert (exact.wordnet_mode, naive.wordnet_mode) == ("exact", "all_senses")
+    assert (exact.masks != naive.masks).nnz > 0
+    files = sorted(p.name for p in (runs_tmp / "t" / "concepts").glob("*.npz"))
+    assert [f.rsplit("-", 1)[0] for f in files] == ["wordnet-all_senses-100", "wordnet-exact-100"]
+    capsys.readouterr()
+    again = experiment.probe_concepts("t", mode_pairs, 100, "wordnet", "all_senses", progress=False)
+    assert "cache hit: wordnet (all_senses)" in capsys.readouterr().out and again.wordnet_mode == "all_senses"
+    # The standard masks do not depend on the mode: one file serves both.
+    experiment.probe_concepts("t", mode_pairs, 100, "standard", progress=False)
+    experiment.probe_concepts("t", mode_pairs, 100, "standard", "all_senses", progress=False)
+    assert "cache hit: standard" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="wordnet_mode"):
+        experiment.probe_concepts("t", mode_pairs, 100, "standard", "morphy", progress=False)

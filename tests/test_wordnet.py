@@ -33,9 +33,46 @@ def test_man_synonyms_wordnet_30(wn_available):
     assert all(s == s.lower() and "_" not in s for s in syns)
 
 
-def test_inflected_form_gets_lemma_synsets_and_unknown_is_empty(wn_available):
-    assert "adult male" in wordnet.synonyms("men")  # morphy: men -> man
-    assert wordnet.synonyms("qwzxv") == frozenset()
+def test_all_senses_runs_morphy_and_unknown_is_empty(wn_available):
+    assert "adult male" in wordnet.synonyms("men", "all_senses")  # morphy: men -> man
+    assert {"a", "angstrom", "vitamin a", "adenine", "ampere"} <= wordnet.synonyms("as", "all_senses")  # as -> a
+    assert wordnet.synonyms("along", "all_senses") == {"along", "on"}  # along.r.01: along, on
+    assert "down" in wordnet.synonyms("blue", "all_senses")  # blue.s.?: blue, down, depressed, ...
+    for mode in wordnet.WORDNET_MODES:
+        assert wordnet.synonyms("qwzxv", mode) == frozenset()
+
+
+def test_exact_mode_takes_only_synsets_that_have_the_word_as_a_lemma(wn_available):
+    # "men" is a lemma of one synset only (work_force.n.01); morphy's "man" synsets are not taken.
+    assert wordnet.synonyms("men") == wordnet.synonyms("men", "exact") == {
+        "men", "work force", "workforce", "manpower", "hands"}
+    assert not {"man", "adult male", "human being"} & wordnet.synonyms("men")
+    # A word that is its own lemma keeps every synset it names (here, both modes agree).
+    assert {"dog", "domestic dog", "canis familiaris", "hound"} <= wordnet.synonyms("dog")
+    assert wordnet.synonyms("small") == wordnet.synonyms("small", "all_senses")
+
+
+def test_stop_words_are_never_expanded_nor_synonyms(wn_available):
+    stops = wordnet.stop_words()
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from clipneuron_utils.concepts import SKIP_TOKENS
+
+    assert stops == frozenset(ENGLISH_STOP_WORDS) | SKIP_TOKENS and {"as", "on", "down", ".", ","} <= stops
+    assert "scikit-learn" in wordnet.STOP_WORDS_SOURCE and "ENGLISH_STOP_WORDS" in wordnet.STOP_WORDS_SOURCE
+    # Never expanded: "as" would otherwise get arsenic's "As" (a lemma, compared lowercased).
+    assert wordnet.synonyms("as") == wordnet.synonyms("along") == wordnet.synonyms("a") == frozenset()
+    # Never a synonym: blue's "down" (blue, down, depressed, ...) is dropped, its other lemmas stay;
+    # so is a multi-word lemma made only of stop words ("as well" of likewise).
+    assert "down" not in wordnet.synonyms("blue") and "depressed" in wordnet.synonyms("blue")
+    assert "down in the mouth" in wordnet.synonyms("blue")  # has a content word: kept
+    assert wordnet.synonyms("likewise") == {"likewise", "alike", "similarly"}
+    assert {"as well", "too", "also", "besides"} <= wordnet.synonyms("likewise", "all_senses")
+
+
+def test_bad_mode_names_the_parameter():
+    with pytest.raises(ValueError, match="wordnet_mode"):
+        wordnet.synonyms("dog", "morphy")
 
 
 def test_source_names_version(wn_available):
@@ -111,3 +148,16 @@ def test_incomplete_debian_folder_raises_naming_missing_files(no_wordnet):
     (no_wordnet / "data.noun").write_text("")
     with pytest.raises(wordnet.WordNetUnavailable, match="index.noun"):
         wordnet.wordnet_source()
+
+
+def test_lookup_forms_and_synsets_show_where_all_senses_borrows(wn_available):
+    assert wordnet.lookup_forms("as") == ["as", "a"]  # the plural rule strips -s
+    assert wordnet.lookup_forms("men") == ["men", "man"]  # the noun exception list
+    assert wordnet.lookup_forms("dog") == ["dog"]
+    table = wordnet.lookup_synsets("as")
+    assert list(table.columns) == ["synset", "lemmas", "names_word"]
+    named = set(table.loc[table.names_word, "synset"])
+    assert {"arsenic.n.02", "american_samoa.n.01"} <= named  # "As", "AS": lemmas, compared lowercased
+    borrowed = table[~table.names_word]
+    assert {"angstrom.n.01", "vitamin_a.n.01", "adenine.n.01", "ampere.n.02"} <= set(borrowed.synset)
+    assert all("a" in lemmas.split(", ") for lemmas in borrowed.lemmas)  # every one a sense of "a"
