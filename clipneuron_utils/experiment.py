@@ -344,25 +344,52 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
     holds the probe activations, predictions and probabilities (saved next to the model). A model whose
     units are all dead or not finite raises :class:`ModelHealthError`.
     """
-    from .heads import fit_or_load, label_ids
+    from .heads import label_ids
     from .provenance import encoder_warning
 
     params = encoder_params(encoder, clip_model, clip_weights, clip_sha256)
     identity = data_identity(train, probe)
-    key = cache_key(encoder, config.to_dict(), params, identity["train_key"])
-    folder = model_dir(profile, encoder, key)
-    model = fit_or_load(encoder, train, folder, config, cache=feature_cache(), encoder_params=params)
-    outputs = probe_outputs(profile, encoder, probe, model, folder)
-    check_health(encoder, outputs["activations"], config, model.history)
+    model, outputs, key, folder = _fit(profile, encoder, train, probe, config, params, identity["train_key"])
     gold = label_ids(probe)
     frozen = getattr(model, "frozen_encoder", None)
     label = frozen.name if frozen is not None else "LSTM (trained end-to-end)"
     register_model(profile, encoder, {
         "folder": str(folder), "key": key, "label": label, "hidden": model.config.hidden,
+        "config": config.to_dict(), "encoder_params": params,
         "warning": encoder_warning(frozen.name, getattr(frozen, "kind", "")) if frozen is not None else None,
         "probe_accuracy": float((outputs["predictions"] == gold).mean()), **identity,
     })
     note_use("models", {encoder: key})
+    return model, outputs
+
+
+def _fit(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, config, params: dict, train_key: str):
+    """Fit (or reuse) a model in its keyed folder and check its health: ``(model, outputs, key, folder)``."""
+    from .heads import fit_or_load
+
+    key = cache_key(encoder, config.to_dict(), params, train_key)
+    folder = model_dir(profile, encoder, key)
+    model = fit_or_load(encoder, train, folder, config, cache=feature_cache(), encoder_params=params)
+    outputs = probe_outputs(profile, encoder, probe, model, folder)
+    check_health(encoder, outputs["activations"], config, model.history)
+    return model, outputs, key, folder
+
+
+def train_variant(profile: str, encoder: str, pairs, **changes):
+    """A model like the one chapter 3 registered, with some head settings changed (e.g. ``input_norm=False``).
+
+    Trained (or reused) in its own keyed folder and never registered: chapters 5–7 keep reading the
+    registered models. Returns ``(model, outputs)``.
+    """
+    from .heads import HeadConfig
+
+    entry = check_models(profile, pairs, [encoder])[encoder]
+    if "config" not in entry:
+        raise StaleArtifactError(f"the registry entry of {encoder} predates recorded configs; rerun chapter 3: "
+                                 f"{rerun_command(profile, ('03',), **pairs.params)}")
+    config = HeadConfig.from_dict({**entry["config"], **changes})
+    model, outputs, _, _ = _fit(profile, encoder, pairs.train, pairs.probe, config, entry["encoder_params"],
+                                entry["train_key"])
     return model, outputs
 
 

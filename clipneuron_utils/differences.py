@@ -1,0 +1,88 @@
+"""How this book differs from Mu & Andreas' code (compexp ``nli/code/``), each difference measured on this run.
+
+The appendix chapter lists every difference with what the original does, what this book does and why;
+these functions compute the effect columns from this run's artifacts, so no number there is typed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from .concepts import SKIP_TOKENS, Concepts, compare_encodings
+
+#: search parameters that ``beam_search_by_length`` takes (chapter 5 saves a few more with its results)
+SEARCH_KEYS = ("max_length", "beam_size", "min_acts", "complexity_penalty", "or_not", "expand_all")
+
+
+def search_params(saved: dict, **changes) -> dict:
+    """Chapter 5's search parameters, reduced to the search's own, with ``changes``."""
+    return {**{k: saved[k] for k in SEARCH_KEYS if k in saved}, **changes}
+
+
+def vocabulary_ties(pairs: pd.DataFrame, vocab_size: int) -> dict:
+    """The tokens tied at the vocabulary's cut-off count, and how many of them the cut keeps.
+
+    We break ties alphabetically; the original by ``np.argsort(counts)[::-1]`` over its LSTM vocabulary's
+    ids, which this book does not have, so at most ``2 × min(kept, dropped)`` concepts can differ.
+    """
+    counts = Counter(itertools.chain.from_iterable(itertools.chain(pairs["premise_tokens"], pairs["hypothesis_tokens"])))
+    for token in SKIP_TOKENS:
+        counts.pop(token, None)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if len(ranked) <= vocab_size:
+        return {"cutoff_count": None, "n_tied": 0, "n_kept": 0, "n_dropped": 0, "concepts_at_stake": 0}
+    cutoff = ranked[vocab_size - 1][1]
+    tied = [t for t, c in ranked if c == cutoff]
+    kept = [t for t, _ in ranked[:vocab_size] if counts[t] == cutoff]
+    dropped = len(tied) - len(kept)
+    return {"cutoff_count": int(cutoff), "n_tied": len(tied), "n_kept": len(kept), "n_dropped": dropped,
+            "concepts_at_stake": 2 * min(len(kept), dropped)}
+
+
+def mask_changes(a: Concepts, b: Concepts) -> dict:
+    """How many concept masks differ between two encodings of the same pairs, and the pairs ``b`` adds."""
+    frame = compare_encodings(a, b)
+    summary = frame.attrs["summary"]
+    return {"masks_changed": int(summary["n_changed"]), "pairs_added": int(summary["pairs_added_total"]),
+            "concepts": int(summary["n_concepts"])}
+
+
+def formula_changes(ours: pd.DataFrame, theirs: pd.DataFrame, max_length: int) -> dict:
+    """Units (explained by both searches) whose best formula at ``max_length`` differs, and the IoU change.
+
+    A formula can differ only in which of two equally good formulas a tie keeps, so ``iou_lower`` counts
+    the units whose best IoU really drops; ``iou_change`` is theirs − ours, averaged over all units;
+    ``largest_drop`` the most IoU a unit loses (0 when none does).
+    """
+    pick = lambda f: f[(f["max_length"] == max_length) & f["explained"]].set_index("neuron")  # noqa: E731
+    both = pick(ours)[["formula", "iou"]].merge(pick(theirs)[["formula", "iou"]], left_index=True, right_index=True,
+                                                 suffixes=("", "_theirs"))
+    if both.empty:
+        return {"units": 0, "formula_changed": 0, "share_changed": float("nan"), "iou_lower": 0,
+                "iou_change": float("nan"), "largest_drop": float("nan")}
+    change = both["iou_theirs"] - both["iou"]
+    changed = int((both["formula"] != both["formula_theirs"]).sum())
+    return {"units": len(both), "formula_changed": changed, "share_changed": changed / len(both),
+            "iou_lower": int((change < -1e-9).sum()), "iou_change": float(change.mean()),
+            "largest_drop": float(max(0.0, -change.min()))}
+
+
+def explained_summary(results: pd.DataFrame, max_length: int) -> dict:
+    """Units explained and their mean best IoU at ``max_length`` (one search's results)."""
+    rows = results[(results["max_length"] == max_length) & results["explained"]]
+    return {"explained": len(rows), "mean_iou": float(rows["iou"].mean()) if len(rows) else float("nan")}
+
+
+def mean_difference(a: pd.DataFrame, b: pd.DataFrame, max_length: int) -> float:
+    """Mean per-unit IoU of ``b`` minus ``a`` at ``max_length``, over units explained by both."""
+    pick = lambda f: f[(f["max_length"] == max_length) & f["explained"]].set_index("neuron")["iou"]  # noqa: E731
+    joined = pd.concat([pick(a).rename("a"), pick(b).rename("b")], axis=1, join="inner")
+    return float((joined["b"] - joined["a"]).mean()) if len(joined) else float("nan")
+
+
+def accuracy(outputs: dict, gold: np.ndarray) -> float:
+    return float((outputs["predictions"] == gold).mean())
