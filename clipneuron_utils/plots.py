@@ -42,8 +42,14 @@ _MULTILINE = "split(datum.value, '\\n')"  # header labels hold "\n" between line
 
 
 def _inline(frame: pd.DataFrame) -> alt.InlineData:
-    """Inline records; JSON via pandas (10 decimals) turns NaN/NA into null, numpy scalars into numbers."""
-    return alt.InlineData(values=json.loads(frame.to_json(orient="records")))
+    """Inline records; JSON via pandas turns NaN/NA into null, numpy scalars into numbers.
+
+    Six decimals are far beyond what a chart draws or a tooltip prints (at most four), and nulls are
+    left out: both keep pages with thousands of points light.
+    """
+    records = json.loads(frame.to_json(orient="records", double_precision=6))
+    # a missing field reads as null in Vega: layers with other columns (points vs fitted lines) need not carry them
+    return alt.InlineData(values=[{k: v for k, v in r.items() if v is not None} for r in records])
 
 
 def _present(frame: pd.DataFrame, keys: Sequence[str] = KEYS) -> list[str]:
@@ -121,7 +127,9 @@ def acc_vs_iou(
         for x in (group["iou"].min(), group["iou"].max()):
             lines.append({**{k: first[k] for k in keys + panel_cols}, "iou": x,
                           "acc_when_firing": first["intercept"] + first["slope"] * x, "kind": "fit"})
-    data = pd.concat([points, pd.DataFrame(lines, columns=[*keys, *panel_cols, "iou", "acc_when_firing", "kind"])],
+    # the fit's statistics are drawn only by the line's tooltip: points carry just their panel (page weight)
+    data = pd.concat([points.drop(columns=["stats", "slope", "intercept"]),
+                      pd.DataFrame(lines, columns=[*keys, *panel_cols, "iou", "acc_when_firing", "kind"])],
                      ignore_index=True)
 
     x = alt.X("iou:Q", title="best IoU", scale=alt.Scale(zero=True), axis=alt.Axis(tickCount=5))
