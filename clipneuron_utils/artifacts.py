@@ -53,6 +53,18 @@ def run_dir(profile: str, *parts: str) -> Path:
     return path
 
 
+def shown(path: str | os.PathLike) -> str:
+    """``path`` as a book may print it: ``runs/…`` under the artifacts folder, ``~/…`` under the home folder.
+
+    Executed notebooks are read by others; the build machine's absolute paths mean nothing to them.
+    """
+    path = Path(path).expanduser().resolve()
+    for root, label in ((runs_root().expanduser().resolve(), "runs"), (Path.home().resolve(), "~")):
+        if path == root or root in path.parents:
+            return str(Path(label) / path.relative_to(root))
+    return str(path)
+
+
 SIDECAR_SUFFIX = ".sha256"
 _T = TypeVar("_T")
 
@@ -86,7 +98,7 @@ class CorruptArtifactError(OSError):
 
     def notice(self, action: str = "recomputing") -> str:
         """The one line a cache prints before it recomputes: which file, why, what happens."""
-        return f"cache {self.path}: corrupt ({self.reason}); {action}"
+        return f"cache {shown(self.path)}: corrupt ({self.reason}); {action}"
 
 
 def _umask() -> int:

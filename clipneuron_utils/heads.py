@@ -33,7 +33,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .artifacts import (CorruptArtifactError, atomic_path, cache_key, discard, load_array, load_frame, read_json,
-                        record_checksum, save_array, save_frame, verify, write_json)
+                        record_checksum, save_array, save_frame, shown, verify, write_json)
 from .data import LABELS
 from .encoders import Encoder, FeatureCache, encoder_from_spec, make_encoder
 from .seeding import seed_everything
@@ -535,7 +535,7 @@ def probe_outputs(model: NLIModel, pairs: Any, folder: str | Path, name: str = "
                 print(exc.notice(), flush=True)
                 discard(path)
         if len(saved) == len(files):
-            print(f"cache hit: {name} outputs for {n} pairs ({folder})", flush=True)
+            print(f"cache hit: {name} outputs for {n} pairs ({shown(folder)})", flush=True)
             return saved
     data = _prepare(model, pairs, cache, progress)
     logits, acts = _outputs(model, data, np.arange(n), 1024)
@@ -661,7 +661,8 @@ def fit_or_load(encoder_name: str, train_pairs: pd.DataFrame, folder: str | Path
             reason = _corrupt(exc)
         else:
             if verbose:
-                print(f"reusing the trained {encoder_name} model in {folder} (same config, encoder and data)", flush=True)
+                print(f"reusing the trained {encoder_name} model in {shown(folder)} (same config, encoder and data)",
+                      flush=True)
             return model
     if verbose or reason.startswith(_CORRUPT):  # a damaged model is always reported
         print(f"training the {encoder_name} model: {reason}", flush=True)
@@ -681,7 +682,7 @@ def _stale_reason(folder: Path, encoder_name: str, config: HeadConfig, identity:
     """Why the model saved in ``folder`` cannot be reused (``None``: it can); a damaged file makes it stale."""
     path = folder / "model.json"
     if not path.is_file() or not (folder / "weights.pt").is_file():
-        return f"no saved model in {folder}"
+        return f"no saved model in {shown(folder)}"
     try:
         meta = read_json(path)
         for name in ("weights.pt", "vocab.json", "history.csv"):

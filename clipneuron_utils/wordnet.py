@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import nltk
 
+from .artifacts import shown
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -133,7 +135,7 @@ def _reader_and_source():
     if found is not None:
         where = getattr(found, "path", str(found))
         ours = str(cache_root().resolve()) in str(Path(str(where)).resolve())
-        source = f"Debian WordNet via {where}" if ours else f"NLTK data at {where}"
+        source = f"Debian WordNet via {shown(where)}" if ours else f"NLTK data at {shown(where)}"
     else:
         if not DEBIAN_WORDNET_DIR.is_dir():
             raise WordNetUnavailable(INSTALL_HINT)
@@ -141,7 +143,7 @@ def _reader_and_source():
         if str(root) not in nltk.data.path:
             nltk.data.path.append(str(root))
         found = nltk.data.find("corpora/wordnet")
-        source = f"Debian WordNet from {DEBIAN_WORDNET_DIR} via {found.path}"
+        source = f"Debian WordNet from {DEBIAN_WORDNET_DIR} via {shown(found.path)}"
     with warnings.catch_warnings():  # "multilingual functions not available": we only use English
         warnings.simplefilter("ignore")
         reader = WordNetCorpusReader(found, None)

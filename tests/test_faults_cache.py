@@ -179,7 +179,7 @@ def test_feature_cache_recomputes(damage, runs_tmp, capsys):
     others = digests(cache.root, skip={path.name})
     DAMAGE[damage][0](path)
     again = cache.encode(enc, ["a man sleeps", "a dog runs fast", "hi"], progress=False)
-    assert f"cache {path}: corrupt (" in capsys.readouterr().out
+    assert f"cache {artifacts.shown(path)}: corrupt (" in capsys.readouterr().out
     assert np.array_equal(again, first) and enc.calls == 3
     artifacts.verify(path)
     assert digests(cache.root, skip={path.name}) == others
@@ -211,7 +211,7 @@ def test_probe_outputs_recompute(target, damage, runs_tmp, capsys):
     capsys.readouterr()
     again = probe_outputs(model, probe, folder, progress=False)
     out = capsys.readouterr().out
-    assert f"cache {path}: corrupt (" in out and "); recomputing" in out and "cache hit" not in out
+    assert f"cache {artifacts.shown(path)}: corrupt (" in out and "); recomputing" in out and "cache hit" not in out
     for k in first:
         assert np.array_equal(again[k], first[k])
     artifacts.verify(path)
@@ -229,7 +229,7 @@ def test_probe_outputs_recompute_non_finite_activations(runs_tmp, capsys):
     artifacts.save_array(path, bad)  # its checksum is valid: the values are what is wrong
     capsys.readouterr()
     again = probe_outputs(model, probe, folder, progress=False)
-    assert f"cache {path}: corrupt (1 NaN or infinite values" in capsys.readouterr().out
+    assert f"cache {artifacts.shown(path)}: corrupt (1 NaN or infinite values" in capsys.readouterr().out
     assert np.array_equal(again["activations"], first["activations"])
     assert np.array_equal(artifacts.load_array(path), first["activations"])
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from clipneuron_utils import corpus, experiment
-from clipneuron_utils.artifacts import CorruptArtifactError
+from clipneuron_utils.artifacts import CorruptArtifactError, shown
 from clipneuron_utils.heads import HeadConfig
 from clipneuron_utils.search import threshold_activations
 
@@ -89,7 +89,7 @@ def test_damaged_caches_are_reported_and_recomputed(runs_tmp, pairs, capsys):
     [path] = (runs_tmp / "t" / "concepts").glob("*.npz")
     flip(path)
     again = experiment.probe_concepts("t", pairs.probe, 30, "standard", progress=False)
-    assert f"cache {path}: corrupt (SHA-256 differs" in capsys.readouterr().out
+    assert f"cache {shown(path)}: corrupt (SHA-256 differs" in capsys.readouterr().out
     assert again.names == first.names and (again.masks != first.masks).nnz == 0
 
     model, outputs = experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))

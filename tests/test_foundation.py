@@ -130,3 +130,10 @@ def test_sphinx_ext_drops_twin_inline_scripts():
     sphinx_ext._dedupe_scripts(None, "page", "page.html", context, None)
     assert [(s.filename, s.attributes) for s in context["script_files"]] == [
         ("", {"body": "const A = 1"}), ("x.js", {}), ("x.js", {"async": "async"})]
+
+
+def test_shown_paths_hide_the_build_machine(runs_tmp, monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert artifacts.shown(runs_tmp / "p" / "models" / "x") == "runs/p/models/x"
+    assert artifacts.shown(tmp_path / "home" / ".cache" / "w") == "~/.cache/w"
+    assert artifacts.shown("/usr/share/wordnet") == "/usr/share/wordnet"
