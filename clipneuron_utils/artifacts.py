@@ -101,7 +101,7 @@ class CorruptArtifactError(OSError):
         return f"cache {shown(self.path)}: corrupt ({self.reason}); {action}"
 
 
-def _umask() -> int:
+def umask() -> int:
     """The process umask, read without changing it where Linux allows (``os.umask`` sets it briefly)."""
     with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -126,7 +126,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())
+        os.chmod(tmp_path, 0o666 & ~umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

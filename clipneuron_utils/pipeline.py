@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from . import parameters, provenance
-from .artifacts import atomic_path, repo_root, run_dir, runs_root, write_text
+from .artifacts import atomic_path, repo_root, run_dir, runs_root, umask, write_text
 
 VOLATILE_CELL_KEYS = ("execution", "papermill", "ExecuteTime", "collapsed")
 _PROGRESS = re.compile(r"\r|\d+%\|")
@@ -335,7 +335,7 @@ def run(
                 _copy_tree(output, staged_output)
                 shutil.copymode(output, staged_output)
             else:
-                os.chmod(staged_output, 0o777 & ~_umask())
+                os.chmod(staged_output, 0o777 & ~umask())
             written = []
             for source, out, notes in executed:
                 _write_clean(out, staged_output / f"{source.stem}.ipynb", notes)
@@ -351,12 +351,6 @@ def run(
             shutil.rmtree(staging, ignore_errors=True)
             if staged_output is not None:
                 shutil.rmtree(staged_output, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextlib.contextmanager
