@@ -284,6 +284,54 @@ def search_results(profile: str, encoder: str, encoding: str, neuron_masks: np.n
     return results.assign(encoder=encoder, encoding=encoding)
 
 
+def null_draws(profile: str, concepts: Concepts, counts, *, n_pairs: int, n_draws: int, seed: int,
+               **search_params) -> pd.DataFrame:
+    """:func:`controls.search_null` rows for ``counts``, kept in one growing store per concepts × search
+    parameters × ``n_draws`` × seed under ``runs/<profile>/search/null/``: models searched with the same
+    concepts share their draws, and only counts never searched before are searched (draws do not depend
+    on which counts are searched together, so the store can grow)."""
+    from .controls import SEARCH_KEYS, search_null
+
+    params = sorted((k, v) for k, v in search_params.items() if k in SEARCH_KEYS)
+    key = cache_key(concepts.encoding, concepts.names, concepts.masks.indptr, concepts.masks.indices, params,
+                    n_draws, seed, n_pairs)
+    path = run_dir(profile, "search", "null") / f"{concepts.encoding}-{key}.pkl"
+    store = None
+    if path.is_file():
+        try:
+            store = load_frame(path)
+        except CorruptArtifactError as exc:
+            print(exc.notice())
+            discard(path)
+    counts = np.unique(np.asarray(counts, dtype=np.int64))
+    have = set() if store is None else set(store["count"].unique().tolist())
+    missing = [int(c) for c in counts if int(c) not in have]
+    if missing:
+        print(f"matched null ({concepts.encoding}): searching {len(missing)} firing counts × {n_draws} draws"
+              + (f"; {len(counts) - len(missing)} counts reused" if len(counts) > len(missing) else ""))
+        found = search_null(missing, concepts, n_pairs=n_pairs, n_draws=n_draws, seed=seed, progress=True,
+                            **dict(params))
+        store = found if store is None else pd.concat([store, found], ignore_index=True)
+        save_frame(path, store)
+    else:
+        print(f"cache hit: matched null ({concepts.encoding}) for {len(counts)} firing counts")
+    return store[store["count"].isin(counts)].reset_index(drop=True)
+
+
+def matched_null(profile: str, neuron_masks: np.ndarray, concepts: Concepts, real: pd.DataFrame, *, n_draws: int,
+                 seed: int, bin_width: float, **search_params) -> pd.DataFrame:
+    """:func:`controls.matched_null` of one model × encoding, its draws kept by :func:`null_draws`;
+    returns ``real`` with the null's columns and ``excess_iou``."""
+    from . import controls
+
+    null = controls.matched_null(
+        neuron_masks, concepts, n_draws=n_draws, seed=seed, bin_width=bin_width, real=real,
+        draws_for=lambda counts: null_draws(profile, concepts, counts, n_pairs=neuron_masks.shape[0],
+                                            n_draws=n_draws, seed=seed, **search_params),
+        **search_params)
+    return controls.attach(real, null)
+
+
 def save_latest_search(profile: str, results: pd.DataFrame, params: dict, models: dict | None = None) -> Path:
     """Chapter 5's results for every encoder × encoding: ``runs/<profile>/search/results.csv`` (for readers)
     and ``latest.pkl`` with the parameters and the registry entries of the models searched (what
