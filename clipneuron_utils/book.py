@@ -28,18 +28,19 @@ def stage(notebooks: Path, target: Path) -> Path:
     target.mkdir(parents=True)
     for name in BOOK_FILES:
         shutil.copy2(book / name, target / name)
-    for item in list(notebooks.glob("*.ipynb")) + list(notebooks.glob("_provenance.md")):
+    for item in list(notebooks.glob("*.ipynb")) + list(notebooks.glob("_provenance.md")) + list(notebooks.glob("_scorecard.md")):
         shutil.copy2(item, target / item.name)
     return target
 
 
 def build(source: Path, output: Path, *, strict: bool = True) -> Path:
     """Run ``jupyter-book build`` on ``source``; returns the folder holding ``index.html``."""
-    if not (source / "_provenance.md").is_file():
-        raise FileNotFoundError(
-            f"{source / '_provenance.md'} is missing: run the notebooks first "
-            f"(python -m clipneuron_utils.pipeline --profile ...), which writes it"
-        )
+    for name in ("_provenance.md", "_scorecard.md"):
+        if not (source / name).is_file():
+            raise FileNotFoundError(
+                f"{source / name} is missing: run the notebooks first "
+                f"(python -m clipneuron_utils.pipeline --profile ...), which writes it"
+            )
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--config", str(repo_root() / "_config.yml"),
                "--path-output", str(output)]
     if strict:

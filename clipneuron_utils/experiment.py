@@ -188,7 +188,40 @@ def register_model(profile: str, encoder: str, entry: dict) -> None:
     write_json(path, entries)
 
 
-def check_models(profile: str, pairs, encoders) -> dict:
+def training_seeds(seed: int, seeds: int, lstm_seeds: int = 0, encoder: str = "") -> list[int]:
+    """The training seeds of one encoder's models: ``seed, seed + 1, …`` — ``seeds`` of them, or
+    ``lstm_seeds`` for the LSTM when that is not 0 (it trains end to end: the slow part of a run)."""
+    for name, value, low in (("seeds", seeds, 1), ("lstm_seeds", lstm_seeds, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an int ≥ {low}; got {value!r}")
+    n = lstm_seeds if encoder == "lstm" and lstm_seeds else seeds
+    return list(range(int(seed), int(seed) + int(n)))
+
+
+def seeds_of(entry: dict) -> list[int]:
+    """The training seeds registered for one encoder (the first is the primary model chapters 7–8 show)."""
+    if "seeds" in entry:
+        return [int(s) for s in entry["seeds"]]
+    return [int(entry.get("config", {}).get("seed", 0))]
+
+
+def seed_entry(entry: dict, seed: int | None = None) -> dict:
+    """The registry record of one seed's model (``folder``, ``key``, ``probe_accuracy``); None: the primary."""
+    if seed is None or "seeds" not in entry:
+        if seed is not None and seed not in seeds_of(entry):
+            raise KeyError(f"no model of seed {seed} is registered (seeds: {seeds_of(entry)})")
+        return entry
+    if str(seed) not in entry["seeds"]:
+        raise KeyError(f"no model of seed {seed} is registered (seeds: {seeds_of(entry)})")
+    return entry["seeds"][str(seed)]
+
+
+def _models_note(entry: dict) -> str:
+    """What a chapter notes as the models it used: every seed's key, primary first."""
+    return ",".join(seed_entry(entry, s)["key"] for s in seeds_of(entry)) if "seeds" in entry else entry["key"]
+
+
+def check_models(profile: str, pairs, encoders, seeds: dict | None = None) -> dict:
     """The registry entries of ``encoders``, checked against this chapter's pairs; else the rerun command.
 
     ``pairs`` is the chapter's :class:`~clipneuron_utils.corpus.Pairs` (its ``params`` go in the command).
@@ -208,26 +241,34 @@ def check_models(profile: str, pairs, encoders) -> dict:
                     f"the {name} model in {_registry_path(profile)} was {what} on other pairs than this chapter's "
                     f"data parameters give (the registry holds the last chapter-3 run of profile {profile!r}); "
                     f"rerun the chapters with these parameters: {command}")
-    note_use("models", {name: entries[name]["key"] for name in encoders})
+    for name, wanted in (seeds or {}).items():
+        if name in encoders and seeds_of(entries[name]) != list(wanted):
+            raise StaleArtifactError(
+                f"chapter 3 trained the {name} model with seeds {seeds_of(entries[name])}, this chapter asks for "
+                f"{list(wanted)}: give the chapters the same seed, seeds and lstm_seeds, e.g. {command}")
+    note_use("models", {name: _models_note(entries[name]) for name in encoders})
     return {name: entries[name] for name in encoders}
 
 
-def load_trained(profile: str, encoder: str):
-    """The model chapter 3 trained (no retraining; a frozen encoder is rebuilt when first needed)."""
+def load_trained(profile: str, encoder: str, seed: int | None = None):
+    """The model chapter 3 trained (no retraining; a frozen encoder is rebuilt when first needed).
+
+    ``seed``: the model of that training seed (None: the primary one, the first seed)."""
     from .heads import load_model
 
     entries = registry(profile)
     if encoder not in entries:
         raise KeyError(f"no trained {encoder!r} model in {_registry_path(profile)} (trained: {', '.join(entries)})")
-    return load_model(entries[encoder]["folder"])
+    return load_model(seed_entry(entries[encoder], seed)["folder"])
 
 
-def probe_outputs(profile: str, encoder: str, probe: pd.DataFrame, model=None, folder: Path | None = None) -> dict[str, np.ndarray]:
+def probe_outputs(profile: str, encoder: str, probe: pd.DataFrame, model=None, folder: Path | None = None,
+                  seed: int | None = None) -> dict[str, np.ndarray]:
     """Activations, predictions, probabilities of a trained model on the probe pairs (cached by weights)."""
     from .heads import probe_outputs as outputs
 
-    model = model if model is not None else load_trained(profile, encoder)
-    folder = folder if folder is not None else Path(registry(profile)[encoder]["folder"])
+    model = model if model is not None else load_trained(profile, encoder, seed)
+    folder = folder if folder is not None else Path(seed_entry(registry(profile)[encoder], seed)["folder"])
     return outputs(model, probe, folder, cache=feature_cache())
 
 
@@ -340,8 +381,10 @@ def save_latest_search(profile: str, results: pd.DataFrame, params: dict, models
     save_frame(folder / "results.csv", results)
     frame = results.copy()
     frame.attrs["params"] = dict(params)
-    frame.attrs["models"] = {name: {k: entry.get(k) for k in ("key", "train_key", "probe_key")}
+    frame.attrs["models"] = {name: {**{k: entry.get(k) for k in ("key", "train_key", "probe_key")},
+                                    "seeds": _models_note(entry)}
                              for name, entry in (models or {}).items()}
+    frame.attrs["primary_seeds"] = {name: seeds_of(entry)[0] for name, entry in (models or {}).items()}
     frame.attrs["key"] = cache_key(frame.attrs["params"], frame.attrs["models"],
                                    pd.util.hash_pandas_object(results, index=False).to_numpy())
     note_use("search", frame.attrs["key"])
@@ -367,7 +410,8 @@ def latest_search(profile: str, pairs=None) -> pd.DataFrame:
     encoders = list(dict.fromkeys(results["encoder"]))
     entries = check_models(profile, pairs, encoders)
     searched = results.attrs.get("models", {})
-    changed = [name for name in encoders if searched.get(name, {}).get("key") != entries[name].get("key")]
+    changed = [name for name in encoders if searched.get(name, {}).get("key") != entries[name].get("key")
+               or searched.get(name, {}).get("seeds", _models_note(entries[name])) != _models_note(entries[name])]
     if changed:
         raise StaleArtifactError(
             f"{path} was searched on other {', '.join(changed)} models than the ones chapter 3 registered last "
@@ -384,30 +428,46 @@ def check_encodings(encodings) -> list[str]:
 
 
 def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, config, *,
-                clip_model: str = "ViT-B-32", clip_weights: str = "openai", clip_sha256: str = ""):
-    """Chapter 3's unit of work: fit (or reuse) one classifier, score the probe pairs, record it.
+                seeds: list[int] | None = None, clip_model: str = "ViT-B-32", clip_weights: str = "openai",
+                clip_sha256: str = ""):
+    """Chapter 3's unit of work: fit (or reuse) one classifier per training seed, score the probe pairs,
+    record them.
 
-    The model lives in a folder keyed by its encoder, config and training data, so a run with other
-    parameters trains beside it instead of over it. Returns ``(model, outputs)`` where ``outputs``
+    Each model lives in a folder keyed by its encoder, config (seed included) and training data, so a run
+    with other parameters trains beside it instead of over it. ``seeds`` (default: ``[config.seed]``):
+    the training seeds; the first is the primary model (the one chapters 7–8 look into), and the
+    registry entry lists every seed's model. Returns the primary ``(model, outputs)`` where ``outputs``
     holds the probe activations, predictions and probabilities (saved next to the model). A model whose
     units are all dead or not finite raises :class:`ModelHealthError`.
     """
+    from dataclasses import replace
+
     from .heads import label_ids
     from .provenance import encoder_warning
 
+    seeds = [int(config.seed)] if seeds is None else [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list of distinct ints; got {seeds!r}")
     params = encoder_params(encoder, clip_model, clip_weights, clip_sha256)
     identity = data_identity(train, probe)
-    model, outputs, key, folder = _fit(profile, encoder, train, probe, config, params, identity["train_key"])
     gold = label_ids(probe)
+    trained = {}
+    for seed in seeds:
+        seeded = config if seed == config.seed else replace(config, seed=seed)
+        model, outputs, key, folder = _fit(profile, encoder, train, probe, seeded, params, identity["train_key"])
+        trained[seed] = (model, outputs, {"seed": seed, "folder": str(folder), "key": key,
+                                          "probe_accuracy": float((outputs["predictions"] == gold).mean())})
+    model, outputs, first = trained[seeds[0]]
     frozen = getattr(model, "frozen_encoder", None)
     label = frozen.name if frozen is not None else "LSTM (trained end-to-end)"
-    register_model(profile, encoder, {
-        "folder": str(folder), "key": key, "label": label, "hidden": model.config.hidden,
-        "config": config.to_dict(), "encoder_params": params,
+    entry = {
+        **first, "label": label, "hidden": model.config.hidden,
+        "config": model.config.to_dict(), "encoder_params": params,
         "warning": encoder_warning(frozen.name, getattr(frozen, "kind", "")) if frozen is not None else None,
-        "probe_accuracy": float((outputs["predictions"] == gold).mean()), **identity,
-    })
-    note_use("models", {encoder: key})
+        "seeds": {str(seed): record for seed, (_, _, record) in trained.items()}, **identity,
+    }
+    register_model(profile, encoder, entry)
+    note_use("models", {encoder: _models_note(entry)})
     return model, outputs
 
 
@@ -442,18 +502,32 @@ def train_variant(profile: str, encoder: str, pairs, **changes):
 
 
 def firing_accuracy(profile: str, probe: pd.DataFrame, encoders, activation_alpha: float = 0.0) -> pd.DataFrame:
-    """Accuracy when firing of every unit of every trained encoder, on the probe pairs (one tidy frame)."""
+    """Accuracy when firing of every unit of every trained encoder and seed, on the probe pairs (one tidy
+    frame: ``neuron, n_fires, acc_when_firing, encoder, seed``)."""
     from .analysis import acc_when_firing
     from .heads import label_ids
     from .search import threshold_activations
 
     gold = label_ids(probe)
     frames = []
+    entries = registry(profile)
     for name in encoders:
-        out = probe_outputs(profile, name, probe)
-        masks = threshold_activations(out["activations"], activation_alpha or None, what=f"{name} model")
-        frames.append(acc_when_firing(masks, out["predictions"], gold).assign(encoder=name))
+        for seed in seeds_of(entries[name]):
+            out = probe_outputs(profile, name, probe, seed=seed)
+            masks = threshold_activations(out["activations"], activation_alpha or None, what=f"{name} model")
+            frames.append(acc_when_firing(masks, out["predictions"], gold).assign(encoder=name, seed=seed))
     return pd.concat(frames, ignore_index=True)
+
+
+def primary_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each encoder's primary model (its first seed), for chapters that look at one model."""
+    if "seed" not in results.columns:
+        return results
+    primary = results.attrs.get("primary_seeds") or results.groupby("encoder")["seed"].min().to_dict()
+    keep = results["seed"] == results["encoder"].map(primary)
+    out = results[keep].reset_index(drop=True)
+    out.attrs = dict(results.attrs)
+    return out
 
 
 def check_search_vocab(results: pd.DataFrame, vocab_size: int, wordnet_mode: str | None = None) -> None:

@@ -153,6 +153,11 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "n_synthetic_train": _int_at_least(3),  # one pair per label at least
     "n_synthetic_probe": _int_at_least(3),
     "seed": _int_at_least(0),
+    "seeds": _int_at_least(1),
+    "lstm_seeds": _int_at_least(0),
+    "null_draws": _int_at_least(2),
+    "null_bin_width": _float_in(0, 0.5, high_open=True),
+    "bootstrap_resamples": _int_at_least(100),
     "encoders": _subset_of(ENCODERS),
     "encodings": _subset_of(ENCODINGS),
     "card_encoding": _one_of(ENCODINGS),

@@ -341,9 +341,10 @@ def run(
                 _write_clean(out, staged_output / f"{source.stem}.ipynb", notes)
                 written.append(output / f"{source.stem}.ipynb")
             check_same_artifacts(staged_output, [s.stem for s in sources], output)
-            write_text(staged_output / "_provenance.md",
-                       provenance.render_markdown(profile, collect_provenance(staged_output)), checksum=False)
-            written.append(output / "_provenance.md")
+            recorded = collect_provenance(staged_output)
+            write_text(staged_output / "_provenance.md", provenance.render_markdown(profile, recorded), checksum=False)
+            write_text(staged_output / "_scorecard.md", provenance.render_scorecard(recorded), checksum=False)
+            written += [output / "_provenance.md", output / "_scorecard.md"]
             swap_in(staged_output, output)
             staged_output = None
             return written

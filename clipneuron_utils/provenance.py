@@ -6,6 +6,9 @@ which the pipeline stores in that chapter's executed notebook; ``_provenance.md`
 notebooks that make up the output folder, so a one-chapter run never rewrites what the other chapters say.
 Run outside the pipeline (papermill by hand), a chapter records into ``runs/<profile>/provenance.json``.
 Warnings (an untrained CLIP, the 1% train sample, synthetic data) become a visible box.
+
+Chapter 6 records the scorecard of the paper's claims the same way (:func:`record_scorecard`, under the
+reserved key ``_scorecard``); the pipeline renders it into ``_scorecard.md``, which the first page includes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from .artifacts import read_json, run_dir, write_json
 
 FILE = "provenance.json"
 FILE_ENV = "CLIPNEURON_PROVENANCE"
+SCORECARD = "_scorecard"  # reserved key: not a provenance line
+NO_SCORECARD = ("## The paper's claims in this build\n\nChapter 6 was not run in this build, so there is no "
+                "scorecard of the paper's claims.\n")
 
 
 def path(profile: str) -> Path:
@@ -55,18 +61,28 @@ def encoder_warning(name: str, kind: str) -> str | None:
     return None
 
 
+def record_scorecard(profile: str, markdown: str) -> None:
+    """Chapter 6's scorecard of the paper's claims (Markdown), for the first page."""
+    record(profile, SCORECARD, {"text": markdown})
+
+
+def render_scorecard(entries: dict) -> str:
+    """``_scorecard.md``: the scorecard chapter 6 recorded, or a line saying it was not run."""
+    return (entries.get(SCORECARD) or {}).get("text") or NO_SCORECARD
+
+
 def warnings(entries: dict) -> list[str]:
     """The warnings among provenance ``entries``, in key order."""
-    return [e["warning"] for _, e in sorted(entries.items()) if e.get("warning")]
+    return [e["warning"] for k, e in sorted(entries.items()) if e.get("warning") and k != SCORECARD]
 
 
 def render_markdown(profile: str, entries: dict) -> str:
     """The provenance section of the introduction: a list of what was used, warnings in a box."""
     lines = [f"## What this build used (profile `{profile}`)", ""]
-    if not entries:
+    if not any(key != SCORECARD for key in entries):
         return "\n".join(lines + ["No provenance was recorded by this run.", ""])
     notes = warnings(entries)
     if notes:
         lines += [":::{warning} Read the results with this in mind", *[f"- {w}" for w in notes], ":::", ""]
-    lines += [f"- **{key}**: {entry['text']}" for key, entry in sorted(entries.items())]
+    lines += [f"- **{key}**: {entry['text']}" for key, entry in sorted(entries.items()) if key != SCORECARD]
     return "\n".join(lines) + "\n"

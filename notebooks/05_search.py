@@ -31,6 +31,20 @@
 # Ties are broken by fewer concepts, then by the formula's text, so results are deterministic. The search
 # is vectorised across candidates and neurons (`clipneuron_utils.search`) and equals a brute-force oracle
 # in the tests.
+#
+# **The matched null.** A unit's best IoU depends strongly on how many probe pairs it fires on, whatever
+# it encodes. So every unit is also scored against random masks with its firing count
+# (`clipneuron_utils.controls.matched_null`): `null_draws` random sets of exactly that many probe pairs,
+# searched by the same beam search with the same concepts and settings, at every length. A unit's
+# `excess_iou = iou − null_mean_iou` is what its formula explains beyond its firing rate, and its
+# `p_value` the share of draws at least as good, `(1 + hits) / (null_draws + 1)`. The null depends on a
+# unit only through its firing count, so units whose counts lie within `null_bin_width` of each other
+# (log-spaced bins; 1 % by default, the draw's count never more than that away from the unit's) share one
+# set of draws, and every model searched with the same concepts (all encoders and seeds) reuses them: the
+# draws are kept under `runs/<profile>/search/null/`.
+#
+# Every encoder's model is searched once per training seed (chapter 3), so the later chapters can show
+# how much each number moves between replicates.
 
 # %% tags=["parameters"]
 profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
@@ -40,7 +54,9 @@ train_splits: list = ["train"]  # SNLI splits the classifier heads train on
 probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are probed on
 n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
-seed: int = 0  # seed of everything random
+seed: int = 0  # seed of everything random (the null's draws too); the primary models' training seed
+seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 3 trained them
+lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 3 trained them
 encoders: list = ["clip", "lstm", "minilm"]  # trained models (chapter 3) whose neurons are explained
 encodings: list = ["standard", "wordnet"]  # concept encodings: "standard" and/or "wordnet"
 vocab_size: int = 2000  # token concepts per side: the most frequent probe tokens
@@ -53,6 +69,8 @@ complexity_penalty: float = 1.0  # formula score: IoU × penalty^(length − 1);
 or_not: bool = False  # also try F OR NOT C (not in the paper)
 expand_all: bool = False  # expand with every concept, not only those with IoU > 0 (not in the paper)
 compare_expand_all: bool = True  # also search the first encoder expanding with every concept, to show what it changes
+null_draws: int = 20  # random masks per firing count in the matched null
+null_bin_width: float = 0.01  # units whose firing counts are within this relative width share the null's draws (0: exact counts)
 
 # %%
 import time
@@ -76,47 +94,60 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 
 # %% tags=["nbval-ignore-output"]
-models = experiment.check_models(profile, pairs, encoders)  # trained by chapter 3 on these very pairs
+seed_lists = {name: experiment.training_seeds(seed, seeds, lstm_seeds, name) for name in encoders}
+models = experiment.check_models(profile, pairs, encoders, seeds=seed_lists)  # trained by chapter 3 on these very pairs
 concept_sets = {e: experiment.probe_concepts(profile, pairs.probe, vocab_size, e, wordnet_mode) for e in encodings}
-outputs = {name: experiment.probe_outputs(profile, name, pairs.probe) for name in encoders}
-masks = {name: threshold_activations(out["activations"], activation_alpha or None, what=f"{name} model")
-         for name, out in outputs.items()}
+masks = {(name, s): threshold_activations(experiment.probe_outputs(profile, name, pairs.probe, seed=s)["activations"],
+                                          activation_alpha or None, what=f"{name} model (seed {s})")
+         for name in encoders for s in seed_lists[name]}
 frames, timings = [], []
-for name in encoders:
+for (name, s), mask in masks.items():
     for encoding in encodings:
         started = time.perf_counter()
-        frames.append(experiment.search_results(
-            profile, name, encoding, masks[name], concept_sets[encoding],
-            activations_key=cache_key(masks[name]), **search_params))
-        timings.append({"encoder": name, "encoding": encoding, "seconds": round(time.perf_counter() - started, 2)})
+        found = experiment.search_results(profile, name, encoding, mask, concept_sets[encoding],
+                                          activations_key=cache_key(mask), **search_params)
+        searched = time.perf_counter()
+        found = experiment.matched_null(profile, mask, concept_sets[encoding], found, n_draws=null_draws, seed=seed,
+                                        bin_width=null_bin_width, **search_params)
+        frames.append(found.assign(seed=s))
+        timings.append({"encoder": name, "seed": s, "encoding": encoding, "search (s)": round(searched - started, 2),
+                        "matched null (s)": round(time.perf_counter() - searched, 2)})
 results = pd.concat(frames, ignore_index=True)
 experiment.save_latest_search(profile, results, {**search_params, "activation_alpha": activation_alpha,
-                                                  "vocab_size": vocab_size, "wordnet_mode": wordnet_mode}, models)
+                                                  "vocab_size": vocab_size, "wordnet_mode": wordnet_mode,
+                                                  "null_draws": null_draws, "null_bin_width": null_bin_width,
+                                                  "null_seed": seed}, models)
 pd.DataFrame(timings)
 
 # %% [markdown]
 # ## How many units can be explained
 #
-# A unit is explained when it fires on at least `min_acts` probe pairs.
+# A unit is explained when it fires on at least `min_acts` probe pairs. Per model (encoder × seed), then
+# averaged over the seeds; `mean null IoU` is the matched null's mean for the same units.
 
 # %%
 final = results[results["max_length"] == max_length]
-overview = final.groupby(["encoder", "encoding"]).agg(
-    units=("neuron", "size"), explained=("explained", "sum"),
-    mean_iou=("iou", "mean"), best_iou=("iou", "max"), mean_best_atom_iou=("best_atom_iou", "mean"),
-).reset_index()
-overview
+overview = (final.groupby(["encoder", "encoding", "seed"])
+            .agg(units=("neuron", "size"), explained=("explained", "sum"), mean_iou=("iou", "mean"),
+                 mean_null_iou=("null_mean_iou", "mean"), best_iou=("iou", "max"),
+                 mean_best_atom_iou=("best_atom_iou", "mean"))
+            .groupby(["encoder", "encoding"]).mean().reset_index()
+            .assign(seeds=lambda f: final.groupby(["encoder", "encoding"])["seed"].nunique().to_numpy()))
+overview.round(4)
 
 # %% [markdown]
 # ## The best-explained units of each model
+#
+# The primary model of each encoder (its first training seed).
 
 # %%
-top = (final[final["explained"]].sort_values(["encoder", "encoding", "iou", "neuron"], ascending=[True, True, False, True])
+primary = experiment.primary_rows(final)
+top = (primary[primary["explained"]].sort_values(["encoder", "encoding", "iou", "neuron"], ascending=[True, True, False, True])
        .groupby(["encoder", "encoding"]).head(5))
-top[["encoder", "encoding", "neuron", "formula", "iou", "best_atom", "best_atom_iou", "n_fires"]].reset_index(drop=True)
+top[["encoder", "encoding", "neuron", "formula", "iou", "excess_iou", "best_atom", "best_atom_iou", "n_fires"]].reset_index(drop=True)
 
 # %%
-plots.iou_histogram(final[final["explained"]])
+plots.iou_histogram(primary[primary["explained"]])
 
 # %% [markdown]
 # ## What the expansion restriction costs
@@ -128,10 +159,11 @@ plots.iou_histogram(final[final["explained"]])
 # %% tags=["nbval-ignore-output"]
 if compare_expand_all and not expand_all:
     name, encoding = encoders[0], encodings[0]
+    mask = masks[(name, seed_lists[name][0])]
     unrestricted = experiment.search_results(
-        profile, name, encoding, masks[name], concept_sets[encoding],
-        activations_key=cache_key(masks[name]), **{**search_params, "expand_all": True})
-    both = final[(final.encoder == name) & (final.encoding == encoding)].merge(
+        profile, name, encoding, mask, concept_sets[encoding],
+        activations_key=cache_key(mask), **{**search_params, "expand_all": True})
+    both = primary[(primary.encoder == name) & (primary.encoding == encoding)].merge(
         unrestricted[unrestricted.max_length == max_length], on="neuron", suffixes=("", "_all"))
     both = both[both["explained"]]
     gain = both["iou_all"] - both["iou"]
@@ -139,7 +171,7 @@ if compare_expand_all and not expand_all:
 # %%
 if compare_expand_all and not expand_all:
     display(Markdown(
-        f"For `{name}` × {encoding} at length {max_length}, expanding with every concept raises the mean IoU "
+        f"For `{name}` (primary model) × {encoding} at length {max_length}, expanding with every concept raises the mean IoU "
         f"from {both['iou'].mean():.4f} to {both['iou_all'].mean():.4f} (+{gain.mean():.4f}); "
         f"{int((gain > 1e-12).sum())} of {len(both)} explained units get a better formula, "
         f"the largest gain being {gain.max():.4f}."

@@ -47,7 +47,7 @@ charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-latest = experiment.latest_search(profile, pairs)  # chapter 5's results, checked against this data and its models
+latest = experiment.primary_rows(experiment.latest_search(profile, pairs))  # chapter 5's, checked; primary models
 experiment.check_search_vocab(latest, vocab_size, wordnet_mode)
 saved = latest.attrs["params"]
 top = int(saved["max_length"])

@@ -124,3 +124,30 @@ def test_dead_or_diverged_models_stop_chapter_3(runs_tmp, pairs):
     with pytest.raises(experiment.ModelHealthError, match=r"training of the lstm model diverged: its training loss reached "
                                                           r".*Lower lr \(now 1e\+12\)"):
         experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **{**TINY, "lr": 1e12}))
+
+
+def test_training_seeds_are_replicates_checked_by_later_chapters(runs_tmp, pairs):
+    assert experiment.training_seeds(3, 3, 1, "lstm") == [3]
+    assert experiment.training_seeds(3, 3, 1, "clip") == [3, 4, 5]
+    assert experiment.training_seeds(0, 2, 0, "lstm") == [0, 1]
+    with pytest.raises(ValueError, match="seeds must be an int ≥ 1"):
+        experiment.training_seeds(0, 0)
+    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY), seeds=[0, 1])
+    entry = experiment.registry("t")["lstm"]
+    assert experiment.seeds_of(entry) == [0, 1]
+    assert entry["folder"] == entry["seeds"]["0"]["folder"] != entry["seeds"]["1"]["folder"]
+    first, second = (experiment.probe_outputs("t", "lstm", pairs.probe, seed=s)["activations"] for s in (0, 1))
+    assert not np.array_equal(first, second)  # another seed, another model
+    assert np.array_equal(first, experiment.probe_outputs("t", "lstm", pairs.probe)["activations"])  # primary
+    with pytest.raises(experiment.StaleArtifactError, match=r"trained the lstm model with seeds \[0, 1\], this chapter asks for \[0, 1, 2\]"):
+        experiment.check_models("t", pairs, ["lstm"], seeds={"lstm": [0, 1, 2]})
+    accuracy = experiment.firing_accuracy("t", pairs.probe, ["lstm"])
+    assert sorted(accuracy["seed"].unique()) == [0, 1] and len(accuracy) == 16
+    models = experiment.check_models("t", pairs, ["lstm"], seeds={"lstm": [0, 1]})
+    experiment.save_latest_search("t", accuracy.assign(encoding="standard"), {}, models)
+    results = experiment.latest_search("t", pairs)
+    assert experiment.primary_rows(results)["seed"].unique().tolist() == [0]
+    # a later chapter-3 run with one seed replaces the registry: the search of two seeds is stale
+    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    with pytest.raises(experiment.StaleArtifactError, match="other lstm models"):
+        experiment.latest_search("t", pairs)

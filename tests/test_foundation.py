@@ -98,6 +98,16 @@ def test_provenance_records_and_warns(runs_tmp):
         provenance.record("p", "x", {"no": "text"})
 
 
+def test_scorecard_is_kept_apart_from_the_provenance_list(runs_tmp):
+    provenance.record("p", "data", {"text": "SNLI dev"})
+    assert provenance.render_scorecard(provenance.load("p")) == provenance.NO_SCORECARD
+    provenance.record_scorecard("p", "## The paper's claims\n\n| a | b |\n")
+    entries = provenance.load("p")
+    assert provenance.render_scorecard(entries).startswith("## The paper's claims")
+    listed = provenance.render_markdown("p", entries)
+    assert "_scorecard" not in listed and "| a | b |" not in listed and "**data**: SNLI dev" in listed
+
+
 def test_chart_renderer_gives_offline_html_and_a_stable_fingerprint():
     chart = alt.Chart(pd.DataFrame({"x": [1, 2], "y": [3, 4]}), title="T").mark_point().encode(x="x:Q", y="y:Q")
     bundle = charts.renderer(chart.to_dict())

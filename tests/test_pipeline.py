@@ -35,7 +35,7 @@ def outputs(path):
 def test_runs_chapters_with_profile_and_overrides(project):
     notebooks, _, out = project
     written = pipeline.run("demo", {"seed": 5}, output_dir=out)
-    assert [p.name for p in written] == ["01_first.ipynb", "02_second.ipynb", "_provenance.md"]
+    assert [p.name for p in written] == ["01_first.ipynb", "02_second.ipynb", "_provenance.md", "_scorecard.md"]
     assert "seed is 5\n" in outputs(out / "01_first.ipynb")
     nb = nbformat.read(out / "02_second.ipynb", as_version=4)
     assert nb.metadata["clipneuron"]["parameters"] == {"profile": "demo", "seed": 5}
@@ -80,7 +80,7 @@ def test_failing_chapter_stops_and_leaves_output_untouched(project):
 def test_only_picks_chapters(project):
     _, _, out = project
     written = pipeline.run("demo", only=["02"], output_dir=out)
-    assert [p.name for p in written] == ["02_second.ipynb", "_provenance.md"]
+    assert [p.name for p in written] == ["02_second.ipynb", "_provenance.md", "_scorecard.md"]
     with pytest.raises(pipeline.PipelineError, match="--only 09: no such chapter"):
         pipeline.notebook_sources(["09"])
 
