@@ -1,0 +1,210 @@
+"""Bootstrap intervals over seeds, the vectorized (partial) correlations, p-value pooling, formatting."""
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pingouin
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from clipneuron_utils import uncertainty as U
+
+# ------------------------------------------------------------------------------------------ means
+
+
+def test_mean_ci_covers_the_true_mean_and_shrinks_with_n():
+    covered, widths = 0, {200: [], 2000: []}
+    for i in range(20):
+        rng = np.random.default_rng(i)
+        for n in widths:
+            estimate, low, high = U.bootstrap_mean([rng.normal(0.3, 0.1, n)], n_resamples=1000, seed=i)
+            assert low < estimate < high
+            widths[n].append(high - low)
+            covered += n == 200 and low <= 0.3 <= high
+    assert covered >= 16  # 95 % intervals: about 19 of 20
+    ratio = np.mean(widths[200]) / np.mean(widths[2000])
+    assert 2.5 < ratio < 4.0  # width ∝ 1/√n: √10 ≈ 3.16
+    # and the width is the normal-theory one: 2 · 1.96 · σ/√n
+    assert np.mean(widths[200]) == pytest.approx(2 * 1.96 * 0.1 / math.sqrt(200), rel=0.1)
+
+
+def test_seeds_are_strata_and_the_estimate_is_the_mean_of_seed_means():
+    rng = np.random.default_rng(1)
+    small, large = rng.normal(0.0, 0.1, 50), rng.normal(1.0, 0.1, 500)
+    estimate, low, high = U.bootstrap_mean([small, large], seed=3)
+    assert estimate == pytest.approx((small.mean() + large.mean()) / 2, abs=1e-12)
+    pooled = np.concatenate([small, large]).mean()  # ≈ 0.91: what an unstratified mean would say
+    assert low < estimate < high < pooled - 0.3
+    # stratified: the interval reflects the spread within seeds, not the gap between them
+    within = math.sqrt(0.1**2 / 50 + 0.1**2 / 500) / 2
+    assert high - low == pytest.approx(2 * 1.96 * within, rel=0.15)
+
+
+def test_mean_is_deterministic_and_nan_rather_than_an_exception():
+    rng = np.random.default_rng(2)
+    samples = [rng.random(30), rng.random(40)]
+    assert U.bootstrap_mean(samples, seed=5) == U.bootstrap_mean(samples, seed=5)
+    assert U.bootstrap_mean(samples, seed=5) != U.bootstrap_mean(samples, seed=6)
+    estimate, low, high = U.bootstrap_mean([np.array([0.2, np.nan, 0.4]), np.array([1.0, np.nan])])
+    assert estimate == pytest.approx((0.3 + 1.0) / 2) and math.isnan(low) and math.isnan(high)  # 1 value
+    estimate, low, high = U.bootstrap_mean([np.full(10, 0.5)])  # no variation: the interval is the point
+    assert estimate == low == high == 0.5
+    assert all(math.isnan(v) for v in U.bootstrap_mean([np.array([]), np.array([np.nan])]))
+
+
+def test_means_of_several_measures_are_over_the_units_where_each_is_defined():
+    rng = np.random.default_rng(3)
+    seeds = []
+    for n in (300, 400):
+        a = rng.normal(0.2, 0.05, n)
+        b = np.where(rng.random(n) < 0.3, np.nan, rng.normal(0.5, 0.05, n))
+        seeds.append(np.column_stack([a, b]))
+    out = U.bootstrap_means(seeds, n_resamples=500)
+    for j in range(2):
+        expected = np.mean([np.nanmean(s[:, j]) for s in seeds])
+        assert out["estimate"][j] == pytest.approx(expected, abs=1e-12)
+        assert out["low"][j] < expected < out["high"][j]
+    assert out["n"].tolist() == pytest.approx([350, np.mean([np.isfinite(s[:, 1]).sum() for s in seeds])])
+    assert out["n_seeds"].tolist() == [2, 2]
+    assert out["seed_sd"][0] == pytest.approx(np.std([s[:, 0].mean() for s in seeds], ddof=1))
+    # with no NaN, one measure alone gives bootstrap_mean's interval (the same draws)
+    plain = U.bootstrap_means([s[:, :1] for s in seeds], n_resamples=500, seed=4)
+    assert (plain["estimate"][0], plain["low"][0], plain["high"][0]) == pytest.approx(
+        U.bootstrap_mean([s[:, 0] for s in seeds], n_resamples=500, seed=4), abs=1e-12)
+
+
+# ----------------------------------------------------------------------------------- correlations
+
+
+def _confounded(n, rng, ties=False):
+    z = rng.normal(size=n)
+    x = z + rng.normal(size=n)
+    y = 0.5 * z + 0.3 * x + rng.normal(size=n)
+    if ties:  # ties in every variable, as in accuracies and firing counts
+        x, y, z = np.round(x, 1), np.round(y, 1), np.round(z, 1)
+    return x, y, z
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+@pytest.mark.parametrize("ties", [False, True])
+def test_vectorized_partial_correlation_equals_pingouin(method, ties):
+    rng = np.random.default_rng(4)
+    n = 150
+    x, y, z = _confounded(n, rng, ties)
+    frame = pd.DataFrame({"x": x, "y": y, "z": z})
+    ones = np.ones(n)
+    assert U.weighted_correlation(ones, x, y, z, method=method) == pytest.approx(
+        pingouin.partial_corr(frame, x="x", y="y", covar="z", method=method)["r"].iloc[0], abs=1e-10)
+    assert U.weighted_correlation(ones, x, y, method=method) == pytest.approx(
+        pingouin.corr(x, y, method=method)["r"].iloc[0], abs=1e-10)
+    # a resample is the data with unit i repeated counts[i] times: ranks of the repeated values
+    idx = rng.integers(0, n, (20, n))
+    counts = U._counts(idx, n, np.float64)
+    expected = [pingouin.partial_corr(frame.iloc[i], x="x", y="y", covar="z", method=method)["r"].iloc[0]
+                for i in idx]
+    assert U.weighted_correlation(counts, x, y, z, method=method) == pytest.approx(expected, abs=1e-10)
+    # the bootstrap's float32 ranks and sums agree to far below what an interval resolves
+    fast = U._correlations(U._counts(idx, n, units_first=True), {"x": x, "y": y, "z": z},
+                           [("x", "y", "z", method, None)], fast=True)[0]
+    assert fast == pytest.approx(expected, abs=1e-5)
+
+
+def test_weighted_ranks_are_rankdata_of_the_repeated_values():
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 6, 40).astype(float)  # many ties
+    counts = U._counts(rng.integers(0, 40, (3, 40)), 40, np.float64)
+    for row in counts:
+        repeated = np.repeat(x, row.astype(int))
+        expected = stats.rankdata(repeated) - (len(repeated) + 1) / 2
+        got = U._weighted_ranks(row, x, row.sum())
+        assert np.repeat(got, row.astype(int)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_bootstrap_correlation_interval_and_undefined_cases():
+    rng = np.random.default_rng(6)
+    xs, ys = [], []
+    for _ in range(3):
+        x = rng.normal(size=400)
+        xs.append(x)
+        ys.append(0.5 * x + rng.normal(size=400))
+    r_true = 0.5 / math.sqrt(1.25)
+    for method in ("pearson", "spearman"):
+        estimate, low, high = U.bootstrap_correlation(xs, ys, method=method, n_resamples=1000)
+        per_seed = [pingouin.corr(x, y, method=method)["r"].iloc[0] for x, y in zip(xs, ys)]
+        assert estimate == pytest.approx(np.mean(per_seed), abs=1e-10)
+        assert low < estimate < high and high - low < 0.15
+    assert low < r_true < high
+    assert U.bootstrap_correlation(xs, ys, n_resamples=300, seed=1) == U.bootstrap_correlation(
+        xs, ys, n_resamples=300, seed=1)
+    # a seed with NaNs loses those units; too few units or a constant variable: NaN, no exception
+    assert all(math.isnan(v) for v in U.bootstrap_correlation([np.arange(2.0)], [np.arange(2.0)]))
+    assert all(math.isnan(v) for v in U.bootstrap_correlation([np.ones(50)], [rng.random(50)]))
+    x = np.r_[rng.random(20), np.nan]
+    assert not math.isnan(U.bootstrap_correlation([x], [rng.random(21)], n_resamples=200)[0])
+    # four units: r is defined but a resample is often constant, so no interval
+    estimate, low, high = U.bootstrap_correlation([np.arange(4.0)], [np.array([1.0, 3, 2, 4])])
+    assert estimate == pytest.approx(0.8) and math.isnan(low) and math.isnan(high)
+
+
+# --------------------------------------------------------------------------------------- p-values
+
+
+def test_combined_p_with_one_seed_returns_the_given_p():
+    assert U.combined_p([0.3], [100], pvalues=[0.0123]) == (0.3, 0.0123)
+    # seeds without an r are left out: the one left gives its own p
+    assert U.combined_p([np.nan, 0.3], [100, 100], pvalues=[0.5, 0.0123]) == (0.3, 0.0123)
+    r, p = U.combined_p([0.3], [100])  # no p given: the Fisher z-test
+    assert r == pytest.approx(0.3) and p == pytest.approx(2 * stats.norm.sf(math.atanh(0.3) * math.sqrt(97)))
+    assert all(math.isnan(v) for v in U.combined_p([0.3], [3]))  # n − 3 = 0: no variance
+
+
+def test_combined_p_of_three_identical_seeds_is_smaller_than_one_seeds():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=80)
+    y = 0.25 * x + rng.normal(size=80)
+    fit = pingouin.corr(x, y)
+    r, p_one = float(fit["r"].iloc[0]), float(fit["p_val"].iloc[0])
+    r_all, p_all = U.combined_p([r] * 3, [80] * 3, pvalues=[p_one] * 3)
+    assert r_all == pytest.approx(r, abs=1e-12)
+    assert p_all < p_one / 10
+    # fixed effect: z = atanh r · √(3 (n − 3)); a covariate costs one degree of freedom per seed
+    assert p_all == pytest.approx(2 * stats.norm.sf(math.atanh(r) * math.sqrt(3 * 77)), rel=1e-9)
+    assert U.combined_p([r] * 3, [80] * 3, n_covariates=1)[1] > p_all
+
+
+def test_holm_equals_statsmodels_and_keeps_nans_in_place():
+    p = np.array([0.01, np.nan, 0.04, 0.03, None, 0.2], dtype=float)
+    adjusted = U.holm(p)
+    finite = np.isfinite(p)
+    assert np.isnan(adjusted[~finite]).all()
+    assert adjusted[finite] == pytest.approx(multipletests(p[finite], method="holm")[1])
+    assert adjusted[0] == pytest.approx(0.04)  # 4 tests in the family, not 6
+    assert U.holm([]).shape == (0,) and np.isnan(U.holm([np.nan])).all()
+
+
+# ------------------------------------------------------------------------------------- formatting
+
+
+def test_format_p_is_scientific_with_two_digits_and_never_zero():
+    assert U.format_p(3.2e-05) == "3.2e-05"
+    assert U.format_p(0.49) == "4.9e-01"
+    assert U.format_p(1.0) == "1.0e+00"
+    assert U.format_p(float("nan")) == "n/a" and U.format_p(None) == "n/a"
+    for p in [0.0, 1e-320, 5e-300, 1e-16, 0.0499, 0.05, 0.999, 0.3]:
+        text = U.format_p(p)
+        assert text not in ("0", "0.0", "0.00") and not re.fullmatch(r"[0.]+(e[+-]?0+)?", text)
+        assert re.fullmatch(r"<?\d\.\de[+-]\d{2,3}", text), text
+    assert U.format_p(0.0).startswith("<")  # underflow: below the smallest double, not zero
+
+
+def test_format_ci_has_three_significant_digits_and_keeps_signs():
+    assert U.format_ci(0.382, 0.375, 0.389) == "0.382 [0.375, 0.389]"
+    assert U.format_ci(-0.0213, -0.0402, -0.00251) == "-0.0213 [-0.0402, -0.00251]"
+    assert U.format_ci(0.38234, 0.37512, 0.38949) == "0.382 [0.375, 0.389]"
+    assert U.format_ci(0.5, 0.25, 1) == "0.500 [0.250, 1.00]"
+    assert U.format_ci(12.345, 100, -3) == "12.3 [100, -3.00]"
+    assert U.format_ci(0.1, float("nan"), None) == "0.100 [n/a, n/a]"
+    assert U.format_ci(np.nan, np.nan, np.nan) == "n/a [n/a, n/a]"
