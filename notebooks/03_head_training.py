@@ -135,6 +135,17 @@ accuracy = pd.DataFrame([
 ])
 accuracy
 
+# %% tags=["hide-input"]
+counts = {name: len(registry[name]["seeds"]) for name in encoders}
+if "lstm" in encoders and counts["lstm"] < max(counts.values()):
+    epoch_s = float(models["lstm"].history["seconds"].mean()) if "seconds" in models["lstm"].history else float("nan")
+    display(Markdown(
+        f"The LSTM was trained with {counts['lstm']} seed(s) and the frozen encoders' heads with {max(counts.values())} "
+        f"(`lstm_seeds` = {lstm_seeds}, `seeds` = {seeds}): the LSTM trains end to end, at {epoch_s / 60:.1f} min per "
+        f"epoch on this machine over {len(models['lstm'].history)} epochs, so each more seed would add about "
+        f"{epoch_s * len(models['lstm'].history) / 60:.0f} min, while a head on cached features takes seconds. "
+        "Its numbers in chapter 6 therefore have no spread over seeds; their intervals resample units only."))
+
 # %%
 confusion = pd.concat([
     pd.crosstab(pd.Categorical(gold, categories=range(3)), pd.Categorical(outputs[name]["predictions"], categories=range(3)),

@@ -145,6 +145,7 @@ table = pd.DataFrame([
      "mean IoU (unexplained = 0)": format_ci(*(cell("iou_paper", name, length)[["mean", "ci_low", "ci_high"]])),
      "null mean IoU": format_ci(*(cell("null_mean_iou", name, length)[["mean", "ci_low", "ci_high"]])),
      "excess IoU": format_ci(*(cell("excess_iou", name, length)[["mean", "ci_low", "ci_high"]])),
+     "sd over seeds": f"{cell('iou', name, length)['seed_sd']:.2g}",
      "explained": f"{cell('iou', name, length)['n_explained']:,.0f} of {cell('iou', name, length)['n_units']:,.0f}",
      "seeds": int(cell("iou", name, length)["n_seeds"])}
     for name in encoders for length in lengths])
@@ -153,7 +154,8 @@ table.style.hide(axis="index")
 # %% [markdown]
 # "Explained" averages over units that fire on at least `min_acts` probe pairs (this book's convention);
 # "unexplained = 0" counts the others as IoU 0, as the original code does (compexp `analyze.py`). The
-# explained count is per seed.
+# explained count is per seed; "sd over seeds" is the spread of the mean IoU between the models of an
+# encoder (empty with one seed).
 
 # %% tags=["hide-input"]
 sentences = []
@@ -233,7 +235,8 @@ plots.iou_vs_firing(scored, max_length=1)
 # %% tags=["hide-input"]
 def correlations_table(frame):
     return pd.DataFrame([{"encoder": r.encoder, "encoding": r.encoding, "length": r.max_length, "test": r.test,
-                          "method": r.method, "r": format_ci(r.r, r.ci_low, r.ci_high), "p": format_p(r.p),
+                          "method": r.method, "r": format_ci(r.r, r.ci_low, r.ci_high), "sd over seeds": f"{r.seed_sd:.2g}",
+                          "p": format_p(r.p),
                           "Holm p": format_p(r.p_holm), "units": r.n}
                          for r in frame.itertuples()])
 
