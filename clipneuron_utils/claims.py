@@ -184,10 +184,55 @@ def scorecard(*, gains: pd.DataFrame, correlations: pd.DataFrame, changes: pd.Da
     return frame.sort_values(["claim", "encoder", "length"], kind="stable").reset_index(drop=True)
 
 
-def markdown(card: pd.DataFrame, *, title: str = "The paper's claims in this build") -> str:
-    """The scorecard as a Markdown section (the book's first page includes it)."""
-    lines = [f"## {title}", "",
-             "| claim | encoder | length | paper | this build | against controls | verdict |",
+def findings(card: pd.DataFrame, summary: pd.DataFrame, confound: pd.DataFrame, gains: pd.DataFrame | None,
+             encoders, encoding: str = "standard") -> list[str]:
+    """Three or four sentences on what this build finds, each computed from the tables (for the first
+    page and the top of the results chapter)."""
+    tally = counts(card)
+    out = [f"Of {len(card)} claim × encoder rows, {tally['holds']} hold, {tally['holds only before controls']} hold "
+           f"only before controls, {tally['does not hold']} do not hold and {tally['not testable in this build']} "
+           "are not testable in this build."]
+
+    def pick(frame, **match):
+        return _one(frame, **match)
+
+    shares = []
+    for name in encoders:
+        real = pick(summary, encoder=name, encoding=encoding, max_length=1, measure="iou")
+        null = pick(summary, encoder=name, encoding=encoding, max_length=1, measure="null_mean_iou")
+        if real is not None and null is not None and _finite(real["mean"], null["mean"]) and real["mean"] > 0:
+            shares.append(f"{name} {null['mean'] / real['mean']:.0%}")
+    if shares:
+        out.append("Random masks with each unit's firing count, searched the same way, reach most of the real "
+                   f"units' mean IoU at length 1: {', '.join(shares)} of it.")
+    tracks, partials = [], []
+    for name in encoders:
+        firing = pick(confound, encoder=name, encoding=encoding, max_length=1, test="IoU ~ log firing count",
+                      method="pearson")
+        plain = pick(confound, encoder=name, encoding=encoding, max_length=1, test=CORRELATION, method="pearson")
+        partial = pick(confound, encoder=name, encoding=encoding, max_length=1, test=PARTIAL, method="pearson")
+        if firing is not None and _finite(firing["r"]):
+            tracks.append(f"{firing['r']:.2f}")
+        if plain is not None and partial is not None and _finite(plain["r"], partial["r"]):
+            partials.append(f"{name} {plain['r']:+.2f} → {partial['r']:+.2f}")
+    if tracks and partials:
+        out.append(f"A unit's IoU tracks its log firing count (r = {', '.join(tracks)}); holding firing count fixed "
+                   f"moves the IoU ↔ accuracy correlation at length 1 from {'; '.join(partials)}.")
+    if gains is not None and len(gains):
+        rows = [pick(gains, encoder=name, encoding=encoding, measure="excess_iou") for name in encoders]
+        above = [r["encoder"] for r in rows if _above(r)]
+        out.append(f"Longer formulas explain more than chance for {len(above)} of {len(rows)} encoders: the gain in "
+                   "excess IoU from length 1 to 2 is above 0 for " + (", ".join(above) or "none") + ".")
+    return out
+
+
+def markdown(card: pd.DataFrame, *, title: str = "The paper's claims in this build",
+             sentences: list[str] | None = None) -> str:
+    """The scorecard as a Markdown section (the book's first page includes it), after ``sentences``."""
+    lines = [f"## {title}", ""]
+    if sentences:
+        lines += [" ".join(sentences), "", "The verdicts are computed in chapter 6 from this build's numbers:", ""]
+    lines += ["| claim | encoder | length | paper | this build | against controls | verdict |",
              "|---|---|---|---|---|---|---|"]
     for row in card.to_dict("records"):
         verdict_text = row["verdict"] + (f" ({row['note']})" if row["note"] else "")

@@ -133,13 +133,59 @@ def strip_volatile(notebook) -> None:
         ]
 
 
-def _write_clean(executed: Path, target: Path, notes: dict | None = None) -> None:
-    """The executed notebook, stripped, with what the chapter recorded (``provenance``, ``uses``) in its metadata."""
+def _value_text(value) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def parameters_box(notebook, declared: dict) -> None:
+    """Fold the chapter's two parameter cells (its defaults and papermill's injected values) into one
+    collapsed "Parameters of this run" box for the book.
+
+    The code cells stay (tagged ``remove-cell``: nbval and a reader of the notebook still run them);
+    a Markdown cell before them lists every parameter with this run's value and what it means, the
+    values the run changed from the chapter's defaults in bold.
+    """
+    import nbformat
+
+    tags = [set(cell.get("metadata", {}).get("tags", [])) for cell in notebook.cells]
+    where = [i for i, t in enumerate(tags) if t & {"parameters", "injected-parameters"}]
+    if not where or not declared:
+        return
+    given = notebook.metadata.get("papermill", {}).get("parameters", {}) or {}
+    rows = []
+    for name, param in declared.items():
+        value = given.get(name, param.default)
+        shown = f"`{_value_text(value)}`"
+        changed = name in given and given[name] != param.default
+        rows.append(f"| `{name}` | {'**' + shown + '**' if changed else shown} | "
+                    f"{param.help.replace('|', '/') if param.help else ''} |")
+    box = nbformat.v4.new_markdown_cell(
+        ":::{admonition} Parameters of this run\n:class: dropdown\n\n"
+        "Values in bold were set by the run's profile or command line; the others are the chapter's defaults. "
+        "Rerun with other values: `python -m clipneuron_utils.pipeline --profile <profile> -p name=value`.\n\n"
+        "| parameter | value | meaning |\n|---|---|---|\n" + "\n".join(rows) + "\n:::")
+    box.metadata["tags"] = ["parameters-box"]
+    for i in where:
+        cell_tags = notebook.cells[i].setdefault("metadata", {}).setdefault("tags", [])
+        if "remove-cell" not in cell_tags:
+            cell_tags.append("remove-cell")
+    notebook.cells = [c for c in notebook.cells if "parameters-box" not in c.get("metadata", {}).get("tags", [])]
+    where = [i for i, c in enumerate(notebook.cells)
+             if set(c.get("metadata", {}).get("tags", [])) & {"parameters", "injected-parameters"}]
+    notebook.cells.insert(where[0], box)
+
+
+def _write_clean(executed: Path, target: Path, notes: dict | None = None, source: Path | None = None) -> None:
+    """The executed notebook, stripped, with what the chapter recorded (``provenance``, ``uses``) in its
+    metadata and its parameter cells folded into one box (:func:`parameters_box`)."""
     import nbformat
 
     notebook = nbformat.read(executed, as_version=4)
     strip_volatile(notebook)
     notebook.metadata.setdefault("clipneuron", {}).update(notes or {})
+    if source is not None:
+        parameters_box(notebook, parameters.read_parameters(source))
     with atomic_path(target) as tmp:
         nbformat.write(notebook, tmp)
 
@@ -338,7 +384,7 @@ def run(
                 os.chmod(staged_output, 0o777 & ~umask())
             written = []
             for source, out, notes in executed:
-                _write_clean(out, staged_output / f"{source.stem}.ipynb", notes)
+                _write_clean(out, staged_output / f"{source.stem}.ipynb", notes, source)
                 written.append(output / f"{source.stem}.ipynb")
             check_same_artifacts(staged_output, [s.stem for s in sources], output)
             recorded = collect_provenance(staged_output)

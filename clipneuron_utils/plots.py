@@ -107,52 +107,52 @@ def acc_vs_iou(
     points = frame[analysis._explained(frame) & acc.notna()].copy()
     cols = [c for c in ("neuron", "formula", "iou", "acc_when_firing", "n_fires") if c in points.columns]
     points = points[keys + cols]
-    points["kind"] = "neuron"
 
     panels = correlations.sort_values(keys).reset_index(drop=True) if keys else correlations.iloc[:1].copy()
     panels["panel_order"] = np.arange(len(panels))
     panels["stats"] = panels.apply(stats_label, axis=1)
     head = panels.apply(lambda r: " · ".join(_key_text(k, r[k]) for k in keys), axis=1) if keys else ""
     panels["panel"] = (head + "\n" + panels["stats"]) if keys else panels["stats"]
-    panel_cols = ["panel", "panel_order", "stats", "slope", "intercept"]
-    points = points.merge(panels[keys + panel_cols], on=keys, how="inner") if keys else points.assign(
-        **{c: panels[c].iloc[0] for c in panel_cols}
-    )
+    points = points.merge(panels[keys + ["panel_order"]], on=keys, how="inner") if keys else points.assign(panel_order=0)
 
     lines = []
-    for _, group in points.groupby("panel_order", sort=True):
-        first = group.iloc[0]
+    for order, group in points.groupby("panel_order", sort=True):
+        first = panels.iloc[int(order)]
         if not (math.isfinite(first["slope"]) and math.isfinite(first["intercept"])):
             continue
         for x in (group["iou"].min(), group["iou"].max()):
-            lines.append({**{k: first[k] for k in keys + panel_cols}, "iou": x,
+            lines.append({"panel_order": int(order), "stats": first["stats"], "slope": first["slope"],
+                          "intercept": first["intercept"], "iou": x,
                           "acc_when_firing": first["intercept"] + first["slope"] * x, "kind": "fit"})
-    # the fit's statistics are drawn only by the line's tooltip: points carry just their panel (page weight)
-    data = pd.concat([points.drop(columns=["stats", "slope", "intercept"]),
-                      pd.DataFrame(lines, columns=[*keys, *panel_cols, "iou", "acc_when_firing", "kind"])],
-                     ignore_index=True)
+    # points carry only their panel's number and what their tooltip prints (page weight): the panel's
+    # name and statistics are in its header, drawn from a lookup, and in the fitted line's tooltip
+    if "formula" in points:
+        points["formula"] = points["formula"].map(_short_formula)
+    points = _round(points.drop(columns=keys), ["iou", "acc_when_firing"], 3).assign(kind="neuron")
+    data = pd.concat([points, pd.DataFrame(lines, columns=["panel_order", "stats", "slope", "intercept", "iou",
+                                                           "acc_when_firing", "kind"])], ignore_index=True)
 
-    x = alt.X("iou:Q", title="best IoU", scale=alt.Scale(zero=True), axis=alt.Axis(tickCount=5))
-    y = alt.Y("acc_when_firing:Q", title="accuracy when firing", scale=alt.Scale(domain=[0, 1]))
+    x = alt.X("iou:Q", title="best IoU", scale=alt.Scale(zero=False, nice=True), axis=alt.Axis(tickCount=5))
+    y = alt.Y("acc_when_firing:Q", title="accuracy when firing", scale=alt.Scale(zero=False, nice=True))
     base = alt.Chart()
-    dots = base.mark_circle(size=28, opacity=0.6).encode(
-        x=x, y=y,
-        tooltip=[_POINT_TOOLTIPS[c] for c in _POINT_TOOLTIPS if c in points.columns] + [_key_tooltip(k) for k in keys],
+    dots = base.mark_circle(size=24, opacity=0.5).encode(
+        x=x, y=y, tooltip=[_POINT_TOOLTIPS[c] for c in _POINT_TOOLTIPS if c in points.columns],
     ).transform_filter(alt.datum.kind == "neuron")
     fit = base.mark_line(color="#d62728", strokeWidth=2).encode(
         x=x, y=y,
         tooltip=[alt.Tooltip("stats:N", title="Pearson"), alt.Tooltip("slope:Q", format=".3f"),
                  alt.Tooltip("intercept:Q", format=".3f")],
     ).transform_filter(alt.datum.kind == "fit")
-    subtitle = "one point per explained unit; red: least-squares line"
+    subtitle = "one point per explained unit; red: least-squares line; axes fitted to each panel's units"
     if len(panels) == 1:  # a single panel: its statistics belong in the title too
         subtitle += f"; {panels['stats'].iloc[0]}"
-    n_columns = int(points["max_length"].nunique()) if "max_length" in points.columns else 1
-    return alt.layer(dots, fit, data=_inline(data)).properties(width=200, height=170).facet(
-        facet=alt.Facet("panel:N", sort=alt.SortField("panel_order"),
-                        header=alt.Header(title=None, labelExpr=_MULTILINE, labelLimit=0, labelFontSize=11)),
+    n_columns = int(frame["max_length"].nunique()) if "max_length" in keys else 1
+    labels = {int(r.panel_order): r.panel for r in panels.itertuples()}
+    return alt.layer(dots, fit, data=_inline(data)).properties(width=300, height=220).facet(
+        facet=alt.Facet("panel_order:O", sort="ascending",
+                        header=alt.Header(title=None, labelExpr=_header_expr(labels), labelLimit=0, labelFontSize=11)),
         columns=max(n_columns, 1),
-    ).properties(title=alt.Title(title, subtitle=subtitle))
+    ).resolve_scale(x="independent", y="independent").properties(title=alt.Title(title, subtitle=subtitle))
 
 
 # ------------------------------------------------------------------------- mean IoU by length

@@ -34,7 +34,7 @@ n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source onl
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random
 
-# %%
+# %% tags=["hide-input"]
 import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
@@ -60,7 +60,7 @@ pairs = corpus.load_pairs(
 # Exactly which files this build read. "official" means the file's content is byte-identical to the
 # published SNLI 1.0 `.jsonl` (checked by md5).
 
-# %%
+# %% tags=["hide-input"]
 display(Markdown(f":::{{important}} Data used by this build\n{pairs.summary}.\n:::"))
 pairs.provenance
 
@@ -70,11 +70,11 @@ pairs.provenance
 # Pairs whose annotators reached no consensus (label `-`) are dropped: they are neither trained on nor
 # probed.
 
-# %%
+# %% tags=["hide-input"]
 labels = corpus.label_distribution(pairs)
 labels.pivot(index="label", columns="set", values="pairs").loc[["entailment", "neutral", "contradiction"]]
 
-# %%
+# %% tags=["hide-input"]
 alt.Chart(labels, title="Pairs per label").mark_bar().encode(
     x=alt.X("pairs:Q", title="pairs"),
     y=alt.Y("label:N", sort=["entailment", "neutral", "contradiction"], title=None),
@@ -89,10 +89,10 @@ alt.Chart(labels, title="Pairs per label").mark_bar().encode(
 # Hypotheses are written by annotators and are shorter than the image-caption premises; the concepts of
 # chapter 4 are built from these tokens and tags.
 
-# %%
+# %% tags=["hide-input"]
 corpus.vocabulary_stats(pairs)
 
-# %%
+# %% tags=["hide-input"]
 lengths = corpus.sentence_lengths(pairs)
 alt.Chart(lengths, title="Tokens per sentence").mark_bar(opacity=0.8).encode(
     x=alt.X("tokens:O", title="tokens (parse leaves, punctuation included)"),
@@ -103,7 +103,7 @@ alt.Chart(lengths, title="Tokens per sentence").mark_bar(opacity=0.8).encode(
     tooltip=["set", "side", "tokens", "sentences"],
 ).properties(width=520, height=140)
 
-# %%
+# %% tags=["hide-input"]
 top = corpus.top_tokens(pairs.probe, n=25)
 alt.Chart(top, title="Most frequent probe tokens").mark_bar().encode(
     x=alt.X("count:Q"),
@@ -114,7 +114,7 @@ alt.Chart(top, title="Most frequent probe tokens").mark_bar().encode(
 # %% [markdown]
 # ## Example pairs with their tags
 
-# %%
+# %% tags=["hide-input"]
 examples = pairs.probe.groupby("label", sort=False).head(2).sort_values("label")
 pd.DataFrame(
     {

@@ -44,7 +44,7 @@ clip_weights: str = "openai"  # "openai" (open_clip download), another open_clip
 clip_sha256: str = ""  # expected SHA-256 of a local checkpoint file (checked before loading)
 benchmark_sentences: int = 512  # probe sentences for the throughput table
 
-# %%
+# %% tags=["hide-input", "remove-output"]
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
@@ -65,7 +65,7 @@ frozen = {name: enc.make_encoder(name, **experiment.encoder_params(name, clip_mo
 # %% [markdown]
 # ## What each encoder is
 
-# %%
+# %% tags=["hide-input"]
 rows = [encoder.describe() for encoder in frozen.values()]
 if "lstm" in encoders:
     lstm = HeadConfig()
@@ -76,7 +76,7 @@ if "lstm" in encoders:
 description = pd.DataFrame(rows).set_index("encoder").T.fillna("").astype(str)
 description
 
-# %%
+# %% tags=["hide-input"]
 for name, encoder in frozen.items():
     if getattr(encoder, "kind", "") == "untrained":
         display(Markdown(
@@ -97,12 +97,12 @@ for name, encoder in frozen.items():
 # sequence instead of CLIP's 77-token context; the table compares that with
 # `model.encode_text(tokenizer(texts))` on the same probe sentences.
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "hide-input"]
 sentences = list(dict.fromkeys(list(pairs.probe.premise) + list(pairs.probe.hypothesis)))[:benchmark_sentences]
 throughput = pd.DataFrame([enc.compare_with_encode_text(encoder, sentences) for encoder in frozen.values()])
 throughput
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "hide-input"]
 if "clip" in frozen:
     agree = throughput.loc[throughput.encoder == "clip", "max_abs_difference"].iloc[0]
     display(Markdown(f"Largest absolute difference between the two CLIP encodings: {agree:.1e} "
@@ -115,7 +115,7 @@ if "clip" in frozen:
 # rest: two premises that differ only after that point get the same features. The table counts the
 # sentences of this run that CLIP cuts.
 
-# %%
+# %% tags=["hide-input"]
 if "clip" in frozen:
     all_sentences = list(dict.fromkeys([*pairs.train.premise, *pairs.train.hypothesis,
                                         *pairs.probe.premise, *pairs.probe.hypothesis]))
@@ -133,7 +133,7 @@ if "clip" in frozen:
 # Cosine similarity of a few sentence pairs. A trained encoder puts paraphrases closer than unrelated
 # sentences; an untrained one need not.
 
-# %%
+# %% tags=["hide-input"]
 probes = [
     ("A man is playing a guitar.", "A person plays an instrument."),
     ("A dog runs in the park.", "A puppy is running on the grass."),

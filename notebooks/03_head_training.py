@@ -66,7 +66,7 @@ lstm_hidden_dim: int = 512  # LSTM state size
 lstm_bidirectional: bool = True  # bidirectional LSTM (the paper); False: the original code's unidirectional one
 lstm_max_vocab: int = 0  # LSTM vocabulary: the most frequent training tokens (0: all)
 
-# %%
+# %% tags=["hide-input"]
 import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
@@ -88,7 +88,7 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 display(Markdown(f"Data: {pairs.summary}."))
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "remove-output"]
 models, outputs = {}, {}
 for name in encoders:
     models[name], outputs[name] = experiment.train_model(
@@ -101,7 +101,7 @@ for name in encoders:
 # Accuracy on the training minibatches and on the held-out slice, per epoch; the kept epoch is the one
 # with the best held-out accuracy.
 
-# %%
+# %% tags=["hide-input"]
 history = pd.concat([m.history.assign(encoder=name) for name, m in models.items()], ignore_index=True)
 curves = history.melt(id_vars=["encoder", "epoch"], value_vars=["train_acc", "val_acc"],
                       var_name="split", value_name="accuracy")
@@ -119,7 +119,7 @@ alt.Chart(curves, title="Accuracy per epoch").mark_line(point=True).encode(
 # "probe accuracy" and "kept epoch" are the primary model's; the next columns are over all its seeds (the
 # standard deviation is empty with one seed).
 
-# %%
+# %% tags=["hide-input"]
 gold = label_ids(pairs.probe)
 majority = pairs.probe["label"].value_counts(normalize=True).max()
 registry = experiment.registry(profile)
@@ -146,7 +146,7 @@ if "lstm" in encoders and counts["lstm"] < max(counts.values()):
         f"{epoch_s * len(models['lstm'].history) / 60:.0f} min, while a head on cached features takes seconds. "
         "Its numbers in chapter 6 therefore have no spread over seeds; their intervals resample units only."))
 
-# %%
+# %% tags=["hide-input"]
 confusion = pd.concat([
     pd.crosstab(pd.Categorical(gold, categories=range(3)), pd.Categorical(outputs[name]["predictions"], categories=range(3)),
                 normalize="index", dropna=False)

@@ -45,7 +45,7 @@ vocab_size: int = 2000  # token concepts per side: the most frequent probe token
 wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
 wordnet_words: list = []  # words whose WordNet expansion to show; empty: those that grew most
 
-# %%
+# %% tags=["hide-input"]
 import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
@@ -59,7 +59,7 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 probe = pairs.probe
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "remove-output"]
 standard = experiment.probe_concepts(profile, probe, vocab_size, "standard", wordnet_mode)
 wordnet_sets = {mode: experiment.probe_concepts(profile, probe, vocab_size, "wordnet", mode)
                 for mode in dict.fromkeys([wordnet_mode, "exact", "all_senses"])}
@@ -68,7 +68,7 @@ wordnet_concepts = wordnet_sets[wordnet_mode]
 # %% [markdown]
 # ## The concept vocabulary
 
-# %%
+# %% tags=["hide-input"]
 kinds = standard.kinds
 by_kind = kinds.groupby(["side", "kind"]).agg(concepts=("name", "size"), median_pairs=("n_pairs", "median")).reset_index()
 display(Markdown(
@@ -78,7 +78,7 @@ display(Markdown(
 ))
 by_kind
 
-# %%
+# %% tags=["hide-input"]
 top = kinds.sort_values(["n_pairs", "name"], ascending=[False, True]).groupby(["side", "kind"]).head(8)
 alt.Chart(top, title="Most frequent concepts of each kind").mark_bar().encode(
     x=alt.X("n_pairs:Q", title="probe pairs where the concept holds"),
@@ -90,7 +90,7 @@ alt.Chart(top, title="Most frequent concepts of each kind").mark_bar().encode(
 # %% [markdown]
 # ## What the WordNet encoding changes
 
-# %%
+# %% tags=["hide-input"]
 comparison = concepts.compare_encodings(standard, wordnet_concepts)
 summary = comparison.attrs["summary"]
 stop_words = wordnet.stop_words()
@@ -109,7 +109,7 @@ display(Markdown(
 # Each with the synonyms responsible: those found in the newly matching pairs, with how many of those
 # pairs each occurs in.
 
-# %%
+# %% tags=["hide-input"]
 examples = concepts.wordnet_examples(probe, standard, wordnet_concepts, words=wordnet_words, n=10,
                                      sides=("pre", "hyp"))
 examples[["concept", "pairs (standard)", "pairs (wordnet)", "added", "responsible", "example that newly matches"]]
@@ -171,7 +171,7 @@ if between_summary["n_changed"]:
         + ("; …" if len(sources) > 6 else "") + f"). {why_exact[0].upper()}{why_exact[1:]}."
     ))
 
-# %%
+# %% tags=["hide-input"]
 changed = comparison[comparison["added"] > 0].assign(kind=lambda f: f["name"].str.split(":").str[0])
 alt.Chart(changed, title=f"Pairs per token concept: standard vs WordNet encoding ({wordnet_mode})").mark_circle(opacity=0.5).encode(
     x=alt.X("pairs_standard:Q", scale=alt.Scale(type="symlog"), title="pairs (standard)"),

@@ -72,7 +72,7 @@ compare_expand_all: bool = True  # also search the first encoder expanding with 
 null_draws: int = 20  # random masks per firing count in the matched null
 null_bin_width: float = 0.01  # units whose firing counts are within this relative width share the null's draws (0: exact counts)
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import altair as alt
@@ -93,7 +93,7 @@ search_params = dict(max_length=max_length, beam_size=beam_size, min_acts=min_ac
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "remove-output"]
 seed_lists = {name: experiment.training_seeds(seed, seeds, lstm_seeds, name) for name in encoders}
 models = experiment.check_models(profile, pairs, encoders, seeds=seed_lists)  # trained by chapter 3 on these very pairs
 concept_sets = {e: experiment.probe_concepts(profile, pairs.probe, vocab_size, e, wordnet_mode) for e in encodings}
@@ -117,6 +117,11 @@ experiment.save_latest_search(profile, results, {**search_params, "activation_al
                                                   "vocab_size": vocab_size, "wordnet_mode": wordnet_mode,
                                                   "null_draws": null_draws, "null_bin_width": null_bin_width,
                                                   "null_seed": seed}, models)
+
+# %% [markdown]
+# Seconds per model × encoding on this machine (0.0x s: read from the cache of an earlier run).
+
+# %% tags=["hide-input", "nbval-ignore-output"]
 pd.DataFrame(timings)
 
 # %% [markdown]
@@ -125,7 +130,7 @@ pd.DataFrame(timings)
 # A unit is explained when it fires on at least `min_acts` probe pairs. Per model (encoder × seed), then
 # averaged over the seeds; `mean null IoU` is the matched null's mean for the same units.
 
-# %%
+# %% tags=["hide-input"]
 final = results[results["max_length"] == max_length]
 overview = (final.groupby(["encoder", "encoding", "seed"])
             .agg(units=("neuron", "size"), explained=("explained", "sum"), mean_iou=("iou", "mean"),
@@ -140,13 +145,13 @@ overview.round(4)
 #
 # The primary model of each encoder (its first training seed).
 
-# %%
+# %% tags=["hide-input"]
 primary = experiment.primary_rows(final)
 top = (primary[primary["explained"]].sort_values(["encoder", "encoding", "iou", "neuron"], ascending=[True, True, False, True])
        .groupby(["encoder", "encoding"]).head(5))
 top[["encoder", "encoding", "neuron", "formula", "iou", "excess_iou", "best_atom", "best_atom_iou", "n_fires"]].reset_index(drop=True)
 
-# %%
+# %% tags=["hide-input"]
 plots.iou_histogram(primary[primary["explained"]])
 
 # %% [markdown]
@@ -156,7 +161,7 @@ plots.iou_histogram(primary[primary["explained"]])
 # `F AND NOT C` never meets a concept *C* disjoint from the unit, although removing such a *C* from *F* can
 # raise the IoU. Here the first encoder is searched again with every concept in the expansion set.
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "remove-output"]
 if compare_expand_all and not expand_all:
     name, encoding = encoders[0], encodings[0]
     mask = masks[(name, seed_lists[name][0])]
@@ -168,7 +173,7 @@ if compare_expand_all and not expand_all:
     both = both[both["explained"]]
     gain = both["iou_all"] - both["iou"]
 
-# %%
+# %% tags=["hide-input"]
 if compare_expand_all and not expand_all:
     display(Markdown(
         f"For `{name}` (primary model) × {encoding} at length {max_length}, expanding with every concept raises the mean IoU "

@@ -53,7 +53,7 @@ plot_lengths: list = [1, 2]  # formula lengths shown in the accuracy-vs-IoU figu
 alpha: float = 0.05  # significance level of the correlation tests (on Holm-adjusted p-values)
 bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
 
-# %% tags=["remove-output"]
+# %% tags=["hide-input", "remove-output"]
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -104,7 +104,11 @@ changes = {test: analysis.correlation_change(scored, from_length=1, to_length=2,
 card = claims.scorecard(gains=gains, correlations=confound, changes=changes.get(claims.CORRELATION),
                         partial_changes=changes.get(claims.PARTIAL), wordnet=wordnet, registry=registry,
                         encoders=encoders, alpha=alpha)
-provenance.record_scorecard(profile, claims.markdown(card))
+found = claims.findings(card, summary, confound, gains, encoders)
+provenance.record_scorecard(profile, claims.markdown(card, sentences=found))
+
+# %% tags=["hide-input"]
+display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {f}" for f in found) + "\n:::"))
 
 # %% [markdown]
 # ## The scorecard
@@ -114,11 +118,6 @@ provenance.record_scorecard(profile, claims.markdown(card))
 # rate held fixed. Each verdict follows from these two columns by the rules of `clipneuron_utils.claims`.
 
 # %% tags=["hide-input"]
-tally = claims.counts(card)
-display(Markdown(
-    f"Of {len(card)} claim × encoder rows, **{tally['holds']} hold**, **{tally['holds only before controls']} hold only "
-    f"before controls**, **{tally['does not hold']} do not hold** and {tally['not testable in this build']} are not "
-    "testable in this build."))
 card.style.hide(axis="index")
 
 # %% [markdown]

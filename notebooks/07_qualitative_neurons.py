@@ -43,7 +43,7 @@ top_k: int = 8  # top-activating pairs per card
 description: str = "(pre:tok:man AND NOT hyp:tok:man)"  # the unit to look for, as a formula over concepts
 probe_pairs: list = [["The boys said hello to the girls.", "The girls said hello."], ["A man is sleeping.", "A woman is sleeping."], ["A man is sleeping.", "A man is sleeping."]]  # [premise, hypothesis] pairs to score
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -62,7 +62,7 @@ encoders = list(dict.fromkeys(results["encoder"]))
 alpha = results.attrs.get("params", {}).get("activation_alpha", 0.0)
 experiment.check_search_vocab(results, vocab_size, wordnet_mode)
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "remove-output"]
 concepts = experiment.probe_concepts(profile, pairs.probe, vocab_size, card_encoding, wordnet_mode)
 models = {name: experiment.load_trained(profile, name) for name in encoders}
 outputs = {name: experiment.probe_outputs(profile, name, pairs.probe, models[name]) for name in encoders}
@@ -70,7 +70,7 @@ outputs = {name: experiment.probe_outputs(profile, name, pairs.probe, models[nam
 # %% [markdown]
 # ## The most and least explainable units of each model
 
-# %%
+# %% tags=["hide-input"]
 for name in encoders:
     chosen = cards.extremes(results, name, card_encoding, n_extremes)
     for kind, units in chosen.items():
@@ -87,7 +87,7 @@ for name in encoders:
 # units whose **formula** uses the description's concepts with the same polarity, and the units whose
 # **firing mask** best matches the description's mask, whatever formula the search gave them.
 
-# %%
+# %% tags=["hide-input"]
 try:
     signs = probe.polarity(description)
     described = formulas.evaluate(description, concepts)
@@ -102,7 +102,7 @@ display(Markdown(f"The description holds on {int(described.sum())} probe pairs. 
                  f"{len(by_formula)}."))
 by_formula[["encoder", "neuron", "formula", "iou", "n_fires"]].head(10).reset_index(drop=True)
 
-# %%
+# %% tags=["hide-input"]
 closest = pd.concat([
     probe.description_iou(description, concepts,
                           threshold_activations(outputs[name]["activations"], alpha or None, what=f"{name} model"))
@@ -120,7 +120,7 @@ closest[["encoder", "neuron", "description_iou", "n_fires", "formula", "iou"]].r
 # pushes towards contradiction. Each model scores the pairs below; the columns `unit …` are the
 # activations of the units closest to the description (previous table).
 
-# %%
+# %% tags=["hide-input"]
 written = [tuple(p) for p in probe_pairs]
 for name in encoders:
     units = closest.loc[closest.encoder == name, "neuron"].astype(int).tolist()

@@ -33,7 +33,7 @@ measure_input_norm: bool = True  # retrain every head without (or with) the inpu
 penalty: float = 0.9  # complexity penalty at which the two ways of counting a formula's length are compared
 compare_length: int = 2  # longest formulas in the input-norm and penalty comparisons
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -187,7 +187,7 @@ if data_source == "snli":
                      f"{b['mean_iou']:.4f}")
     effects["labelled"] = f"with the {extra} unlabelled pairs, at length 1: " + "; ".join(parts)
 
-# %%
+# %% tags=["hide-input"]
 ties = diff.vocabulary_ties(pairs.probe, vocab_size)
 effects["ties"] = (f"{ties['n_tied']} words tie at the cut-off count of {ties['cutoff_count']}; the cut keeps "
                    f"{ties['n_kept']} of them, so up to {ties['concepts_at_stake']} token concepts can differ; which "

@@ -124,3 +124,19 @@ def test_markdown_and_counts():
 @pytest.mark.parametrize("claim", ["a", "b", "c", "d", "e"])
 def test_every_claim_has_the_papers_figure(claim):
     assert claims.PAPER[claim] and claims.CLAIMS[claim]
+
+
+def test_findings_are_computed_from_the_tables():
+    frame = card()
+    summary = pd.DataFrame([{"encoder": n, "encoding": "standard", "max_length": 1, "measure": m, "mean": v}
+                            for n in ("clip", "lstm", "minilm") for m, v in (("iou", 0.40), ("null_mean_iou", 0.36))])
+    confound = pd.concat([correlations(), pd.DataFrame([{"encoder": n, "encoding": "standard", "max_length": 1,
+                                                        "test": "IoU ~ log firing count", "method": "pearson", "r": 0.95}
+                                                       for n in ("clip", "lstm", "minilm")])])
+    found = claims.findings(frame, summary, confound, gains(), ["clip", "lstm", "minilm"])
+    assert found[0].startswith(f"Of {len(frame)} claim × encoder rows")
+    assert "clip 90%, lstm 90%, minilm 90%" in found[1]
+    assert "r = 0.95, 0.95, 0.95" in found[2] and "clip -0.30 → -0.20" in found[2]
+    assert "3 of 3 encoders" in found[3]
+    text = claims.markdown(frame, sentences=found)
+    assert found[1] in text and text.index(found[1]) < text.index("| claim |")

@@ -98,3 +98,30 @@ def test_strip_keeps_one_copy_of_a_chart_spec():
     notebook = nbformat.v4.new_notebook(cells=[cell])
     pipeline.strip_volatile(notebook)
     assert set(notebook.cells[0].outputs[0]["data"]) == {"text/html", "text/plain"}
+
+
+def test_parameter_cells_fold_into_one_box(tmp_path):
+    import nbformat
+
+    from clipneuron_utils.pipeline import parameters_box
+
+    source = tmp_path / "01_x.py"
+    source.write_text('# %% tags=["parameters"]\nprofile: str = "paper"  # the profile\nmax_length: int = 5  # atoms | at most\n'
+                      '\n# %%\nprint(1)\n', encoding="utf-8")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"),
+                nbformat.v4.new_code_cell('profile = "paper"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('profile = "smoke"', metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("print(1)")]
+    nb.metadata["papermill"] = {"parameters": {"profile": "smoke", "max_length": 5}}
+    declared = pipeline.parameters.read_parameters(source)
+    parameters_box(nb, declared)
+    parameters_box(nb, declared)  # idempotent: one box
+    boxes = [c for c in nb.cells if "parameters-box" in c.metadata.get("tags", [])]
+    assert len(boxes) == 1 and nb.cells[1] is boxes[0]
+    text = boxes[0].source
+    assert ":class: dropdown" in text and "Parameters of this run" in text
+    assert "| `profile` | **`'smoke'`** | the profile |" in text  # changed: bold
+    assert "| `max_length` | `5` | atoms / at most |" in text  # the default, and no stray table pipe
+    assert all("remove-cell" in c.metadata["tags"] for c in nb.cells[2:4])
+    assert "remove-cell" not in nb.cells[4].metadata.get("tags", [])

@@ -1,5 +1,7 @@
 """Charts: valid Vega-Lite (Altair validates in to_dict), the expected marks, tooltips, inline data."""
 
+import json
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -101,8 +103,8 @@ def test_acc_vs_iou_facets_layers_and_stats_in_headers(results_with_accuracy):
     corr = A.iou_accuracy_correlation(results_with_accuracy)
     chart = plots.acc_vs_iou(results_with_accuracy, corr)
     spec = check_common(chart)
-    assert spec["facet"]["field"] == "panel" and spec["columns"] == 2
-    assert "labelExpr" in spec["facet"]["header"]
+    assert spec["facet"]["field"] == "panel_order" and spec["columns"] == 2
+    header = spec["facet"]["header"]["labelExpr"]
     inner = spec["spec"]
     assert [mark(u) for u in inner["layer"]] == ["circle", "line"]
     assert "data" not in inner and not any("data" in u for u in inner["layer"])
@@ -110,19 +112,22 @@ def test_acc_vs_iou_facets_layers_and_stats_in_headers(results_with_accuracy):
     assert dots["encoding"]["x"]["field"] == "iou" and dots["encoding"]["y"]["field"] == "acc_when_firing"
     assert {"neuron", "formula", "iou", "acc_when_firing", "n_fires"} <= tooltip_fields(dots)
     assert tooltip_fields(fit)
+    # axes fitted to the units, not 0-1
+    assert dots["encoding"]["y"]["scale"]["zero"] is False and "domain" not in dots["encoding"]["y"]["scale"]
 
     rows = values(spec)
-    panels = {r["panel"] for r in rows}
-    assert len(panels) == len(corr) == 8
-    for _, c in corr.iterrows():
+    assert len({r["panel_order"] for r in rows}) == len(corr) == 8
+    for _, c in corr.iterrows():  # every panel's header names it and carries its own statistics
         label = f"r = {plots.format_r(c['pearson_r'])}, p = {plots.format_p(c['pearson_p'])}"
-        assert any(label in p and f"{c['encoder']} · {c['encoding']} · max_length {c['max_length']}" in p for p in panels)
-    assert any("r = -1.000" in p for p in panels)
-    # only explained units are points; the fit rows follow the least-squares line
+        name = json.dumps(f"{c['encoder']} · {c['encoding']} · max_length {c['max_length']}")  # as the expression holds it
+        assert label in header and name in header
+    assert "r = -1.000" in header
+    # only explained units are points, carrying nothing their tooltip does not print (page weight)
     points = [r for r in rows if r["kind"] == "neuron"]
     assert len(points) == 8 * 10
-    fits = [r for r in rows if r["kind"] == "fit" and "r = -1.000" in r["panel"]]
-    assert len(fits) == 2 and all(r["acc_when_firing"] == pytest.approx(1 - r["iou"]) for r in fits)
+    assert set().union(*points) <= {"neuron", "formula", "iou", "acc_when_firing", "n_fires", "panel_order", "kind"}
+    fits = [r for r in rows if r["kind"] == "fit" and "r = -1.000" in r["stats"]]
+    assert len(fits) == 2 and all(r["acc_when_firing"] == pytest.approx(1 - r["iou"], abs=1e-6) for r in fits)
 
 
 def test_acc_vs_iou_renders_with_the_statistics(results_with_accuracy):
