@@ -234,8 +234,9 @@ def conditional_probability(frame: pd.DataFrame, title: str = "Conditional proba
     tooltip = [alt.Tooltip("concept:N"), alt.Tooltip("bin_label:N", title="activation bin"),
                alt.Tooltip("share:Q", format=".3f"), alt.Tooltip("n_concept:Q", title="pairs with concept"),
                alt.Tooltip("n_pairs:Q", title="pairs in bin")]
+    # below the plot, one concept per line: a long formula is never cut and never widens the figure
     color = alt.Color("concept:N", title="concept", sort=alt.SortField("concept_order"),
-                      legend=alt.Legend(labelLimit=0))
+                      legend=alt.Legend(labelLimit=0, orient="bottom", direction="vertical"))
     y = alt.Y("share:Q", title="share of pairs where it holds", scale=alt.Scale(domain=[0, 1]))
     base = alt.Chart()
     lines = base.mark_line().encode(x=x, y=y, color=color, detail="concept:N")

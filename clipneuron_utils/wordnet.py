@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 import nltk
 
-from .artifacts import shown
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,7 +134,8 @@ def _reader_and_source():
     if found is not None:
         where = getattr(found, "path", str(found))
         ours = str(cache_root().resolve()) in str(Path(str(where)).resolve())
-        source = f"Debian WordNet via {shown(where)}" if ours else f"NLTK data at {shown(where)}"
+        # the book names the package, not this machine's folders (a reader's differ)
+        source = f"Debian WordNet from {DEBIAN_WORDNET_DIR}" if ours else "NLTK's wordnet corpus (nltk.data.path)"
     else:
         if not DEBIAN_WORDNET_DIR.is_dir():
             raise WordNetUnavailable(INSTALL_HINT)
@@ -143,7 +143,7 @@ def _reader_and_source():
         if str(root) not in nltk.data.path:
             nltk.data.path.append(str(root))
         found = nltk.data.find("corpora/wordnet")
-        source = f"Debian WordNet from {DEBIAN_WORDNET_DIR} via {shown(found.path)}"
+        source = f"Debian WordNet from {DEBIAN_WORDNET_DIR}"
     with warnings.catch_warnings():  # "multilingual functions not available": we only use English
         warnings.simplefilter("ignore")
         reader = WordNetCorpusReader(found, None)

@@ -95,6 +95,26 @@ for name in encoders:
         profile, name, pairs.train, pairs.probe, config, seeds=experiment.training_seeds(seed, seeds, lstm_seeds, name),
         clip_model=clip_model, clip_weights=clip_weights, clip_sha256=clip_sha256)
 
+# %% tags=["hide-input"]
+summary_registry = experiment.registry(profile)
+majority_share = pairs.probe["label"].value_counts(normalize=True).max()
+display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(
+    f"- {summary_registry[name]['label']}: probe accuracy "
+    f"{pd.Series([r['probe_accuracy'] for r in summary_registry[name]['seeds'].values()]).mean():.1%} "
+    f"(mean of {len(summary_registry[name]['seeds'])} seed(s)), against {majority_share:.1%} for always predicting the "
+    "most frequent label." for name in encoders) + "\n:::"))
+
+# %% tags=["remove-cell"]
+from clipneuron_utils import provenance
+
+if "lstm" in encoders:
+    lstm = models["lstm"].config
+    provenance.record(profile, "encoder lstm", {
+        "text": f"LSTM trained end to end in chapter 3 ({'bidirectional' if lstm.lstm_bidirectional else 'unidirectional'}, "
+                f"{lstm.lstm_embedding_dim}-d embeddings, {lstm.lstm_hidden_dim}-d states, a {len(models['lstm'].vocab):,}-token "
+                f"vocabulary, {len(experiment.registry(profile)['lstm']['seeds'])} seed(s)); weights: random init, trained here",
+    })
+
 # %% [markdown]
 # ## Learning curves
 #

@@ -118,6 +118,14 @@ experiment.save_latest_search(profile, results, {**search_params, "activation_al
                                                   "null_draws": null_draws, "null_bin_width": null_bin_width,
                                                   "null_seed": seed}, models)
 
+# %% tags=["hide-input"]
+last = results[(results["max_length"] == max_length) & (results["encoding"] == encodings[0])]
+display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(
+    f"- `{name}`: {sub['explained'].mean():.0%} of its units explained; their best formulas of up to {max_length} concepts "
+    f"reach a mean IoU of {sub['iou'].mean():.3f} ({encodings[0]} concepts), and random masks with the same firing "
+    f"counts {sub['null_mean_iou'].mean():.3f}." for name, sub in last.groupby("encoder", sort=False))
+    + "\n\nChapter 6 puts these numbers, with intervals, against the paper's claims.\n:::"))
+
 # %% [markdown]
 # Seconds per model × encoding on this machine (0.0x s: read from the cache of an earlier run).
 
