@@ -135,7 +135,7 @@ def _reader_and_source():
         where = getattr(found, "path", str(found))
         ours = str(cache_root().resolve()) in str(Path(str(where)).resolve())
         # the book names the package, not this machine's folders (a reader's differ)
-        source = f"Debian WordNet from {DEBIAN_WORDNET_DIR}" if ours else "NLTK's wordnet corpus (nltk.data.path)"
+        source = "Debian's wordnet-base package" if ours else "NLTK's wordnet corpus (nltk.data.path)"
     else:
         if not DEBIAN_WORDNET_DIR.is_dir():
             raise WordNetUnavailable(INSTALL_HINT)
@@ -143,7 +143,7 @@ def _reader_and_source():
         if str(root) not in nltk.data.path:
             nltk.data.path.append(str(root))
         found = nltk.data.find("corpora/wordnet")
-        source = f"Debian WordNet from {DEBIAN_WORDNET_DIR}"
+        source = "Debian's wordnet-base package"
     with warnings.catch_warnings():  # "multilingual functions not available": we only use English
         warnings.simplefilter("ignore")
         reader = WordNetCorpusReader(found, None)
