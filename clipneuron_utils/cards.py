@@ -17,6 +17,11 @@ from . import analysis, plots
 from .data import LABELS
 
 
+def anchor(encoder: str, neuron: int) -> str:
+    """The HTML id of a unit's card (``card-<encoder>-<unit>``): chapter 9's neuron browser links to it."""
+    return f"card-{encoder}-{int(neuron)}"
+
+
 @dataclass
 class NeuronCard:
     encoder: str
@@ -27,6 +32,10 @@ class NeuronCard:
     top: pd.DataFrame  # top-activating pairs
     conditional: pd.DataFrame | None  # per activation bin × concept (None when unexplained)
     spectrum: pd.DataFrame
+
+    @property
+    def anchor(self) -> str:
+        return anchor(self.encoder, self.neuron)
 
     @property
     def title(self) -> str:
@@ -47,6 +56,8 @@ class NeuronCard:
         """Display the card in a notebook: header, weights, top pairs, and the two charts."""
         from IPython.display import Markdown, display
 
+        # the card's link target, as an HTML-only output (nbval compares text, so the references stand)
+        display({"text/html": f'<a id="{self.anchor}" class="clipneuron-card-anchor"></a>'}, raw=True)
         display(Markdown(self.header()))
         display(self.weights.set_index("class").T)
         display(self.top)

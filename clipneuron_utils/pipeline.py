@@ -166,6 +166,8 @@ def parameters_box(notebook, declared: dict) -> None:
         "Rerun with other values: `python -m clipneuron_utils.pipeline --profile <profile> -p name=value`.\n\n"
         "| parameter | value | meaning |\n|---|---|---|\n" + "\n".join(rows) + "\n:::")
     box.metadata["tags"] = ["parameters-box"]
+    if "id" in box:
+        box["id"] = "parameters-of-this-run"  # fixed, not random: reruns stay byte-identical
     for i in where:
         cell_tags = notebook.cells[i].setdefault("metadata", {}).setdefault("tags", [])
         if "remove-cell" not in cell_tags:

@@ -3,6 +3,9 @@
 * Serves Vega, Vega-Lite and Vega-Embed from ``_static/vega-bundle.js`` (vl-convert's bundle, wrapped in
   a function so its top-level names cannot clash with the theme's scripts), so Altair charts draw with no
   network.
+* Serves itables' DataTables bundle from ``_static/itables/dt_bundle.js`` and ``.css`` (copied from the
+  installed itables package), which the interactive tables of :mod:`clipneuron_utils.tables` import: the
+  ~0.7 MB bundle is served once for the book instead of being embedded in each page that has a table.
 * Drops duplicated inline scripts: with Sphinx 7, Jupyter Book 1 registers some extensions' inline
   scripts twice (``const THEBE_JS_URL`` declared twice is a JavaScript error on every page).
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import charts
+from . import charts, tables
 
 
 def _write_bundle(app, exception) -> None:
@@ -19,6 +22,7 @@ def _write_bundle(app, exception) -> None:
         static = Path(app.outdir) / "_static"
         static.mkdir(parents=True, exist_ok=True)
         charts.write_bundle(static)
+        tables.write_bundle(static)
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:

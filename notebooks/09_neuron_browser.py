@@ -1,0 +1,92 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 9. Neuron browser
+
+# %% tags=["parameters"]
+profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
+data_source: str = "snli"  # "snli" (official files) or "synthetic" (embedded smoke data)
+data_dir: str = ""  # SNLI folder; empty: $CLIPNEURON_DATA, else ./data/snli
+train_splits: list = ["train"]  # SNLI splits the classifier heads train on
+probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are probed on
+n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
+n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
+seed: int = 0  # seed of everything random
+vocab_size: int = 2000  # token concepts per side (as in chapters 4-5)
+wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
+card_encoding: str = "standard"  # concept encoding of chapter 7's cards, and of this browser's formulas
+n_extremes: int = 1  # cards per model chapter 7 shows for its most and for its least explainable units (the units linked to a card)
+
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
+from IPython.display import Markdown, display
+
+from clipneuron_utils import analysis, cards, corpus, experiment, tables
+from clipneuron_utils.heads import output_weights
+from clipneuron_utils.seeding import seed_everything
+
+seed_everything(seed)
+experiment.check_encodings([card_encoding])
+pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
+                          n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
+results = experiment.primary_rows(experiment.latest_search(profile, pairs))  # checked; each encoder's primary model
+encoders = list(dict.fromkeys(results["encoder"]))
+search_params = results.attrs.get("params", {})
+experiment.check_search_vocab(results, vocab_size, wordnet_mode)
+registry = experiment.registry(profile)
+accuracy = experiment.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
+scored = analysis.attach_accuracy(results, accuracy)
+weights = {name: output_weights(experiment.load_trained(profile, name)) for name in encoders}
+card_units = {name: sorted({u for units in cards.extremes(results, name, card_encoding, n_extremes).values() for u in units})
+              for name in encoders}
+rows = {name: tables.browser_rows(scored, name, weights[name], encoding=card_encoding, card_units=card_units[name])
+        for name in encoders}
+
+# %% tags=["hide-input"]
+top = int(results["max_length"].max())
+final = results[(results["encoding"] == card_encoding) & (results["max_length"] == top)]
+counts = [f"{registry[name]['label']}: {len(rows[name]):,} units, {int(final.loc[final.encoder == name, 'explained'].sum()):,} "
+          "explained" for name in encoders]
+best_name, best = max(((name, frame.loc[frame["IoU"].idxmax()]) for name, frame in rows.items() if frame["IoU"].notna().any()),
+                      key=lambda item: item[1]["IoU"], default=(None, None))
+lines = [f"{'; '.join(counts)} (a unit is explained when it fires on at least {search_params.get('min_acts')} probe "
+         f"pairs). Formulas use the {card_encoding} concepts, up to {top} of them."]
+linked = sum(len(units) for units in card_units.values())
+if best is not None:
+    lines.append(f"The best-explained unit is {best_name} unit {int(best['unit'])}, `{best[f'formula, length ≤ {top}']}`: "
+                 f"IoU {best['IoU']:.3f}, {best['excess IoU']:+.3f} over its matched null (null p "
+                 f"{tables.significant(best['null p'])}); it fires on {int(best['fires on']):,} probe pairs and pushes "
+                 f"toward {best['pushes toward']}.")
+lines.append(f"The {linked} units chapter 7 shows as neuron cards link to their card.")
+display(Markdown(" ".join(lines)))
+
+# %% [markdown]
+# ## One table per model
+#
+# Every unit of each encoder's primary model (its first training seed, chapter 3), with the search results
+# of chapter 5: the best formula of length 1 and of the longest length searched, that formula's IoU, its
+# **excess IoU** over the firing-rate-matched null and the null's p-value (the share of the null's random
+# masks, plus one, that reach the unit's IoU), the model's accuracy on the probe pairs where the unit fires,
+# and the class its strongest output weight pushes toward (what it votes for when it fires). *fires on*
+# counts the probe pairs on which the unit is active. Numbers have 3 significant digits.
+#
+# The tables sort (click the arrows of a column header), page, and filter: the search box keeps the rows
+# that contain what is typed, anywhere in the row, so typing a concept such as `hyp:tok:sleeping` lists
+# every unit whose formula mentions it, and typing `card` the units with a card. Concepts are named as in
+# chapter 4: `pre:` / `hyp:` for premise / hypothesis, `tok:` a word, `tag:` a part-of-speech tag, and
+# `oth:overlap:N` a word overlap of the two sentences above a threshold.
+
+# %% tags=["hide-input"]
+for name in encoders:
+    display(Markdown(f"### {registry[name]['label']}"))
+    display(tables.interactive(rows[name], caption=f"{name}: every unit of the primary model ({card_encoding} concepts)",
+                               html_columns=["card"]))
