@@ -124,13 +124,20 @@ def acc_vs_iou(
             lines.append({"panel_order": int(order), "stats": first["stats"], "slope": first["slope"],
                           "intercept": first["intercept"], "iou": x,
                           "acc_when_firing": first["intercept"] + first["slope"] * x, "kind": "fit"})
-    # points carry only their panel's number and what their tooltip prints (page weight): the panel's
-    # name and statistics are in its header, drawn from a lookup, and in the fitted line's tooltip
+    # points carry only what their tooltip prints, as one record of arrays per panel (flattened by the chart:
+    # page weight); the panel's name and statistics are in its header and in the fitted line's tooltip
     if "formula" in points:
         points["formula"] = points["formula"].map(_short_formula)
-    points = _round(points.drop(columns=keys), ["iou", "acc_when_firing"], 3).assign(kind="neuron")
-    data = pd.concat([points, pd.DataFrame(lines, columns=["panel_order", "stats", "slope", "intercept", "iou",
-                                                           "acc_when_firing", "kind"])], ignore_index=True)
+    arrays = [c for c in cols if c in points]
+    points = _round(points.drop(columns=keys), ["iou", "acc_when_firing"], 3)
+    records = _columnar(points, ["panel_order"], arrays, kind="neuron")
+    for line in pd.DataFrame(lines).groupby("panel_order", sort=True) if lines else []:
+        order, sub = line
+        first = sub.iloc[0]
+        records += _columnar(sub.round({"iou": 4, "acc_when_firing": 4}), [], ["iou", "acc_when_firing"], arrays,
+                             panel_order=int(order), stats=first["stats"], slope=round(float(first["slope"]), 4),
+                             intercept=round(float(first["intercept"]), 4), kind="fit")
+    data = pd.DataFrame(records)
 
     x = alt.X("iou:Q", title="best IoU", scale=alt.Scale(zero=False, nice=True), axis=alt.Axis(tickCount=5))
     y = alt.Y("acc_when_firing:Q", title="accuracy when firing", scale=alt.Scale(zero=False, nice=True))
@@ -148,11 +155,12 @@ def acc_vs_iou(
         subtitle += f"; {panels['stats'].iloc[0]}"
     n_columns = int(frame["max_length"].nunique()) if "max_length" in keys else 1
     labels = {int(r.panel_order): r.panel for r in panels.itertuples()}
-    return alt.layer(dots, fit, data=_inline(data)).properties(width=300, height=220).facet(
+    return alt.layer(dots, fit).properties(width=300, height=220).facet(
         facet=alt.Facet("panel_order:O", sort="ascending",
                         header=alt.Header(title=None, labelExpr=_header_expr(labels), labelLimit=0, labelFontSize=11)),
-        columns=max(n_columns, 1),
-    ).resolve_scale(x="independent", y="independent").properties(title=alt.Title(title, subtitle=subtitle))
+        columns=max(n_columns, 1), data=_inline(data),
+    ).transform_flatten(arrays).resolve_scale(x="independent", y="independent").properties(
+        title=alt.Title(title, subtitle=subtitle))
 
 
 # ------------------------------------------------------------------------- mean IoU by length
