@@ -71,6 +71,7 @@ expand_all: bool = False  # expand with every concept, not only those with IoU >
 compare_expand_all: bool = True  # also search the first encoder expanding with every concept, to show what it changes
 null_draws: int = 20  # random masks per firing count in the matched null
 null_bin_width: float = 0.01  # units whose firing counts are within this relative width share the null's draws (0: exact counts)
+n_jobs: int = 0  # processes for the beam search (0: every core)
 
 # %% tags=["hide-input"]
 import time
@@ -79,7 +80,7 @@ import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import charts, corpus, experiment, plots
+from clipneuron_utils import charts, corpus, experiment, plots, tables
 from clipneuron_utils.artifacts import cache_key
 from clipneuron_utils.search import threshold_activations
 from clipneuron_utils.seeding import seed_everything
@@ -105,10 +106,10 @@ for (name, s), mask in masks.items():
     for encoding in encodings:
         started = time.perf_counter()
         found = experiment.search_results(profile, name, encoding, mask, concept_sets[encoding],
-                                          activations_key=cache_key(mask), **search_params)
+                                          activations_key=cache_key(mask), n_jobs=n_jobs, **search_params)
         searched = time.perf_counter()
         found = experiment.matched_null(profile, mask, concept_sets[encoding], found, n_draws=null_draws, seed=seed,
-                                        bin_width=null_bin_width, **search_params)
+                                        bin_width=null_bin_width, n_jobs=n_jobs, **search_params)
         frames.append(found.assign(seed=s))
         timings.append({"encoder": name, "seed": s, "encoding": encoding, "search (s)": round(searched - started, 2),
                         "matched null (s)": round(time.perf_counter() - searched, 2)})
@@ -130,7 +131,8 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(
 # Seconds per model × encoding on this machine (0.0x s: read from the cache of an earlier run).
 
 # %% tags=["hide-input", "nbval-ignore-output"]
-pd.DataFrame(timings)
+pd.DataFrame(timings).pivot_table(index=["encoder", "seed"], columns="encoding",
+                                  values=["search (s)", "matched null (s)"], sort=False)
 
 # %% [markdown]
 # ## How many units can be explained
@@ -157,7 +159,8 @@ overview.round(4)
 primary = experiment.primary_rows(final)
 top = (primary[primary["explained"]].sort_values(["encoder", "encoding", "iou", "neuron"], ascending=[True, True, False, True])
        .groupby(["encoder", "encoding"]).head(5))
-top[["encoder", "encoding", "neuron", "formula", "iou", "excess_iou", "best_atom", "best_atom_iou", "n_fires"]].reset_index(drop=True)
+tables.interactive(top[["encoder", "encoding", "neuron", "formula", "iou", "excess_iou", "best_atom", "best_atom_iou",
+                        "n_fires"]], caption="The five best-explained units of each primary model")
 
 # %% tags=["hide-input"]
 plots.iou_histogram(primary[primary["explained"]])
@@ -175,7 +178,7 @@ if compare_expand_all and not expand_all:
     mask = masks[(name, seed_lists[name][0])]
     unrestricted = experiment.search_results(
         profile, name, encoding, mask, concept_sets[encoding],
-        activations_key=cache_key(mask), **{**search_params, "expand_all": True})
+        activations_key=cache_key(mask), n_jobs=n_jobs, **{**search_params, "expand_all": True})
     both = primary[(primary.encoder == name) & (primary.encoding == encoding)].merge(
         unrestricted[unrestricted.max_length == max_length], on="neuron", suffixes=("", "_all"))
     both = both[both["explained"]]

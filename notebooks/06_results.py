@@ -57,7 +57,7 @@ bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import analysis, charts, claims, corpus, experiment, plots, provenance, reported
+from clipneuron_utils import analysis, charts, claims, corpus, experiment, plots, provenance, reported, tables
 from clipneuron_utils.seeding import seed_everything
 from clipneuron_utils.uncertainty import format_ci, format_p
 
@@ -113,12 +113,21 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {f}
 # %% [markdown]
 # ## The scorecard
 #
-# One row per claim and encoder. *This build* is the figure the claim is about (mean over seeds, 95 %
-# bootstrap interval); *against controls* is the same figure against the matched null or with firing
-# rate held fixed. Each verdict follows from these two columns by the rules of `clipneuron_utils.claims`.
+# The verdict for each claim and encoder (the claim's length in brackets):
 
 # %% tags=["hide-input"]
-card.style.hide(axis="index")
+(card.assign(verdict=lambda f: f["verdict"] + " (" + f["length"] + ")")
+ .groupby(["claim", "encoder"], sort=False)["verdict"].agg("; ".join).unstack("encoder")[encoders]
+ .fillna("—").reset_index().style.hide(axis="index"))
+
+# %% [markdown]
+# The figures behind each verdict: *this build* is the figure the claim is about (mean over seeds, 95 %
+# bootstrap interval); *against controls* is the same figure against the matched null or with firing
+# rate held fixed. Each verdict follows from these two columns by the rules of `clipneuron_utils.claims`
+# (type an encoder or a verdict in the search box to filter).
+
+# %% tags=["hide-input"]
+tables.interactive(card, page_length=15, caption="The paper's claims against this build and its controls")
 
 # %% [markdown]
 # ## 1. Do neurons learn compositional concepts?
@@ -240,8 +249,9 @@ def correlations_table(frame):
                          for r in frame.itertuples()])
 
 
-correlations_table(confound[(confound.encoding == "standard") & (confound.method == "pearson")
-                            & (confound.test != "IoU ~ log firing count")]).style.hide(axis="index")
+tables.interactive(correlations_table(confound[(confound.encoding == "standard") & (confound.method == "pearson")
+                                              & (confound.test != "IoU ~ log firing count")]),
+                   page_length=12, caption="IoU ↔ accuracy when firing, before and after the controls (Pearson)")
 
 # %% tags=["hide-input"]
 plots.acc_vs_excess_iou(scored, confound, max_length=1)
