@@ -69,10 +69,11 @@ def random_masks(counts: Sequence[int], n_pairs: int, n_draws: int, seed: int = 
 
 
 def search_null(counts, concepts, *, n_pairs: int, n_draws: int = 10, seed: int = 0, progress: bool = False,
-                **search_params) -> pd.DataFrame:
+                n_jobs: int = 1, **search_params) -> pd.DataFrame:
     """Best IoU of random masks: one row per (count, draw, max_length) with ``count, draw, max_length, iou``.
 
-    All counts × draws go through one vectorised :func:`beam_search_by_length` call.
+    All counts × draws go through one vectorised :func:`beam_search_by_length` call, in ``n_jobs``
+    processes (≤ 0: every core; the draws do not depend on it).
     """
     counts = np.unique(np.asarray(counts, dtype=np.int64))
     if not isinstance(n_draws, (int, np.integer)) or isinstance(n_draws, bool) or n_draws < 1:
@@ -85,7 +86,7 @@ def search_null(counts, concepts, *, n_pairs: int, n_draws: int = 10, seed: int 
         return pd.DataFrame({"count": pd.Series(dtype=np.int64), "draw": pd.Series(dtype=np.int64),
                              "max_length": pd.Series(dtype=np.int64), "iou": pd.Series(dtype=float)})
     masks = random_masks(counts, n_pairs, n_draws, seed)
-    found = beam_search_by_length(masks, concepts, min_acts=0, progress=progress,
+    found = beam_search_by_length(masks, concepts, min_acts=0, progress=progress, n_jobs=n_jobs,
                                   names=search_params.get("names"), **params)
     column = found["neuron"].to_numpy()
     return pd.DataFrame({
@@ -138,7 +139,7 @@ def attach(results: pd.DataFrame, null: pd.DataFrame) -> pd.DataFrame:
 
 def matched_null(neuron_masks, concepts, *, n_draws: int = 10, seed: int = 0, bin_width: float = 0.0,
                  real: pd.DataFrame | None = None,
-                 draws_for: Callable[[np.ndarray], pd.DataFrame] | None = None,
+                 draws_for: Callable[[np.ndarray], pd.DataFrame] | None = None, n_jobs: int = 1,
                  **search_params) -> pd.DataFrame:
     """The firing-rate-matched null of every unit: one row per unit × max_length with
     ``neuron, max_length, null_count, null_mean_iou, null_sd_iou, n_draws, p_value``.
@@ -148,18 +149,19 @@ def matched_null(neuron_masks, concepts, *, n_draws: int = 10, seed: int = 0, bi
     search's results when already computed (else the search runs here). ``bin_width``: share draws
     between units whose firing counts are within this relative width (0: exact counts). ``draws_for``:
     a function from the needed counts to :func:`search_null` rows (a cache); by default they are searched.
+    ``n_jobs``: processes for the searches made here (≤ 0: every core; the results do not depend on it).
     """
     neuron_masks = np.asarray(neuron_masks)
     if neuron_masks.ndim != 2:
         raise ValueError(f"neuron_masks must be 2-D (pairs × units), got shape {neuron_masks.shape}")
     neuron_masks = neuron_masks.astype(bool, copy=False)
     if real is None:
-        real = beam_search_by_length(neuron_masks, concepts, progress=False, **search_params)
+        real = beam_search_by_length(neuron_masks, concepts, progress=False, n_jobs=n_jobs, **search_params)
     explained = real[real["explained"]]
     needed = np.unique(firing_bins(explained["n_fires"].to_numpy(), bin_width))
     if draws_for is None:
         draws = search_null(needed, concepts, n_pairs=neuron_masks.shape[0], n_draws=n_draws, seed=seed,
-                            **search_params)
+                            n_jobs=n_jobs, **search_params)
     else:
         draws = draws_for(needed)
     return summarise(real, draws, bin_width)

@@ -13,7 +13,11 @@ and ``.describe()``. Encoding is the slow part of the book, so:
 * Weights never come from a silent substitute: a missing download or file raises :class:`ClipWeightsError`
   that says how to obtain them; ``weights="untrained"`` is the explicit, always-labelled control.
 * :class:`FeatureCache` stores features keyed by the encoder identity and the exact sentences, so a rerun
-  with other head or search parameters never re-encodes.
+  with other head or search parameters never re-encodes; it writes finished chunks as it goes, so a
+  killed encoding of the full SNLI resumes where it stopped (with features identical to one run's).
+* Every encoder takes ``device`` (``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``, :func:`resolve_device`); the
+  device is no part of an encoder's identity or of any cache key (see :class:`FeatureCache`). On the CPU,
+  torch uses every physical core (:func:`use_all_cores`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import math
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -34,7 +40,8 @@ from urllib.parse import urlparse
 import numpy as np
 from tqdm.auto import tqdm
 
-from .artifacts import CorruptArtifactError, cache_key, discard, file_sha256, load_array, save_array, write_json
+from .artifacts import (CorruptArtifactError, cache_key, discard, file_sha256, load_array, read_json, save_array, shown,
+                        write_json)
 
 ENCODER_NAMES = ("clip", "minilm")
 TINY_MODEL = "clipneuron-tiny"
@@ -73,8 +80,27 @@ class Encoder:
     def describe(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _batch_plan(self, sentences: list[str], batch_size: int) -> tuple[list[np.ndarray], Any] | None:
+        """``(batches, run)``: the index arrays of the batches in the order this encoder runs them, and
+        ``run(idx) -> float32 (len(idx), dim)`` that encodes one of them; ``None`` if the encoder has none.
+
+        Encoding batch by batch in this order gives exactly the features of one uninterrupted call, so
+        :class:`FeatureCache` can store finished batches as it goes and resume a killed encoding.
+        """
+        return None
+
     def _encode_unique(self, sentences: list[str], batch_size: int, progress: bool) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover
+        plan = self._batch_plan(sentences, batch_size)
+        if plan is None:  # pragma: no cover - an encoder implements one of the two
+            raise NotImplementedError
+        batches, run = plan
+        out = np.empty((len(sentences), self.dim), dtype=np.float32)
+        with tqdm(total=len(sentences), desc=f"encode {self.name}", unit="sent", disable=not progress,
+                  leave=False) as bar:
+            for idx in batches:
+                out[idx] = run(idx)
+                bar.update(len(idx))
+        return out
 
     def encode(self, sentences: Sequence[str], batch_size: int | None = None, progress: bool = True) -> np.ndarray:
         """Features of ``sentences`` in their order, float32 ``(n, dim)``; duplicates are encoded once."""
@@ -118,6 +144,141 @@ def _versions(*modules: str) -> dict[str, str]:
         except Exception:  # noqa: BLE001 - provenance only
             out[module] = "unknown"
     return out
+
+
+# --------------------------------------------------------------------------------------------- devices
+
+#: what the ``device`` parameter may say (``parameters.RULES`` checks the same before any kernel starts)
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(?::\d+)?")
+DEVICE_CHOICES = "'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N' (N: a GPU index such as 0)"
+
+
+class DeviceError(ValueError):
+    """A ``device`` that is not one of auto / cpu / cuda / cuda:N, or CUDA asked for where there is none."""
+
+
+def resolve_device(device: Any = "auto", *, parameter: str = "device"):
+    """The ``torch.device`` that ``device`` names: ``"auto"`` is CUDA when ``torch.cuda.is_available()``,
+    else the CPU; ``"cpu"``, ``"cuda"`` (the current GPU) and ``"cuda:N"`` are taken as they are.
+
+    Raises :class:`DeviceError` naming ``parameter`` for any other text (``"gpu"``, ``"cuda:x"``) and when
+    CUDA is asked for on a machine without it (use ``cpu`` or ``auto`` there). A ``torch.device`` passes
+    through the same checks.
+    """
+    import torch
+
+    text = str(device) if isinstance(device, torch.device) else device
+    if not isinstance(text, str) or not DEVICE_PATTERN.fullmatch(text):
+        hint = " (for a GPU write cuda or cuda:0)" if isinstance(text, str) and text.strip().lower() in (
+            "gpu", "cuda0", "nvidia", "gpu:0") else ""
+        raise DeviceError(f"{parameter} must be {DEVICE_CHOICES}; got {device!r}{hint}")
+    if text == "auto":
+        text = "cuda" if torch.cuda.is_available() else "cpu"
+    if text == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise DeviceError(
+            f"{parameter}={text!r} asks for CUDA, but CUDA is not available on this machine "
+            f"(torch.cuda.is_available() is False; torch {torch.__version__}, {build}). "
+            f"Use {parameter}=cpu, or {parameter}=auto (CUDA when available, else CPU): e.g. -p {parameter}=auto")
+    count = torch.cuda.device_count()
+    index = int(text.split(":")[1]) if ":" in text else torch.cuda.current_device()
+    if index >= count:
+        raise DeviceError(f"{parameter}={text!r}: this machine has {count} CUDA device(s), cuda:0 to "
+                          f"cuda:{count - 1}. Use one of them, or {parameter}=auto")
+    return torch.device("cuda", index)
+
+
+def physical_cores() -> int:
+    """Cores (not hardware threads) this process may run on, within a cgroup CPU quota if one is set.
+
+    Counts the distinct (package, core) pairs of the CPUs in the affinity mask (Linux sysfs; elsewhere
+    ``os.cpu_count()``), so a hyper-threaded core counts once, and caps by ``/sys/fs/cgroup/cpu.max``.
+    """
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add((topology.joinpath("physical_package_id").read_text().strip(),
+                       topology.joinpath("core_id").read_text().strip()))
+        except OSError:
+            cores.add(("cpu", str(cpu)))
+    count = len(cores) or len(cpus)
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, -(-int(quota) // int(period))))
+    return max(1, count)
+
+
+def use_all_cores() -> int:
+    """Set torch's intra-op threads to :func:`physical_cores` (unless ``OMP_NUM_THREADS`` or
+    ``MKL_NUM_THREADS`` says otherwise, which wins); returns the threads torch now uses.
+
+    The thread count can change float summation order, so results are bit-identical only between runs
+    with the same count: torch's own default is already the physical core count on most machines (then
+    this changes nothing); it corrects a process pinned to fewer cores or capped by a cgroup quota, where
+    more threads than cores would only wait on each other.
+    """
+    import torch
+
+    threads = cpu_threads()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def cpu_threads() -> int:
+    """The intra-op threads CPU work runs with: :func:`physical_cores`, or torch's current count when
+    ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` is set (the user's choice wins)."""
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS"):
+        return torch.get_num_threads()
+    return physical_cores()
+
+
+def _prepare_device(device: Any) -> None:
+    """Before encoding or training on ``device``: on the CPU, use every core (:func:`use_all_cores`)."""
+    import torch
+
+    if torch.device(device).type == "cpu":
+        use_all_cores()
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else :mod:`platform`)."""
+    import platform
+
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith(("model name", "hardware", "processor\t: arm", "cpu model")) and ":" in line:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def device_name(device: Any = "auto") -> str:
+    """The hardware behind ``device``: ``torch.cuda.get_device_name`` for CUDA, the CPU model for the CPU."""
+    import torch
+
+    device = resolve_device(device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
+
+
+def describe_device(device: Any = "auto") -> str:
+    """One line for provenance, e.g. ``cpu (Intel(R) Xeon(R) …, 2 torch threads)`` or
+    ``cuda:0 (NVIDIA H100 80GB HBM3; torch 2.5.1, CUDA 12.4)``."""
+    import torch
+
+    device = resolve_device(device)
+    if device.type == "cuda":
+        return f"{device} ({device_name(device)}; torch {torch.__version__}, CUDA {torch.version.cuda})"
+    return f"cpu ({cpu_model()}, {cpu_threads()} torch threads; torch {torch.__version__})"
 
 
 # --------------------------------------------------------------------------------------------- CLIP
@@ -249,7 +410,7 @@ class ClipTextEncoder(Encoder):
         *,
         sha256: str | None = None,
         seed: int = 0,
-        device: str = "cpu",
+        device: str = "auto",
         quick_gelu: bool | None = None,
         cache_dir: str | None = None,
     ):
@@ -265,8 +426,10 @@ class ClipTextEncoder(Encoder):
             raise ValueError(f"seed must be an int, got {seed!r}")
         if sha256 is not None and (not isinstance(sha256, str) or len(sha256.strip()) != 64):
             raise ValueError(f"sha256 must be a 64-character hex string, got {sha256!r}")
-        self.default_batch_size = 32  # small batches keep padding low and run fastest on CPU
-        self.model_name, self.seed, self.device = model_name, int(seed), str(device)
+        self.device = resolve_device(device)
+        # small batches keep padding low and run fastest on CPU; a GPU wants large ones
+        self.default_batch_size = 256 if self.device.type == "cuda" else 32
+        self.model_name, self.seed = model_name, int(seed)
         self.cache_dir = cache_dir
         weights = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
         if not isinstance(weights, str) or not weights:
@@ -341,7 +504,9 @@ class ClipTextEncoder(Encoder):
         return path
 
     def _build(self, open_clip, torch):
-        kwargs = dict(device=self.device, force_quick_gelu=self.quick_gelu)
+        # built and loaded on the CPU, then moved: the untrained control's random init and a checkpoint's
+        # weights are the same whatever the device
+        kwargs = dict(device="cpu", force_quick_gelu=self.quick_gelu)
         if self.kind == "untrained":
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed)
@@ -361,7 +526,7 @@ class ClipTextEncoder(Encoder):
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)
-        return model
+        return model.to(self.device)
 
     # ------------------------------------------------------------------ interface
     @property
@@ -440,28 +605,30 @@ class ClipTextEncoder(Encoder):
         """Indices of the sentences CLIP cuts at its context length: their features ignore the rest."""
         return np.flatnonzero(self.token_lengths(sentences) > self.context_length).tolist()
 
-    def _encode_unique(self, sentences: list[str], batch_size: int, progress: bool) -> np.ndarray:
+    def _batch_plan(self, sentences: list[str], batch_size: int):
+        """Batches of sentences sorted by token length (stable), each cut to its longest sequence."""
         import torch
 
+        _prepare_device(self.device)
         tokens = self.tokenize(sentences)
         nonpad = (tokens != 0).to(torch.int64)
         # last non-pad position + 1 (token id 0 is also "!", so count from the end, not the zeros)
         lengths = tokens.shape[1] - torch.argmax(nonpad.flip(1), dim=1)
-        order = torch.argsort(lengths, stable=True)
-        out = np.empty((len(sentences), self.dim), dtype=np.float32)
-        with torch.inference_mode(), tqdm(total=len(sentences), desc=f"encode {self.name}", unit="sent",
-                                          disable=not progress, leave=False) as bar:
-            for start in range(0, len(sentences), batch_size):
-                idx = order[start:start + batch_size]
-                batch = tokens[idx]
+        order = torch.argsort(lengths, stable=True).numpy()
+        batches = [order[start:start + batch_size] for start in range(0, len(sentences), batch_size)]
+
+        def run(idx: np.ndarray) -> np.ndarray:
+            rows = torch.from_numpy(idx)
+            batch = tokens[rows]
+            with torch.inference_mode():
                 if self.cuts:
-                    batch = batch[:, : int(lengths[idx].max())]
+                    batch = batch[:, : int(lengths[rows].max())]
                     feats = _cut_encode_text(self.model, batch.to(self.device))
                 else:
                     feats = self.model.encode_text(batch.to(self.device))
-                out[idx.numpy()] = feats.float().cpu().numpy()
-                bar.update(len(idx))
-        return out
+                return feats.float().cpu().numpy()
+
+        return batches, run
 
     def encode_reference(self, sentences: Sequence[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """``model.encode_text(tokenizer(texts))`` batched in the given order: no cut, sort or de-dup."""
@@ -470,6 +637,7 @@ class ClipTextEncoder(Encoder):
         sentences = _check_sentences(sentences)
         batch_size = _check_batch_size(self.default_batch_size if batch_size is None else batch_size)
         out = np.empty((len(sentences), self.dim), dtype=np.float32)
+        _prepare_device(self.device)
         with torch.inference_mode():
             for start in tqdm(range(0, len(sentences), batch_size), desc="encode_text", disable=not progress, leave=False):
                 chunk = sentences[start:start + batch_size]
@@ -567,18 +735,19 @@ class MiniLMEncoder(Encoder):
     ``model_path``, else the hub name (which needs internet or a populated Hugging Face cache).
     """
 
-    def __init__(self, model_path: str | os.PathLike | None = None, *, device: str = "cpu"):
+    def __init__(self, model_path: str | os.PathLike | None = None, *, device: str = "auto"):
         from sentence_transformers import SentenceTransformer
 
         local = Path(model_path) if model_path is not None else minilm_path()
-        self.device = str(device)
+        self.device = resolve_device(device)
+        self.default_batch_size = 512 if self.device.type == "cuda" else 128
         self.source = str(local) if local is not None else MINILM_HUB
         try:
             if local is not None:
                 with _env(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"):
-                    self.model = SentenceTransformer(str(local), device=self.device, local_files_only=True)
+                    self.model = SentenceTransformer(str(local), device=str(self.device), local_files_only=True)
             else:
-                self.model = SentenceTransformer(MINILM_HUB, device=self.device)
+                self.model = SentenceTransformer(MINILM_HUB, device=str(self.device))
         except Exception as exc:  # noqa: BLE001
             raise RuntimeError(
                 f"Could not load all-MiniLM-L6-v2 from {self.source}: {type(exc).__name__}: {exc}\n"
@@ -624,9 +793,56 @@ class MiniLMEncoder(Encoder):
             "max tokens": int(self.model.max_seq_length),
         }
 
+    def _batch_plan(self, sentences: list[str], batch_size: int):
+        """sentence-transformers' own batches, run one at a time.
+
+        ``SentenceTransformer.encode`` sorts the inputs by ``_input_length`` (``_text_length`` before
+        version 5) and runs ``preprocess`` (``tokenize``) → the modules on consecutive slices; this is
+        that loop, batch by batch, so the features are the ones ``encode`` gives, bit for bit (a unit test,
+        ``test_minilm_batches_equal_sentence_transformers_encode``, checks it against the installed version). ``None`` — encode everything in one call — where the
+        model would change the inputs (a default prompt, ``truncate_dim``) or the API is not the known one.
+        """
+        import torch
+
+        api = self._encode_api()
+        if api is None:
+            return None
+        model, (length, preprocess, batch_to_device) = self.model, api
+        _prepare_device(self.device)
+        order = np.argsort([-length(sentence) for sentence in sentences])  # as encode() does it
+        flatten = getattr(model, "_can_flatten_inputs", None)
+        if flatten is not None and flatten():
+            order = model._interleave_sorted_indices(order)
+        batches = [order[start:start + batch_size] for start in range(0, len(sentences), batch_size)]
+
+        def run(idx: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                model.eval()
+                features = batch_to_device(preprocess([sentences[i] for i in idx]), self.device)
+                return model(features)["sentence_embedding"].cpu().float().numpy()
+
+        return batches, run
+
+    def _encode_api(self):
+        """``(input length, preprocess, batch_to_device)`` of the installed sentence-transformers, or None."""
+        model = self.model
+        length = getattr(model, "_input_length", None) or getattr(model, "_text_length", None)
+        preprocess = getattr(model, "preprocess", None) or getattr(model, "tokenize", None)
+        if (length is None or preprocess is None or getattr(model, "default_prompt_name", None)
+                or getattr(model, "truncate_dim", None) is not None):
+            return None
+        try:
+            from sentence_transformers.util import batch_to_device
+        except ImportError:  # pragma: no cover - every supported version has it
+            return None
+        return length, preprocess, batch_to_device
+
     def _encode_unique(self, sentences: list[str], batch_size: int, progress: bool) -> np.ndarray:
         import torch
 
+        if self._encode_api() is not None:
+            return super()._encode_unique(sentences, batch_size, progress)
+        _prepare_device(self.device)
         with torch.inference_mode():
             return self.model.encode(sentences, batch_size=batch_size, show_progress_bar=progress,
                                      convert_to_numpy=True).astype(np.float32)
@@ -686,11 +902,30 @@ class FeatureCache:
     """Encoded features on disk (atomic ``.npy``), keyed by the encoder identity and the exact sentences.
 
     An entry that fails its checks (checksum, shape, NaN/inf) is reported, discarded and encoded again.
+
+    **Resumable.** An encoder with a batch plan (CLIP, MiniLM) is run batch by batch in the order of one
+    uninterrupted call, and every ``chunk_size`` sentences (rounded up to whole batches) the finished
+    batches are written to ``<entry>.partial/chunk-NNNNNN.npy`` (atomically, with a checksum, like every
+    artifact). A rerun after a kill loads the chunks that pass their checks and encodes only the rest;
+    the entry it then writes is identical to an uninterrupted run's, and the ``.partial`` folder is
+    removed. A partial folder made with another batch plan (batch size, device, sentences) is discarded.
+
+    **Devices.** The device is not part of the key: it does not change what the features are. Features
+    encoded on CUDA differ from CPU ones by float rounding (within ~1e-4; ``pytest -m gpu`` checks it) and
+    are cached under the same key, so a CPU rerun reuses a GPU's hours of encoding instead of redoing
+    them, and today's CPU entries stay valid. The price: a runs folder shared between a GPU and a CPU
+    machine can hold either device's features, so such runs agree to rounding, not bit for bit; to keep
+    that visible, the entry's ``.json`` records the device that encoded it (``device``) and a hit on
+    features made on another kind of device says so. Encoding on the CPU stays bit-identical to before.
     """
 
-    def __init__(self, root: str | os.PathLike, *, verbose: bool = True):
+    #: sentences between two written chunks (rounded up to whole batches)
+    CHUNK_SIZE = 20_000
+
+    def __init__(self, root: str | os.PathLike, *, verbose: bool = True, chunk_size: int | None = None):
         self.root = Path(root)
         self.verbose = verbose
+        self.chunk_size = _check_batch_size(self.CHUNK_SIZE if chunk_size is None else chunk_size)
         self.hits = 0
         self.misses = 0
 
@@ -698,6 +933,11 @@ class FeatureCache:
         ident = encoder.identity
         slug = _slug(f"{ident.get('encoder')}-{ident.get('model_name', ident.get('model', ''))}-{ident.get('weights', '')}")
         return self.root / f"{slug}-{cache_key(ident, list(sentences))}.npy"
+
+    @staticmethod
+    def partial_dir(path: Path) -> Path:
+        """Where the finished chunks of the entry ``path`` wait while it is being encoded."""
+        return path.with_name(path.stem + ".partial")
 
     def _say(self, message: str) -> None:
         if self.verbose:
@@ -716,7 +956,8 @@ class FeatureCache:
 
     def encode(self, encoder: Encoder, sentences: Sequence[str], progress: bool = True,
                batch_size: int | None = None) -> np.ndarray:
-        """Cached features of ``sentences``; encodes (and stores) them only on a miss."""
+        """Cached features of ``sentences``; encodes (and stores) them only on a miss, resuming from
+        the chunks a killed run left."""
         sentences = _check_sentences(sentences)
         path = self.path(encoder, sentences)
         if path.is_file():
@@ -727,12 +968,98 @@ class FeatureCache:
                 discard(path)
             else:
                 self.hits += 1
-                self._say(f"cache hit: {len(sentences)} sentences, {encoder.name} ({path.name})")
+                self._say(f"cache hit: {len(sentences)} sentences, {encoder.name} ({path.name}){self._made_on(path, encoder)}")
                 return features
         self.misses += 1
         self._say(f"cache miss: encoding {len(sentences)} sentences with {encoder.name}")
-        features = encoder.encode(sentences, batch_size=batch_size, progress=progress)
+        features = self._encode_resumable(encoder, sentences, path, batch_size, progress)
         save_array(path, features)
         write_json(path.with_suffix(".json"), {"identity": encoder.identity, "name": encoder.name,
-                                               "n_sentences": len(sentences), "dim": encoder.dim})
+                                               "n_sentences": len(sentences), "dim": encoder.dim,
+                                               "device": _device_of(encoder)})
+        shutil.rmtree(self.partial_dir(path), ignore_errors=True)
         return features
+
+    @staticmethod
+    def _made_on(path: Path, encoder: Encoder) -> str:
+        """`` (encoded on cuda:0 (…))`` when the entry was made on another kind of device than ``encoder``'s."""
+        with contextlib.suppress(Exception):
+            made = read_json(path.with_suffix(".json")).get("device") or ""
+            mine = _device_of(encoder)
+            if made and made.split(" ")[0].split(":")[0] != mine.split(" ")[0].split(":")[0]:
+                return f" — encoded on {made}"
+        return ""
+
+    def _encode_resumable(self, encoder: Encoder, sentences: list[str], path: Path, batch_size: int | None,
+                          progress: bool) -> np.ndarray:
+        """``encoder.encode(sentences)``, written chunk by chunk under :meth:`partial_dir` and resumed from it."""
+        unique = list(dict.fromkeys(sentences))
+        size = _check_batch_size(encoder.default_batch_size if batch_size is None else batch_size)
+        plan = encoder._batch_plan(unique, size) if unique else None
+        if plan is None:  # an encoder without a plan: one call, as before
+            return encoder.encode(sentences, batch_size=batch_size, progress=progress)
+        batches, run = plan
+        per_chunk = max(1, math.ceil(self.chunk_size / size))
+        chunks = [batches[i:i + per_chunk] for i in range(0, len(batches), per_chunk)]
+        folder = self.partial_dir(path)
+        key = cache_key(path.name, size, per_chunk, encoder.dim, str(getattr(encoder, "device", "cpu")),
+                        *(np.concatenate(chunk).astype(np.int64) for chunk in chunks))
+        self._open_partial(folder, key, len(unique), len(chunks))
+        out = np.empty((len(unique), encoder.dim), dtype=np.float32)
+        resumed = 0
+        with tqdm(total=len(unique), desc=f"encode {encoder.name}", unit="sent", disable=not progress,
+                  leave=False) as bar:
+            for number, chunk in enumerate(chunks):
+                rows = np.concatenate(chunk)
+                file = folder / f"chunk-{number:06d}.npy"
+                if file.is_file():
+                    try:
+                        out[rows] = self._load(file, (len(rows), encoder.dim))
+                    except CorruptArtifactError as exc:
+                        print(exc.notice("encoding it again"), flush=True)
+                        discard(file)
+                    else:
+                        resumed += len(rows)
+                        bar.update(len(rows))
+                        continue
+                parts = []
+                for idx in chunk:
+                    parts.append(run(idx))
+                    bar.update(len(idx))
+                out[rows] = features = np.concatenate(parts)
+                save_array(file, features)
+        if resumed:
+            self._say(f"resumed: {resumed:,} of {len(unique):,} sentences came from the chunks of an interrupted "
+                      f"run ({shown(folder)})")
+        where = {s: i for i, s in enumerate(unique)}
+        return out[np.fromiter((where[s] for s in sentences), dtype=np.int64, count=len(sentences))]
+
+    def _open_partial(self, folder: Path, key: str, n_unique: int, n_chunks: int) -> None:
+        """Keep ``folder``'s chunks if they were made with this batch plan; else start it afresh."""
+        manifest = folder / "plan.json"
+        if folder.is_dir():
+            try:
+                same = read_json(manifest).get("key") == key
+            except (CorruptArtifactError, FileNotFoundError, AttributeError) as exc:
+                same = False
+                if isinstance(exc, CorruptArtifactError):
+                    print(exc.notice("starting the encoding over"), flush=True)
+            if same:
+                return
+            if any(folder.glob("chunk-*.npy")):
+                self._say(f"discarding the chunks in {shown(folder)}: made with another batch plan "
+                          "(batch size, device or sentences)")
+            shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(manifest, {"key": key, "n_unique": n_unique, "chunks": n_chunks})
+
+
+def _device_of(encoder: Encoder) -> str:
+    """Provenance of the device an encoder runs on (``cpu`` for encoders without one)."""
+    device = getattr(encoder, "device", None)
+    if device is None:
+        return "cpu"
+    try:
+        return describe_device(device)
+    except Exception:  # noqa: BLE001 - provenance only
+        return str(device)

@@ -263,13 +263,15 @@ def load_trained(profile: str, encoder: str, seed: int | None = None):
 
 
 def probe_outputs(profile: str, encoder: str, probe: pd.DataFrame, model=None, folder: Path | None = None,
-                  seed: int | None = None) -> dict[str, np.ndarray]:
-    """Activations, predictions, probabilities of a trained model on the probe pairs (cached by weights)."""
+                  seed: int | None = None, device: str = "auto") -> dict[str, np.ndarray]:
+    """Activations, predictions, probabilities of a trained model on the probe pairs (cached by weights).
+
+    ``device`` (auto, cpu, cuda, cuda:N): where they are computed when not cached (not part of the key)."""
     from .heads import probe_outputs as outputs
 
     model = model if model is not None else load_trained(profile, encoder, seed)
     folder = folder if folder is not None else Path(seed_entry(registry(profile)[encoder], seed)["folder"])
-    return outputs(model, probe, folder, cache=feature_cache())
+    return outputs(model, probe, folder, cache=feature_cache(), device=device)
 
 
 #: a cross-entropy over 3 classes starts near ln 3 ≈ 1.1; above this the optimiser has blown up
@@ -304,8 +306,11 @@ def check_health(name: str, activations: np.ndarray, config, history: pd.DataFra
 
 
 def search_results(profile: str, encoder: str, encoding: str, neuron_masks: np.ndarray, concepts: Concepts,
-                   *, activations_key: str, **search_params) -> pd.DataFrame:
-    """``beam_search_by_length`` for one encoder × encoding, cached by activations, concepts and parameters."""
+                   *, activations_key: str, n_jobs: int = 1, **search_params) -> pd.DataFrame:
+    """``beam_search_by_length`` for one encoder × encoding, cached by activations, concepts and parameters.
+
+    ``n_jobs``: processes for the search (≤ 0: every core); not part of the cache key, as the results
+    do not depend on it."""
     from .search import beam_search_by_length
 
     key = cache_key(activations_key, concepts.encoding, concepts.names, concepts.masks.indptr, concepts.masks.indices,
@@ -320,17 +325,18 @@ def search_results(profile: str, encoder: str, encoding: str, neuron_masks: np.n
             print(exc.notice())
             discard(cached)
     if results is None:
-        results = beam_search_by_length(neuron_masks, concepts, **search_params)
+        results = beam_search_by_length(neuron_masks, concepts, n_jobs=n_jobs, **search_params)
         save_frame(cached, results)
     return results.assign(encoder=encoder, encoding=encoding)
 
 
-def null_draws(profile: str, concepts: Concepts, counts, *, n_pairs: int, n_draws: int, seed: int,
+def null_draws(profile: str, concepts: Concepts, counts, *, n_pairs: int, n_draws: int, seed: int, n_jobs: int = 1,
                **search_params) -> pd.DataFrame:
     """:func:`controls.search_null` rows for ``counts``, kept in one growing store per concepts × search
     parameters × ``n_draws`` × seed under ``runs/<profile>/search/null/``: models searched with the same
     concepts share their draws, and only counts never searched before are searched (draws do not depend
-    on which counts are searched together, so the store can grow)."""
+    on which counts are searched together, so the store can grow). ``n_jobs``: processes for the search
+    (≤ 0: every core), not part of the key (draws do not depend on it)."""
     from .controls import SEARCH_KEYS, search_null
 
     params = sorted((k, v) for k, v in search_params.items() if k in SEARCH_KEYS)
@@ -351,7 +357,7 @@ def null_draws(profile: str, concepts: Concepts, counts, *, n_pairs: int, n_draw
         print(f"matched null ({concepts.encoding}): searching {len(missing)} firing counts × {n_draws} draws"
               + (f"; {len(counts) - len(missing)} counts reused" if len(counts) > len(missing) else ""))
         found = search_null(missing, concepts, n_pairs=n_pairs, n_draws=n_draws, seed=seed, progress=True,
-                            **dict(params))
+                            n_jobs=n_jobs, **dict(params))
         store = found if store is None else pd.concat([store, found], ignore_index=True)
         save_frame(path, store)
     else:
@@ -360,16 +366,16 @@ def null_draws(profile: str, concepts: Concepts, counts, *, n_pairs: int, n_draw
 
 
 def matched_null(profile: str, neuron_masks: np.ndarray, concepts: Concepts, real: pd.DataFrame, *, n_draws: int,
-                 seed: int, bin_width: float, **search_params) -> pd.DataFrame:
+                 seed: int, bin_width: float, n_jobs: int = 1, **search_params) -> pd.DataFrame:
     """:func:`controls.matched_null` of one model × encoding, its draws kept by :func:`null_draws`;
-    returns ``real`` with the null's columns and ``excess_iou``."""
+    returns ``real`` with the null's columns and ``excess_iou``. ``n_jobs``: processes for the searches."""
     from . import controls
 
     null = controls.matched_null(
         neuron_masks, concepts, n_draws=n_draws, seed=seed, bin_width=bin_width, real=real,
         draws_for=lambda counts: null_draws(profile, concepts, counts, n_pairs=neuron_masks.shape[0],
-                                            n_draws=n_draws, seed=seed, **search_params),
-        **search_params)
+                                            n_draws=n_draws, seed=seed, n_jobs=n_jobs, **search_params),
+        n_jobs=n_jobs, **search_params)
     return controls.attach(real, null)
 
 
@@ -429,7 +435,7 @@ def check_encodings(encodings) -> list[str]:
 
 def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, config, *,
                 seeds: list[int] | None = None, clip_model: str = "ViT-B-32", clip_weights: str = "openai",
-                clip_sha256: str = ""):
+                clip_sha256: str = "", device: str = "auto"):
     """Chapter 3's unit of work: fit (or reuse) one classifier per training seed, score the probe pairs,
     record them.
 
@@ -439,6 +445,11 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
     registry entry lists every seed's model. Returns the primary ``(model, outputs)`` where ``outputs``
     holds the probe activations, predictions and probabilities (saved next to the model). A model whose
     units are all dead or not finite raises :class:`ModelHealthError`.
+
+    ``device`` (auto, cpu, cuda, cuda:N) is where features are encoded, models trained and probe
+    activations computed; it is not part of any key (a model is the same model on any device), and each
+    model's ``model.json`` records where it was trained. An interrupted run resumes: the feature cache
+    from its finished chunks, training from the last epoch's checkpoint.
     """
     from dataclasses import replace
 
@@ -454,7 +465,8 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
     trained = {}
     for seed in seeds:
         seeded = config if seed == config.seed else replace(config, seed=seed)
-        model, outputs, key, folder = _fit(profile, encoder, train, probe, seeded, params, identity["train_key"])
+        model, outputs, key, folder = _fit(profile, encoder, train, probe, seeded, params, identity["train_key"],
+                                           device=device)
         trained[seed] = (model, outputs, {"seed": seed, "folder": str(folder), "key": key,
                                           "probe_accuracy": float((outputs["predictions"] == gold).mean())})
     model, outputs, first = trained[seeds[0]]
@@ -471,23 +483,26 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
     return model, outputs
 
 
-def _fit(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, config, params: dict, train_key: str):
-    """Fit (or reuse) a model in its keyed folder and check its health: ``(model, outputs, key, folder)``."""
+def _fit(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, config, params: dict, train_key: str,
+         device: str = "auto"):
+    """Fit (or reuse) a model in its keyed folder and check its health: ``(model, outputs, key, folder)``.
+
+    The key holds the encoder, config, encoder parameters and training data — never the device."""
     from .heads import fit_or_load
 
     key = cache_key(encoder, config.to_dict(), params, train_key)
     folder = model_dir(profile, encoder, key)
-    model = fit_or_load(encoder, train, folder, config, cache=feature_cache(), encoder_params=params)
-    outputs = probe_outputs(profile, encoder, probe, model, folder)
+    model = fit_or_load(encoder, train, folder, config, cache=feature_cache(), encoder_params=params, device=device)
+    outputs = probe_outputs(profile, encoder, probe, model, folder, device=device)
     check_health(encoder, outputs["activations"], config, model.history)
     return model, outputs, key, folder
 
 
-def train_variant(profile: str, encoder: str, pairs, **changes):
+def train_variant(profile: str, encoder: str, pairs, *, device: str = "auto", **changes):
     """A model like the one chapter 3 registered, with some head settings changed (e.g. ``input_norm=False``).
 
     Trained (or reused) in its own keyed folder and never registered: chapters 5–7 keep reading the
-    registered models. Returns ``(model, outputs)``.
+    registered models. Returns ``(model, outputs)``. ``device``: as in :func:`train_model`.
     """
     from .heads import HeadConfig
 
@@ -497,7 +512,7 @@ def train_variant(profile: str, encoder: str, pairs, **changes):
                                  f"{rerun_command(profile, ('03',), **pairs.params)}")
     config = HeadConfig.from_dict({**entry["config"], **changes})
     model, outputs, _, _ = _fit(profile, encoder, pairs.train, pairs.probe, config, entry["encoder_params"],
-                                entry["train_key"])
+                                entry["train_key"], device=device)
     return model, outputs
 
 

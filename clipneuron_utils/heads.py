@@ -11,13 +11,18 @@
 
 Training is seeded, shows a progress bar, prints one line per epoch and stops early on a held-out slice of
 the training pairs. A trained model is saved (weights, config, vocabulary, encoder identity) so later
-chapters reload it without retraining; :func:`fit_or_load` does that when config, encoder and data match.
+chapters reload it without retraining; :func:`fit_or_load` does that when config, encoder and data match,
+and checkpoints every epoch so that a killed training resumes (bit for bit) instead of starting over.
+Training and probing run on ``device`` (``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``), which is no part of
+what makes a saved model reusable.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import random
 import re
 import time
 import warnings
@@ -35,7 +40,8 @@ from tqdm.auto import tqdm
 from .artifacts import (CorruptArtifactError, atomic_path, cache_key, discard, load_array, load_frame, read_json,
                         record_checksum, save_array, save_frame, shown, verify, write_json)
 from .data import LABELS
-from .encoders import Encoder, FeatureCache, encoder_from_spec, make_encoder
+from .encoders import (Encoder, FeatureCache, _prepare_device, describe_device, encoder_from_spec, make_encoder,
+                       resolve_device)
 from .seeding import seed_everything
 
 ENCODERS = ("clip", "lstm", "minilm")
@@ -199,10 +205,10 @@ class LSTMEncoder(nn.Module):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``ids``: ``(batch, time)`` right-padded with 0; ``lengths``: real tokens per row (>= 1)."""
-        rows, last = torch.arange(ids.shape[0]), lengths - 1
+        rows, last = torch.arange(ids.shape[0], device=ids.device), lengths - 1
         states = [self.rnn(self.embedding(ids))[0][rows, last]]
         if self.rnn_reverse is not None:
-            steps = torch.arange(ids.shape[1]).unsqueeze(0)
+            steps = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
             backwards = (last.unsqueeze(1) - steps).clamp(min=0)
             reversed_ids = ids.gather(1, backwards) * (steps < lengths.unsqueeze(1))
             states.append(self.rnn_reverse(self.embedding(reversed_ids))[0][rows, last])
@@ -241,6 +247,7 @@ class NLIModel(nn.Module):
         self.history: pd.DataFrame | None = None
         self.train_key: str | None = None
         self.best_epoch: int | None = None
+        self.trained_on: str | None = None  # the device it was trained on (provenance; None: not recorded)
         self._token_index: dict[str, int] | None = None
 
     def features(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -261,13 +268,21 @@ class NLIModel(nn.Module):
         return self._token_index
 
 
-def frozen_encoder(model: NLIModel) -> Encoder:
-    """The model's frozen encoder, rebuilt from its saved spec on first use (identity checked)."""
+def frozen_encoder(model: NLIModel, device: Any = None) -> Encoder:
+    """The model's frozen encoder, rebuilt from its saved spec on first use (identity checked), on
+    ``device`` (None: the model's device)."""
     if model.encoder_name not in FROZEN:
         raise ValueError(f"encoder {model.encoder_name!r} is not a frozen encoder")
     if model.frozen_encoder is None:
-        _attach(model, encoder_from_spec(model.encoder_spec))
+        spec = model.encoder_spec or {}
+        params = {**spec.get("params", {}), "device": str(device if device is not None else model_device(model))}
+        _attach(model, encoder_from_spec({**spec, "params": params}))
     return model.frozen_encoder
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device a model's weights are on."""
+    return next(model.parameters()).device
 
 
 def _attach(model: NLIModel, encoder: Encoder) -> None:
@@ -291,6 +306,12 @@ class _Data:
     p_ids: list[np.ndarray] | None = None  # lstm token ids
     h_ids: list[np.ndarray] | None = None
 
+    def to(self, device: torch.device) -> "_Data":
+        """Frozen features moved to ``device`` (token ids are padded and moved batch by batch)."""
+        if self.u is not None:
+            self.u, self.v = self.u.to(device), self.v.to(device)
+        return self
+
 
 def _prepare(model: NLIModel, pairs: pd.DataFrame, cache: FeatureCache | None, progress: bool) -> _Data:
     if model.encoder_name == "lstm":
@@ -298,14 +319,14 @@ def _prepare(model: NLIModel, pairs: pd.DataFrame, cache: FeatureCache | None, p
         ids = lambda toks: np.array([index.get(t, 1) for t in toks] or [1], dtype=np.int64)  # noqa: E731
         return _Data(len(pairs), p_ids=[ids(t) for t in pairs["premise_tokens"]],
                      h_ids=[ids(t) for t in pairs["hypothesis_tokens"]])
-    encoder = frozen_encoder(model)
+    encoder = frozen_encoder(model)  # on the model's device when it is rebuilt here
     premises, hypotheses = list(pairs["premise"]), list(pairs["hypothesis"])
     sentences = list(dict.fromkeys(premises + hypotheses))
     feats = cache.encode(encoder, sentences, progress=progress) if cache is not None else \
         encoder.encode(sentences, progress=progress)
     where = {s: i for i, s in enumerate(sentences)}
     take = lambda xs: torch.from_numpy(feats[[where[s] for s in xs]])  # noqa: E731
-    return _Data(len(pairs), u=take(premises), v=take(hypotheses))
+    return _Data(len(pairs), u=take(premises), v=take(hypotheses)).to(model_device(model))
 
 
 def _padded(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -318,11 +339,12 @@ def _padded(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _uv(model: NLIModel, data: _Data, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     if data.u is not None:
-        t = torch.from_numpy(idx)
+        t = torch.from_numpy(idx).to(data.u.device)
         return data.u[t], data.v[t]
     # premises and hypotheses padded separately: hypotheses are much shorter
-    u = model.lstm(*_padded([data.p_ids[i] for i in idx]))
-    v = model.lstm(*_padded([data.h_ids[i] for i in idx]))
+    device = model_device(model)
+    u = model.lstm(*(t.to(device) for t in _padded([data.p_ids[i] for i in idx])))
+    v = model.lstm(*(t.to(device) for t in _padded([data.h_ids[i] for i in idx])))
     return u, v
 
 
@@ -363,9 +385,9 @@ def _outputs(model: NLIModel, data: _Data, idx: np.ndarray, batch_size: int, hid
         for start in range(0, len(idx), batch_size):
             rows = order[start:start + batch_size]
             h = model.hidden_units(*_uv(model, data, idx[rows]))
-            logits[rows] = model.mlp[3](model.mlp[2](h)).numpy()
+            logits[rows] = model.mlp[3](model.mlp[2](h)).cpu().numpy()
             if hidden:
-                acts[rows] = h.numpy()
+                acts[rows] = h.cpu().numpy()
     return logits, acts
 
 
@@ -374,8 +396,21 @@ def _outputs(model: NLIModel, data: _Data, idx: np.ndarray, batch_size: int, hid
 
 def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | None = None, *,
           encoder: Encoder | None = None, encoder_params: dict | None = None, cache: FeatureCache | None = None,
-          progress: bool = True, verbose: bool = True) -> NLIModel:
-    """Train the classifier for ``encoder_name`` on labelled pairs; returns it in eval mode with ``.history``."""
+          progress: bool = True, verbose: bool = True, device: Any = "auto",
+          checkpoint: str | Path | None = None) -> NLIModel:
+    """Train the classifier for ``encoder_name`` on labelled pairs; returns it in eval mode with ``.history``.
+
+    ``device``: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N`` (see
+    :func:`~clipneuron_utils.encoders.resolve_device`); the model is initialised on the CPU and moved,
+    so its initial weights do not depend on the device, and it is returned on ``device``. On the CPU,
+    torch uses every core (:func:`~clipneuron_utils.encoders.use_all_cores`).
+
+    ``checkpoint``: a file to which the whole training state is written after every epoch (weights,
+    optimizer, the random states of NumPy, Python and torch, history and early-stopping state;
+    atomically, with a checksum). If it exists and was made by this same training (config, encoder,
+    data, device type), training resumes after its epoch, and the result equals an uninterrupted run's
+    bit for bit on the same machine. The caller deletes it once the model is saved (:func:`fit_or_load` does).
+    """
     _check_encoder_name(encoder_name)
     config = config or HeadConfig()
     if not isinstance(config, HeadConfig):
@@ -384,8 +419,9 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
     y_all = label_ids(train_pairs)
     if len(train_pairs) < 2:
         raise ValueError("train_pairs must hold at least 2 labelled pairs")
+    dev = resolve_device(device)
     if encoder_name in FROZEN:
-        encoder = encoder or make_encoder(encoder_name, **(encoder_params or {}))
+        encoder = encoder or make_encoder(encoder_name, device=str(dev), **(encoder_params or {}))
         if encoder.identity.get("encoder") != encoder_name:
             raise ValueError(f"encoder {encoder.name!r} is not a {encoder_name!r} encoder")
         model_args = dict(dim=encoder.dim, encoder_spec=encoder.spec, encoder_identity=encoder.identity)
@@ -393,31 +429,50 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
         vocab = build_vocab(train_pairs, config.lstm_max_vocab, config.lstm_min_freq)
         model_args = dict(dim=0, vocab=vocab, encoder_identity=lstm_identity())
     seed_everything(config.seed)
-    model = NLIModel(encoder_name, config, **model_args)
+    model = NLIModel(encoder_name, config, **model_args)  # initialised on the CPU whatever the device
     if encoder is not None:
         model.frozen_encoder = encoder
+    _prepare_device(dev)
+    model.to(dev)
+    model.trained_on = describe_device(dev)
     data = _prepare(model, train_pairs, cache, progress)
 
     rng = np.random.default_rng(config.seed)
     perm = rng.permutation(len(train_pairs))
     n_val = min(len(perm) - 1, max(1, round(config.val_fraction * len(perm)))) if config.val_fraction > 0 else 0
     val_idx, fit_idx = np.sort(perm[:n_val]), perm[n_val:]
-    y = torch.from_numpy(y_all)
+    y_cpu = torch.from_numpy(y_all)
+    y = y_cpu.to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     loss_fn = nn.CrossEntropyLoss()
     rows, best, best_state, stale = [], np.inf, None, 0
+    max_epochs = config.lstm_max_epochs if model.lstm is not None and config.lstm_max_epochs else config.max_epochs
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    run_key = cache_key(encoder_name, config.to_dict(), model_args.get("encoder_identity"), training_key(train_pairs),
+                        FORMAT, dev.type)
+    done = 0
+    if checkpoint is not None:
+        state = _load_checkpoint(checkpoint, run_key, model, optimizer, rng, verbose)
+        if state is not None:
+            done, rows, best, best_state, stale = (state["epoch"], state["rows"], state["best"], state["best_state"],
+                                                   state["stale"])
+            model.best_epoch = state["best_epoch"]
     if verbose:
         print(f"training {encoder_name} model: {len(fit_idx)} pairs (+{n_val} held out), "
               f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
-    max_epochs = config.lstm_max_epochs if model.lstm is not None and config.lstm_max_epochs else config.max_epochs
-    for epoch in range(1, max_epochs + 1):
+        if done:
+            print(f"resuming after epoch {done} of at most {max_epochs} from {shown(checkpoint)}", flush=True)
+    stopped = bool(n_val) and stale >= config.patience
+    for epoch in range(done + 1, max_epochs + 1):
+        if stopped:
+            break
         start = time.perf_counter()
         model.train()
         total, correct, seen = 0.0, 0, 0
         batches = _batches(fit_idx, config, rng, data if model.lstm is not None and config.lstm_bucket else None)
         for idx in tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=not progress, leave=False):
             logits = model(*_uv(model, data, idx))
-            target = y[torch.from_numpy(idx)]
+            target = y[torch.from_numpy(idx).to(dev)]
             loss = loss_fn(logits, target)
             optimizer.zero_grad()
             loss.backward()
@@ -430,8 +485,8 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
         if n_val:
             logits, _ = _outputs(model, data, val_idx, 1024, hidden=False)
             lt = torch.from_numpy(logits)
-            row["val_loss"] = float(loss_fn(lt, y[torch.from_numpy(val_idx)]))
-            row["val_acc"] = float((lt.argmax(1) == y[torch.from_numpy(val_idx)]).float().mean())
+            row["val_loss"] = float(loss_fn(lt, y_cpu[torch.from_numpy(val_idx)]))
+            row["val_acc"] = float((lt.argmax(1) == y_cpu[torch.from_numpy(val_idx)]).float().mean())
         row["seconds"] = time.perf_counter() - start
         rows.append(row)
         score = -row["val_acc"] if config.monitor == "val_acc" else row["val_loss"]  # lower is better
@@ -445,11 +500,13 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
             print(f"epoch {epoch:>3}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
                   f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f} | {row['seconds']:.1f}s"
                   + (" *" if improved else ""), flush=True)
-        if n_val and stale >= config.patience:
-            if verbose:
-                print(f"early stopping: no better {config.monitor} for {config.patience} epochs; "
-                      f"keeping epoch {model.best_epoch}", flush=True)
-            break
+        stopped = bool(n_val) and stale >= config.patience
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, run_key, model, optimizer, rng, epoch=epoch, rows=rows, best=best,
+                             best_state=best_state, stale=stale)
+    if stopped and verbose:
+        print(f"early stopping: no better {config.monitor} for {config.patience} epochs; "
+              f"keeping epoch {model.best_epoch}", flush=True)
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
@@ -460,6 +517,72 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
     return model.eval()
 
 
+# --------------------------------------------------------------------------------------------- checkpoints
+
+CHECKPOINT = "checkpoint.pt"  # in the model's folder while it trains; removed once the model is saved
+
+
+def _save_checkpoint(path: Path, key: str, model: NLIModel, optimizer, rng: np.random.Generator, *, epoch: int,
+                     rows: list[dict], best: float, best_state: dict | None, stale: int) -> None:
+    """Everything the next epoch depends on, atomically with a checksum (tensors + one JSON string)."""
+    state = {
+        "key": key, "epoch": int(epoch), "stale": int(stale), "best": float(best), "best_epoch": model.best_epoch,
+        "rows": [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in rows],
+        "has_best": best_state is not None,
+        "numpy_rng": rng.bit_generator.state, "python_random": random.getstate(),
+    }
+    payload = {
+        "meta": json.dumps(state),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "best_state": best_state if best_state is not None else {},
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if model_device(model).type == "cuda" else [],
+    }
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
+    record_checksum(path)
+
+
+def _load_checkpoint(path: Path, key: str, model: NLIModel, optimizer, rng: np.random.Generator,
+                     verbose: bool) -> dict | None:
+    """Restore a checkpoint of this training into ``model``, ``optimizer``, ``rng`` and the global random
+    states; returns its bookkeeping, or None (no checkpoint, a damaged one, or one of another training)."""
+    if not path.is_file():
+        return None
+    try:
+        verify(path)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        state = json.loads(payload["meta"])
+    except CorruptArtifactError as exc:
+        print(exc.notice("training from the start"), flush=True)
+        discard(path)
+        return None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreadable despite its checksum: start over
+        print(CorruptArtifactError.unparsable(path, exc).notice("training from the start"), flush=True)
+        discard(path)
+        return None
+    if state.get("key") != key:
+        if verbose:
+            print(f"ignoring the checkpoint in {shown(path)}: it belongs to another training (config, encoder, data "
+                  "or device type); training from the start", flush=True)
+        discard(path)
+        return None
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    rng.bit_generator.state = state["numpy_rng"]
+    version, internal, gauss = state["python_random"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(payload["torch_rng"])
+    if payload["cuda_rng"]:
+        torch.cuda.set_rng_state_all(payload["cuda_rng"])
+    device = model_device(model)
+    best_state = ({k: v.to(device) for k, v in payload["best_state"].items()} if state["has_best"] else None)
+    return {**state, "best_state": best_state}
+
+
 def lstm_identity() -> dict[str, Any]:
     return {"encoder": "lstm", "versions": {"torch": torch.__version__}}
 
@@ -467,26 +590,44 @@ def lstm_identity() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- outputs
 
 
+def on_device(model: NLIModel, device: Any = None) -> NLIModel:
+    """``model`` moved (in place) to ``device`` (None: left where it is); on the CPU torch uses every core.
+
+    A frozen encoder already attached stays where it is (its features are moved to the model); one
+    rebuilt from the model's spec is built on the model's device."""
+    if device is not None:
+        dev = resolve_device(device)
+        if model_device(model) != dev:
+            model.to(dev)
+    _prepare_device(model_device(model))
+    return model
+
+
 def activations(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = None, batch_size: int = 1024,
-                progress: bool = False) -> np.ndarray:
-    """Post-ReLU hidden units (eval mode) for every pair: float32 ``(n_pairs, hidden)``."""
+                progress: bool = False, device: Any = None) -> np.ndarray:
+    """Post-ReLU hidden units (eval mode) for every pair: float32 ``(n_pairs, hidden)``.
+
+    ``device``: where to compute them (the model is moved there); None: where the model is."""
     pairs = as_pairs(pairs)
+    on_device(model, device)
     data = _prepare(model, pairs, cache, progress)
     return _outputs(model, data, np.arange(len(pairs)), batch_size)[1]
 
 
 def predict(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = None, batch_size: int = 1024,
-            progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted label ids in :data:`LABELS` order, probabilities float32 ``(n, 3)``)."""
+            progress: bool = False, device: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted label ids in :data:`LABELS` order, probabilities float32 ``(n, 3)``); ``device`` as
+    in :func:`activations`."""
     pairs = as_pairs(pairs)
+    on_device(model, device)
     data = _prepare(model, pairs, cache, progress)
     logits, _ = _outputs(model, data, np.arange(len(pairs)), batch_size, hidden=False)
     probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy().astype(np.float32)
     return logits.argmax(1).astype(np.int64), probs
 
 
-def accuracy(model: NLIModel, pairs: pd.DataFrame, *, cache: FeatureCache | None = None) -> float:
-    labels, _ = predict(model, pairs, cache=cache)
+def accuracy(model: NLIModel, pairs: pd.DataFrame, *, cache: FeatureCache | None = None, device: Any = None) -> float:
+    labels, _ = predict(model, pairs, cache=cache, device=device)
     return float((labels == label_ids(pairs)).mean())
 
 
@@ -503,12 +644,14 @@ def model_fingerprint(model: NLIModel) -> str:
 
 
 def probe_outputs(model: NLIModel, pairs: Any, folder: str | Path, name: str = "probe", *,
-                  cache: FeatureCache | None = None, progress: bool = True) -> dict[str, np.ndarray]:
+                  cache: FeatureCache | None = None, progress: bool = True, device: Any = None) -> dict[str, np.ndarray]:
     """Activations, predictions and probabilities for a probe set, saved next to the model (atomic ``.npy``).
 
     Reused when the model's weights and the pairs are the same as when they were saved. A saved file
     that fails its checks (checksum, shape, NaN/inf) is reported, discarded and recomputed; files that
-    passed are kept as they are.
+    passed are kept as they are. ``device``: where they are computed on a miss (the model is moved
+    there; None: where it is). The device is not part of the key — CUDA activations differ from CPU ones
+    by float rounding only — and ``<name>.json`` records it (``device``).
     """
     pairs = as_pairs(pairs)
     folder = Path(folder)
@@ -537,6 +680,7 @@ def probe_outputs(model: NLIModel, pairs: Any, folder: str | Path, name: str = "
         if len(saved) == len(files):
             print(f"cache hit: {name} outputs for {n} pairs ({shown(folder)})", flush=True)
             return saved
+    on_device(model, device)  # only when they are computed: a cache hit needs no device
     data = _prepare(model, pairs, cache, progress)
     logits, acts = _outputs(model, data, np.arange(n), 1024)
     out = {"activations": acts, "predictions": logits.argmax(1).astype(np.int64),
@@ -545,7 +689,8 @@ def probe_outputs(model: NLIModel, pairs: Any, folder: str | Path, name: str = "
         if k not in saved or not np.array_equal(saved[k], out[k]):
             save_array(path, out[k])
     finite = bool(np.isfinite(acts).all() and np.isfinite(out["probabilities"]).all())
-    new_meta = {"key": key, "n_pairs": n, "hidden": model.config.hidden, "pairs_key": pairs_key(pairs), "finite": finite}
+    new_meta = {"key": key, "n_pairs": n, "hidden": model.config.hidden, "pairs_key": pairs_key(pairs), "finite": finite,
+                "device": describe_device(model_device(model))}
     if meta != new_meta:  # written last: it vouches for the arrays
         write_json(meta_path, new_meta)
     return out
@@ -575,8 +720,13 @@ def save_model(model: NLIModel, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     discard(folder / "model.json")
+    state = model.state_dict()
+    if any(t.device.type != "cpu" for t in state.values()):  # weights.pt holds CPU tensors whatever the device
+        state = copy.copy(state)
+        for k in state:
+            state[k] = state[k].detach().cpu()
     with atomic_path(folder / "weights.pt") as tmp, open(tmp, "wb") as fh:
-        torch.save(model.state_dict(), fh)  # a file object: the archive is not named after the temporary file
+        torch.save(state, fh)  # a file object: the archive is not named after the temporary file
     weights_sha256 = verify(record_checksum(folder / "weights.pt"))
     for file, value, write in (("vocab.json", model.vocab, write_json), ("history.csv", model.history, save_frame)):
         if value is not None:
@@ -595,6 +745,7 @@ def save_model(model: NLIModel, folder: str | Path) -> Path:
         "best_epoch": model.best_epoch,
         "weights_sha256": weights_sha256,
         "labels": list(LABELS),
+        "trained_on": model.trained_on,
     })
     return folder
 
@@ -633,6 +784,7 @@ def load_model(folder: str | Path, *, encoder: Encoder | None = None) -> NLIMode
     except Exception as exc:  # unpicklable, or tensors that do not fit model.json's config
         raise CorruptArtifactError.unparsable(weights, exc) from exc
     model.train_key, model.best_epoch = meta["train_key"], meta["best_epoch"]
+    model.trained_on = meta.get("trained_on")
     if (folder / "history.csv").is_file():
         model.history = load_frame(folder / "history.csv")
     if encoder is not None:
@@ -642,17 +794,27 @@ def load_model(folder: str | Path, *, encoder: Encoder | None = None) -> NLIMode
 
 def fit_or_load(encoder_name: str, train_pairs: pd.DataFrame, folder: str | Path, config: HeadConfig | None = None, *,
                 encoder: Encoder | None = None, encoder_params: dict | None = None,
-                cache: FeatureCache | None = None, progress: bool = True, verbose: bool = True) -> NLIModel:
-    """The model saved in ``folder`` if it was trained with this config, encoder and data; else train and save."""
+                cache: FeatureCache | None = None, progress: bool = True, verbose: bool = True,
+                device: Any = "auto") -> NLIModel:
+    """The model saved in ``folder`` if it was trained with this config, encoder and data; else train and save.
+
+    Training checkpoints every epoch to ``folder/checkpoint.pt`` and resumes from it after a kill (see
+    :func:`train`); the checkpoint is deleted once the model is saved. ``device`` is where it trains (and
+    where the returned model is); it is not part of what makes a saved model reusable, since it does not
+    change what the model is — a model trained on CUDA is reused on the CPU and vice versa, and
+    ``model.json`` records where it was trained (``trained_on``).
+    """
     _check_encoder_name(encoder_name)
     config = config or HeadConfig()
     train_pairs = as_pairs(train_pairs)
+    dev = resolve_device(device)
     if encoder_name in FROZEN:
-        encoder = encoder or make_encoder(encoder_name, **(encoder_params or {}))
+        encoder = encoder or make_encoder(encoder_name, device=str(dev), **(encoder_params or {}))
         identity = encoder.identity
     else:
         identity = lstm_identity()
-    reason = _stale_reason(Path(folder), encoder_name, config, identity, training_key(train_pairs))
+    folder = Path(folder)
+    reason = _stale_reason(folder, encoder_name, config, identity, training_key(train_pairs))
     if reason is None:
         try:
             model = load_model(folder, encoder=encoder)
@@ -663,11 +825,14 @@ def fit_or_load(encoder_name: str, train_pairs: pd.DataFrame, folder: str | Path
             if verbose:
                 print(f"reusing the trained {encoder_name} model in {shown(folder)} (same config, encoder and data)",
                       flush=True)
-            return model
+            discard(folder / CHECKPOINT)  # left by a run killed between saving the model and removing it
+            return model.to(dev)
     if verbose or reason.startswith(_CORRUPT):  # a damaged model is always reported
         print(f"training the {encoder_name} model: {reason}", flush=True)
-    model = train(encoder_name, train_pairs, config, encoder=encoder, cache=cache, progress=progress, verbose=verbose)
+    model = train(encoder_name, train_pairs, config, encoder=encoder, cache=cache, progress=progress, verbose=verbose,
+                  device=dev, checkpoint=folder / CHECKPOINT)
     save_model(model, folder)
+    discard(folder / CHECKPOINT)
     return model
 
 

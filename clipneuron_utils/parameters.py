@@ -145,6 +145,17 @@ def _non_empty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
 
+_DEVICE = re.compile(r"auto|cpu|cuda(?::\d+)?")  # the same as encoders.DEVICE_PATTERN (a test checks it)
+
+
+def _device(v: str) -> str | None:
+    """auto / cpu / cuda / cuda:N; whether CUDA is there is checked when the chapter starts (it needs torch)."""
+    if _DEVICE.fullmatch(v):
+        return None
+    hint = " (for a GPU write cuda or cuda:0)" if v.strip().lower() in ("gpu", "gpu:0", "cuda0", "nvidia") else ""
+    return ("must be auto (CUDA when available, else CPU), cpu, cuda or cuda:N with N a GPU index such as 0" + hint)
+
+
 #: what each parameter may be, beyond its declared type (a parameter not listed takes any value of its type)
 RULES: dict[str, Callable[[Any], str | None]] = {
     "data_source": _one_of(DATA_SOURCES),
@@ -165,6 +176,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "clip_weights": _non_empty,
     "clip_sha256": _sha256,
     "benchmark_sentences": _int_at_least(1),
+    "device": _device,
     "hidden": _int_at_least(1),
     "dropout": _float_in(0, 1),
     "lr": _float_in(0, math.inf, low_open=True),
@@ -182,6 +194,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "max_length": _int_at_least(1),
     "beam_size": _int_at_least(1),
     "min_acts": _int_at_least(1),
+    "n_jobs": _int_at_least(0),
     "activation_alpha": _float_in(0, 1),
     "complexity_penalty": _float_in(0, 1, low_open=True, high_open=False),
     "plot_lengths": _lengths,

@@ -43,6 +43,7 @@ clip_model: str = "ViT-B-32"  # open_clip architecture of the CLIP text tower
 clip_weights: str = "openai"  # "openai" (open_clip download), another open_clip tag, a checkpoint path, or "untrained"
 clip_sha256: str = ""  # expected SHA-256 of a local checkpoint file (checked before loading)
 benchmark_sentences: int = 512  # probe sentences for the throughput table
+device: str = "auto"  # torch device for the encoders: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
 
 # %% tags=["hide-input", "remove-output"]
 import numpy as np
@@ -56,10 +57,12 @@ from clipneuron_utils.seeding import seed_everything
 charts.enable()
 pd.set_option("display.max_colwidth", 120)  # provenance strings are long and must not be cut
 seed_everything(seed)
+device = str(enc.resolve_device(device))  # fails here, naming the parameter, if CUDA is asked for and absent
 encoders = experiment.check_encoders(encoders)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-frozen = {name: enc.make_encoder(name, **experiment.encoder_params(name, clip_model, clip_weights, clip_sha256))
+frozen = {name: enc.make_encoder(name, device=device, **experiment.encoder_params(name, clip_model, clip_weights,
+                                                                                  clip_sha256))
           for name in encoders if name != "lstm"}
 
 # %% [markdown]
@@ -88,6 +91,7 @@ for name, encoder in frozen.items():
         "text": f"{encoder.name}; weights: {encoder.describe()['weights']}",
         "warning": provenance.encoder_warning(encoder.name, getattr(encoder, "kind", "")),
     })
+provenance.record(profile, "device (chapter 2)", {"text": f"the frozen encoders ran on {enc.describe_device(device)}"})
 
 # %% [markdown]
 # ## Encoding throughput

@@ -65,6 +65,7 @@ lstm_embedding_dim: int = 300  # LSTM word embedding size
 lstm_hidden_dim: int = 512  # LSTM state size
 lstm_bidirectional: bool = True  # bidirectional LSTM (the paper); False: the original code's unidirectional one
 lstm_max_vocab: int = 0  # LSTM vocabulary: the most frequent training tokens (0: all)
+device: str = "auto"  # torch device for encoding, training and probing: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
 
 # %% tags=["hide-input"]
 import altair as alt
@@ -73,11 +74,13 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils import charts, corpus, experiment
 from clipneuron_utils.data import LABELS
+from clipneuron_utils.encoders import describe_device, resolve_device
 from clipneuron_utils.heads import HeadConfig, label_ids
 from clipneuron_utils.seeding import seed_everything
 
 charts.enable()
 seed_everything(seed)
+device = str(resolve_device(device))  # fails here, naming the parameter, if CUDA is asked for and absent
 encoders = experiment.check_encoders(encoders)
 config = HeadConfig(hidden=hidden, dropout=dropout, input_norm=input_norm, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
                     lstm_max_epochs=lstm_max_epochs or None,
@@ -93,7 +96,7 @@ models, outputs = {}, {}
 for name in encoders:
     models[name], outputs[name] = experiment.train_model(
         profile, name, pairs.train, pairs.probe, config, seeds=experiment.training_seeds(seed, seeds, lstm_seeds, name),
-        clip_model=clip_model, clip_weights=clip_weights, clip_sha256=clip_sha256)
+        clip_model=clip_model, clip_weights=clip_weights, clip_sha256=clip_sha256, device=device)
 
 # %% tags=["hide-input"]
 summary_registry = experiment.registry(profile)
@@ -105,8 +108,17 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(
     "most frequent label." for name in encoders) + "\n:::"))
 
 # %% tags=["remove-cell"]
-from clipneuron_utils import provenance
+from pathlib import Path
 
+from clipneuron_utils import provenance
+from clipneuron_utils.artifacts import read_json
+
+trained_on = {read_json(Path(record["folder"]) / "model.json").get("trained_on")  # None: made before it was recorded
+              for name in encoders for record in experiment.registry(profile)[name]["seeds"].values()}
+trained_elsewhere = sorted(t for t in trained_on if t and t.split(" ")[0].split(":")[0] != device.split(":")[0])
+provenance.record(profile, "device (chapter 3)", {
+    "text": f"features encoded, heads trained and probe activations computed on {describe_device(device)}"
+            + (f"; models reused from an earlier run were trained on {', '.join(trained_elsewhere)}" if trained_elsewhere else "")})
 if "lstm" in encoders:
     lstm = models["lstm"].config
     provenance.record(profile, "encoder lstm", {
