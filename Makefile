@@ -1,5 +1,5 @@
 # clipneuron — the two commands of the README:
-#   make book  [PROFILE=paper|offline|smoke]   set up, run the seven chapters with papermill, build the book
+#   make book  [PROFILE=paper|offline|smoke]   set up, run the chapters with papermill, build the book
 #   make test                                  set up, unit tests, nbval on the smoke notebooks, smoke book + browser test
 # Everything is installed into .venv/ at the repository root; it is rebuilt only when pyproject.toml changes.
 
