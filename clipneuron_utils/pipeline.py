@@ -537,7 +537,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", default=None, help="where executed notebooks go (default book/, smoke: tests/nbval/)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output to this terminal")
     parser.add_argument("--wait", action="store_true", help="if another run of this profile is in progress, wait for it")
+    parser.add_argument("--estimate", action="store_true",
+                        help="run no chapter: time each stage on a small sample here and print the projected wall time "
+                             "per chapter and in total (clipneuron_utils.estimate); writes nothing")
     args = parser.parse_args(argv)
+    if args.estimate:
+        return _estimate(args)
     try:
         overrides = dict(parse_override(p) for p in args.parameter)
         written = run(args.profile, overrides, only=args.only, output_dir=args.output_dir,
@@ -560,6 +565,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for path in written:
         print(f"wrote {path}")
+    return 0
+
+
+def _estimate(args) -> int:
+    """``--estimate``: the projected wall time of the run these arguments describe; nothing runs or is written."""
+    from . import estimate
+
+    try:
+        overrides = dict(parse_override(p) for p in args.parameter)
+        estimate.estimate(args.profile, overrides, only=args.only)
+    except (PipelineError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C): nothing was run or written", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -71,14 +71,14 @@ Processes (``n_jobs``): the search is single-threaded numpy/scipy, so more cores
 With ``n_jobs`` ≠ 1 (≤ 0: every usable core) the neurons to explain are cut into contiguous blocks of
 whole chunks (the chunks of one process, about :data:`BLOCKS_PER_JOB` blocks per process, so the last
 blocks finish close together) and searched by a joblib pool of loky worker processes; the frame is
-identical to one process's, row for row and bit for bit. The concept matrix reaches the workers as
-its index arrays (:meth:`_Searcher.spec`): joblib dumps arrays over 1 MB once per call into shared
-memory and hands them to every task as read-only memory maps (smaller ones are pickled with the
-task, about a millisecond), and each worker builds its searcher once per call from them (~10 ms for
-SNLI dev's 4,083 concepts); a task carries only its block's mask columns, and returns only each
-neuron's (formula, IoU, length) per round. loky keeps the workers up between calls (starting them
-costs ~1 s once) and limits their native thread pools (BLAS, OpenMP) to cores / processes. With
-``n_jobs=1`` no process is started.
+identical to one process's, row for row and bit for bit. A task carries its block's mask columns
+and the concept matrix as its index arrays (:meth:`_Searcher.spec`, ~1.3 MB for SNLI dev's 4,083
+concepts: ~2 ms to pickle and unpickle, about 16 times per process); each worker builds its searcher
+from the first one (~10 ms) and keeps it for the rest of the call, and returns only each neuron's
+(formula, IoU, length) per round, not the beams' masks. (joblib's automatic memory maps would send the
+matrix once, but their clean-up costs ~1 s at the end of every call.) loky keeps the workers up
+between calls (starting them costs ~1 s, once) and limits their native thread pools (BLAS, OpenMP) to
+cores / processes. With ``n_jobs=1`` no process is started.
 """
 
 from __future__ import annotations
@@ -224,14 +224,14 @@ class _Searcher:
 
     def spec(self) -> tuple:
         """What a worker process needs to rebuild this searcher: the mask's index arrays, shape, names,
-        options (numpy arrays, so joblib can hand large ones over as memory maps)."""
+        options (a few pickled buffers; the derived arrays and leaves are rebuilt, not sent)."""
         return (self.masks.indptr, self.masks.indices, self.masks.shape, self.names, self.options)
 
     @classmethod
     def from_spec(cls, spec: tuple) -> _Searcher:
         indptr, indices, shape, names, options = spec
         masks = sp.csc_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=shape, copy=False)
-        masks.has_sorted_indices = True  # sorted by _as_concepts; (read-only memory maps cannot be sorted)
+        masks.has_sorted_indices = True  # sorted by _as_concepts
         return cls(masks, list(names), **options)
 
     def rows(self, c: int) -> np.ndarray:
@@ -659,11 +659,13 @@ def _search_block(token: str, spec: tuple, block: np.ndarray, units: np.ndarray,
 def _parallel_blocks(searcher: _Searcher, neuron_masks, todo, blocks, rounds, chunk_neurons, jobs):
     """Each block's results, as the blocks finish, from a joblib pool of ``jobs`` loky processes.
 
-    The concept matrix travels as :meth:`_Searcher.spec`: its index arrays are dumped once per call
-    to a shared-memory file and reach every task as a memory map (joblib does this for numpy arrays
-    over ``max_nbytes``; smaller ones are pickled, which is cheap at that size), and each worker builds
-    its searcher from it once (``token``). loky workers stay up between calls and run with native
-    thread pools (BLAS, OpenMP) limited to cores / jobs, so they do not oversubscribe the cores."""
+    The concept matrix travels as :meth:`_Searcher.spec` (its index arrays, names, options), pickled
+    with each block: ~1.3 MB and ~2 ms a block for SNLI dev's 4,083 concepts, and a process gets ~16
+    blocks. Each worker builds its searcher from the first spec it receives and keeps it for the rest
+    of the call (``token``), so the matrix is set up once per worker. (joblib's automatic memory
+    maps, ``max_nbytes``, would send it once, but cleaning them up costs ~1 s at the end of every
+    call: more than all the pickling.) loky keeps the workers up between calls and runs them with
+    native thread pools (BLAS, OpenMP) limited to cores / jobs, so they do not oversubscribe."""
     import uuid
 
     from joblib import Parallel, delayed
@@ -672,8 +674,8 @@ def _parallel_blocks(searcher: _Searcher, neuron_masks, todo, blocks, rounds, ch
     tasks = (delayed(_search_block)(token, spec, np.ascontiguousarray(neuron_masks[:, todo[a:b]]), todo[a:b],
                                     rounds, chunk_neurons)
              for a, b in blocks)
-    pool = Parallel(n_jobs=min(jobs, len(blocks)), backend="loky", batch_size=1, max_nbytes="1M",
-                    mmap_mode="r", return_as="generator_unordered")
+    pool = Parallel(n_jobs=min(jobs, len(blocks)), backend="loky", batch_size=1, max_nbytes=None,
+                    return_as="generator_unordered")
     yield from pool(tasks)
 
 

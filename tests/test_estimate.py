@@ -1,0 +1,183 @@
+"""``--estimate``: the projection's arithmetic on tiny fake measurements, the data counts (files or official
+sizes), and that it runs no chapter and writes nothing. No timing is asserted (benchmarks print those)."""
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from clipneuron_utils import estimate, pipeline
+from clipneuron_utils.estimate import DataCounts, Measurements, SplitCount
+
+from fixtures import snli_record
+
+
+def fake_measurements(**changes) -> Measurements:
+    m = Measurements(
+        device="cpu", load_lines_per_s=1000.0, tokenize_per_s=100.0,
+        encoder_load_s={"clip": 2.0, "minilm": 1.0}, encode_per_s={"clip": 10.0, "minilm": 20.0},
+        reference_per_s={"clip": 5.0}, train_pairs_per_s={"clip": 100.0, "minilm": 200.0, "lstm": 10.0},
+        eval_pairs_per_s={"clip": 1000.0, "minilm": 1000.0, "lstm": 100.0},
+        search_atoms_s=0.01, search_round_s=0.02,
+        concepts_s={"standard": 1.0, "wordnet_load": 3.0, "wordnet": 2.0}, labels={}, seconds=0.1)
+    for key, value in changes.items():
+        setattr(m, key, value)
+    return m
+
+
+def fake_counts() -> DataCounts:
+    train = SplitCount("train", 1100, 1000, 1500, "official", False)
+    probe = SplitCount("dev", 220, 200, 300, "official", False)
+    return DataCounts([train], probe, train_unique=1500, probe_unique=300, probe_all_unique=330, lstm_vocab=50)
+
+
+VALUES = {"encoders": ["clip", "lstm", "minilm"], "seed": 0, "seeds": 3, "lstm_seeds": 1, "max_epochs": 4,
+          "lstm_max_epochs": 2, "val_fraction": 0.1, "hidden": 8, "max_length": 3, "beam_size": 2,
+          "encodings": ["standard", "wordnet"], "null_draws": 5, "null_bin_width": 0.01, "min_acts": 10,
+          "benchmark_sentences": 50, "compare_expand_all": True, "measure_input_norm": True, "compare_length": 2}
+
+
+def rows_by_stage(rows, chapter):
+    return {r.stage: r.seconds for r in rows if r.chapter == chapter}
+
+
+def test_projection_is_rate_times_work():
+    m, counts = fake_measurements(), fake_counts()
+    rows = estimate.project(VALUES, counts, m, jobs=2)
+    ch3 = rows_by_stage(rows, "03")
+    # 1000 labelled pairs: 100 held out (val_fraction 0.1), 900 fitted per epoch
+    assert ch3["encode with clip"] == pytest.approx((1500 + 300) / 10.0)
+    assert ch3["load clip encoder"] == pytest.approx(3 * 2.0)  # one load per model, 3 seeds
+    assert ch3["train clip head (cached features)"] == pytest.approx(3 * 4 * (900 / 100.0 + 100 / 1000.0))
+    assert ch3["score clip on the probe pairs"] == pytest.approx(3 * 200 / 1000.0)
+    # the LSTM: lstm_seeds=1 model, lstm_max_epochs=2
+    assert ch3["train lstm end to end"] == pytest.approx(1 * 2 * (900 / 10.0 + 100 / 100.0))
+    ch5 = rows_by_stage(rows, "05")
+    per_neuron = 0.01 + (3 - 1) * 0.02  # atoms + 2 rounds
+    models = 3 + 1 + 3
+    assert ch5["beam search"] == pytest.approx(8 * models * 2 * per_neuron / 2)
+    bins = estimate.null_bins(VALUES, 200, models)
+    assert ch5["matched null"] == pytest.approx(bins * 5 * 2 * per_neuron / 2)
+    ch2 = rows_by_stage(rows, "02")
+    assert ch2["clip throughput table"] == pytest.approx(50 / 10.0 + 50 / 5.0)
+    assert ch2["CLIP token counts (truncation table)"] == pytest.approx(1800 / 100.0)
+    for chapter in estimate.CHAPTERS:  # every chapter starts a kernel and reads every line of its files
+        stages = rows_by_stage(rows, chapter)
+        assert stages["read SNLI files"] == pytest.approx(1320 / 1000.0)
+        assert stages["kernel start, imports"] == estimate.CHAPTER_START_S
+
+
+def test_seeds_follow_the_chapters_parameters():
+    assert estimate.seeds_of({"seed": 0, "seeds": 3, "lstm_seeds": 0}, "lstm") == 3  # 0: as many as seeds
+    assert estimate.seeds_of({"seed": 0, "seeds": 3, "lstm_seeds": 1}, "lstm") == 1
+    assert estimate.seeds_of({"seed": 5, "seeds": 2, "lstm_seeds": 1}, "clip") == 2
+    assert estimate.epochs_of({"max_epochs": 20, "lstm_max_epochs": 0}, "lstm") == 20
+    assert estimate.epochs_of({"max_epochs": 20, "lstm_max_epochs": 4}, "lstm") == 4
+    assert estimate.epochs_of({"max_epochs": 20, "lstm_max_epochs": 4}, "clip") == 20
+
+
+def test_per_chapter_sums_and_total():
+    rows = estimate.project(VALUES, fake_counts(), fake_measurements(), jobs=1)
+    totals = estimate.chapter_totals(rows)
+    assert list(totals) == list(estimate.CHAPTERS)
+    for chapter, total in totals.items():
+        assert total == pytest.approx(sum(r.seconds for r in rows if r.chapter == chapter))
+    assert sum(totals.values()) == pytest.approx(sum(r.seconds for r in rows))
+    text = estimate.render("paper", VALUES, fake_counts(), fake_measurements(), rows, estimate.CHAPTERS, "load 0")
+    assert f"TOTAL: {estimate.duration(sum(totals.values()))}" in text
+    assert "measured on: cpu" in text
+
+
+def test_only_the_chosen_chapters_are_projected():
+    rows = estimate.project(VALUES, fake_counts(), fake_measurements(), chapters=("03",), jobs=1)
+    assert {r.chapter for r in rows} == {"03"}
+    half = estimate.project(VALUES, fake_counts(), fake_measurements(train_pairs_per_s={"clip": 200.0, "minilm": 400.0,
+                                                                                        "lstm": 20.0}), ("03",), jobs=1)
+    a, b = rows_by_stage(rows, "03"), rows_by_stage(half, "03")
+    assert b["train lstm end to end"] < a["train lstm end to end"]  # a faster machine projects less time
+
+
+def test_null_bins_are_capped_by_what_the_bin_width_allows():
+    assert estimate.null_bins({"min_acts": 500, "null_bin_width": 0.01}, 9842, 7) == estimate.NULL_BINS
+    assert estimate.null_bins({"min_acts": 95, "null_bin_width": 0.01}, 100, 7) == 6  # counts 95..100
+    assert estimate.null_bins({"min_acts": 10, "null_bin_width": 0.0, "hidden": 4}, 10_000, 2) == 8  # units bound it
+    assert estimate.null_bins({"min_acts": 500, "null_bin_width": 0.01}, 300, 1) == 0  # nothing can be explained
+
+
+def test_duration_text():
+    assert estimate.duration(0.4) == "0.4 s"
+    assert estimate.duration(42) == "42 s"
+    assert estimate.duration(600) == "10.0 min"
+    assert estimate.duration(3 * 3600) == "3.0 h"
+    assert estimate.duration(3 * 86400) == "3.0 d"
+
+
+def test_official_sizes_when_the_files_are_absent(tmp_path):
+    values = {"data_source": "snli", "data_dir": str(tmp_path), "train_splits": ["train"], "probe_split": "dev"}
+    counts = estimate.count_data(values)
+    train, probe = counts.train[0], counts.probe
+    assert (train.lines, train.labelled, train.counted) == (550_152, 549_367, False)
+    assert (probe.lines, probe.labelled, probe.counted) == (10_000, 9_842, False)
+    assert counts.train_unique == round(549_367 * estimate.UNIQUE_PER_PAIR)
+    assert counts.read_lines == 560_152  # every line is read, the unlabelled ones too
+    assert any("official size" in note and "'-'" in note for note in counts.notes)
+    assert counts.sample is not None  # the timings fall back to the synthetic pairs
+    with pytest.raises(ValueError, match="no official size"):
+        estimate.count_data({**values, "train_splits": ["train_0.5"]})
+
+
+def write_split(folder: Path, split: str, labels: list[str]) -> None:
+    lines = [json.dumps(snli_record(i, label, sentence1=f"A man number {i // 2} runs.", sentence2=f"Someone {i} moves."))
+             for i, label in enumerate(labels)]
+    with gzip.open(folder / f"snli_1.0_{split}.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def test_counts_come_from_the_files_when_present(tmp_path):
+    write_split(tmp_path, "train_0.01", ["entailment", "-", "neutral", "contradiction"])
+    write_split(tmp_path, "dev", ["entailment", "neutral", "-"])
+    values = {"data_source": "snli", "data_dir": str(tmp_path), "train_splits": ["train_0.01", "test"],
+              "probe_split": "dev", "lstm_max_vocab": 0}
+    counts = estimate.count_data(values)
+    sample, test = counts.train
+    assert (sample.lines, sample.labelled, sample.counted) == (4, 3, True)
+    assert (test.lines, test.labelled, test.counted) == (10_000, 9_824, False)  # absent: official size
+    assert (counts.probe.lines, counts.probe.labelled) == (3, 2)
+    # labelled train pairs 0, 2, 3: premises "number 0" (pairs 0, 1 share it) and "number 1", three hypotheses
+    assert counts.train_unique == 2 + 3 + test.unique
+    assert counts.probe_unique == 1 + 2 and counts.probe_all_unique == 2 + 3
+    assert counts.load_lines == 7
+
+
+def test_estimate_runs_no_chapter_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("CLIPNEURON_RUNS", str(runs))
+    monkeypatch.setattr(estimate, "measure", lambda values, counts, device="cpu": fake_measurements())
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("--estimate must not run a chapter")
+
+    monkeypatch.setattr(pipeline, "_execute", forbidden)
+    monkeypatch.setattr(pipeline, "run", forbidden)
+    output = tmp_path / "book"
+    before = sorted(p.name for p in pipeline.default_output_dir("smoke").glob("*"))
+    rc = pipeline.main(["--profile", "smoke", "--estimate", "--output-dir", str(output), "-p", "max_length=2"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "TOTAL:" in out and "projected" in out and "measured on: cpu" in out
+    assert not output.exists() and not runs.exists()
+    assert sorted(p.name for p in pipeline.default_output_dir("smoke").glob("*")) == before
+
+
+def test_estimate_checks_parameters_like_a_run(monkeypatch, capsys):
+    monkeypatch.setattr(estimate, "measure", lambda *a, **k: pytest.fail("measured despite a bad parameter"))
+    assert pipeline.main(["--profile", "smoke", "--estimate", "-p", "max_lenght=3"]) == 1
+    assert "did you mean 'max_length'" in capsys.readouterr().err.lower()
+
+
+def test_only_limits_the_estimate(monkeypatch, capsys):
+    monkeypatch.setattr(estimate, "measure", lambda values, counts, device="cpu": fake_measurements())
+    assert pipeline.main(["--profile", "smoke", "--estimate", "--only", "01"]) == 0
+    out = capsys.readouterr().out
+    assert "per chapter: 01" in out and "03 " not in out.split("per chapter:")[1].splitlines()[0]
