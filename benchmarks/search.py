@@ -9,14 +9,17 @@ neuron of a straightforward implementation that computes one dense numpy IoU per
 as the original code does, on ``--naive-neurons`` neurons, with the ratio; it also checks that both
 give the same formulas.
 
-``--n-jobs N`` searches with N processes (``beam_search(..., n_jobs=N)``; 0: every core);
-``--compare-jobs`` times ``n_jobs=1`` and ``n_jobs=N`` on the same problem in one run (``n_jobs=N`` twice:
-the first call starts the worker processes, the second finds them up, as later searches of a
-notebook do), checks that the frames are identical and prints the speed-ups. ``--real`` searches real masks instead of the synthetic problem: the first ``--neurons``
-units of a model trained by chapter 3 of ``--profile`` (default ``offline``; ``--encoder``, default the
-first one its last chapter-5 search explained) on its probe pairs, against the probe concepts
-(``--encoding``), with the vocabulary, WordNet mode and activation threshold of that search's
-parameters. It needs the SNLI files the profile used (``$CLIPNEURON_DATA``) and the runs/ artifacts.
+``--n-jobs N`` searches with N processes (``beam_search(..., n_jobs=N)``; 0: every core).
+``--compare-jobs`` times ``n_jobs=1`` and ``n_jobs=N`` on the same problem in one run (``n_jobs=N``
+twice: the first call starts the worker processes, the second finds them up, as later searches of a
+notebook do), checks that the frames are identical and prints the speed-ups, with the CPU seconds
+of the process and its workers and the load average (other programs on the machine skew timings).
+``--real`` searches real masks instead of the synthetic problem: the first ``--neurons`` units of a
+model chapter 3 trained for ``--profile`` (default ``offline``; ``--encoder``: default the first one
+its last chapter-5 search explained) on the SNLI probe pairs (train splits train_0.01 and test, probe
+split dev: the offline profile's), against the probe concepts (``--encoding``), with the vocabulary,
+WordNet mode and activation threshold of that search's ``.attrs["params"]``. It needs the SNLI files
+(``$CLIPNEURON_DATA``) and the profile's runs/ artifacts (registry, cached activations and concepts).
 
     python benchmarks/search.py [--neurons 1024] [--pairs 10000] [--concepts 4000] [--naive-neurons 2]
     CLIPNEURON_DATA=/path/to/snli python benchmarks/search.py --real --compare-jobs --n-jobs 2
