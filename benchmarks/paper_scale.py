@@ -51,6 +51,23 @@ def speedup(cpu: float, gpu: float, unit: str) -> float:
     return cpu / gpu if unit in ("s", "ms/neuron") else gpu / cpu
 
 
+def stage_table(measured: dict[str, estimate.Measurements]) -> str:
+    """One line per stage, one column per device, and the GPU's speed-up when cpu and cuda were both measured."""
+    names = list(measured)
+    figures = {device: stage_figures(m) for device, m in measured.items()}
+    both = set(names) == {"cpu", "cuda"}
+    header = (f"{'stage':<34}" + "".join(f"{d:>14}" for d in names) + f"{'unit':>14}"
+              + (f"{'GPU speed-up':>14}" if both else ""))
+    lines = [header, "-" * len(header)]
+    for i, (stage, value, unit, on_device) in enumerate(figures[names[0]]):
+        cells = {d: figures[d][i][1] for d in names}
+        line = f"{stage:<34}" + "".join(f"{estimate.figure(c):>14}" for c in cells.values()) + f"{unit:>14}"
+        if both:
+            line += f"{speedup(cells['cpu'], cells['cuda'], unit):>13.1f}x" if on_device else f"{'(CPU only)':>14}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="paper", help="params/<profile>.yaml (default: paper)")
@@ -85,29 +102,18 @@ def main(argv: list[str] | None = None) -> dict:
     if not measured:
         sys.exit("nothing was measured")
 
-    names = list(measured)
-    figures = {device: stage_figures(m) for device, m in measured.items()}
     print(f"\nprofile {args.profile!r}; {load_at_start} at start, {estimate.load_text()} at the end")
     for device, m in measured.items():
         print(f"{device}: {estimate.machine_text(m)}; measurements took {m.seconds:.0f} s")
-    header = f"{'stage':<34}" + "".join(f"{d:>14}" for d in names) + f"{'unit':>14}" + \
-        (f"{'GPU speed-up':>14}" if len(names) == 2 else "")
-    print("\n" + header + "\n" + "-" * len(header))
-    first = figures[names[0]]
-    for i, (stage, value, unit, on_device) in enumerate(first):
-        cells = [value] + [figures[d][i][1] for d in names[1:]]
-        line = f"{stage:<34}" + "".join(f"{estimate.figure(c):>14}" for c in cells) + f"{unit:>14}"
-        if len(names) == 2:
-            line += f"{speedup(cells[0], cells[1], unit):>13.1f}x" if on_device else f"{'(CPU only)':>14}"
-        print(line)
+    print("\n" + stage_table(measured))
 
     totals = {}
     for device, m in measured.items():
         rows = estimate.project(values, counts, m, chapters)
         per = estimate.chapter_totals(rows)
         totals[device] = {"chapters": per, "total_s": sum(per.values())}
-        print(f"\nprojected on {device}" + (" (if the chapters used the GPU; today they run on the CPU)" if device == "cuda"
-                                           else "") + ": " + ", ".join(f"{c} {estimate.duration(s)}" for c, s in per.items())
+        caveat = " (if the chapters used the GPU; today they run on the CPU)" if device == "cuda" else ""
+        print(f"\nprojected on {device}{caveat}: " + ", ".join(f"{c} {estimate.duration(s)}" for c, s in per.items())
               + f"; total {estimate.duration(sum(per.values()))}")
     if len(totals) == 2:
         print(f"GPU speed-up of the whole run: {totals['cpu']['total_s'] / totals['cuda']['total_s']:.1f}x")

@@ -128,8 +128,8 @@ def test_official_sizes_when_the_files_are_absent(tmp_path):
 
 
 def write_split(folder: Path, split: str, labels: list[str]) -> None:
-    lines = [json.dumps(snli_record(i, label, sentence1=f"A man number {i // 2} runs.", sentence2=f"Someone {i} moves."))
-             for i, label in enumerate(labels)]
+    lines = [json.dumps(snli_record(i, label, sentence1=f"A man number {i // 2} runs.",
+                                    sentence2=f"Someone {i} moves.")) for i, label in enumerate(labels)]
     with gzip.open(folder / f"snli_1.0_{split}.jsonl.gz", "wt", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
 
@@ -181,3 +181,22 @@ def test_only_limits_the_estimate(monkeypatch, capsys):
     assert pipeline.main(["--profile", "smoke", "--estimate", "--only", "01"]) == 0
     out = capsys.readouterr().out
     assert "per chapter: 01" in out and "03 " not in out.split("per chapter:")[1].splitlines()[0]
+
+
+def test_benchmark_prints_the_gpu_speed_up_per_stage():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "paper_scale.py"
+    spec = importlib.util.spec_from_file_location("paper_scale", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cpu = fake_measurements()
+    gpu = fake_measurements(device="cuda", encode_per_s={"clip": 100.0, "minilm": 40.0},
+                            encoder_load_s={"clip": 4.0, "minilm": 1.0})
+    table = bench.stage_table({"cpu": cpu, "cuda": gpu})
+    lines = {line.split("  ")[0].strip(): line for line in table.splitlines()}
+    assert lines["encode with clip"].rstrip().endswith("10.0x")  # 100 vs 10 sentences/s
+    assert lines["load clip encoder"].rstrip().endswith("0.5x")  # 4 s on the GPU vs 2 s: slower
+    assert lines["search, length 1"].rstrip().endswith("(CPU only)")
+    assert bench.speedup(2.0, 1.0, "s") == 2.0 and bench.speedup(10.0, 30.0, "pairs/s") == 3.0
+    assert "GPU speed-up" not in bench.stage_table({"cpu": cpu})
