@@ -408,6 +408,8 @@ def _activation_bins(acts: np.ndarray, bin_width_sd: float, origin: str, separat
     if not np.all(np.isfinite(acts)):
         raise ValueError("acts_of_unit holds NaN or infinite values")
     sd = float(acts.std()) if len(acts) else 0.0
+    if len(acts) and sd <= 1e-12 * float(np.abs(acts).max()):
+        sd = 0.0  # equal values whose std is only rounding noise (e.g. 7e-15 for three 43.2s): constant
     scale = sd if sd > 0 else 1.0  # a constant unit: one bin, positions in raw units
     center = 0.0 if origin == "zero" else float(acts.mean())
     z = (acts - center) / scale
