@@ -62,7 +62,8 @@ pairs = corpus.load_pairs(
 
 # %% tags=["hide-input"]
 display(Markdown(f":::{{important}} Data used by this build\n{pairs.summary}.\n:::"))
-pairs.provenance
+# file names only: the folder is the data_dir parameter, and this machine's absolute path means nothing to a reader
+pairs.provenance.assign(file=lambda f: f["file"].map(lambda p: p.rsplit("/", 1)[-1]))
 
 # %% [markdown]
 # ## Split sizes and labels

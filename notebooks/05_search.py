@@ -114,10 +114,10 @@ for (name, s), mask in masks.items():
         timings.append({"encoder": name, "seed": s, "encoding": encoding, "search (s)": round(searched - started, 2),
                         "matched null (s)": round(time.perf_counter() - searched, 2)})
 results = pd.concat(frames, ignore_index=True)
-experiment.save_latest_search(profile, results, {**search_params, "activation_alpha": activation_alpha,
-                                                  "vocab_size": vocab_size, "wordnet_mode": wordnet_mode,
-                                                  "null_draws": null_draws, "null_bin_width": null_bin_width,
-                                                  "null_seed": seed}, models)
+saved_to = experiment.save_latest_search(profile, results, {**search_params, "activation_alpha": activation_alpha,
+                                                             "vocab_size": vocab_size, "wordnet_mode": wordnet_mode,
+                                                             "null_draws": null_draws, "null_bin_width": null_bin_width,
+                                                             "null_seed": seed}, models)
 
 # %% tags=["hide-input"]
 last = results[(results["max_length"] == max_length) & (results["encoding"] == encodings[0])]
