@@ -24,7 +24,9 @@ What is projected, and from what (see :func:`project`):
   same speed, and the output says so); training every model of every seed (``seeds``, or ``lstm_seeds``
   for the LSTM) for ``max_epochs`` (LSTM: ``lstm_max_epochs``) epochs — an **upper bound**, as early
   stopping (``patience``) usually ends sooner; frozen heads train on cached features; each epoch also
-  scores the held-out ``val_fraction``; then every model scores the probe pairs.
+  scores the held-out ``val_fraction``; then every model scores the probe pairs. The total is printed as a
+  range: its shorter end stops every model as early as early stopping can (the first epoch, then
+  ``patience`` epochs without a better held-out score), its longer end runs every epoch.
 * **Chapter 5**: ``s/neuron`` of :func:`~clipneuron_utils.search.beam_search_by_length` on random masks
   with the probe split's shape against its real concepts (length 1, and ``max_length`` at
   ``beam_size``: cost = atoms + rounds), for every unit (``hidden``; an upper bound: only units firing on
@@ -38,9 +40,12 @@ What is projected, and from what (see :func:`project`):
 * **Chapters 1, 4, 6, 7, 9**: start-up and reading the data (measured rate), chapter 4's concept masks
   (measured), and a small fixed cost each (:data:`FIXED_S`: estimated, not measured).
 
-Every chapter also pays a kernel start (:data:`CHAPTER_START_S`, estimated). Rates depend on the machine's
-load: the header prints the load average, and :mod:`benchmarks/paper_scale.py` prints the same figures
-per stage for ``--device cpu`` and ``cuda``.
+Every chapter also pays a kernel start (:data:`CHAPTER_START_S`, estimated). The device stages (encoding,
+training, scoring) are timed on the device the chapters would use (their ``device`` parameter; ``auto`` is
+CUDA when there is one); the tokenizer, concept masks and search on the CPU, as they run. Rates depend on the
+machine's load: the header prints the load average. ``benchmarks/paper_scale.py`` prints the same figures
+per stage for ``--device cpu`` and ``cuda``, and ``benchmarks/validate_estimate.py`` runs chapters and
+compares them with their projection.
 """
 
 from __future__ import annotations
@@ -659,7 +664,8 @@ class Row:
     stage: str
     rate: str
     work: str
-    seconds: float
+    seconds: float  # projected (the upper bound for training: every epoch runs)
+    fewest: float | None = None  # training only: when early stopping ends every model as soon as it can
 
 
 def figure(x: float) -> str:
@@ -688,6 +694,15 @@ def epochs_of(values: dict, encoder: str) -> int:
     if encoder == "lstm" and values.get("lstm_max_epochs"):
         return int(values["lstm_max_epochs"])
     return int(values.get("max_epochs", 20))
+
+
+def fewest_epochs(values: dict, encoder: str) -> int:
+    """Epochs a model runs when early stopping ends it as soon as it can: the first epoch always improves, then
+    ``patience`` epochs without a better held-out score (``heads.train``); all of them without a held-out set."""
+    most = epochs_of(values, encoder)
+    if values.get("val_fraction", 0.1) <= 0:
+        return most
+    return min(most, 1 + int(values.get("patience", 3)))
 
 
 def split_fit_val(n: int, val_fraction: float) -> tuple[int, int]:
@@ -730,18 +745,19 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
     rows: list[Row] = []
     read = f"{counts.read_lines:,} lines ({', '.join(dict.fromkeys([*(s.split for s in counts.train), counts.probe.split]))})"
 
-    def add(chapter, stage, rate, work, seconds):
+    def add(chapter, stage, rate, work, seconds, fewest=None):
         if chapter in chapters:
-            rows.append(Row(chapter, stage, rate, work, float(seconds)))
+            rows.append(Row(chapter, stage, rate, work, float(seconds), None if fewest is None else float(fewest)))
 
     def epoch_s(name):
         return fit / m.train_pairs_per_s[name] + val / m.eval_pairs_per_s[name]
 
     def trained(chapter, name, n_models, label):
-        epochs = epochs_of(values, name)
+        epochs, fewest = epochs_of(values, name), fewest_epochs(values, name)
         add(chapter, f"train {name} {label}", f"{figure(m.train_pairs_per_s[name])} pairs/s (scoring "
-            f"{figure(m.eval_pairs_per_s[name])}/s)", f"{fit:,} + {val:,} held-out pairs × {epochs} epochs × "
-            f"{n_models} model{'s' if n_models > 1 else ''}", n_models * epochs * epoch_s(name))
+            f"{figure(m.eval_pairs_per_s[name])}/s)", f"{fit:,} + {val:,} held-out pairs × "
+            f"{f'{fewest}–' if fewest < epochs else ''}{epochs} epochs × {n_models} model{'s' if n_models > 1 else ''}",
+            n_models * epochs * epoch_s(name), n_models * fewest * epoch_s(name))
         add(chapter, f"score {name} on the probe pairs", f"{figure(m.eval_pairs_per_s[name])} pairs/s",
             f"{n_probe:,} pairs × {n_models}", n_models * n_probe / m.eval_pairs_per_s[name])
 
@@ -822,11 +838,18 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
     return sorted(rows, key=lambda r: order[r.chapter])  # stable: stages stay in the order above
 
 
-def chapter_totals(rows: Sequence[Row]) -> dict[str, float]:
+def chapter_totals(rows: Sequence[Row], *, fewest: bool = False) -> dict[str, float]:
+    """Projected seconds per chapter; ``fewest``: with every model stopped as early as early stopping can."""
     totals: dict[str, float] = {}
     for row in rows:
-        totals[row.chapter] = totals.get(row.chapter, 0.0) + row.seconds
+        seconds = row.fewest if fewest and row.fewest is not None else row.seconds
+        totals[row.chapter] = totals.get(row.chapter, 0.0) + seconds
     return totals
+
+
+def span(low: float, high: float) -> str:
+    """``3.1 d`` or, when early stopping can shorten it, ``14.2 h – 3.1 d``."""
+    return duration(high) if high - low < 0.005 * high else f"{duration(low)} – {duration(high)}"
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -871,21 +894,52 @@ def render(profile: str, values: dict, counts: DataCounts, m: Measurements, rows
         cells = [row.chapter, row.stage, row.rate, row.work, duration(row.seconds)]
         lines.append("  ".join((c if len(c) <= w else c[: w - 1] + "…").ljust(w) if i < 4 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(cells, widths))))
-    totals = chapter_totals(rows)
-    lines += ["", "per chapter: " + ", ".join(f"{c} {duration(s)}" for c, s in totals.items()),
-              f"TOTAL: {duration(sum(totals.values()))} ({sum(totals.values()):,.0f} s) on {m.device}"]
+    totals, low = chapter_totals(rows), chapter_totals(rows, fewest=True)
+    high_s, low_s = sum(totals.values()), sum(low.values())
+    lines += ["", "per chapter: " + ", ".join(f"{c} {span(low[c], s)}" for c, s in totals.items()),
+              f"TOTAL: {span(low_s, high_s)} ({low_s:,.0f} – {high_s:,.0f} s) on {m.device}" if high_s - low_s >= 0.005 * high_s
+              else f"TOTAL: {duration(high_s)} ({high_s:,.0f} s) on {m.device}"]
+    fewest = {e: fewest_epochs(values, e) for e in dict.fromkeys(values.get("encoders", []))}
     lines += ["", "assumptions and notes:",
-              f"- upper bound for training: every model runs max_epochs={values.get('max_epochs', 20)} "
+              f"- training: the longer figure runs every model for max_epochs={values.get('max_epochs', 20)} "
               + (f"(LSTM lstm_max_epochs={values.get('lstm_max_epochs')}) " if values.get("lstm_max_epochs") else "")
-              + "epochs; early stopping (patience) usually stops the frozen heads sooner",
+              + "epochs; the shorter one stops every model as early as early stopping can (the first epoch, then "
+              f"patience={values.get('patience', 3)} without a better held-out score: "
+              + ", ".join(f"{e} {n}" for e, n in fewest.items()) + " epochs). A real run lies between",
               f"- search: every unit explained (hidden={values.get('hidden', 1024)}), spread over the search processes "
               "with no loss; matched null over "
               f"{null_bins(values, counts.probe.labelled, 1)} firing-count bins per encoding (assumed: ~{NULL_BINS} at 1 % bins)",
               f"- kernel start {CHAPTER_START_S:.0f} s per chapter and the 'fixed' rows are estimated, not measured",
-              "- the chapters run on the CPU (heads.py trains there; the encoders get no device): benchmarks/paper_scale.py "
-              "--device cuda measures what a GPU would give"]
+              f"- the chapters encode, train and probe on their device parameter ({values.get('device', 'auto')!r}: here "
+              f"{m.device}); CLIP's tokenizer, the concept masks and the beam search run on the CPU whatever the device. "
+              "benchmarks/paper_scale.py --device cpu --device cuda prints both, with the GPU's speed-up per stage"]
     lines += [f"- {note}" for note in [*counts.notes, *m.notes]]
+    lines += ["", "largest stages:", *(f"- {line}" for line in largest_stages(rows))]
     return "\n".join(lines)
+
+
+#: what shortens a stage, by the start of its name (the report names the largest stages and these knobs)
+SHORTER = (
+    ("train lstm", "-p lstm_seeds=1 (fewer LSTM models) or -p lstm_max_epochs=N; a GPU (-p device=cuda)"),
+    ("train ", "-p seeds=N (fewer models per encoder); a GPU (-p device=cuda)"),
+    ("encode with", "nothing per run: the feature cache keeps it for every later run, seed and profile; a GPU"),
+    ("beam search", "-p n_jobs=0 (every core), -p max_length=N"),
+    ("matched null", "-p null_draws=N, -p null_bin_width=W (wider bins share draws)"),
+    ("comparison searches", "-p compare_length=1"),
+)
+
+
+def largest_stages(rows: Sequence[Row], n: int = 3) -> list[str]:
+    """The ``n`` longest stages (upper bound), their share of the total, and what would shorten each."""
+    total = sum(r.seconds for r in rows) or 1.0
+    lines = []
+    for row in sorted(rows, key=lambda r: r.seconds, reverse=True)[:n]:
+        knob = next((k for prefix, k in SHORTER if row.stage.startswith(prefix)), "")
+        if row.chapter == "08" and row.stage.startswith("train "):
+            knob = "-p measure_input_norm=false (chapter 8 then does not retrain)"
+        lines.append(f"{row.chapter} {row.stage}: {duration(row.seconds)} ({row.seconds / total:.0%})"
+                     + (f" — shorter with {knob}" if knob else ""))
+    return lines
 
 
 def resolved_values(profile: str, overrides: dict | None = None, only: list[str] | None = None) -> tuple[dict, list[str]]:
@@ -906,10 +960,36 @@ def resolved_values(profile: str, overrides: dict | None = None, only: list[str]
     return merged, [s.stem[:2] for s in sources]
 
 
-def estimate(profile: str, overrides: dict | None = None, only: list[str] | None = None, *, device: str = "cpu",
-             measure_fn: Callable[..., Measurements] | None = None, out: Callable[[str], None] = print) -> float:
-    """Measure, project and print; returns the projected total in seconds. Runs no chapter, writes nothing."""
+@dataclass
+class Projection:
+    """One estimate: what was resolved, counted and measured, and the projected rows."""
+
+    profile: str
+    values: dict
+    chapters: list[str]
+    counts: DataCounts
+    measurements: Measurements
+    rows: list[Row]
+    load_at_start: str
+
+    def report(self) -> str:
+        return render(self.profile, self.values, self.counts, self.measurements, self.rows, self.chapters,
+                      self.load_at_start)
+
+
+def run_device(values: dict, device: str | None = None) -> str:
+    """The device the chapters would use: ``device`` when given, else the profile's ``device`` parameter
+    resolved as the chapters resolve it (``auto``: CUDA when available)."""
+    from .encoders import resolve_device
+
+    return str(resolve_device(device if device is not None else values.get("device", "auto")))
+
+
+def projection(profile: str, overrides: dict | None = None, only: list[str] | None = None, *, device: str | None = None,
+               measure_fn: Callable[..., Measurements] | None = None, out: Callable[[str], None] = print) -> Projection:
+    """Measure and project (the figures behind :func:`estimate`, for benchmarks that compare them with a run)."""
     values, chapters = resolved_values(profile, overrides, only)
+    device = run_device(values, device)
     load_at_start = load_text()
     out(f"[{profile}] estimating chapters {', '.join(chapters)}: timing each stage on a small sample on {device} "
         "(no chapter runs, nothing is written)…")
@@ -917,8 +997,16 @@ def estimate(profile: str, overrides: dict | None = None, only: list[str] | None
         counts = count_data(values)
         measurements = (measure_fn or measure)(values, counts, device)
     rows = project(values, counts, measurements, chapters)
-    out(render(profile, values, counts, measurements, rows, chapters, load_at_start))
-    return sum(r.seconds for r in rows)
+    return Projection(profile, values, chapters, counts, measurements, rows, load_at_start)
+
+
+def estimate(profile: str, overrides: dict | None = None, only: list[str] | None = None, *, device: str | None = None,
+             measure_fn: Callable[..., Measurements] | None = None, out: Callable[[str], None] = print) -> float:
+    """Measure, project and print; returns the projected total in seconds (the upper bound). Runs no chapter,
+    writes nothing. ``device``: where to time the device stages (default: the profile's ``device`` parameter)."""
+    result = projection(profile, overrides, only, device=device, measure_fn=measure_fn, out=out)
+    out(result.report())
+    return sum(r.seconds for r in result.rows)
 
 
 if __name__ == "__main__":  # pragma: no cover - use the pipeline's --estimate

@@ -470,7 +470,7 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
         model.train()
         total, correct, seen = 0.0, 0, 0
         batches = _batches(fit_idx, config, rng, data if model.lstm is not None and config.lstm_bucket else None)
-        for idx in tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=not progress, leave=False):
+        for idx in tqdm(batches, desc=f"epoch {epoch}/{max_epochs}", unit="batch", disable=not progress, leave=False):
             logits = model(*_uv(model, data, idx))
             target = y[torch.from_numpy(idx).to(dev)]
             loss = loss_fn(logits, target)

@@ -200,3 +200,87 @@ def test_benchmark_prints_the_gpu_speed_up_per_stage():
     assert lines["search, length 1"].rstrip().endswith("(CPU only)")
     assert bench.speedup(2.0, 1.0, "s") == 2.0 and bench.speedup(10.0, 30.0, "pairs/s") == 3.0
     assert "GPU speed-up" not in bench.stage_table({"cpu": cpu})
+
+
+def test_fewest_epochs_follow_early_stopping():
+    # the first epoch always improves; then `patience` epochs without a better held-out score stop training
+    assert estimate.fewest_epochs({"max_epochs": 20, "patience": 3, "val_fraction": 0.1}, "clip") == 4
+    assert estimate.fewest_epochs({"max_epochs": 20, "patience": 0, "val_fraction": 0.1}, "clip") == 1
+    assert estimate.fewest_epochs({"max_epochs": 2, "patience": 3, "val_fraction": 0.1}, "clip") == 2
+    assert estimate.fewest_epochs({"max_epochs": 20, "patience": 3, "val_fraction": 0.0}, "clip") == 20  # no held-out set
+    assert estimate.fewest_epochs({"max_epochs": 20, "lstm_max_epochs": 3, "patience": 5}, "lstm") == 3
+
+
+def test_the_total_is_a_range_when_early_stopping_can_shorten_training():
+    values = {**VALUES, "max_epochs": 20, "patience": 3}
+    rows = estimate.project(values, fake_counts(), fake_measurements(), chapters=("03",), jobs=1)
+    train = next(r for r in rows if r.stage == "train clip head (cached features)")
+    per_epoch = 900 / 100.0 + 100 / 1000.0
+    assert train.seconds == pytest.approx(3 * 20 * per_epoch) and train.fewest == pytest.approx(3 * 4 * per_epoch)
+    assert "4–20 epochs" in train.work
+    lstm = next(r for r in rows if r.stage == "train lstm end to end")
+    assert lstm.fewest == pytest.approx(lstm.seconds)  # lstm_max_epochs=2 < 1 + patience: no range
+    high, low = estimate.chapter_totals(rows)["03"], estimate.chapter_totals(rows, fewest=True)["03"]
+    minilm_epoch = 900 / 200.0 + 100 / 1000.0
+    assert high - low == pytest.approx(3 * 16 * (per_epoch + minilm_epoch))  # clip and minilm: 3 models, 16 epochs fewer
+    text = estimate.render("paper", values, fake_counts(), fake_measurements(), rows, ["03"], "load 0")
+    assert f"TOTAL: {estimate.duration(low)} – {estimate.duration(high)}" in text
+    assert estimate.span(10.0, 10.0) == "10 s" and estimate.span(60.0, 7200.0) == "60 s – 2.0 h"
+
+
+def test_the_report_names_the_largest_stages_and_what_shortens_them():
+    values = {**VALUES, "lstm_max_epochs": 50}
+    rows = estimate.project(values, fake_counts(), fake_measurements(), jobs=1)
+    largest = estimate.largest_stages(rows, n=2)
+    assert largest[0].startswith("03 train lstm end to end") and "lstm_seeds=1" in largest[0]
+    assert largest[1].startswith("08 train lstm") and "measure_input_norm=false" in largest[1]
+    text = estimate.render("paper", values, fake_counts(), fake_measurements(), rows, estimate.CHAPTERS, "load 0")
+    assert "largest stages:" in text and largest[0] in text
+
+
+def test_the_estimate_times_on_the_device_the_chapters_would_use(monkeypatch):
+    seen = []
+
+    def fake(values, counts, device="cpu"):
+        seen.append(device)
+        return fake_measurements(device=device)
+
+    monkeypatch.setattr(estimate, "measure", fake)
+    estimate.estimate("smoke", {"device": "cpu"}, out=lambda _: None)
+    estimate.estimate("smoke", {"device": "auto"}, out=lambda _: None)
+    import torch
+
+    assert seen == ["cpu", "cuda:0" if torch.cuda.is_available() else "cpu"]
+    if not torch.cuda.is_available():
+        from clipneuron_utils.encoders import DeviceError
+
+        with pytest.raises(DeviceError, match="device='cuda' asks for CUDA"):
+            estimate.estimate("smoke", {"device": "cuda"}, out=lambda _: None)
+    text = estimate.projection("smoke", {"device": "cpu"}, measure_fn=fake, out=lambda _: None).report()
+    assert "device parameter ('cpu': here cpu)" in text and "get no device" not in text
+
+
+def _validate_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validate_estimate.py"
+    spec = importlib.util.spec_from_file_location("validate_estimate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_validation_reads_the_epochs_each_model_ran(tmp_path):
+    validate = _validate_module()
+    for encoder, key, seconds in (("clip", "a", [1.0, 2.0, 3.0]), ("clip", "b", [2.0]), ("lstm", "c", [10.0, 12.0])):
+        folder = tmp_path / "offline" / "models" / encoder / key
+        folder.mkdir(parents=True)
+        (folder / "history.csv").write_text("epoch,seconds\n" + "".join(f"{i + 1},{s}\n" for i, s in enumerate(seconds)))
+        (folder / "model.json").write_text(json.dumps({"encoder": encoder}))
+    epochs = validate.trained_epochs(tmp_path, "offline")
+    assert sorted(epochs["clip"]) == [(1, 2.0), (3, 6.0)] and epochs["lstm"] == [(2, 22.0)]
+    projection = estimate.Projection("offline", {**VALUES}, ["03"], fake_counts(), fake_measurements(), [], "load 0")
+    rows = {r["encoder"]: r for r in validate.training_check(projection, epochs)}
+    per_epoch = 900 / 10.0 + 100 / 100.0  # the LSTM's fake rates
+    assert rows["lstm"]["projected_s"] == pytest.approx(2 * per_epoch) and rows["lstm"]["actual_s"] == 22.0
+    assert rows["clip"]["epochs"] == 4 and rows["clip"]["error"] == pytest.approx(4 * 9.1 / 8.0 - 1)
