@@ -1006,22 +1006,26 @@ class FeatureCache:
                         *(np.concatenate(chunk).astype(np.int64) for chunk in chunks))
         self._open_partial(folder, key, len(unique), len(chunks))
         out = np.empty((len(unique), encoder.dim), dtype=np.float32)
-        resumed = 0
-        with tqdm(total=len(unique), desc=f"encode {encoder.name}", unit="sent", disable=not progress,
-                  leave=False) as bar:
+        resumed, finished = 0, set()
+        for number, chunk in enumerate(chunks):  # the chunks of an interrupted run, before the bar opens: its rate
+            file = folder / f"chunk-{number:06d}.npy"  # (and so its ETA) then counts only the sentences encoded now
+            if file.is_file():
+                rows = np.concatenate(chunk)
+                try:
+                    out[rows] = self._load(file, (len(rows), encoder.dim))
+                except CorruptArtifactError as exc:
+                    print(exc.notice("encoding it again"), flush=True)
+                    discard(file)
+                else:
+                    resumed += len(rows)
+                    finished.add(number)
+        with tqdm(total=len(unique), initial=resumed, desc=f"encode {encoder.name}", unit="sent",
+                  disable=not progress, leave=False) as bar:
             for number, chunk in enumerate(chunks):
+                if number in finished:
+                    continue
                 rows = np.concatenate(chunk)
                 file = folder / f"chunk-{number:06d}.npy"
-                if file.is_file():
-                    try:
-                        out[rows] = self._load(file, (len(rows), encoder.dim))
-                    except CorruptArtifactError as exc:
-                        print(exc.notice("encoding it again"), flush=True)
-                        discard(file)
-                    else:
-                        resumed += len(rows)
-                        bar.update(len(rows))
-                        continue
                 parts = []
                 for idx in chunk:
                     parts.append(run(idx))

@@ -164,6 +164,35 @@ def test_chunks_of_another_batch_plan_or_damaged_are_not_used(tiny, tmp_path, mo
     assert "chunk-000001.npy: corrupt" in out and "resumed: 32 of" in out  # chunks 0 and 2 (16 each) were used
 
 
+def test_a_resumed_encoding_bar_counts_only_new_work_in_its_rate(tiny, tmp_path, monkeypatch):
+    """The resumed chunks are loaded before the progress bar opens, as its ``initial``: tqdm's rate (and so
+    its ETA) is then (n - initial) / elapsed, not inflated by the instant loads of finished chunks."""
+    texts = sentences(120)
+    cache = FeatureCache(tmp_path, verbose=False, chunk_size=16)
+    restore = _interrupt_after(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        cache.encode(tiny, texts, batch_size=4, progress=False)
+    restore()
+    bars = []
+    real = encoders.tqdm
+
+    class Recording(real):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.updates = []
+            bars.append(self)
+
+        def update(self, n=1):
+            self.updates.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(encoders, "tqdm", Recording)
+    cache.encode(tiny, texts, batch_size=4, progress=True)
+    bar = bars[-1]
+    assert bar.initial == 48 and bar.total == len(texts)  # 3 chunks of 16 came from the interrupted run
+    assert sum(bar.updates) == len(texts) - 48 and max(bar.updates) == 4  # only batches encoded now move it
+
+
 # --------------------------------------------------------------------------------------------- training
 
 
