@@ -403,10 +403,8 @@ def head_config(values: dict):
                       lstm_max_vocab=values.get("lstm_max_vocab") or None)
 
 
-def _train_steps(model, batches: list, device: str, warmup: int = 2) -> float:
-    """Seconds per pair of chapter 3's training step (forward, cross-entropy, backward, Adam) over ``batches``
-    (each ``(inputs, targets)``), after ``warmup`` untimed steps: the median of up to 3 groups of batches
-    (fewer once :data:`BUDGET_S` is spent)."""
+def _stepper(model, device: str) -> Callable:
+    """Chapter 3's training step (forward, cross-entropy, backward, Adam) for ``model`` on ``device``."""
     import torch
     from torch import nn
 
@@ -422,6 +420,13 @@ def _train_steps(model, batches: list, device: str, warmup: int = 2) -> float:
         optimizer.step()
         return loss.detach().item() + int((logits.argmax(1) == target.to(device)).sum())  # heads.train syncs too
 
+    return step
+
+
+def _train_steps(model, batches: list, device: str, warmup: int = 2) -> float:
+    """Seconds per pair of chapter 3's training step over ``batches`` (each ``(inputs, targets)``), after
+    ``warmup`` untimed steps (:func:`_per_pair`)."""
+    step = _stepper(model, device)
     for inputs, target in batches[:warmup]:
         step(inputs, target)
     _sync(device)
@@ -536,13 +541,72 @@ def time_lstm(frame, vocab_size: int, values: dict, device: str, *, n_batches: i
         h = _padded([ids(frame["hypothesis_tokens"].iat[i]) for i in rows])
         return (p, h), torch.randint(0, 3, (len(rows),))
 
-    train_s = _train_steps(model, [batch(r) for r in chosen], device, warmup=1)
+    built = [batch(r) for r in chosen]
+    times = _train_batch_seconds(model, built, device, warmup=1)
+    slots = [_token_slots(inputs) for inputs, _ in built[1:]]
+    train_s = lstm_epoch_seconds(frame, config, slots, times) / split_fit_val(len(frame), config.val_fraction)[0]
     order = np.argsort([len(frame["premise_tokens"].iat[i]) * 1000 + len(frame["hypothesis_tokens"].iat[i])
                         for i in range(len(frame))], kind="stable")
     n_eval = min(n_eval, len(frame))
     pick = order[np.linspace(0, len(order) - 1, n_eval).astype(int)]
     eval_s = _eval_steps(model, [batch(pick[i : i + 256]) for i in range(0, n_eval, 256)], device)
     return {"train_per_s": 1 / train_s, "eval_per_s": 1 / eval_s}
+
+
+def _token_slots(inputs) -> int:
+    """Padded token positions of an LSTM batch: rows × (longest premise + longest hypothesis)."""
+    (p_ids, _), (h_ids, _) = inputs
+    return int(p_ids.shape[0] * (p_ids.shape[1] + h_ids.shape[1]))
+
+
+def _train_batch_seconds(model, batches: list, device: str, warmup: int = 1, repeats: int = 3) -> np.ndarray:
+    """Seconds of one training step on each of ``batches[warmup:]``: the median over up to ``repeats`` passes
+    (fewer once :data:`BUDGET_S` is spent), after ``warmup`` untimed steps."""
+    step = _stepper(model, device)
+    for inputs, target in batches[:warmup]:
+        step(inputs, target)
+    timed, passes, begun = batches[warmup:] or batches, [], time.perf_counter()
+    for _ in range(repeats):
+        seconds = []
+        for inputs, target in timed:
+            _sync(device)
+            started = time.perf_counter()
+            step(inputs, target)
+            _sync(device)
+            seconds.append(time.perf_counter() - started)
+        passes.append(seconds)
+        if time.perf_counter() - begun > BUDGET_S:
+            break
+    return np.median(np.array(passes), axis=0)
+
+
+def lstm_epoch_seconds(frame, config, slots: Sequence[int], seconds: Sequence[float]) -> float:
+    """Seconds of one LSTM training epoch over ``frame``'s fitted pairs, from timed batches.
+
+    A batch's step costs about ``a + b × token slots`` (rows × its longest premise + longest hypothesis),
+    fitted on the timed batches; the sum runs over every batch of the epoch's own plan
+    (:func:`clipneuron_utils.heads._batches`: pools of 50 batches sorted by length). Long sentences are
+    rare but cost several short batches each: a mean over a few timed batches projected the offline LSTM's
+    epochs 18-29 % too short, this sum within a few percent of the same pairs' real epoch."""
+    from types import SimpleNamespace
+
+    from .heads import _batches
+
+    slots, seconds = np.asarray(slots, dtype=float), np.asarray(seconds, dtype=float)
+    if len(slots) >= 2 and np.ptp(slots) > 0:
+        b, a = np.polyfit(slots, seconds, 1)
+        if b <= 0 or a < 0:  # a noisy fit: proportional to the slots through the timed total
+            a, b = 0.0, seconds.sum() / slots.sum()
+    else:
+        a, b = 0.0, seconds.sum() / max(slots.sum(), 1.0)
+    n_fit = split_fit_val(len(frame), config.val_fraction)[0]
+    rng = np.random.default_rng(config.seed)
+    p = [range(max(len(t), 1)) for t in frame["premise_tokens"]]  # lengths are all _batches reads
+    h = [range(max(len(t), 1)) for t in frame["hypothesis_tokens"]]
+    plan = _batches(rng.permutation(len(frame))[:n_fit], config, rng,
+                    SimpleNamespace(p_ids=p, h_ids=h) if config.lstm_bucket else None)
+    total = sum(a + b * len(idx) * (max(len(p[i]) for i in idx) + max(len(h[i]) for i in idx)) for idx in plan)
+    return float(total)
 
 
 def probe_masks(n_pairs: int, n_masks: int, min_acts: int, seed: int = 0) -> np.ndarray:
@@ -952,31 +1016,44 @@ def render(profile: str, values: dict, counts: DataCounts, m: Measurements, rows
               f"{m.device}); CLIP's tokenizer, the concept masks and the beam search run on the CPU whatever the device. "
               "benchmarks/paper_scale.py --device cpu --device cuda prints both, with the GPU's speed-up per stage"]
     lines += [f"- {note}" for note in [*counts.notes, *m.notes]]
-    lines += ["", "largest stages:", *(f"- {line}" for line in largest_stages(rows))]
+    lines += ["", "largest stages:", *(f"- {line}" for line in largest_stages(rows, values, m.device))]
     return "\n".join(lines)
 
 
-#: what shortens a stage, by the start of its name (the report names the largest stages and these knobs)
-SHORTER = (
-    ("train lstm", "-p lstm_seeds=1 (fewer LSTM models) or -p lstm_max_epochs=N; a GPU (-p device=cuda)"),
-    ("train ", "-p seeds=N (fewer models per encoder); a GPU (-p device=cuda)"),
-    ("encode with", "nothing per run: the feature cache keeps it for every later run, seed and profile; a GPU"),
-    ("beam search", "-p n_jobs=0 (every core), -p max_length=N"),
-    ("matched null", "-p null_draws=N, -p null_bin_width=W (wider bins share draws)"),
-    ("comparison searches", "-p compare_length=1"),
-)
+def shorter_with(row: Row, values: dict, device: str) -> list[str]:
+    """The parameters that would shorten ``row``'s stage in this run (only those not already at their floor)."""
+    gpu = ["a GPU (-p device=cuda)"] if not device.startswith("cuda") else []
+    stage = row.stage
+    if row.chapter == "08" and stage.startswith("train "):
+        return ["-p measure_input_norm=false (chapter 8 then retrains nothing)"]
+    if stage.startswith("train lstm"):
+        knobs = ["-p lstm_seeds=1"] if seeds_of(values, "lstm") > 1 else []
+        return knobs + (["-p lstm_max_epochs=N"] if epochs_of(values, "lstm") > 1 else []) + gpu
+    if stage.startswith("train "):
+        return (["-p seeds=N"] if values.get("seeds", 3) > 1 else []) + (["-p max_epochs=N"] if values.get(
+            "max_epochs", 20) > 1 else []) + gpu
+    if stage.startswith("encode with"):
+        return gpu + ["nothing per run: the feature cache keeps the features for every later run, seed and profile"]
+    if stage in ("beam search", "matched null", "search with every concept (comparison)", "comparison searches"):
+        from .search import resolve_jobs
+
+        knobs = [] if resolve_jobs(values.get("n_jobs", 0)) >= (os.cpu_count() or 1) else ["-p n_jobs=0 (every core)"]
+        if stage == "matched null":
+            return knobs + ["-p null_draws=N", "-p null_bin_width=W (wider bins share draws)"]
+        if stage.startswith("search with every"):
+            return ["-p compare_expand_all=false"]
+        return knobs + (["-p compare_length=1"] if stage == "comparison searches" else ["-p max_length=N"])
+    return []
 
 
-def largest_stages(rows: Sequence[Row], n: int = 3) -> list[str]:
+def largest_stages(rows: Sequence[Row], values: dict | None = None, device: str = "cpu", n: int = 3) -> list[str]:
     """The ``n`` longest stages (upper bound), their share of the total, and what would shorten each."""
     total = sum(r.seconds for r in rows) or 1.0
     lines = []
     for row in sorted(rows, key=lambda r: r.seconds, reverse=True)[:n]:
-        knob = next((k for prefix, k in SHORTER if row.stage.startswith(prefix)), "")
-        if row.chapter == "08" and row.stage.startswith("train "):
-            knob = "-p measure_input_norm=false (chapter 8 then does not retrain)"
+        knobs = shorter_with(row, values or {}, device)
         lines.append(f"{row.chapter} {row.stage}: {duration(row.seconds)} ({row.seconds / total:.0%})"
-                     + (f" — shorter with {knob}" if knob else ""))
+                     + (f" — shorter with {', '.join(knobs)}" if knobs else ""))
     return lines
 
 

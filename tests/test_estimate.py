@@ -229,13 +229,17 @@ def test_the_total_is_a_range_when_early_stopping_can_shorten_training():
 
 
 def test_the_report_names_the_largest_stages_and_what_shortens_them():
-    values = {**VALUES, "lstm_max_epochs": 50}
+    values = {**VALUES, "lstm_max_epochs": 50, "lstm_seeds": 2}
     rows = estimate.project(values, fake_counts(), fake_measurements(), jobs=1)
-    largest = estimate.largest_stages(rows, n=2)
-    assert largest[0].startswith("03 train lstm end to end") and "lstm_seeds=1" in largest[0]
+    largest = estimate.largest_stages(rows, values, "cpu", n=2)
+    assert largest[0].startswith("03 train lstm end to end") and "lstm_seeds=1" in largest[0] and "device=cuda" in largest[0]
     assert largest[1].startswith("08 train lstm") and "measure_input_norm=false" in largest[1]
     text = estimate.render("paper", values, fake_counts(), fake_measurements(), rows, estimate.CHAPTERS, "load 0")
     assert "largest stages:" in text and largest[0] in text
+    # a knob already at its floor is not suggested; on a GPU, no GPU is suggested
+    one = {**values, "lstm_seeds": 1}
+    row = next(r for r in rows if r.stage == "train lstm end to end")
+    assert estimate.shorter_with(row, one, "cuda:0") == ["-p lstm_max_epochs=N"]
 
 
 def test_the_estimate_times_on_the_device_the_chapters_would_use(monkeypatch):
@@ -284,3 +288,31 @@ def test_validation_reads_the_epochs_each_model_ran(tmp_path):
     per_epoch = 900 / 10.0 + 100 / 100.0  # the LSTM's fake rates
     assert rows["lstm"]["projected_s"] == pytest.approx(2 * per_epoch) and rows["lstm"]["actual_s"] == 22.0
     assert rows["clip"]["epochs"] == 4 and rows["clip"]["error"] == pytest.approx(4 * 9.1 / 8.0 - 1)
+
+
+def test_strata_take_the_middle_of_each_equal_part():
+    assert estimate.strata(10, 5) == [1, 3, 5, 7, 9]
+    assert estimate.strata(32, 4) == [4, 12, 20, 28]  # never the extreme first or last batch of a length order
+    assert estimate.strata(3, 8) == [0, 1, 2]  # fewer items than strata: every item once
+    assert estimate.strata(1, 4) == [0]
+
+
+def test_encoders_are_timed_on_batches_of_their_own_plan():
+    class Planned:
+        default_batch_size = 2
+
+        def __init__(self):
+            self.ran = []
+
+        def _batch_plan(self, sentences, batch_size):
+            order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+            batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+            return batches, lambda idx: self.ran.append(list(idx))
+
+    encoder = Planned()
+    pool = ["a" * n for n in (5, 1, 9, 3, 7, 2, 8, 4, 6, 10, 11)]  # 11 sentences: 5 full batches and one of 1
+    batches, run = estimate._plan_batches(encoder, pool, 2)
+    lengths = [[len(pool[i]) for i in idx] for idx in batches]
+    assert lengths == [[3, 4], [7, 8]]  # batches 1 and 3 of the 5 full ones: the middles of two equal strata
+    assert encoder.ran == [batches[0]]  # one warm-up run
+    assert estimate._plan_batches(object(), pool, 2) is None  # no plan: the caller times encode() instead
