@@ -144,14 +144,23 @@ def main(argv: list[str] | None = None) -> dict:
     table.insert(1, "fewest_epochs_s", pd.Series(low))
     table.insert(2, "projected_after_s", pd.Series(high_after))
     table["error"] = table["projected_s"] / table["actual_s"] - 1
-    total = table[["projected_s", "fewest_epochs_s", "projected_after_s", "actual_s", "cpu_s"]].sum()
     training = pd.DataFrame(training_check(before, epochs))
+    if "03" in table.index and len(training):  # chapter 3 again, its models charged the epochs they really ran
+        upper = sum(r.seconds for r in before.rows if r.chapter == "03" and r.stage.startswith("train "))
+        table["epochs_as_run_s"] = table["projected_s"]
+        table.loc["03", "epochs_as_run_s"] = table.loc["03", "projected_s"] - upper + training["projected_s"].sum()
+        table["error_as_run"] = table["epochs_as_run_s"] / table["actual_s"] - 1
+    total = table[[c for c in ("projected_s", "fewest_epochs_s", "projected_after_s", "epochs_as_run_s", "actual_s",
+                               "cpu_s") if c in table]].sum()
     print("\nprojected (every epoch) and actual wall time per chapter; load = 1-min load average while it ran")
-    print(table.round({"projected_s": 0, "fewest_epochs_s": 0, "projected_after_s": 0, "actual_s": 0, "cpu_s": 0,
-                       "load_mean": 2, "load_min": 2, "load_max": 2, "error": 3}).to_string())
-    print(f"\ntotal: projected {total['projected_s']:.0f} s (fewest epochs {total['fewest_epochs_s']:.0f} s; "
+    print(table.round({"projected_s": 0, "fewest_epochs_s": 0, "projected_after_s": 0, "epochs_as_run_s": 0,
+                       "actual_s": 0, "cpu_s": 0, "load_mean": 2, "load_min": 2, "load_max": 2, "error": 3,
+                       "error_as_run": 3}).to_string())
+    print(f"\ntotal: projected {total['fewest_epochs_s']:.0f}–{total['projected_s']:.0f} s (fewest epochs – every epoch; "
           f"projected again after the run {total['projected_after_s']:.0f} s), actual {total['actual_s']:.0f} s → "
-          f"error {total['projected_s'] / total['actual_s'] - 1:+.1%}")
+          f"error of the longer end {total['projected_s'] / total['actual_s'] - 1:+.1%}"
+          + (f"; with the epochs the models ran {total['epochs_as_run_s']:.0f} s → "
+             f"{total['epochs_as_run_s'] / total['actual_s'] - 1:+.1%}" if "epochs_as_run_s" in total else ""))
     if len(training):
         print("\ntraining with the epochs the models actually ran (measured rates × epochs run vs the epochs' own seconds):")
         print(training.round(3).to_string(index=False))

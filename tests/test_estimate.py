@@ -5,6 +5,7 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from clipneuron_utils import estimate, pipeline
@@ -316,3 +317,34 @@ def test_encoders_are_timed_on_batches_of_their_own_plan():
     assert lengths == [[3, 4], [7, 8]]  # batches 1 and 3 of the 5 full ones: the middles of two equal strata
     assert encoder.ran == [batches[0]]  # one warm-up run
     assert estimate._plan_batches(object(), pool, 2) is None  # no plan: the caller times encode() instead
+
+
+def test_the_lstm_epoch_is_summed_over_its_own_batch_plan():
+    import pandas as pd
+
+    from clipneuron_utils import heads
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 40, size=(700, 2))
+    frame = pd.DataFrame({"premise_tokens": [["w"] * int(n) for n in lengths[:, 0]],
+                          "hypothesis_tokens": [["w"] * int(n) for n in lengths[:, 1]]})
+    config = heads.HeadConfig(batch_size=16, val_fraction=0.1, seed=3)
+    # a per-batch cost of exactly 2 ms + 1 µs per padded token slot is recovered from three timed batches
+    slots, seconds = [1000, 3000, 9000], [0.002 + 1e-6 * s for s in (1000, 3000, 9000)]
+    got = estimate.lstm_epoch_seconds(frame, config, slots, seconds)
+    fit = estimate.split_fit_val(700, 0.1)[0]
+    order = np.random.default_rng(3).permutation(700)[:fit]
+    data = heads._Data(700, p_ids=[np.zeros(n) for n in lengths[:, 0]], h_ids=[np.zeros(n) for n in lengths[:, 1]])
+    plan = heads._batches(order, config, _rng_after_permutation(3, 700), data)
+    expected = sum(0.002 + 1e-6 * len(b) * (lengths[b, 0].max() + lengths[b, 1].max()) for b in plan)
+    assert got == pytest.approx(expected)
+    assert sum(len(b) for b in plan) == fit
+    # a fit that makes no sense (cost falling with length) falls back to a cost proportional to the slots
+    assert estimate.lstm_epoch_seconds(frame, config, [1000, 9000], [0.02, 0.01]) > 0
+
+
+def _rng_after_permutation(seed: int, n: int) -> np.random.Generator:
+    """The generator in the state lstm_epoch_seconds hands to heads._batches (after its own permutation)."""
+    rng = np.random.default_rng(seed)
+    rng.permutation(n)
+    return rng
