@@ -63,7 +63,8 @@ pairs = corpus.load_pairs(
 # %% tags=["hide-input"]
 display(Markdown(f":::{{important}} Data used by this build\n{pairs.summary}.\n:::"))
 # file names only: the folder is the data_dir parameter, and this machine's absolute path means nothing to a reader
-pairs.provenance.assign(file=lambda f: f["file"].map(lambda p: p.rsplit("/", 1)[-1]))
+files = pairs.provenance.assign(file=lambda f: f["file"].map(lambda p: p.rsplit("/", 1)[-1]))
+files
 
 # %% [markdown]
 # ## Split sizes and labels
@@ -133,7 +134,7 @@ provenance.record(
     "data",
     {
         "text": pairs.summary,
-        "files": pairs.provenance.to_dict("records"),
+        "files": files.to_dict("records"),  # names only (above): no machine's path in the notebook either
         "warning": provenance.data_warning(data_source, train_splits),
     },
 )
