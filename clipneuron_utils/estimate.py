@@ -438,9 +438,8 @@ def _per_pair(batches: list, work: Callable, device: str, repeats: int = 3) -> f
     """Seconds per pair of ``work`` over every batch of ``batches`` (each ``(inputs, targets)``): the median
     of up to ``repeats`` passes over all of them (fewer once :data:`BUDGET_S` is spent).
 
-    Every pass covers every batch: the LSTM's batches are spread over the length order, and a long batch
-    costs several short ones, so a median over parts of the set (an earlier version) left out the long
-    batches and projected the offline LSTM's epochs 18-29 % too short."""
+    Every pass covers every batch, so no batch is left out of a rate (the frozen heads and scoring; the
+    LSTM's training, whose batches differ in length, is timed batch by batch: :func:`lstm_epoch_seconds`)."""
     pairs = sum(len(target) for _, target in batches)
     per_pair, begun = [], time.perf_counter()
     for _ in range(repeats):
