@@ -37,6 +37,26 @@ def repo_root(start: str | os.PathLike | None = None) -> Path:
     return here
 
 
+@contextlib.contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    """Set environment variables (``None``: unset) for the ``with`` block; each is put back as it was after,
+    however the block ends. Kernels and worker processes started inside inherit them."""
+    saved = {key: os.environ.get(key) for key in values}
+    try:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def runs_root() -> Path:
     """Folder that holds one sub-folder per profile: ``$CLIPNEURON_RUNS``, else ``<repo>/runs``."""
     if os.environ.get(RUNS_ENV):

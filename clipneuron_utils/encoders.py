@@ -40,8 +40,8 @@ from urllib.parse import urlparse
 import numpy as np
 from tqdm.auto import tqdm
 
-from .artifacts import (CorruptArtifactError, cache_key, discard, file_sha256, load_array, read_json, save_array, shown,
-                        write_json)
+from .artifacts import (CorruptArtifactError, cache_key, discard, environment, file_sha256, load_array, read_json,
+                        save_array, shown, write_json)
 
 ENCODER_NAMES = ("clip", "minilm")
 TINY_MODEL = "clipneuron-tiny"
@@ -714,20 +714,6 @@ def minilm_path() -> Path | None:
     return path if (path / "modules.json").is_file() else None
 
 
-@contextlib.contextmanager
-def _env(**values: str):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 class MiniLMEncoder(Encoder):
     """all-MiniLM-L6-v2 via sentence-transformers, frozen (mean pooling + L2 normalisation, 384 dims).
 
@@ -744,7 +730,7 @@ class MiniLMEncoder(Encoder):
         self.source = str(local) if local is not None else MINILM_HUB
         try:
             if local is not None:
-                with _env(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"):
+                with environment(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"):
                     self.model = SentenceTransformer(str(local), device=str(self.device), local_files_only=True)
             else:
                 self.model = SentenceTransformer(MINILM_HUB, device=str(self.device))

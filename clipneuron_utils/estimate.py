@@ -269,18 +269,11 @@ class Measurements:
 @contextlib.contextmanager
 def sandbox():
     """While measuring: runs/ in a temporary folder, Hugging Face offline (no download), progress bars off."""
-    saved = {k: os.environ.get(k) for k in ("CLIPNEURON_RUNS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-                                            "TQDM_DISABLE")}
-    with tempfile.TemporaryDirectory(prefix="clipneuron-estimate-") as tmp:
-        os.environ.update(CLIPNEURON_RUNS=tmp, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TQDM_DISABLE="1")
-        try:
-            yield tmp
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    from .artifacts import RUNS_ENV, environment
+
+    with tempfile.TemporaryDirectory(prefix="clipneuron-estimate-") as tmp, \
+            environment(**{RUNS_ENV: tmp}, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TQDM_DISABLE="1"):
+        yield tmp
 
 
 def _sync(device: str) -> None:

@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from . import parameters, provenance
-from .artifacts import atomic_path, repo_root, run_dir, runs_root, umask, write_text
+from .artifacts import atomic_path, environment, repo_root, run_dir, runs_root, umask, write_text
 
 VOLATILE_CELL_KEYS = ("execution", "papermill", "ExecuteTime", "collapsed")
 _PROGRESS = re.compile(r"\r|\d+%\|")
@@ -405,18 +405,10 @@ def run(
 @contextlib.contextmanager
 def _run_environment():
     """Environment the kernels inherit: absolute ``runs/`` and data folders, whatever their cwd."""
-    saved = {k: os.environ.get(k) for k in ("CLIPNEURON_RUNS", "CLIPNEURON_DATA")}
-    os.environ["CLIPNEURON_RUNS"] = str(runs_root().resolve())
-    if os.environ.get("CLIPNEURON_DATA"):
-        os.environ["CLIPNEURON_DATA"] = str(Path(os.environ["CLIPNEURON_DATA"]).expanduser().resolve())
-    try:
+    data = os.environ.get("CLIPNEURON_DATA")
+    with environment(CLIPNEURON_RUNS=str(runs_root().resolve()),
+                     CLIPNEURON_DATA=str(Path(data).expanduser().resolve()) if data else data):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextlib.contextmanager

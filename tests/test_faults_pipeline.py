@@ -311,3 +311,15 @@ def test_permission_error_is_one_line(project, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.strip() == (f"error: Permission denied: {out}. check the folder's permissions (or choose another "
                            "--output-dir / $CLIPNEURON_RUNS); the output folder was not changed.")
+
+
+def test_environment_sets_unsets_and_restores_even_on_error(monkeypatch):
+    from clipneuron_utils import artifacts
+
+    monkeypatch.setenv("CLIPNEURON_TEST_KEEP", "before")
+    monkeypatch.delenv("CLIPNEURON_TEST_NEW", raising=False)
+    with pytest.raises(RuntimeError):
+        with artifacts.environment(CLIPNEURON_TEST_KEEP=None, CLIPNEURON_TEST_NEW="1"):
+            assert "CLIPNEURON_TEST_KEEP" not in os.environ and os.environ["CLIPNEURON_TEST_NEW"] == "1"
+            raise RuntimeError
+    assert os.environ["CLIPNEURON_TEST_KEEP"] == "before" and "CLIPNEURON_TEST_NEW" not in os.environ
