@@ -1,8 +1,12 @@
-"""Small stand-ins shared by several test modules: an SNLI record and an encoder that counts its calls."""
+"""Small stand-ins shared by several test modules: an SNLI record, an encoder that counts its calls, and a
+training interrupted after a given epoch."""
+
+import contextlib
 
 import numpy as np
+import pytest
 
-from clipneuron_utils import encoders
+from clipneuron_utils import encoders, heads
 
 PARSE_1 = "(ROOT (S (NP (DT A) (NN Man)) (VP (VBZ is) (VP (VBG running))) (. .)))"
 PARSE_2 = "(ROOT (S (NP (DT The) (NN person)) (VP (VBZ moves)) (. .)))"
@@ -45,3 +49,22 @@ class CountingEncoder(encoders.Encoder):
     def _encode_unique(self, sentences, batch_size, progress):
         self.calls += 1
         return np.array([[len(s), s.count(" "), 1.0] for s in sentences], dtype=np.float32)
+
+
+@contextlib.contextmanager
+def interrupted_at_epoch(monkeypatch, stop_at: int):
+    """The training run inside the block must stop with KeyboardInterrupt (an in-process Ctrl-C) right after it
+    saves the checkpoint of epoch ``stop_at``; the real checkpoint save is back after the block."""
+    real_save = heads._save_checkpoint
+
+    def save_then_stop(*args, epoch, **kw):
+        real_save(*args, epoch=epoch, **kw)
+        if epoch == stop_at:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(heads, "_save_checkpoint", save_then_stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        monkeypatch.setattr(heads, "_save_checkpoint", real_save)

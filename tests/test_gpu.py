@@ -18,6 +18,8 @@ from clipneuron_utils.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache,
 from clipneuron_utils.heads import HeadConfig, accuracy, activations, fit_or_load, label_ids, predict, train
 from clipneuron_utils.synthetic import make_pairs, make_splits
 
+from fixtures import interrupted_at_epoch
+
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)"),
@@ -110,18 +112,9 @@ def test_cuda_training_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     pairs = make_pairs(300, seed=1)
     config = HeadConfig(hidden=32, max_epochs=4, patience=3, lstm_embedding_dim=16, lstm_hidden_dim=16, seed=0)
     whole = train("lstm", pairs, config, progress=False, verbose=False, device="cuda")
-    real_save = heads._save_checkpoint
-
-    def save_then_stop(*args, epoch, **kw):
-        real_save(*args, epoch=epoch, **kw)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(heads, "_save_checkpoint", save_then_stop)
     path = tmp_path / heads.CHECKPOINT
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_epoch(monkeypatch, 2):
         train("lstm", pairs, config, progress=False, verbose=False, device="cuda", checkpoint=path)
-    monkeypatch.setattr(heads, "_save_checkpoint", real_save)
     again = train("lstm", pairs, config, progress=False, verbose=False, device="cuda", checkpoint=path)
     # cuDNN may not be bit-reproducible between two runs; the resumed run must be as close as two runs are
     for k, v in whole.state_dict().items():

@@ -23,6 +23,8 @@ from clipneuron_utils.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
 from clipneuron_utils.heads import CHECKPOINT, HeadConfig, fit_or_load, train
 from clipneuron_utils.synthetic import make_pairs
 
+from fixtures import interrupted_at_epoch
+
 ROOT = Path(__file__).resolve().parents[1]
 LSTM = HeadConfig(hidden=16, max_epochs=4, patience=3, batch_size=32, lstm_embedding_dim=8, lstm_hidden_dim=8, seed=0)
 HEAD = HeadConfig(hidden=16, max_epochs=4, patience=3, batch_size=32, seed=1)
@@ -241,20 +243,11 @@ def test_interrupted_head_training_resumes_after_early_stopping_state(tmp_path, 
     cache = FeatureCache(tmp_path / "features", verbose=False)
     config = HEAD.replace(max_epochs=6, patience=2)
     whole = train("clip", pairs, config, encoder=enc, cache=cache, progress=False, verbose=False, device="cpu")
-    real_save = heads._save_checkpoint
     for stop_at in range(1, len(whole.history) + 1):
         path = tmp_path / f"stop{stop_at}" / CHECKPOINT
-
-        def save_then_stop(*args, epoch, **kw):
-            real_save(*args, epoch=epoch, **kw)
-            if epoch == stop_at:
-                raise KeyboardInterrupt
-
-        monkeypatch.setattr(heads, "_save_checkpoint", save_then_stop)
-        with pytest.raises(KeyboardInterrupt):
+        with interrupted_at_epoch(monkeypatch, stop_at):
             train("clip", pairs, config, encoder=enc, cache=cache, progress=False, verbose=False, device="cpu",
                   checkpoint=path)
-        monkeypatch.setattr(heads, "_save_checkpoint", real_save)
         again = train("clip", pairs, config, encoder=enc, cache=cache, progress=False, device="cpu", checkpoint=path)
         assert f"resuming after epoch {stop_at}" in capsys.readouterr().out
         same_weights(again, whole)
@@ -265,26 +258,15 @@ def test_interrupted_head_training_resumes_after_early_stopping_state(tmp_path, 
 def test_a_checkpoint_of_another_training_or_damaged_is_not_used(tmp_path, monkeypatch, capsys):
     pairs = make_pairs(90, seed=5)
     folder = tmp_path / "m"
-    real_save = heads._save_checkpoint
-
-    def save_then_stop(*args, epoch, **kw):
-        real_save(*args, epoch=epoch, **kw)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(heads, "_save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_epoch(monkeypatch, 2):
         fit_or_load("lstm", pairs, folder, LSTM, progress=False, device="cpu")
-    monkeypatch.setattr(heads, "_save_checkpoint", real_save)
     capsys.readouterr()
     other = fit_or_load("lstm", pairs, folder, LSTM.replace(dropout=0.2), progress=False, device="cpu")
     assert "ignoring the checkpoint" in capsys.readouterr().out
     same_weights(other, train("lstm", pairs, LSTM.replace(dropout=0.2), progress=False, verbose=False, device="cpu"))
 
-    monkeypatch.setattr(heads, "_save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_epoch(monkeypatch, 2):
         fit_or_load("lstm", pairs, tmp_path / "d", LSTM, progress=False, device="cpu")
-    monkeypatch.setattr(heads, "_save_checkpoint", real_save)
     checkpoint = tmp_path / "d" / CHECKPOINT
     data = bytearray(checkpoint.read_bytes())
     data[len(data) // 2] ^= 0xFF
