@@ -83,9 +83,7 @@ def trained_epochs(runs: Path, profile: str) -> dict[str, list[tuple[int, float]
     found: dict[str, list[tuple[int, float]]] = {}
     for history in sorted((runs / profile).glob("**/history.csv")):
         frame = pd.read_csv(history)
-        meta = history.parent / "model.json"
-        encoder = json.loads(meta.read_text()).get("encoder") if meta.is_file() else None
-        encoder = encoder or next((p for p in ("lstm", "clip", "minilm") if p in history.parts), "?")
+        encoder = json.loads((history.parent / "model.json").read_text())["encoder_name"]  # written with the history
         found.setdefault(encoder, []).append((len(frame), float(frame["seconds"].sum())))
     return found
 
@@ -93,14 +91,12 @@ def trained_epochs(runs: Path, profile: str) -> dict[str, list[tuple[int, float]
 def training_check(p: estimate.Projection, epochs: dict[str, list[tuple[int, float]]]) -> list[dict]:
     """Per encoder: projected training seconds with the epochs actually run, against the epochs' own seconds."""
     fit, val = estimate.split_fit_val(p.counts.train_pairs, p.values.get("val_fraction", 0.1))
-    m = p.measurements
     rows = []
     for encoder, models in epochs.items():
-        if encoder not in m.train_pairs_per_s:
+        if encoder not in p.measurements.train_pairs_per_s:
             continue
-        per_epoch = fit / m.train_pairs_per_s[encoder] + val / m.eval_pairs_per_s[encoder]
         run = sum(n for n, _ in models)
-        projected, actual = run * per_epoch, sum(s for _, s in models)
+        projected, actual = run * estimate.epoch_seconds(p.measurements, encoder, fit, val), sum(s for _, s in models)
         rows.append({"encoder": encoder, "models": len(models), "epochs": run, "projected_s": projected,
                      "actual_s": actual, "error": projected / actual - 1})
     return rows

@@ -805,6 +805,11 @@ def split_fit_val(n: int, val_fraction: float) -> tuple[int, int]:
     return n - n_val, n_val
 
 
+def epoch_seconds(m: Measurements, encoder: str, fit: int, val: int) -> float:
+    """Seconds of one training epoch: ``fit`` pairs trained on, then ``val`` held-out pairs scored."""
+    return fit / m.train_pairs_per_s[encoder] + val / m.eval_pairs_per_s[encoder]
+
+
 def search_seconds(m: Measurements, length: int) -> float:
     """Seconds per neuron of a search up to ``length`` atoms (one process)."""
     return m.search_atoms_s + max(length - 1, 0) * m.search_round_s
@@ -843,15 +848,12 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
         if chapter in chapters:
             rows.append(Row(chapter, stage, rate, work, float(seconds), None if fewest is None else float(fewest)))
 
-    def epoch_s(name):
-        return fit / m.train_pairs_per_s[name] + val / m.eval_pairs_per_s[name]
-
     def trained(chapter, name, n_models, label):
-        epochs, fewest = epochs_of(values, name), fewest_epochs(values, name)
+        epochs, fewest, per = epochs_of(values, name), fewest_epochs(values, name), epoch_seconds(m, name, fit, val)
         add(chapter, f"train {name} {label}", f"{figure(m.train_pairs_per_s[name])} pairs/s (scoring "
             f"{figure(m.eval_pairs_per_s[name])}/s)", f"{fit:,} + {val:,} held-out pairs × "
             f"{f'{fewest}–' if fewest < epochs else ''}{epochs} epochs × {n_models} model{'s' if n_models > 1 else ''}",
-            n_models * epochs * epoch_s(name), n_models * fewest * epoch_s(name))
+            n_models * epochs * per, n_models * fewest * per)
         add(chapter, f"score {name} on the probe pairs", f"{figure(m.eval_pairs_per_s[name])} pairs/s",
             f"{n_probe:,} pairs × {n_models}", n_models * n_probe / m.eval_pairs_per_s[name])
 

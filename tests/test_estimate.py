@@ -278,10 +278,10 @@ def _validate_module():
 def test_validation_reads_the_epochs_each_model_ran(tmp_path):
     validate = _validate_module()
     for encoder, key, seconds in (("clip", "a", [1.0, 2.0, 3.0]), ("clip", "b", [2.0]), ("lstm", "c", [10.0, 12.0])):
-        folder = tmp_path / "offline" / "models" / encoder / key
+        folder = tmp_path / "offline" / "models" / key  # the encoder comes from model.json, not the folder
         folder.mkdir(parents=True)
         (folder / "history.csv").write_text("epoch,seconds\n" + "".join(f"{i + 1},{s}\n" for i, s in enumerate(seconds)))
-        (folder / "model.json").write_text(json.dumps({"encoder": encoder}))
+        (folder / "model.json").write_text(json.dumps({"encoder_name": encoder}))  # as heads.save_model names it
     epochs = validate.trained_epochs(tmp_path, "offline")
     assert sorted(epochs["clip"]) == [(1, 2.0), (3, 6.0)] and epochs["lstm"] == [(2, 22.0)]
     projection = estimate.Projection("offline", {**VALUES}, ["03"], fake_counts(), fake_measurements(), [], "load 0")
@@ -289,6 +289,17 @@ def test_validation_reads_the_epochs_each_model_ran(tmp_path):
     per_epoch = 900 / 10.0 + 100 / 100.0  # the LSTM's fake rates
     assert rows["lstm"]["projected_s"] == pytest.approx(2 * per_epoch) and rows["lstm"]["actual_s"] == 22.0
     assert rows["clip"]["epochs"] == 4 and rows["clip"]["error"] == pytest.approx(4 * 9.1 / 8.0 - 1)
+
+
+def test_validation_reads_what_save_model_writes(tmp_path):
+    from clipneuron_utils import heads
+    from clipneuron_utils.synthetic import make_pairs
+
+    config = heads.HeadConfig(hidden=8, max_epochs=2, patience=3, lstm_embedding_dim=4, lstm_hidden_dim=4, seed=0)
+    model = heads.train("lstm", make_pairs(60, seed=0), config, progress=False, verbose=False, device="cpu")
+    heads.save_model(model, tmp_path / "offline" / "models" / "lstm" / "k")
+    epochs = _validate_module().trained_epochs(tmp_path, "offline")
+    assert epochs == {"lstm": [(2, pytest.approx(float(model.history["seconds"].sum())))]}
 
 
 def test_strata_take_the_middle_of_each_equal_part():
