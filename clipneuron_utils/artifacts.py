@@ -41,20 +41,19 @@ def repo_root(start: str | os.PathLike | None = None) -> Path:
 def environment(**values: str | None) -> Iterator[None]:
     """Set environment variables (``None``: unset) for the ``with`` block; each is put back as it was after,
     however the block ends. Kernels and worker processes started inside inherit them."""
+    def put(settings: dict[str, str | None]) -> None:
+        for key, value in settings.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
     saved = {key: os.environ.get(key) for key in values}
     try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        put(values)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        put(saved)
 
 
 def runs_root() -> Path:
