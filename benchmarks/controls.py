@@ -20,7 +20,8 @@ import time
 
 import numpy as np
 
-from clipneuron_utils import controls, corpus, experiment, pipeline
+from clipneuron_utils import controls, experiment, pipeline
+from clipneuron_utils.data import corpus
 from clipneuron_utils.search import beam_search_by_length, threshold_activations
 
 

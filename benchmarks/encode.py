@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from clipneuron_utils.data import load_snli  # noqa: E402
+from clipneuron_utils.data.snli import load_snli  # noqa: E402
 from clipneuron_utils.encoders import ClipTextEncoder  # noqa: E402
 
 

@@ -125,7 +125,8 @@ def real_problem(profile: str, neurons: int, encoder: str | None = None, encodin
 
     The search parameters of the profile's last chapter-5 run (``latest_search(...).attrs["params"]``) give
     the vocabulary size, WordNet mode and activation threshold; the models come from its registry."""
-    from clipneuron_utils import corpus, experiment
+    from clipneuron_utils.data import corpus
+    from clipneuron_utils import experiment
     from clipneuron_utils.search import threshold_activations
 
     latest = experiment.latest_search(profile)

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import LABELS
+from .data.snli import LABELS
 
 DEFAULT_BY = ("encoder", "encoding", "max_length")
 ZERO_BIN_LABEL = "0 (not firing)"

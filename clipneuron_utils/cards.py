@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis, plots
-from .data import LABELS
+from .data.snli import LABELS
 
 
 def anchor(encoder: str, neuron: int) -> str:

@@ -12,7 +12,7 @@ What is projected, and from what (see :func:`project`):
 * **Data.** Counts come from the profile's SNLI files when they are in the data folder (``data_dir``,
   ``$CLIPNEURON_DATA``, ``./data/snli``), else from the official sizes (:data:`OFFICIAL_SIZES`). Every
   chapter reads every line of its files, the pairs labelled ``-`` (no annotator consensus) included;
-  :mod:`clipneuron_utils.data` then drops those, so only labelled pairs are trained on, encoded and
+  :mod:`clipneuron_utils.data.snli` then drops those, so only labelled pairs are trained on, encoded and
   probed — as here. Distinct sentences (what an encoder encodes, de-duplicated) are counted from the
   files; for an absent file they are estimated with SNLI dev's ratio (:data:`UNIQUE_PER_PAIR`).
 * **Chapter 2**: loading each frozen encoder, its throughput table (``benchmark_sentences`` encoded our
@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: SNLI 1.0's splits: (pairs in the file, pairs with a gold label). The pairs labelled ``-`` are read by
-#: every chapter and then dropped (:func:`clipneuron_utils.data.load_snli`): train 785, dev 158, test 176,
+#: every chapter and then dropped (:func:`clipneuron_utils.data.snli.load_snli`): train 785, dev 158, test 176,
 #: train_0.01 4 (the shared folder's README); test_hard holds labelled pairs only.
 OFFICIAL_SIZES: dict[str, tuple[int, int]] = {
     "train": (550_152, 549_367),
@@ -153,7 +153,7 @@ def _heaps_vocab(frame, target_pairs: int) -> int:
 
 def count_data(values: dict) -> DataCounts:
     """Counts of the data the profile names: from its files when present, else official sizes."""
-    from . import data, synthetic
+    from .data import snli, synthetic
 
     if values.get("data_source", "snli") == "synthetic":
         started = time.perf_counter()
@@ -173,26 +173,26 @@ def count_data(values: dict) -> DataCounts:
     splits = list(dict.fromkeys([*values.get("train_splits", ["train"]), values.get("probe_split", "dev")]))
     for split in splits:
         try:
-            path = data.find_split(split, data_dir, download=False)
-        except data.SNLINotFoundError:
+            path = snli.find_split(split, data_dir, download=False)
+        except snli.SNLINotFoundError:
             path = None
         if path is not None:
             started = time.perf_counter()
-            frame = data.read_snli_file(path, keep_unlabelled=True)
+            frame = snli.read_snli_file(path, keep_unlabelled=True)
             load_seconds += time.perf_counter() - started
             load_lines += len(frame)
-            labelled = frame[frame["label"] != data.UNLABELLED].reset_index(drop=True)
+            labelled = frame[frame["label"] != snli.UNLABELLED].reset_index(drop=True)
             frames[split] = (frame, labelled)
             counts[split] = SplitCount(split, len(frame), len(labelled), len(_unique(labelled)), str(path), True)
             continue
         if split not in OFFICIAL_SIZES:
-            raise ValueError(f"SNLI split {split!r}: no file in {data.resolve_data_dir(data_dir).path} and no official "
+            raise ValueError(f"SNLI split {split!r}: no file in {snli.resolve_data_dir(data_dir).path} and no official "
                              f"size known (known: {', '.join(OFFICIAL_SIZES)})")
         lines, labelled = OFFICIAL_SIZES[split]
         counts[split] = SplitCount(split, lines, labelled, int(round(labelled * UNIQUE_PER_PAIR)),
                                    "file absent: official size", False)
-        notes.append(f"SNLI {split}: no file in {data.resolve_data_dir(data_dir).path}; official size {lines:,} pairs, "
-                     f"{labelled:,} labelled ({lines - labelled:,} labelled '-' are read, then dropped as data.py does); "
+        notes.append(f"SNLI {split}: no file in {snli.resolve_data_dir(data_dir).path}; official size {lines:,} pairs, "
+                     f"{labelled:,} labelled ({lines - labelled:,} labelled '-' are read, then dropped as snli.py does); "
                      f"its {counts[split].unique:,} distinct sentences are estimated with SNLI dev's "
                      f"{UNIQUE_PER_PAIR:.3f} per labelled pair"
                      + (" (an upper bound: the full train split repeats its premises more)" if split == "train" else ""))
@@ -688,11 +688,11 @@ def time_loading(counts: DataCounts, values: dict) -> float:
     synthetic generation (no file here: a bound that hides the parsing)."""
     if counts.load_lines and counts.load_seconds > 0:
         return counts.load_lines / counts.load_seconds
-    from . import data
+    from .data import snli
 
     try:
         started = time.perf_counter()
-        frame = data.read_snli_file(data.find_split("dev", values.get("data_dir") or None, download=False),
+        frame = snli.read_snli_file(snli.find_split("dev", values.get("data_dir") or None, download=False),
                                     keep_unlabelled=True)
         return len(frame) / (time.perf_counter() - started)
     except Exception:  # noqa: BLE001 - no SNLI file anywhere: dev's rate on these machines

@@ -224,7 +224,7 @@ def _models_note(entry: dict) -> str:
 def check_models(profile: str, pairs, encoders, seeds: dict | None = None) -> dict:
     """The registry entries of ``encoders``, checked against this chapter's pairs; else the rerun command.
 
-    ``pairs`` is the chapter's :class:`~clipneuron_utils.corpus.Pairs` (its ``params`` go in the command).
+    ``pairs`` is the chapter's :class:`~clipneuron_utils.data.corpus.Pairs` (its ``params`` go in the command).
     """
     entries = registry(profile)
     expected = data_identity(pairs.train, pairs.probe)
@@ -400,7 +400,7 @@ def save_latest_search(profile: str, results: pd.DataFrame, params: dict, models
 def latest_search(profile: str, pairs=None) -> pd.DataFrame:
     """The results of the last chapter-5 run of this profile (``.attrs["params"]``: its search parameters).
 
-    With ``pairs`` (the chapter's own :class:`~clipneuron_utils.corpus.Pairs`), also checks that the results were made from
+    With ``pairs`` (the chapter's own :class:`~clipneuron_utils.data.corpus.Pairs`), also checks that the results were made from
     the models chapter 3 registered for exactly these pairs; otherwise stops with the command to rerun.
     """
     path = run_dir(profile, "search") / "latest.pkl"

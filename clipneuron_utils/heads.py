@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from .artifacts import (CorruptArtifactError, atomic_path, cache_key, discard, load_array, load_frame, read_json,
                         record_checksum, save_array, save_frame, shown, verify, write_json)
-from .data import LABELS
+from .data.snli import LABELS
 from .encoders import (Encoder, FeatureCache, _prepare_device, describe_device, encoder_from_spec, make_encoder,
                        resolve_device)
 from .seeding import seed_everything

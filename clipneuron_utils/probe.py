@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import formulas
-from .data import LABELS
+from .data.snli import LABELS
 
 
 def probe(model, pairs, neurons: Sequence[int] = (), *, cache=None) -> pd.DataFrame:

@@ -247,7 +247,7 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     ``card_units``. Unexplained units have empty formulas and IoUs.
     """
     from .cards import anchor
-    from .data import LABELS
+    from .data.snli import LABELS
 
     frame = results[(results["encoder"] == encoder) & (results["encoding"] == encoding)]
     if frame.empty:

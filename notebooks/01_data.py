@@ -39,7 +39,8 @@ import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import charts, corpus
+from clipneuron_utils import charts
+from clipneuron_utils.data import corpus
 from clipneuron_utils.seeding import seed_everything
 
 charts.enable()

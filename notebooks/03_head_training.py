@@ -72,8 +72,9 @@ import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import charts, corpus, experiment
-from clipneuron_utils.data import LABELS
+from clipneuron_utils import charts, experiment
+from clipneuron_utils.data import corpus
+from clipneuron_utils.data.snli import LABELS
 from clipneuron_utils.encoders import describe_device, resolve_device
 from clipneuron_utils.heads import HeadConfig, label_ids
 from clipneuron_utils.seeding import seed_everything

@@ -57,7 +57,8 @@ bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import analysis, charts, claims, corpus, experiment, plots, provenance, reported, tables
+from clipneuron_utils import analysis, charts, claims, experiment, plots, provenance, reported, tables
+from clipneuron_utils.data import corpus
 from clipneuron_utils.seeding import seed_everything
 from clipneuron_utils.uncertainty import format_ci, format_p
 

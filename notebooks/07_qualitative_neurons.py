@@ -47,7 +47,8 @@ probe_pairs: list = [["The boys said hello to the girls.", "The girls said hello
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import cards, charts, corpus, experiment, formulas, probe
+from clipneuron_utils import cards, charts, experiment, formulas, probe
+from clipneuron_utils.data import corpus
 from clipneuron_utils.heads import output_weights
 from clipneuron_utils.search import threshold_activations
 from clipneuron_utils.seeding import seed_everything

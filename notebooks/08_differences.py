@@ -37,7 +37,8 @@ compare_length: int = 2  # longest formulas in the input-norm and penalty compar
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import charts, corpus, data, differences as diff, experiment, heads
+from clipneuron_utils import charts, differences as diff, experiment, heads
+from clipneuron_utils.data import corpus, snli
 from clipneuron_utils.artifacts import cache_key
 from clipneuron_utils.concepts import build_concepts
 from clipneuron_utils.search import beam_search_by_length, threshold_activations
@@ -173,8 +174,8 @@ for kind, key in (("penalty", "penalty"), ("duplicate", "duplicate")):
 # %% tags=["nbval-ignore-output", "remove-output"]
 effects["labelled"] = "not measurable here: the synthetic probe pairs are all labelled"
 if data_source == "snli":
-    everything = data.load_snli(probe_split, data_dir or None, keep_unlabelled=True)
-    extra = int((everything["label"] == data.UNLABELLED).sum())
+    everything = snli.load_snli(probe_split, data_dir or None, keep_unlabelled=True)
+    extra = int((everything["label"] == snli.UNLABELLED).sum())
     concepts_all = build_concepts(everything, vocab_size, "standard", progress=False)
     parts = []
     for name in encoders:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from clipneuron_utils import analysis as A
-from clipneuron_utils.data import LABELS
+from clipneuron_utils.data.snli import LABELS
 
 
 def results_frame(rows):

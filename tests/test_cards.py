@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from clipneuron_utils import cards, concepts, synthetic
+from clipneuron_utils import cards, concepts
+from clipneuron_utils.data import synthetic
 from clipneuron_utils.search import beam_search_by_length, threshold_activations
 
 

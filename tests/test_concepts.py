@@ -229,7 +229,7 @@ def test_bad_wordnet_mode_names_the_parameter(pairs):
 
 
 def test_snli_dev_exact_mode_has_no_morphological_or_stop_word_leak(needs_wordnet, shared_snli):
-    from clipneuron_utils.data import load_snli
+    from clipneuron_utils.data.snli import load_snli
 
     probe = load_snli("dev", shared_snli, download=False)
     std = build_concepts(probe, progress=False)

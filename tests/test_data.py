@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clipneuron_utils import data
+from clipneuron_utils.data import snli
 from fixtures import PARSE_1, snli_record
 
 PARSE_3 = "(ROOT (NP (-LRB- -LRB-) (NNP New) (NNP York) (-RRB- -RRB-)))"
@@ -52,8 +52,8 @@ def write_split(folder: Path, split: str, suffix: str, records=RECORDS) -> Path:
 
 
 def test_parse_tree_gives_lowercased_leaves_and_tags():
-    assert data.parse_tree(PARSE_1) == (["a", "man", "is", "running", "."], ["DT", "NN", "VBZ", "VBG", "."])
-    tokens, tags = data.parse_tree(PARSE_3)
+    assert snli.parse_tree(PARSE_1) == (["a", "man", "is", "running", "."], ["DT", "NN", "VBZ", "VBG", "."])
+    tokens, tags = snli.parse_tree(PARSE_3)
     assert tokens == ["-lrb-", "new", "york", "-rrb-"]
     assert tags == ["-LRB-", "NNP", "NNP", "-RRB-"]
 
@@ -61,8 +61,8 @@ def test_parse_tree_gives_lowercased_leaves_and_tags():
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".txt"])
 def test_three_formats_give_the_same_frame(tmp_path, suffix):
     write_split(tmp_path, "dev", suffix)
-    frame = data.load_snli("dev", tmp_path, download=False)
-    assert list(frame.columns) == data.COLUMNS
+    frame = snli.load_snli("dev", tmp_path, download=False)
+    assert list(frame.columns) == snli.COLUMNS
     assert frame["pair_id"].tolist() == ["p0", "p1", "p3"]
     assert frame["label"].tolist() == ["entailment", "neutral", "contradiction"]
     assert frame.loc[0, "premise_tokens"] == ["a", "man", "is", "running", "."]
@@ -72,71 +72,71 @@ def test_three_formats_give_the_same_frame(tmp_path, suffix):
 
 def test_unlabelled_pairs_are_dropped_unless_asked_for(tmp_path):
     write_split(tmp_path, "dev", ".jsonl")
-    assert len(data.load_snli("dev", tmp_path, download=False)) == 3
-    kept = data.load_snli("dev", tmp_path, keep_unlabelled=True, download=False)
+    assert len(snli.load_snli("dev", tmp_path, download=False)) == 3
+    kept = snli.load_snli("dev", tmp_path, keep_unlabelled=True, download=False)
     assert kept["label"].tolist() == ["entailment", "neutral", "-", "contradiction"]
 
 
 def test_unknown_label_is_an_error_with_file_and_line(tmp_path):
     path = write_split(tmp_path, "dev", ".jsonl", [record(0), record(1, "maybe")])
-    with pytest.raises(data.SNLIFormatError, match=rf"{path}, line 2: gold_label 'maybe'"):
-        data.load_snli("dev", tmp_path, download=False)
+    with pytest.raises(snli.SNLIFormatError, match=rf"{path}, line 2: gold_label 'maybe'"):
+        snli.load_snli("dev", tmp_path, download=False)
 
 
 def test_malformed_json_line_names_file_and_line(tmp_path):
     path = tmp_path / "snli_1.0_dev.jsonl"
     path.write_text(jsonl_text(RECORDS[:2]) + '{"gold_label": "neutral", broken\n')
-    with pytest.raises(data.SNLIFormatError, match=rf"{path}, line 3: not valid JSON"):
-        data.load_snli("dev", tmp_path, download=False)
+    with pytest.raises(snli.SNLIFormatError, match=rf"{path}, line 3: not valid JSON"):
+        snli.load_snli("dev", tmp_path, download=False)
 
 
 def test_missing_field_and_empty_parse_are_errors(tmp_path):
     bad = record(0)
     del bad["sentence2_parse"]
     write_split(tmp_path, "dev", ".jsonl", [record(1), bad])
-    with pytest.raises(data.SNLIFormatError, match=r"line 2: missing field\(s\) sentence2_parse"):
-        data.load_snli("dev", tmp_path, download=False)
+    with pytest.raises(snli.SNLIFormatError, match=r"line 2: missing field\(s\) sentence2_parse"):
+        snli.load_snli("dev", tmp_path, download=False)
     write_split(tmp_path, "test", ".jsonl", [record(0, sentence1_parse="(ROOT)")])
-    with pytest.raises(data.SNLIFormatError, match=r"line 1: sentence1_parse has no \(TAG word\) leaves"):
-        data.load_snli("test", tmp_path, download=False)
+    with pytest.raises(snli.SNLIFormatError, match=r"line 1: sentence1_parse has no \(TAG word\) leaves"):
+        snli.load_snli("test", tmp_path, download=False)
 
 
 def test_txt_with_too_few_fields_names_the_line(tmp_path):
     path = write_split(tmp_path, "dev", ".txt")
     path.write_text(path.read_text() + "neutral\tonly two\n")
-    with pytest.raises(data.SNLIFormatError, match=rf"{path}, line 6: 2 tab-separated fields"):
-        data.load_snli("dev", tmp_path, download=False)
+    with pytest.raises(snli.SNLIFormatError, match=rf"{path}, line 6: 2 tab-separated fields"):
+        snli.load_snli("dev", tmp_path, download=False)
 
 
 def test_folder_resolution_argument_then_env_then_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(data.DATA_ENV, raising=False)
-    assert data.resolve_data_dir().path == Path("data/snli")
-    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "env"))
-    assert data.resolve_data_dir().path == tmp_path / "env"
-    assert data.resolve_data_dir().origin == "$CLIPNEURON_DATA"
-    assert data.resolve_data_dir(tmp_path / "arg").path == tmp_path / "arg"
+    monkeypatch.delenv(snli.DATA_ENV, raising=False)
+    assert snli.resolve_data_dir().path == Path("data/snli")
+    monkeypatch.setenv(snli.DATA_ENV, str(tmp_path / "env"))
+    assert snli.resolve_data_dir().path == tmp_path / "env"
+    assert snli.resolve_data_dir().origin == "$CLIPNEURON_DATA"
+    assert snli.resolve_data_dir(tmp_path / "arg").path == tmp_path / "arg"
     write_split(tmp_path / "env", "dev", ".jsonl")
-    assert len(data.load_snli("dev", download=False)) == 3
+    assert len(snli.load_snli("dev", download=False)) == 3
     # the unpacked archive's own folder is looked in too
     write_split(tmp_path / "arg" / "snli_1.0", "dev", ".jsonl")
-    assert data.find_split("dev", tmp_path / "arg", download=False).parent.name == "snli_1.0"
+    assert snli.find_split("dev", tmp_path / "arg", download=False).parent.name == "snli_1.0"
 
 
 def test_missing_split_error_names_every_path_and_the_fix(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.URL_ENV, "http://127.0.0.1:9/nothing.zip")  # refused at once
-    with pytest.raises(data.SNLINotFoundError) as info:
-        data.load_snli("dev", tmp_path / "empty")
+    monkeypatch.setenv(snli.URL_ENV, "http://127.0.0.1:9/nothing.zip")  # refused at once
+    with pytest.raises(snli.SNLINotFoundError) as info:
+        snli.load_snli("dev", tmp_path / "empty")
     message = str(info.value)
-    for path in data.candidate_paths("dev", tmp_path / "empty"):
+    for path in snli.candidate_paths("dev", tmp_path / "empty"):
         assert str(path.resolve()) in message
     assert "download of http://127.0.0.1:9/nothing.zip failed" in message
-    assert "CLIPNEURON_DATA" in message and data.SNLI_URL in message
+    assert "CLIPNEURON_DATA" in message and snli.SNLI_URL in message
 
 
 def test_bad_split_name_is_refused(tmp_path):
     with pytest.raises(ValueError, match="split must be an SNLI split name"):
-        data.load_snli("../../etc/passwd", tmp_path, download=False)
+        snli.load_snli("../../etc/passwd", tmp_path, download=False)
 
 
 @pytest.fixture
@@ -167,9 +167,9 @@ def archive_server(tmp_path):
 
 def test_download_verifies_and_unpacks(tmp_path, monkeypatch, archive_server):
     url, md5 = archive_server
-    monkeypatch.setenv(data.URL_ENV, url)
-    monkeypatch.setattr(data, "SNLI_ZIP_MD5", md5)
-    frame = data.load_snli("dev", tmp_path / "fresh")
+    monkeypatch.setenv(snli.URL_ENV, url)
+    monkeypatch.setattr(snli, "SNLI_ZIP_MD5", md5)
+    frame = snli.load_snli("dev", tmp_path / "fresh")
     assert len(frame) == 3
     assert (tmp_path / "fresh" / "snli_1.0" / "snli_1.0_dev.jsonl").is_file()
     assert not (tmp_path / "fresh" / "__MACOSX").exists()
@@ -177,20 +177,20 @@ def test_download_verifies_and_unpacks(tmp_path, monkeypatch, archive_server):
 
 def test_download_with_wrong_checksum_is_refused(tmp_path, monkeypatch, archive_server):
     url, _ = archive_server
-    monkeypatch.setenv(data.URL_ENV, url)
-    monkeypatch.setattr(data, "SNLI_ZIP_MD5", "0" * 32)
-    with pytest.raises(data.SNLINotFoundError, match="(?s)download of .* failed: ValueError: .*hash"):
-        data.load_snli("dev", tmp_path / "fresh")
+    monkeypatch.setenv(snli.URL_ENV, url)
+    monkeypatch.setattr(snli, "SNLI_ZIP_MD5", "0" * 32)
+    with pytest.raises(snli.SNLINotFoundError, match="(?s)download of .* failed: ValueError: .*hash"):
+        snli.load_snli("dev", tmp_path / "fresh")
     leftovers = [p.name for p in (tmp_path / "fresh").iterdir()] if (tmp_path / "fresh").exists() else []
     assert leftovers == [], f"a refused download left files behind: {leftovers}"
 
 
 def test_official_dev_counts_and_checksum(shared_snli):
-    dev = data.load_snli("dev", shared_snli, download=False)
+    dev = snli.load_snli("dev", shared_snli, download=False)
     assert len(dev) == 9842
-    assert len(data.load_snli("dev", shared_snli, keep_unlabelled=True, download=False)) == 10000
-    assert set(dev["label"]) == set(data.LABELS)
-    assert data.is_official("dev", dev.attrs["source"])
+    assert len(snli.load_snli("dev", shared_snli, keep_unlabelled=True, download=False)) == 10000
+    assert set(dev["label"]) == set(snli.LABELS)
+    assert snli.is_official("dev", dev.attrs["source"])
     assert all(len(t) == len(g) for t, g in zip(dev.premise_tokens, dev.premise_tags))
 
 
@@ -199,6 +199,6 @@ def test_malformed_line_in_a_copy_of_dev(shared_snli, tmp_path):
     lines[4711] = lines[4711][: len(lines[4711]) // 2] + "\n"
     copy = tmp_path / "snli_1.0_dev.jsonl"
     copy.write_text("".join(lines))
-    with pytest.raises(data.SNLIFormatError, match=rf"{copy}, line 4712: not valid JSON"):
-        data.load_snli("dev", tmp_path, download=False)
-    assert not data.is_official("dev", copy)
+    with pytest.raises(snli.SNLIFormatError, match=rf"{copy}, line 4712: not valid JSON"):
+        snli.load_snli("dev", tmp_path, download=False)
+    assert not snli.is_official("dev", copy)

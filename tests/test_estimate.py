@@ -293,7 +293,7 @@ def test_validation_reads_the_epochs_each_model_ran(tmp_path):
 
 def test_validation_reads_what_save_model_writes(tmp_path):
     from clipneuron_utils import heads
-    from clipneuron_utils.synthetic import make_pairs
+    from clipneuron_utils.data.synthetic import make_pairs
 
     config = heads.HeadConfig(hidden=8, max_epochs=2, patience=3, lstm_embedding_dim=4, lstm_hidden_dim=4, seed=0)
     model = heads.train("lstm", make_pairs(60, seed=0), config, progress=False, verbose=False, device="cpu")

@@ -1,6 +1,7 @@
 """Shared run artifacts: concepts are built once per (probe pairs, vocabulary size, encoding)."""
 
-from clipneuron_utils import concepts, experiment, synthetic
+from clipneuron_utils import concepts, experiment
+from clipneuron_utils.data import synthetic
 
 
 def test_probe_concepts_are_cached_by_their_inputs(runs_tmp, capsys):

@@ -22,7 +22,7 @@ from clipneuron_utils import artifacts, encoders, heads
 from clipneuron_utils.artifacts import CorruptArtifactError, run_dir
 from clipneuron_utils.concepts import Concepts, build_concepts
 from clipneuron_utils.heads import HeadConfig, NLIModel, fit_or_load, load_model, probe_outputs, save_model
-from clipneuron_utils.synthetic import make_pairs
+from clipneuron_utils.data.synthetic import make_pairs
 from fixtures import CountingEncoder
 
 TINY = HeadConfig(hidden=16, max_epochs=2, patience=1, batch_size=64, lstm_embedding_dim=8, lstm_hidden_dim=8, seed=0)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils import corpus, data, heads, probe, search
+from clipneuron_utils.data import corpus, snli
+from clipneuron_utils import heads, probe, search
 from clipneuron_utils.encoders import clip_truncation, make_encoder, register_tiny_config
 from fixtures import PARSE_2, snli_record
 
@@ -70,12 +71,12 @@ def test_truncated_or_corrupt_file_names_file_last_line_and_fix(tmp_path, name, 
     path = tmp_path / name
     damage(path)
     before = sha256(path)
-    with pytest.raises(data.SNLIFormatError) as info:
-        data.load_snli("dev", tmp_path, download=False)
+    with pytest.raises(snli.SNLIFormatError) as info:
+        snli.load_snli("dev", tmp_path, download=False)
     message = str(info.value)
     assert message.startswith(f"{path}: the file is truncated or corrupt ({cause}")
     assert re.search(f"reading stopped {stopped}", message), message
-    assert "Re-download the split" in message and data.SNLI_URL in message and "unpack the archive again" in message
+    assert "Re-download the split" in message and snli.SNLI_URL in message and "unpack the archive again" in message
     if damage is _truncated_gz:
         last = int(re.search(r"after line (\d+)", message).group(1))
         assert 0 < last < 3000
@@ -93,12 +94,12 @@ def test_split_without_labelled_pairs_is_refused(tmp_path, records, why):
     path = tmp_path / "snli_1.0_dev.jsonl"
     path.write_text(jsonl_text(records))
     before = sha256(path)
-    with pytest.raises(data.SNLIFormatError) as info:
-        data.load_snli("dev", tmp_path, download=False)
+    with pytest.raises(snli.SNLIFormatError) as info:
+        snli.load_snli("dev", tmp_path, download=False)
     message = str(info.value)
     assert message.startswith(f"{path}: no labelled pairs ({why}); ")
-    assert "re-download it" in message and data.SNLI_URL in message and "CLIPNEURON_DATA" in message
-    assert len(data.load_snli("dev", tmp_path, download=False, keep_unlabelled=True)) == len(records)
+    assert "re-download it" in message and snli.SNLI_URL in message and "CLIPNEURON_DATA" in message
+    assert len(snli.load_snli("dev", tmp_path, download=False, keep_unlabelled=True)) == len(records)
     assert sha256(path) == before
 
 
@@ -114,19 +115,19 @@ def test_unbalanced_parse_tree_names_file_line_field_and_pair(tmp_path, field, b
     path = tmp_path / "snli_1.0_dev.jsonl"
     path.write_text(jsonl_text([record(0), record(1, "neutral", **{field: bad}), record(2)]))
     before = sha256(path)
-    with pytest.raises(data.SNLIFormatError) as info:
-        data.load_snli("dev", tmp_path, download=False)
+    with pytest.raises(snli.SNLIFormatError) as info:
+        snli.load_snli("dev", tmp_path, download=False)
     message = str(info.value)
     assert message.startswith(f"{path}, line 2: {field} of pair 'p1' is not a well-formed parse tree (")
     assert problem in message
-    assert "re-download the split" in message and data.SNLI_URL in message
+    assert "re-download the split" in message and snli.SNLI_URL in message
     assert sha256(path) == before
     with pytest.raises(ValueError, match=re.escape(problem)):
-        data.parse_tree(bad)
+        snli.parse_tree(bad)
 
 
 def test_real_dev_still_loads_and_a_cut_tree_in_it_is_found(shared_snli, tmp_path):
-    dev = data.load_snli("dev", shared_snli, download=False)
+    dev = snli.load_snli("dev", shared_snli, download=False)
     assert len(dev) == 9842
     lines = gzip.open(shared_snli / "snli_1.0_dev.jsonl.gz", "rt").read().splitlines(keepends=True)
     rec = json.loads(lines[4711])
@@ -135,9 +136,9 @@ def test_real_dev_still_loads_and_a_cut_tree_in_it_is_found(shared_snli, tmp_pat
     copy = tmp_path / "snli_1.0_dev.jsonl"
     copy.write_text("".join(lines))
     before = sha256(copy)
-    with pytest.raises(data.SNLIFormatError,
+    with pytest.raises(snli.SNLIFormatError,
                        match=rf"{re.escape(str(copy))}, line 4712: sentence1_parse of pair '{rec['pairID']}'"):
-        data.load_snli("dev", tmp_path, download=False)
+        snli.load_snli("dev", tmp_path, download=False)
     assert sha256(copy) == before
 
 
@@ -145,40 +146,40 @@ def test_real_dev_still_loads_and_a_cut_tree_in_it_is_found(shared_snli, tmp_pat
 
 
 def test_mistyped_folder_is_not_created_and_failed_download_cleans_up(tmp_path, monkeypatch):
-    monkeypatch.delenv(data.DATA_ENV, raising=False)
-    monkeypatch.setenv(data.URL_ENV, "http://127.0.0.1:9/x.zip")  # refused at once, should it be tried
+    monkeypatch.delenv(snli.DATA_ENV, raising=False)
+    monkeypatch.setenv(snli.URL_ENV, "http://127.0.0.1:9/x.zip")  # refused at once, should it be tried
     keep = tmp_path / "keep.txt"
     keep.write_text("unrelated")
     before = digests(tmp_path)
     typo = tmp_path / "typo" / "snli"
-    with pytest.raises(data.SNLINotFoundError) as info:
-        data.find_split("dev", typo)
+    with pytest.raises(snli.SNLINotFoundError) as info:
+        snli.find_split("dev", typo)
     message = str(info.value)
     assert f"SNLI data folder {typo.resolve()} (from the argument data_dir) does not exist" in message
     assert "Check the spelling, or create it to download SNLI there" in message
     assert not (tmp_path / "typo").exists()
 
-    monkeypatch.setenv(data.DATA_ENV, str(typo))  # the same rule for the environment variable
-    with pytest.raises(data.SNLINotFoundError, match=r"\(from the \$CLIPNEURON_DATA\) does not exist"):
-        data.load_snli("dev")
+    monkeypatch.setenv(snli.DATA_ENV, str(typo))  # the same rule for the environment variable
+    with pytest.raises(snli.SNLINotFoundError, match=r"\(from the \$CLIPNEURON_DATA\) does not exist"):
+        snli.load_snli("dev")
     assert not (tmp_path / "typo").exists()
-    monkeypatch.delenv(data.DATA_ENV)
+    monkeypatch.delenv(snli.DATA_ENV)
 
     def failing_download(folder, *args, **kwargs):
         Path(folder).mkdir(parents=True, exist_ok=True)
         (Path(folder) / "snli_1.0.zip.part").write_bytes(b"half")
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(data, "download_snli", failing_download)
-    with pytest.raises(data.SNLINotFoundError) as info:  # one new level: download tried, then removed
-        data.find_split("dev", tmp_path / "fresh")
+    monkeypatch.setattr(snli, "download_snli", failing_download)
+    with pytest.raises(snli.SNLINotFoundError) as info:  # one new level: download tried, then removed
+        snli.find_split("dev", tmp_path / "fresh")
     assert "download of http://127.0.0.1:9/x.zip failed: ConnectionError: no network" in str(info.value)
     assert f"removed the folder {(tmp_path / 'fresh').resolve()} this call had created" in str(info.value)
     assert not (tmp_path / "fresh").exists()
 
     monkeypatch.chdir(tmp_path)  # the default ./data/snli may be created, and is removed again
-    with pytest.raises(data.SNLINotFoundError, match="from the default ./data/snli"):
-        data.find_split("dev")
+    with pytest.raises(snli.SNLINotFoundError, match="from the default ./data/snli"):
+        snli.find_split("dev")
     assert not (tmp_path / "data").exists()
     assert digests(tmp_path) == before
 
@@ -194,11 +195,11 @@ def test_load_pairs_refuses_empty_train_or_probe(tmp_path, monkeypatch):
     path.write_text(jsonl_text([record(0, "-")]))
     (tmp_path / "snli_1.0_train_0.01.jsonl").write_text(jsonl_text([record(1)]))
     before = digests(tmp_path)
-    with pytest.raises(data.SNLIFormatError, match=rf"^{re.escape(str(path))}: no labelled pairs"):
+    with pytest.raises(snli.SNLIFormatError, match=rf"^{re.escape(str(path))}: no labelled pairs"):
         corpus.load_pairs("snli", ["train_0.01"], "dev", str(tmp_path))
-    empty = pd.DataFrame(columns=data.COLUMNS)
+    empty = pd.DataFrame(columns=snli.COLUMNS)
     empty.attrs["source"] = str(path)
-    monkeypatch.setattr(data, "load_snli", lambda split, data_dir=None: empty)
+    monkeypatch.setattr(snli, "load_snli", lambda split, data_dir=None: empty)
     with pytest.raises(ValueError, match=rf"the train split 'train_0.01' \({re.escape(str(path))}\) has 0 labelled"):
         corpus.load_pairs("snli", ["train_0.01"], "dev", str(tmp_path))
     assert digests(tmp_path) == before

@@ -6,7 +6,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from clipneuron_utils import corpus, experiment
+from clipneuron_utils.data import corpus
+from clipneuron_utils import experiment
 from clipneuron_utils.artifacts import CorruptArtifactError, shown
 from clipneuron_utils.heads import HeadConfig
 from clipneuron_utils.search import threshold_activations

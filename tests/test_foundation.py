@@ -7,14 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils import artifacts, book, charts, corpus, data, provenance, synthetic
+from clipneuron_utils import artifacts, book, charts, provenance
+from clipneuron_utils.data import corpus, snli, synthetic
 from clipneuron_utils.seeding import seed_everything
 
 
 def test_synthetic_pairs_have_the_snli_shape_and_balanced_labels():
     frame = synthetic.make_pairs(300, seed=4)
-    assert list(frame.columns) == data.COLUMNS
-    assert frame["label"].value_counts().to_dict() == {label: 100 for label in data.LABELS}
+    assert list(frame.columns) == snli.COLUMNS
+    assert frame["label"].value_counts().to_dict() == {label: 100 for label in snli.LABELS}
     assert frame["pair_id"].is_unique
     for tokens, tags in zip(frame.hypothesis_tokens, frame.hypothesis_tags):
         assert len(tokens) == len(tags) and tokens == [t.lower() for t in tokens]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from clipneuron_utils import artifacts, heads
-from clipneuron_utils.data import LABELS
+from clipneuron_utils.data.snli import LABELS
 from clipneuron_utils.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
 from clipneuron_utils.heads import (
     HeadConfig,
@@ -25,7 +25,7 @@ from clipneuron_utils.heads import (
     save_model,
     train,
 )
-from clipneuron_utils.synthetic import make_splits
+from clipneuron_utils.data.synthetic import make_splits
 
 # batch 128: with small batches oneDNN prepares an LSTM kernel for each of many (batch, length) shapes,
 # which made the first epoch take minutes on a loaded 2-core machine

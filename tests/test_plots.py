@@ -9,7 +9,7 @@ import pytest
 
 from clipneuron_utils import analysis as A
 from clipneuron_utils import charts, plots
-from clipneuron_utils.data import LABELS
+from clipneuron_utils.data.snli import LABELS
 
 POINTED = {"point", "circle", "square", "bar", "rule", "tick"}
 

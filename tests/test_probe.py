@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils import concepts, heads, probe, synthetic
+from clipneuron_utils import concepts, heads, probe
+from clipneuron_utils.data import synthetic
 
 
 def test_polarity_follows_negations():

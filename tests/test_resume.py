@@ -21,7 +21,7 @@ import torch
 from clipneuron_utils import artifacts, encoders, heads
 from clipneuron_utils.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
 from clipneuron_utils.heads import CHECKPOINT, HeadConfig, fit_or_load, train
-from clipneuron_utils.synthetic import make_pairs
+from clipneuron_utils.data.synthetic import make_pairs
 
 from fixtures import interrupted_at_epoch
 
@@ -79,7 +79,7 @@ def test_killed_encoding_resumes_from_its_chunks(tiny, tmp_path, monkeypatch, ca
     run_killed(f"""
         import os, signal
         from clipneuron_utils import encoders
-        from clipneuron_utils.synthetic import make_pairs
+        from clipneuron_utils.data.synthetic import make_pairs
 
         pairs = make_pairs(240, seed=3)
         texts = list(dict.fromkeys([*pairs.premise, *pairs.hypothesis]))
@@ -205,7 +205,7 @@ def test_killed_lstm_training_resumes_bit_for_bit(tmp_path, capsys):
         import os, signal
         from clipneuron_utils import heads
         from clipneuron_utils.heads import HeadConfig
-        from clipneuron_utils.synthetic import make_pairs
+        from clipneuron_utils.data.synthetic import make_pairs
 
         real_save = heads._save_checkpoint
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from clipneuron_utils import cards, sphinx_ext, tables
-from clipneuron_utils.data import LABELS
+from clipneuron_utils.data.snli import LABELS
 
 
 @pytest.fixture

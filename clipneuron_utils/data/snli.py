@@ -327,7 +327,7 @@ def _damaged(path: Path, last_line: int, exc: Exception) -> SNLIFormatError:
     return SNLIFormatError(
         f"{path}: the file is truncated or corrupt ({type(exc).__name__}: {exc}); reading stopped {where}. "
         f"Re-download the split (official archive {SNLI_URL}, md5 {SNLI_ZIP_MD5}) or unpack the archive "
-        f"again, then check it with clipneuron_utils.data.is_official."
+        f"again, then check it with clipneuron_utils.data.snli.is_official."
     )
 
 

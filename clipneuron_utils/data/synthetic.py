@@ -1,4 +1,4 @@
-"""Embedded smoke data: a small, seeded NLI set in exactly the shape of :func:`clipneuron_utils.data.load_snli`.
+"""Embedded smoke data: a small, seeded NLI set in exactly the shape of :func:`clipneuron_utils.data.snli.load_snli`.
 
 ``PROFILE=smoke`` and the tests use it, so ``make test`` needs no network and no files from outside the
 repository. Pairs are built from templates whose labels follow lexical rules a small model can learn
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .data import COLUMNS, LABELS
+from .snli import COLUMNS, LABELS
 
 #: subject → (more general subject, opposite subject)
 SUBJECTS = {

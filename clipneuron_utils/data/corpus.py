@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import data, synthetic
+from . import snli, synthetic
 
 DATA_SOURCES = ("snli", "synthetic")
 
@@ -72,8 +72,8 @@ def load_pairs(
         train, probe = synthetic.make_splits(n_synthetic_train, n_synthetic_probe, seed=seed)
         provenance = pd.DataFrame(
             [
-                {"role": "train", "split": "synthetic", "source": "synthetic", "file": f"clipneuron_utils.synthetic (seed {seed})", "pairs": len(train), "official": False},
-                {"role": "probe", "split": "synthetic", "source": "synthetic", "file": f"clipneuron_utils.synthetic (seed {seed + 1})", "pairs": len(probe), "official": False},
+                {"role": "train", "split": "synthetic", "source": "synthetic", "file": f"clipneuron_utils.data.synthetic (seed {seed})", "pairs": len(train), "official": False},
+                {"role": "probe", "split": "synthetic", "source": "synthetic", "file": f"clipneuron_utils.data.synthetic (seed {seed + 1})", "pairs": len(probe), "official": False},
             ]
         )
         return Pairs(train, probe, provenance, params)
@@ -83,15 +83,15 @@ def load_pairs(
         raise ValueError(f"probe_split {probe_split!r} is also in train_splits {list(train_splits)}: probe on held-out pairs")
     frames, rows = [], []
     for role, split in [("train", s) for s in train_splits] + [("probe", probe_split)]:
-        frame = data.load_snli(split, data_dir)
+        frame = snli.load_snli(split, data_dir)
         source = frame.attrs["source"]
         if frame.empty:  # read_snli_file refuses such files; a substitute loader must not slip one through
             raise ValueError(
                 f"the {role} split {split!r} ({source}) has 0 labelled pairs: nothing to {role} on. Check "
-                f"that file (re-download it from {data.SNLI_URL}) or choose another split."
+                f"that file (re-download it from {snli.SNLI_URL}) or choose another split."
             )
         rows.append({"role": role, "split": split, "source": "snli", "file": source, "pairs": len(frame),
-                     "official": data.is_official(split, source)})
+                     "official": snli.is_official(split, source)})
         frames.append((role, frame))
     train = pd.concat([f for r, f in frames if r == "train"], ignore_index=True)
     probe = next(f for r, f in frames if r == "probe").reset_index(drop=True)
@@ -103,7 +103,7 @@ def label_distribution(pairs: Pairs) -> pd.DataFrame:
     rows = []
     for role, frame in (("train", pairs.train), ("probe", pairs.probe)):
         counts = frame["label"].value_counts()
-        for label in data.LABELS:
+        for label in snli.LABELS:
             rows.append({"set": role, "label": label, "pairs": int(counts.get(label, 0)),
                          "share": float(counts.get(label, 0) / max(len(frame), 1))})
     return pd.DataFrame(rows)
