@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clipneuron_utils.data.snli import LABELS, load_snli  # noqa: E402
-from clipneuron_utils.encoders import FeatureCache, make_encoder  # noqa: E402
-from clipneuron_utils.heads import HeadConfig, accuracy, train  # noqa: E402
+from clipneuron_utils.models.encoders import FeatureCache, make_encoder  # noqa: E402
+from clipneuron_utils.models.heads import HeadConfig, accuracy, train  # noqa: E402
 
 
 class Clock:

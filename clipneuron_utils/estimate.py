@@ -322,7 +322,7 @@ def time_encoder(name: str, values: dict, sentences: list[str], device: str, *, 
     """Build one frozen encoder (the profile's weights if they load here, else the same architecture
     untrained) and time its encoding; returns the figures and a note. ``n_encode``: batches of the
     encoder's plan over ``pool`` (the distinct sentences of the sample) that are timed."""
-    from .encoders import ClipWeightsError, make_encoder
+    from .models.encoders import ClipWeightsError, make_encoder
     from .experiment import encoder_params
 
     out: dict = {"note": None}
@@ -383,7 +383,7 @@ def _median_seconds(work: Callable[[], object], device: str, repeats: int = 3) -
 
 def head_config(values: dict):
     """Chapter 3's HeadConfig from the parameter values."""
-    from .heads import HeadConfig
+    from .models.heads import HeadConfig
 
     return HeadConfig(hidden=values.get("hidden", 1024), dropout=values.get("dropout", 0.1),
                       input_norm=values.get("input_norm", True), lr=values.get("lr", 1e-3),
@@ -476,7 +476,7 @@ def time_frozen_head(name: str, dim: int, values: dict, device: str, *, n_batche
     """Training and scoring pairs/s of a frozen encoder's head on random features of its dimension."""
     import torch
 
-    from .heads import NLIModel
+    from .models.heads import NLIModel
 
     config = head_config(values)
     torch.manual_seed(0)
@@ -506,7 +506,7 @@ def time_lstm(frame, vocab_size: int, values: dict, device: str, *, n_batches: i
     (pools of 50 batches sorted by length), with an embedding of the projected vocabulary size."""
     import torch
 
-    from .heads import NLIModel
+    from .models.heads import NLIModel
 
     config = head_config(values)
     seen = list(dict.fromkeys(t for col in ("premise_tokens", "hypothesis_tokens") for toks in frame[col] for t in toks))
@@ -577,12 +577,12 @@ def lstm_epoch_seconds(frame, config, slots: Sequence[int], seconds: Sequence[fl
 
     A batch's step costs about ``a + b × token slots`` (rows × its longest premise + longest hypothesis),
     fitted on the timed batches; the sum runs over every batch of the epoch's own plan
-    (:func:`clipneuron_utils.heads._batches`: pools of 50 batches sorted by length). Long sentences are
+    (:func:`clipneuron_utils.models.heads._batches`: pools of 50 batches sorted by length). Long sentences are
     rare but cost several short batches each: a mean over a few timed batches projected the offline LSTM's
     epochs 18-29 % too short, this sum within a few percent of the same pairs' real epoch."""
     from types import SimpleNamespace
 
-    from .heads import _batches
+    from .models.heads import _batches
 
     slots, seconds = np.asarray(slots, dtype=float), np.asarray(seconds, dtype=float)
     if len(slots) >= 2 and np.ptp(slots) > 0:
@@ -1089,7 +1089,7 @@ class Projection:
 def run_device(values: dict, device: str | None = None) -> str:
     """The device the chapters would use: ``device`` when given, else the profile's ``device`` parameter
     resolved as the chapters resolve it (``auto``: CUDA when available)."""
-    from .encoders import resolve_device
+    from .models.encoders import resolve_device
 
     return str(resolve_device(device if device is not None else values.get("device", "auto")))
 

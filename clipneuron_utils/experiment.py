@@ -82,7 +82,7 @@ def note_use(kind: str, value) -> None:
 
 def data_identity(train: pd.DataFrame, probe: pd.DataFrame) -> dict:
     """What models are trained and probed on, as the registry records it (hashes of the exact pairs)."""
-    from .heads import pairs_key, training_key
+    from .models.heads import pairs_key, training_key
 
     return {"train_key": training_key(train), "probe_key": pairs_key(probe)}
 
@@ -134,7 +134,7 @@ def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding:
 
 def feature_cache():
     """One feature cache for every profile (entries are keyed by encoder identity and exact sentences)."""
-    from .encoders import FeatureCache
+    from .models.encoders import FeatureCache
 
     return FeatureCache(runs_root() / "features")
 
@@ -148,7 +148,7 @@ def encoder_params(encoder: str, clip_model: str, clip_weights: str, clip_sha256
 
 def check_encoders(encoders) -> list[str]:
     """The ``encoders`` parameter, validated (a list drawn from clip, lstm, minilm)."""
-    from .heads import ENCODERS
+    from .models.heads import ENCODERS
 
     if isinstance(encoders, str) or not encoders or any(e not in ENCODERS for e in encoders):
         raise ValueError(f"encoders must be a non-empty list drawn from {', '.join(ENCODERS)}; got {encoders!r}")
@@ -254,7 +254,7 @@ def load_trained(profile: str, encoder: str, seed: int | None = None):
     """The model chapter 3 trained (no retraining; a frozen encoder is rebuilt when first needed).
 
     ``seed``: the model of that training seed (None: the primary one, the first seed)."""
-    from .heads import load_model
+    from .models.heads import load_model
 
     entries = registry(profile)
     if encoder not in entries:
@@ -267,7 +267,7 @@ def probe_outputs(profile: str, encoder: str, probe: pd.DataFrame, model=None, f
     """Activations, predictions, probabilities of a trained model on the probe pairs (cached by weights).
 
     ``device`` (auto, cpu, cuda, cuda:N): where they are computed when not cached (not part of the key)."""
-    from .heads import probe_outputs as outputs
+    from .models.heads import probe_outputs as outputs
 
     model = model if model is not None else load_trained(profile, encoder, seed)
     folder = folder if folder is not None else Path(seed_entry(registry(profile)[encoder], seed)["folder"])
@@ -453,7 +453,7 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
     """
     from dataclasses import replace
 
-    from .heads import label_ids
+    from .models.heads import label_ids
     from .provenance import encoder_warning
 
     seeds = [int(config.seed)] if seeds is None else [int(s) for s in seeds]
@@ -488,7 +488,7 @@ def _fit(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, c
     """Fit (or reuse) a model in its keyed folder and check its health: ``(model, outputs, key, folder)``.
 
     The key holds the encoder, config, encoder parameters and training data — never the device."""
-    from .heads import fit_or_load
+    from .models.heads import fit_or_load
 
     key = cache_key(encoder, config.to_dict(), params, train_key)
     folder = model_dir(profile, encoder, key)
@@ -504,7 +504,7 @@ def train_variant(profile: str, encoder: str, pairs, *, device: str = "auto", **
     Trained (or reused) in its own keyed folder and never registered: chapters 5–7 keep reading the
     registered models. Returns ``(model, outputs)``. ``device``: as in :func:`train_model`.
     """
-    from .heads import HeadConfig
+    from .models.heads import HeadConfig
 
     entry = check_models(profile, pairs, [encoder])[encoder]
     if "config" not in entry:
@@ -520,7 +520,7 @@ def firing_accuracy(profile: str, probe: pd.DataFrame, encoders, activation_alph
     """Accuracy when firing of every unit of every trained encoder and seed, on the probe pairs (one tidy
     frame: ``neuron, n_fires, acc_when_firing, encoder, seed``)."""
     from .analysis import acc_when_firing
-    from .heads import label_ids
+    from .models.heads import label_ids
     from .search import threshold_activations
 
     gold = label_ids(probe)

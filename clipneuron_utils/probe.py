@@ -23,7 +23,7 @@ def probe(model, pairs, neurons: Sequence[int] = (), *, cache=None) -> pd.DataFr
 
     ``pairs``: a DataFrame with premise/hypothesis columns, or a list of (premise, hypothesis[, label]).
     """
-    from .heads import NLIModel, activations, as_pairs, predict
+    from .models.heads import NLIModel, activations, as_pairs, predict
 
     if not isinstance(model, NLIModel):
         raise TypeError(

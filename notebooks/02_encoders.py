@@ -50,9 +50,10 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import charts, encoders as enc, experiment, provenance
+from clipneuron_utils import charts, experiment, provenance
+from clipneuron_utils.models import encoders as enc
 from clipneuron_utils.data import corpus
-from clipneuron_utils.heads import HeadConfig
+from clipneuron_utils.models.heads import HeadConfig
 from clipneuron_utils.seeding import seed_everything
 
 charts.enable()

@@ -75,8 +75,8 @@ from IPython.display import Markdown, display
 from clipneuron_utils import charts, experiment
 from clipneuron_utils.data import corpus
 from clipneuron_utils.data.snli import LABELS
-from clipneuron_utils.encoders import describe_device, resolve_device
-from clipneuron_utils.heads import HeadConfig, label_ids
+from clipneuron_utils.models.encoders import describe_device, resolve_device
+from clipneuron_utils.models.heads import HeadConfig, label_ids
 from clipneuron_utils.seeding import seed_everything
 
 charts.enable()

@@ -49,7 +49,7 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils import cards, charts, experiment, formulas, probe
 from clipneuron_utils.data import corpus
-from clipneuron_utils.heads import output_weights
+from clipneuron_utils.models.heads import output_weights
 from clipneuron_utils.search import threshold_activations
 from clipneuron_utils.seeding import seed_everything
 

@@ -32,7 +32,7 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils import analysis, cards, experiment, tables
 from clipneuron_utils.data import corpus
-from clipneuron_utils.heads import output_weights
+from clipneuron_utils.models.heads import output_weights
 from clipneuron_utils.seeding import seed_everything
 
 seed_everything(seed)

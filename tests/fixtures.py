@@ -6,7 +6,7 @@ import contextlib
 import numpy as np
 import pytest
 
-from clipneuron_utils import encoders, heads
+from clipneuron_utils.models import encoders, heads
 
 PARSE_1 = "(ROOT (S (NP (DT A) (NN Man)) (VP (VBZ is) (VP (VBG running))) (. .)))"
 PARSE_2 = "(ROOT (S (NP (DT The) (NN person)) (VP (VBZ moves)) (. .)))"

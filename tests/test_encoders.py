@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from clipneuron_utils import encoders
-from clipneuron_utils.encoders import (
-    TINY_MODEL,
-    ClipTextEncoder,
-    ClipWeightsError,
-    FeatureCache,
-    make_encoder,
-)
+from clipneuron_utils.models import encoders
+from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, ClipWeightsError, FeatureCache, make_encoder
 from fixtures import CountingEncoder
 
 SENTENCES = [

@@ -257,7 +257,7 @@ def test_the_estimate_times_on_the_device_the_chapters_would_use(monkeypatch):
 
     assert seen == ["cpu", "cuda:0" if torch.cuda.is_available() else "cpu"]
     if not torch.cuda.is_available():
-        from clipneuron_utils.encoders import DeviceError
+        from clipneuron_utils.models.encoders import DeviceError
 
         with pytest.raises(DeviceError, match="device='cuda' asks for CUDA"):
             estimate.estimate("smoke", {"device": "cuda"}, out=lambda _: None)
@@ -292,7 +292,7 @@ def test_validation_reads_the_epochs_each_model_ran(tmp_path):
 
 
 def test_validation_reads_what_save_model_writes(tmp_path):
-    from clipneuron_utils import heads
+    from clipneuron_utils.models import heads
     from clipneuron_utils.data.synthetic import make_pairs
 
     config = heads.HeadConfig(hidden=8, max_epochs=2, patience=3, lstm_embedding_dim=4, lstm_hidden_dim=4, seed=0)
@@ -333,7 +333,7 @@ def test_encoders_are_timed_on_batches_of_their_own_plan():
 def test_the_lstm_epoch_is_summed_over_its_own_batch_plan():
     import pandas as pd
 
-    from clipneuron_utils import heads
+    from clipneuron_utils.models import heads
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 40, size=(700, 2))

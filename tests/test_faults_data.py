@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from clipneuron_utils.data import corpus, snli
-from clipneuron_utils import heads, probe, search
-from clipneuron_utils.encoders import clip_truncation, make_encoder, register_tiny_config
+from clipneuron_utils.models import heads
+from clipneuron_utils import probe, search
+from clipneuron_utils.models.encoders import clip_truncation, make_encoder, register_tiny_config
 from fixtures import PARSE_2, snli_record
 
 PARSE_1 = "(ROOT (S (NP (DT A) (NN man)) (VP (VBZ is) (VP (VBG sitting) (PP (IN with) (NP (DT a) (NN dog))))) (. .)))"

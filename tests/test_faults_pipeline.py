@@ -263,7 +263,8 @@ def test_every_chapter_parameter_is_declared_with_a_type_and_help():
 
 def test_allowed_names_agree_with_the_modules():
     from clipneuron_utils.data import corpus
-    from clipneuron_utils import experiment, heads
+    from clipneuron_utils import experiment
+    from clipneuron_utils.models import heads
 
     assert parameters.ENCODERS == heads.ENCODERS
     assert parameters.ENCODINGS == experiment.ENCODINGS

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from clipneuron_utils import heads
-from clipneuron_utils.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache, make_encoder
-from clipneuron_utils.heads import HeadConfig, accuracy, activations, fit_or_load, label_ids, predict, train
+from clipneuron_utils.models import heads
+from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache, make_encoder
+from clipneuron_utils.models.heads import HeadConfig, accuracy, activations, fit_or_load, label_ids, predict, train
 from clipneuron_utils.data.synthetic import make_pairs, make_splits
 
 from fixtures import interrupted_at_epoch

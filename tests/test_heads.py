@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from clipneuron_utils import artifacts, heads
+from clipneuron_utils import artifacts
+from clipneuron_utils.models import heads
 from clipneuron_utils.data.snli import LABELS
-from clipneuron_utils.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
-from clipneuron_utils.heads import (
+from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
+from clipneuron_utils.models.heads import (
     HeadConfig,
     accuracy,
     activations,

@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 import torch
 
-from clipneuron_utils import artifacts, encoders, heads
-from clipneuron_utils.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
-from clipneuron_utils.heads import CHECKPOINT, HeadConfig, fit_or_load, train
+from clipneuron_utils import artifacts
+from clipneuron_utils.models import encoders, heads
+from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
+from clipneuron_utils.models.heads import CHECKPOINT, HeadConfig, fit_or_load, train
 from clipneuron_utils.data.synthetic import make_pairs
 
 from fixtures import interrupted_at_epoch
@@ -204,7 +205,7 @@ def test_killed_lstm_training_resumes_bit_for_bit(tmp_path, capsys):
     run_killed(f"""
         import os, signal
         from clipneuron_utils import heads
-        from clipneuron_utils.heads import HeadConfig
+        from clipneuron_utils.models.heads import HeadConfig
         from clipneuron_utils.data.synthetic import make_pairs
 
         real_save = heads._save_checkpoint

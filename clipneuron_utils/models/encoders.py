@@ -40,8 +40,18 @@ from urllib.parse import urlparse
 import numpy as np
 from tqdm.auto import tqdm
 
-from .artifacts import (CorruptArtifactError, cache_key, discard, environment, file_sha256, load_array, read_json,
-                        save_array, shown, write_json)
+from ..artifacts import (
+    CorruptArtifactError,
+    cache_key,
+    discard,
+    environment,
+    file_sha256,
+    load_array,
+    read_json,
+    save_array,
+    shown,
+    write_json,
+)
 
 ENCODER_NAMES = ("clip", "minilm")
 TINY_MODEL = "clipneuron-tiny"

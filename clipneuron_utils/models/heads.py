@@ -4,7 +4,7 @@
 → Dropout(0.1) → Linear(hidden → 3). The probed neurons are the ``hidden`` post-ReLU units in eval mode.
 
 * ``clip`` / ``minilm``: the encoder is frozen, so only the head trains, on features from a
-  :class:`~clipneuron_utils.encoders.FeatureCache` (a rerun never re-encodes).
+  :class:`~clipneuron_utils.models.encoders.FeatureCache` (a rerun never re-encodes).
 * ``lstm``: the Bowman et al. (2016) encoder Mu & Andreas probed (embeddings 300 → LSTM 512, final
   state; bidirectional as the paper says, ``lstm_bidirectional=False`` for what the original code ran),
   trained end-to-end with the head; the vocabulary comes from the training pairs.
@@ -37,12 +37,32 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .artifacts import (CorruptArtifactError, atomic_path, cache_key, discard, load_array, load_frame, read_json,
-                        record_checksum, save_array, save_frame, shown, verify, write_json)
-from .data.snli import LABELS
-from .encoders import (Encoder, FeatureCache, _prepare_device, describe_device, encoder_from_spec, make_encoder,
-                       resolve_device)
-from .seeding import seed_everything
+from ..artifacts import (
+    CorruptArtifactError,
+    atomic_path,
+    cache_key,
+    discard,
+    load_array,
+    load_frame,
+    read_json,
+    record_checksum,
+    save_array,
+    save_frame,
+    shown,
+    verify,
+    write_json,
+)
+from ..data.snli import LABELS
+from .encoders import (
+    Encoder,
+    FeatureCache,
+    _prepare_device,
+    describe_device,
+    encoder_from_spec,
+    make_encoder,
+    resolve_device,
+)
+from ..seeding import seed_everything
 
 ENCODERS = ("clip", "lstm", "minilm")
 FROZEN = ("clip", "minilm")
@@ -401,9 +421,9 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
     """Train the classifier for ``encoder_name`` on labelled pairs; returns it in eval mode with ``.history``.
 
     ``device``: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N`` (see
-    :func:`~clipneuron_utils.encoders.resolve_device`); the model is initialised on the CPU and moved,
+    :func:`~clipneuron_utils.models.encoders.resolve_device`); the model is initialised on the CPU and moved,
     so its initial weights do not depend on the device, and it is returned on ``device``. On the CPU,
-    torch uses every core (:func:`~clipneuron_utils.encoders.use_all_cores`).
+    torch uses every core (:func:`~clipneuron_utils.models.encoders.use_all_cores`).
 
     ``checkpoint``: a file to which the whole training state is written after every epoch (weights,
     optimizer, the random states of NumPy, Python and torch, history and early-stopping state;
