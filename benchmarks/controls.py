@@ -20,9 +20,10 @@ import time
 
 import numpy as np
 
-from clipneuron_utils import controls, experiment, pipeline
+from clipneuron_utils.explain import controls
+from clipneuron_utils import experiment, pipeline
 from clipneuron_utils.data import corpus
-from clipneuron_utils.search import beam_search_by_length, threshold_activations
+from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations
 
 
 def main() -> None:

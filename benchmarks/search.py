@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from clipneuron_utils.formulas import And, Leaf, Not, Or
-from clipneuron_utils.search import beam_search, resolve_jobs
+from clipneuron_utils.explain.formulas import And, Leaf, Not, Or
+from clipneuron_utils.explain.search import beam_search, resolve_jobs
 
 
 def synthetic_problem(pairs: int, concepts: int, neurons: int, seed: int = 0):
@@ -127,7 +127,7 @@ def real_problem(profile: str, neurons: int, encoder: str | None = None, encodin
     the vocabulary size, WordNet mode and activation threshold; the models come from its registry."""
     from clipneuron_utils.data import corpus
     from clipneuron_utils import experiment
-    from clipneuron_utils.search import threshold_activations
+    from clipneuron_utils.explain.search import threshold_activations
 
     latest = experiment.latest_search(profile)
     params = latest.attrs["params"]

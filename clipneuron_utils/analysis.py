@@ -390,7 +390,7 @@ def formula_concepts(formula: str, lookup) -> dict[str, np.ndarray]:
 
     ``lookup``: a Concepts object (``.mask(name)``), a mapping name → mask, or a callable.
     """
-    from .formulas import evaluate, parse
+    from .explain.formulas import evaluate, parse
 
     tree = parse(formula)
     get = lookup.mask if hasattr(lookup, "mask") else (lookup if callable(lookup) else lookup.__getitem__)

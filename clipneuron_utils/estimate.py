@@ -27,7 +27,7 @@ What is projected, and from what (see :func:`project`):
   scores the held-out ``val_fraction``; then every model scores the probe pairs. The total is printed as a
   range: its shorter end stops every model as early as early stopping can (the first epoch, then
   ``patience`` epochs without a better held-out score), its longer end runs every epoch.
-* **Chapter 5**: ``s/neuron`` of :func:`~clipneuron_utils.search.beam_search_by_length` on random masks
+* **Chapter 5**: ``s/neuron`` of :func:`~clipneuron_utils.explain.search.beam_search_by_length` on random masks
   with the probe split's shape against its real concepts (length 1, and ``max_length`` at
   ``beam_size``: cost = atoms + rounds), for every unit (``hidden``; an upper bound: only units firing on
   ``min_acts`` pairs are searched) of every model × encoding, spread over ``n_jobs`` processes; plus the
@@ -604,7 +604,7 @@ def lstm_epoch_seconds(frame, config, slots: Sequence[int], seconds: Sequence[fl
 def probe_masks(n_pairs: int, n_masks: int, min_acts: int, seed: int = 0) -> np.ndarray:
     """Random firing masks (pairs × n_masks) over ``n_pairs`` probe pairs, firing counts spread from
     ``min_acts`` (at least 5 % of the pairs) to 60 % of them: trained units fire on ~45 % of SNLI dev."""
-    from .controls import random_masks
+    from .explain.controls import random_masks
 
     low = min(max(min_acts, int(0.05 * n_pairs), 1), n_pairs)
     high = max(int(0.6 * n_pairs), low)
@@ -621,7 +621,7 @@ def snli_like_concepts(n_pairs: int, vocab_size: int = 2000, seed: int = 0):
     (the densities ``benchmarks/search.py`` fitted to SNLI dev: 4,083 concepts, ~300,000 nonzeros)."""
     import scipy.sparse as sp
 
-    from .concepts import Concepts
+    from .explain.concepts import Concepts
 
     rng = np.random.default_rng(seed)
     tok = np.clip(1.4 * np.arange(1, vocab_size + 1) ** -1.02, 1e-4, 0.48)
@@ -644,8 +644,8 @@ def time_search(probe, values: dict, *, n_masks: int, n_pairs: int | None = None
     """Seconds per neuron of the beam search at length 1 and per further round, on random masks shaped
     like the probe split against its standard concepts (built here, timed); without the probe pairs
     (``probe`` None), against :func:`snli_like_concepts` of ``n_pairs`` rows."""
-    from .concepts import build_concepts
-    from .search import beam_search_by_length
+    from .explain.concepts import build_concepts
+    from .explain.search import beam_search_by_length
 
     started = time.perf_counter()
     if probe is not None:
@@ -671,8 +671,8 @@ def time_search(probe, values: dict, *, n_masks: int, n_pairs: int | None = None
 
 def time_wordnet(probe, values: dict) -> dict:
     """Loading WordNet and one WordNet concept build of the probe pairs (chapter 4 builds two modes)."""
-    from . import wordnet
-    from .concepts import build_concepts
+    from .explain import wordnet
+    from .explain.concepts import build_concepts
 
     started = time.perf_counter()
     wordnet.reader()
@@ -818,7 +818,7 @@ def search_seconds(m: Measurements, length: int) -> float:
 def null_bins(values: dict, n_probe: int, n_models: int) -> int:
     """Firing-count bins the matched null searches per encoding: :data:`NULL_BINS`, capped by the bins
     ``null_bin_width`` allows between ``min_acts`` and the probe size (and by the units when it is 0)."""
-    from .controls import firing_bins
+    from .explain.controls import firing_bins
 
     low = values.get("min_acts", 500)
     width = values.get("null_bin_width", 0.01)
@@ -830,7 +830,7 @@ def null_bins(values: dict, n_probe: int, n_models: int) -> int:
 def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequence[str] = CHAPTERS,
             jobs: int | None = None) -> list[Row]:
     """Projected seconds of every stage of ``chapters``: measured rate × work (pure arithmetic)."""
-    from .search import resolve_jobs
+    from .explain.search import resolve_jobs
 
     encoders = list(dict.fromkeys(values.get("encoders", ["clip", "lstm", "minilm"])))
     frozen = [e for e in encoders if e != "lstm"]
@@ -1029,7 +1029,7 @@ def shorter_with(row: Row, values: dict, device: str) -> list[str]:
     if stage.startswith("encode with"):
         return gpu + ["nothing per run: the feature cache keeps the features for every later run, seed and profile"]
     if stage in ("beam search", "matched null", "search with every concept (comparison)", "comparison searches"):
-        from .search import resolve_jobs
+        from .explain.search import resolve_jobs
 
         knobs = [] if resolve_jobs(values.get("n_jobs", 0)) >= (os.cpu_count() or 1) else ["-p n_jobs=0 (every core)"]
         if stage == "matched null":

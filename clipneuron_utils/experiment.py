@@ -24,7 +24,7 @@ import pandas as pd
 
 from .artifacts import (CorruptArtifactError, cache_key, discard, load_frame, read_json, run_dir, runs_root,
                         save_frame, write_json)
-from .concepts import Concepts, build_concepts
+from .explain.concepts import Concepts, build_concepts
 
 
 class StaleArtifactError(RuntimeError):
@@ -104,7 +104,7 @@ def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding:
     For the WordNet encoding, ``wordnet_mode`` and the stop list it uses are part of the cache key and
     the mode is in the file name; the standard masks do not depend on it and are shared by both modes.
     """
-    from .wordnet import check_mode, stop_words
+    from .explain.wordnet import check_mode, stop_words
 
     check_mode(wordnet_mode)
     key = [tokens_key(probe), vocab_size, encoding]
@@ -311,7 +311,7 @@ def search_results(profile: str, encoder: str, encoding: str, neuron_masks: np.n
 
     ``n_jobs``: processes for the search (≤ 0: every core); not part of the cache key, as the results
     do not depend on it."""
-    from .search import beam_search_by_length
+    from .explain.search import beam_search_by_length
 
     key = cache_key(activations_key, concepts.encoding, concepts.names, concepts.masks.indptr, concepts.masks.indices,
                     sorted(search_params.items()))
@@ -337,7 +337,7 @@ def null_draws(profile: str, concepts: Concepts, counts, *, n_pairs: int, n_draw
     concepts share their draws, and only counts never searched before are searched (draws do not depend
     on which counts are searched together, so the store can grow). ``n_jobs``: processes for the search
     (≤ 0: every core), not part of the key (draws do not depend on it)."""
-    from .controls import SEARCH_KEYS, search_null
+    from .explain.controls import SEARCH_KEYS, search_null
 
     params = sorted((k, v) for k, v in search_params.items() if k in SEARCH_KEYS)
     key = cache_key(concepts.encoding, concepts.names, concepts.masks.indptr, concepts.masks.indices, params,
@@ -369,7 +369,7 @@ def matched_null(profile: str, neuron_masks: np.ndarray, concepts: Concepts, rea
                  seed: int, bin_width: float, n_jobs: int = 1, **search_params) -> pd.DataFrame:
     """:func:`controls.matched_null` of one model × encoding, its draws kept by :func:`null_draws`;
     returns ``real`` with the null's columns and ``excess_iou``. ``n_jobs``: processes for the searches."""
-    from . import controls
+    from .explain import controls
 
     null = controls.matched_null(
         neuron_masks, concepts, n_draws=n_draws, seed=seed, bin_width=bin_width, real=real,
@@ -521,7 +521,7 @@ def firing_accuracy(profile: str, probe: pd.DataFrame, encoders, activation_alph
     frame: ``neuron, n_fires, acc_when_firing, encoder, seed``)."""
     from .analysis import acc_when_firing
     from .models.heads import label_ids
-    from .search import threshold_activations
+    from .explain.search import threshold_activations
 
     gold = label_ids(probe)
     frames = []

@@ -29,12 +29,12 @@
 # Because the beam after round *j* does not depend on `max_length`, one search gives the answer for every
 # length 1 … `max_length`. Units that fire on fewer than `min_acts` probe pairs are left **unexplained**.
 # Ties are broken by fewer concepts, then by the formula's text, so results are deterministic. The search
-# is vectorised across candidates and neurons (`clipneuron_utils.search`) and equals a brute-force oracle
+# is vectorised across candidates and neurons (`clipneuron_utils.explain.search`) and equals a brute-force oracle
 # in the tests.
 #
 # **The matched null.** A unit's best IoU depends strongly on how many probe pairs it fires on, whatever
 # it encodes. So every unit is also scored against random masks with its firing count
-# (`clipneuron_utils.controls.matched_null`): `null_draws` random sets of exactly that many probe pairs,
+# (`clipneuron_utils.explain.controls.matched_null`): `null_draws` random sets of exactly that many probe pairs,
 # searched by the same beam search with the same concepts and settings, at every length. A unit's
 # `excess_iou = iou − null_mean_iou` is what its formula explains beyond its firing rate, and its
 # `p_value` the share of draws at least as good, `(1 + hits) / (null_draws + 1)`. The null depends on a
@@ -83,7 +83,7 @@ from IPython.display import Markdown, display
 from clipneuron_utils import charts, experiment, plots, tables
 from clipneuron_utils.data import corpus
 from clipneuron_utils.artifacts import cache_key
-from clipneuron_utils.search import threshold_activations
+from clipneuron_utils.explain.search import threshold_activations
 from clipneuron_utils.seeding import seed_everything
 
 charts.enable()

@@ -41,8 +41,8 @@ from clipneuron_utils import charts, differences as diff, experiment
 from clipneuron_utils.models import heads
 from clipneuron_utils.data import corpus, snli
 from clipneuron_utils.artifacts import cache_key
-from clipneuron_utils.concepts import build_concepts
-from clipneuron_utils.search import beam_search_by_length, threshold_activations
+from clipneuron_utils.explain.concepts import build_concepts
+from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations
 from clipneuron_utils.seeding import seed_everything
 
 charts.enable()

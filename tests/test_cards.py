@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from clipneuron_utils import cards, concepts
+from clipneuron_utils import cards
+from clipneuron_utils.explain import concepts
 from clipneuron_utils.data import synthetic
-from clipneuron_utils.search import beam_search_by_length, threshold_activations
+from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations
 
 
 @pytest.fixture(scope="module")

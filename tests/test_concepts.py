@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clipneuron_utils import wordnet
-from clipneuron_utils.concepts import (
+from clipneuron_utils.explain import wordnet
+from clipneuron_utils.explain.concepts import (
     OVERLAP_THRESHOLDS,
     SKIP_TOKENS,
     Concepts,

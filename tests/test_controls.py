@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from clipneuron_utils import controls, experiment
-from clipneuron_utils.concepts import Concepts
-from clipneuron_utils.search import beam_search_by_length
+from clipneuron_utils.explain import controls
+from clipneuron_utils import experiment
+from clipneuron_utils.explain.concepts import Concepts
+from clipneuron_utils.explain.search import beam_search_by_length
 
 SEARCH = dict(max_length=2, beam_size=5, min_acts=20)
 

@@ -5,7 +5,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from clipneuron_utils import differences as diff
-from clipneuron_utils.concepts import Concepts
+from clipneuron_utils.explain.concepts import Concepts
 
 
 def tokens(*sentences):

@@ -1,6 +1,7 @@
 """Shared run artifacts: concepts are built once per (probe pairs, vocabulary size, encoding)."""
 
-from clipneuron_utils import concepts, experiment
+from clipneuron_utils.explain import concepts
+from clipneuron_utils import experiment
 from clipneuron_utils.data import synthetic
 
 

@@ -21,7 +21,7 @@ import torch
 from clipneuron_utils import artifacts
 from clipneuron_utils.models import encoders, heads
 from clipneuron_utils.artifacts import CorruptArtifactError, run_dir
-from clipneuron_utils.concepts import Concepts, build_concepts
+from clipneuron_utils.explain.concepts import Concepts, build_concepts
 from clipneuron_utils.models.heads import HeadConfig, NLIModel, fit_or_load, load_model, probe_outputs, save_model
 from clipneuron_utils.data.synthetic import make_pairs
 from fixtures import CountingEncoder

@@ -13,7 +13,7 @@ import pytest
 
 from clipneuron_utils.data import corpus, snli
 from clipneuron_utils.models import heads
-from clipneuron_utils import probe, search
+from clipneuron_utils.explain import probe, search
 from clipneuron_utils.models.encoders import clip_truncation, make_encoder, register_tiny_config
 from fixtures import PARSE_2, snli_record
 

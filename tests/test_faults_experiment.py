@@ -10,7 +10,7 @@ from clipneuron_utils.data import corpus
 from clipneuron_utils import experiment
 from clipneuron_utils.artifacts import CorruptArtifactError, shown
 from clipneuron_utils.models.heads import HeadConfig
-from clipneuron_utils.search import threshold_activations
+from clipneuron_utils.explain.search import threshold_activations
 
 TINY = dict(max_epochs=1, patience=1, batch_size=64, lr=5e-3, lstm_embedding_dim=8, lstm_hidden_dim=8, seed=0)
 

@@ -8,8 +8,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clipneuron_utils.concepts import Concepts
-from clipneuron_utils.formulas import And, Leaf, Not, Or, evaluate, iou, parse
+from clipneuron_utils.explain.concepts import Concepts
+from clipneuron_utils.explain.formulas import And, Leaf, Not, Or, evaluate, iou, parse
 
 a, b, c = Leaf("pre:tok:man"), Leaf("hyp:tok:man"), Leaf("hyp:tag:JJ")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils import concepts, probe
+from clipneuron_utils.explain import concepts, probe
 from clipneuron_utils.models import heads
 from clipneuron_utils.data import synthetic
 

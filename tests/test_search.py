@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import exhaustive_best, naive_beam_search
 
-from clipneuron_utils.concepts import Concepts
-from clipneuron_utils.formulas import evaluate, iou, parse
-from clipneuron_utils.search import COLUMNS, OPS, beam_search, beam_search_by_length, threshold_activations
+from clipneuron_utils.explain.concepts import Concepts
+from clipneuron_utils.explain.formulas import evaluate, iou, parse
+from clipneuron_utils.explain.search import COLUMNS, OPS, beam_search, beam_search_by_length, threshold_activations
 
 
 def problem(seed, n_range=(40, 200), m_range=(8, 15), units=4):

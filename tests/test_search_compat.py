@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import naive_beam_search, original_beam_search
 
-from clipneuron_utils.concepts import Concepts
-from clipneuron_utils.formulas import evaluate, iou, parse
-from clipneuron_utils.search import beam_search, beam_search_by_length, beam_trace, penalty_length
+from clipneuron_utils.explain.concepts import Concepts
+from clipneuron_utils.explain.formulas import evaluate, iou, parse
+from clipneuron_utils.explain.search import beam_search, beam_search_by_length, beam_trace, penalty_length
 
 
 def mask(n: int, rows) -> np.ndarray:

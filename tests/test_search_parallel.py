@@ -8,8 +8,8 @@ import pytest
 import scipy.sparse as sp
 from test_search import problem
 
-from clipneuron_utils.concepts import Concepts
-from clipneuron_utils.search import _blocks, beam_search, beam_search_by_length, resolve_jobs, usable_cores
+from clipneuron_utils.explain.concepts import Concepts
+from clipneuron_utils.explain.search import _blocks, beam_search, beam_search_by_length, resolve_jobs, usable_cores
 
 
 def _both(neurons, concepts, **kw):

@@ -11,9 +11,9 @@ One boolean column per concept, one row per premise/hypothesis pair, named as in
 
 ``encoding="wordnet"`` keeps the same names and vocabulary, and makes ``W`` also true where any WordNet
 synonym of W occurs on that side (multi-word lemmas match as contiguous token runs). ``wordnet_mode``
-chooses the synonyms (:func:`clipneuron_utils.wordnet.synonyms`): ``"exact"`` (the default) takes only
+chooses the synonyms (:func:`clipneuron_utils.explain.wordnet.synonyms`): ``"exact"`` (the default) takes only
 the synsets that have W itself as a lemma name, and never expands nor matches a stop word
-(:func:`clipneuron_utils.wordnet.stop_words`: scikit-learn's English stop list plus ``SKIP_TOKENS``);
+(:func:`clipneuron_utils.explain.wordnet.stop_words`: scikit-learn's English stop list plus ``SKIP_TOKENS``);
 ``"all_senses"`` takes every synset NLTK's lookup returns after morphy (so "as" is looked up as "a"),
 the naive encoding. The mode is recorded in :attr:`Concepts.wordnet_mode` (``None`` for the standard
 encoding).
@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .artifacts import CorruptArtifactError, atomic_path, record_checksum
-from .artifacts import verify as verify_artifact
+from ..artifacts import CorruptArtifactError, atomic_path, record_checksum
+from ..artifacts import verify as verify_artifact
 
 ENCODINGS = ("standard", "wordnet")
-WORDNET_MODES = ("exact", "all_senses")  # as clipneuron_utils.wordnet.WORDNET_MODES (not imported: NLTK loads lazily)
+WORDNET_MODES = ("exact", "all_senses")  # as clipneuron_utils.explain.wordnet.WORDNET_MODES (not imported: NLTK loads lazily)
 SKIP_TOKENS = frozenset({"a", "an", "the", "of", ".", ","})
 OVERLAP_THRESHOLDS = (25, 50, 75)
 REQUIRED_COLUMNS = ("premise_tokens", "hypothesis_tokens", "premise_tags", "hypothesis_tags")

@@ -167,7 +167,7 @@ WORDNET_MODES = ("exact", "all_senses")
 STOP_WORDS_SOURCE = (
     "scikit-learn's sklearn.feature_extraction.text.ENGLISH_STOP_WORDS (the Glasgow Information Retrieval "
     "Group's English stop list) united with the concept vocabulary's skip list "
-    "{a, an, the, of, '.', ','} (clipneuron_utils.concepts.SKIP_TOKENS)"
+    "{a, an, the, of, '.', ','} (clipneuron_utils.explain.concepts.SKIP_TOKENS)"
 )
 
 

@@ -165,7 +165,7 @@ def parse(text: str) -> Formula:
 def evaluate(formula: Formula | str, lookup) -> np.ndarray:
     """Boolean mask of ``formula`` over pairs; ``lookup`` maps a leaf name to its mask.
 
-    ``lookup`` may be a :class:`~clipneuron_utils.concepts.Concepts` (uses ``.mask(name)``) or any
+    ``lookup`` may be a :class:`~clipneuron_utils.explain.concepts.Concepts` (uses ``.mask(name)``) or any
     mapping name → boolean array.
     """
     if isinstance(formula, str):

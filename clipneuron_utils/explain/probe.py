@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import formulas
-from .data.snli import LABELS
+from ..data.snli import LABELS
 
 
 def probe(model, pairs, neurons: Sequence[int] = (), *, cache=None) -> pd.DataFrame:
@@ -23,7 +23,7 @@ def probe(model, pairs, neurons: Sequence[int] = (), *, cache=None) -> pd.DataFr
 
     ``pairs``: a DataFrame with premise/hypothesis columns, or a list of (premise, hypothesis[, label]).
     """
-    from .models.heads import NLIModel, activations, as_pairs, predict
+    from ..models.heads import NLIModel, activations, as_pairs, predict
 
     if not isinstance(model, NLIModel):
         raise TypeError(
