@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import analysis, plots
+from .stats import analysis
+from . import plots
 from .data.snli import LABELS
 
 

@@ -35,7 +35,7 @@
 #   over seeds, with a 95 % percentile bootstrap interval that resamples units within each seed, and
 #   correlation p-values are Holm-corrected across every correlation test this chapter reports.
 #
-# The verdicts are computed from these numbers (`clipneuron_utils.claims`); the same scorecard opens the
+# The verdicts are computed from these numbers (`clipneuron_utils.stats.claims`); the same scorecard opens the
 # book.
 
 # %% tags=["parameters"]
@@ -57,10 +57,11 @@ bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import analysis, charts, claims, experiment, plots, provenance, reported, tables
+from clipneuron_utils.stats import analysis, claims, reported
+from clipneuron_utils import charts, experiment, plots, provenance, tables
 from clipneuron_utils.data import corpus
 from clipneuron_utils.seeding import seed_everything
-from clipneuron_utils.uncertainty import format_ci, format_p
+from clipneuron_utils.stats.uncertainty import format_ci, format_p
 
 charts.enable()
 seed_everything(seed)
@@ -124,7 +125,7 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {f}
 # %% [markdown]
 # The figures behind each verdict: *this build* is the figure the claim is about (mean over seeds, 95 %
 # bootstrap interval); *against controls* is the same figure against the matched null or with firing
-# rate held fixed. Each verdict follows from these two columns by the rules of `clipneuron_utils.claims`
+# rate held fixed. Each verdict follows from these two columns by the rules of `clipneuron_utils.stats.claims`
 # (type an encoder or a verdict in the search box to filter).
 
 # %% tags=["hide-input"]

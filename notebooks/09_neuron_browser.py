@@ -30,7 +30,8 @@ n_extremes: int = 1  # cards per model chapter 7 shows for its most and for its 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 from IPython.display import Markdown, display
 
-from clipneuron_utils import analysis, cards, experiment, tables
+from clipneuron_utils.stats import analysis
+from clipneuron_utils import cards, experiment, tables
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import output_weights
 from clipneuron_utils.seeding import seed_everything

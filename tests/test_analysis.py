@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from clipneuron_utils import analysis as A
+from clipneuron_utils.stats import analysis as A
 from clipneuron_utils.data.snli import LABELS
 
 

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from clipneuron_utils import claims
+from clipneuron_utils.stats import claims
 
 TRAINED = {"clip": {"encoder_params": {"weights": "openai"}}, "lstm": {}, "minilm": {}}
 UNTRAINED = {**TRAINED, "clip": {"encoder_params": {"weights": "untrained"}}}

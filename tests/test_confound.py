@@ -7,8 +7,8 @@ import pandas as pd
 import pingouin
 import pytest
 
-from clipneuron_utils import analysis as A
-from clipneuron_utils import uncertainty as U
+from clipneuron_utils.stats import analysis as A
+from clipneuron_utils.stats import uncertainty as U
 
 PARTIAL = "IoU ~ accuracy | log firing count"
 

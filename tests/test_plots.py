@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils import analysis as A
+from clipneuron_utils.stats import analysis as A
 from clipneuron_utils import charts, plots
 from clipneuron_utils.data.snli import LABELS
 

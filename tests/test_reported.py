@@ -1,6 +1,6 @@
 """The phrases the results chapter builds from computed statistics."""
 
-from clipneuron_utils import reported
+from clipneuron_utils.stats import reported
 
 
 def test_correlation_phrase_reads_the_numbers():

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from clipneuron_utils import uncertainty as U
+from clipneuron_utils.stats import uncertainty as U
 
 # ------------------------------------------------------------------------------------------ means
 

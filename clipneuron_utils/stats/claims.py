@@ -7,7 +7,7 @@ it is *not testable in this build* when the build lacks what the claim is about 
 CLIP is untrained, WordNet concepts when only the standard encoding ran) or a statistic cannot be
 estimated. Significance uses Holm-adjusted p-values (across the family of correlation tests the book
 reports) and 95 % bootstrap confidence intervals; every number here comes from the tables of
-:mod:`clipneuron_utils.analysis` — none is typed in (the paper's own figures come from :mod:`.reported`).
+:mod:`clipneuron_utils.stats.analysis` — none is typed in (the paper's own figures come from :mod:`.reported`).
 
 The claims (Acquaviva & Hensgen, after Mu & Andreas):
 

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data.snli import LABELS
+from ..data.snli import LABELS
 
 DEFAULT_BY = ("encoder", "encoding", "max_length")
 ZERO_BIN_LABEL = "0 (not firing)"
@@ -390,7 +390,7 @@ def formula_concepts(formula: str, lookup) -> dict[str, np.ndarray]:
 
     ``lookup``: a Concepts object (``.mask(name)``), a mapping name → mask, or a callable.
     """
-    from .explain.formulas import evaluate, parse
+    from ..explain.formulas import evaluate, parse
 
     tree = parse(formula)
     get = lookup.mask if hasattr(lookup, "mask") else (lookup if callable(lookup) else lookup.__getitem__)
@@ -582,7 +582,7 @@ __all__ = [
 
 # ------------------------------------------------- uncertainty: seeds, intervals, the firing confound
 #
-# Every function below follows the rule of :mod:`clipneuron_utils.uncertainty`: a statistic is computed
+# Every function below follows the rule of :mod:`clipneuron_utils.stats.uncertainty`: a statistic is computed
 # per training seed (column ``seed``; a frame without it is one seed), the estimate is its mean over
 # seeds, ``seed_sd`` its SD over seeds (ddof 1) and ``n_seeds`` the seeds that have it; the CI
 # (``confidence``, 95 % by default) is a percentile bootstrap that resamples units within each seed.
@@ -851,7 +851,7 @@ def firing_confound(
     expect if IoU carried nothing beyond firing rate). Over explained units with every variable
     finite; tests whose columns are absent are skipped. Per seed, r and p come from pingouin
     (``corr`` / ``partial_corr``); ``r`` is their mean over seeds, ``p`` their Fisher-z combination
-    (:func:`~clipneuron_utils.uncertainty.combined_p`; one seed: pingouin's p), and the CI a
+    (:func:`~clipneuron_utils.stats.uncertainty.combined_p`; one seed: pingouin's p), and the CI a
     seed-stratified bootstrap. ``p_holm``: Holm over all rows of the returned frame (the family the
     book reports). ``by`` defaults to ``encoder, encoding, max_length`` (those present). Columns: keys,
     ``test, method, r, ci_low, ci_high, p, seed_sd, n_seeds, n, p_holm``.
