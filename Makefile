@@ -36,7 +36,7 @@ notebooks: env
 	$(PY) -m clipneuron_utils.pipeline --profile $(PROFILE) $(ARGS)
 
 html: env
-	$(PY) -m clipneuron_utils.book $(BOOK_FROM)
+	$(PY) -m clipneuron_utils.render.book $(BOOK_FROM)
 
 ## pair notebooks/*.py with .ipynb twins (for Jupyter, or papermill --help-notebook)
 pair: env
@@ -64,7 +64,7 @@ nbval-cpus: env
 	done
 
 smoke-book: env
-	$(PY) -m clipneuron_utils.book --notebooks tests/nbval --output _build/smoke
+	$(PY) -m clipneuron_utils.render.book --notebooks tests/nbval --output _build/smoke
 
 browser: env
 	$(PY) -m pytest tests/browser -q

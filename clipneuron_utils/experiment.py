@@ -454,7 +454,7 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
     from dataclasses import replace
 
     from .models.heads import label_ids
-    from .provenance import encoder_warning
+    from .render.provenance import encoder_warning
 
     seeds = [int(config.seed)] if seeds is None else [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import yaml
 
-from . import parameters, provenance
+from . import parameters
+from .render import provenance
 from .artifacts import atomic_path, environment, repo_root, run_dir, runs_root, umask, write_text
 
 VOLATILE_CELL_KEYS = ("execution", "papermill", "ExecuteTime", "collapsed")

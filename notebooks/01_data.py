@@ -39,7 +39,7 @@ import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import charts
+from clipneuron_utils.render import charts
 from clipneuron_utils.data import corpus
 from clipneuron_utils.seeding import seed_everything
 
@@ -128,7 +128,7 @@ pd.DataFrame(
 ).reset_index(drop=True)
 
 # %% tags=["remove-cell"]
-from clipneuron_utils import provenance
+from clipneuron_utils.render import provenance
 
 provenance.record(
     profile,

@@ -50,7 +50,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import charts, experiment, provenance
+from clipneuron_utils.render import charts, provenance
+from clipneuron_utils import experiment
 from clipneuron_utils.models import encoders as enc
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import HeadConfig

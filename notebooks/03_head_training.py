@@ -72,7 +72,8 @@ import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import charts, experiment
+from clipneuron_utils.render import charts
+from clipneuron_utils import experiment
 from clipneuron_utils.data import corpus
 from clipneuron_utils.data.snli import LABELS
 from clipneuron_utils.models.encoders import describe_device, resolve_device
@@ -111,7 +112,7 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(
 # %% tags=["remove-cell"]
 from pathlib import Path
 
-from clipneuron_utils import provenance
+from clipneuron_utils.render import provenance
 from clipneuron_utils.artifacts import read_json
 
 trained_on = {read_json(Path(record["folder"]) / "model.json").get("trained_on")  # None: made before it was recorded

@@ -80,7 +80,8 @@ import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import charts, experiment, plots, tables
+from clipneuron_utils.render import charts, plots, tables
+from clipneuron_utils import experiment
 from clipneuron_utils.data import corpus
 from clipneuron_utils.artifacts import cache_key
 from clipneuron_utils.explain.search import threshold_activations

@@ -58,7 +58,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils.stats import analysis, claims, reported
-from clipneuron_utils import charts, experiment, plots, provenance, tables
+from clipneuron_utils.render import charts, plots, provenance, tables
+from clipneuron_utils import experiment
 from clipneuron_utils.data import corpus
 from clipneuron_utils.seeding import seed_everything
 from clipneuron_utils.stats.uncertainty import format_ci, format_p

@@ -47,7 +47,8 @@ probe_pairs: list = [["The boys said hello to the girls.", "The girls said hello
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import cards, charts, experiment
+from clipneuron_utils.render import cards, charts
+from clipneuron_utils import experiment
 from clipneuron_utils.explain import formulas, probe
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import output_weights

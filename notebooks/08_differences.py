@@ -37,7 +37,8 @@ compare_length: int = 2  # longest formulas in the input-norm and penalty compar
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils import charts, differences as diff, experiment
+from clipneuron_utils.render import charts, differences as diff
+from clipneuron_utils import experiment
 from clipneuron_utils.models import heads
 from clipneuron_utils.data import corpus, snli
 from clipneuron_utils.artifacts import cache_key

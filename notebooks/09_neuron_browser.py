@@ -31,7 +31,8 @@ n_extremes: int = 1  # cards per model chapter 7 shows for its most and for its 
 from IPython.display import Markdown, display
 
 from clipneuron_utils.stats import analysis
-from clipneuron_utils import cards, experiment, tables
+from clipneuron_utils.render import cards, tables
+from clipneuron_utils import experiment
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import output_weights
 from clipneuron_utils.seeding import seed_everything

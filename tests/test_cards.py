@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from clipneuron_utils import cards
+from clipneuron_utils.render import cards
 from clipneuron_utils.explain import concepts
 from clipneuron_utils.data import synthetic
 from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from clipneuron_utils import differences as diff
+from clipneuron_utils.render import differences as diff
 from clipneuron_utils.explain.concepts import Concepts
 
 

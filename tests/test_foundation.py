@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils import artifacts, book, charts, provenance
+from clipneuron_utils import artifacts
+from clipneuron_utils.render import book, charts, provenance
 from clipneuron_utils.data import corpus, snli, synthetic
 from clipneuron_utils.seeding import seed_everything
 
@@ -133,7 +134,7 @@ def test_book_build_requires_provenance(tmp_path):
 def test_sphinx_ext_drops_twin_inline_scripts():
     from sphinx.builders.html._assets import _JavaScript
 
-    from clipneuron_utils import sphinx_ext
+    from clipneuron_utils.render import sphinx_ext
 
     scripts = [_JavaScript("", body="const A = 1"), _JavaScript("x.js"), _JavaScript(None, body="const A = 1"),
                _JavaScript("x.js", **{"async": "async"})]

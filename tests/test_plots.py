@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from clipneuron_utils.stats import analysis as A
-from clipneuron_utils import charts, plots
+from clipneuron_utils.render import charts, plots
 from clipneuron_utils.data.snli import LABELS
 
 POINTED = {"point", "circle", "square", "bar", "rule", "tick"}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils import plots
+from clipneuron_utils.render import plots
 from test_plots import check_common, mark, render_svg, units, walk
 
 ENCODERS = ("clip", "lstm", "bow")

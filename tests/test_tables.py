@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils import cards, sphinx_ext, tables
+from clipneuron_utils.render import cards, sphinx_ext, tables
 from clipneuron_utils.data.snli import LABELS
 
 

@@ -1,6 +1,6 @@
 """The built smoke book, opened in headless Chromium with no network: every page clean, charts drawn.
 
-Run after ``make smoke-book`` (``python -m clipneuron_utils.book --notebooks tests/nbval --output _build/smoke``;
+Run after ``make smoke-book`` (``python -m clipneuron_utils.render.book --notebooks tests/nbval --output _build/smoke``;
 ``make test`` does both). The pages are served from localhost; every request to another host is aborted, so
 a chart or a table that needed a CDN stays empty and fails the test.
 

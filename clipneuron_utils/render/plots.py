@@ -27,7 +27,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .stats import analysis
+from ..stats import analysis
 
 KEYS = ("encoder", "encoding", "max_length")
 LABEL_COLORS = {"entailment": "#1b9e77", "neutral": "#7570b3", "contradiction": "#d95f02"}

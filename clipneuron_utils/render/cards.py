@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .stats import analysis
+from ..stats import analysis
 from . import plots
-from .data.snli import LABELS
+from ..data.snli import LABELS
 
 
 def anchor(encoder: str, neuron: int) -> str:

@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from .artifacts import read_json, run_dir, write_json
+from ..artifacts import read_json, run_dir, write_json
 
 FILE = "provenance.json"
 FILE_ENV = "CLIPNEURON_PROVENANCE"

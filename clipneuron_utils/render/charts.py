@@ -118,7 +118,7 @@ def write_bundle(static_dir: str | Path) -> Path:
     """Write Vega + Vega-Lite + Vega-Embed as one script the book loads from ``_static``."""
     import vl_convert as vlc
 
-    from .artifacts import write_text
+    from ..artifacts import write_text
 
     path = Path(static_dir) / BUNDLE_NAME
     bundle = vlc.javascript_bundle(vl_version=vegalite_version())

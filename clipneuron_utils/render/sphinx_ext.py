@@ -4,7 +4,7 @@
   a function so its top-level names cannot clash with the theme's scripts), so Altair charts draw with no
   network.
 * Serves itables' DataTables bundle from ``_static/itables/dt_bundle.js`` and ``.css`` (copied from the
-  installed itables package), which the interactive tables of :mod:`clipneuron_utils.tables` import: the
+  installed itables package), which the interactive tables of :mod:`clipneuron_utils.render.tables` import: the
   ~0.7 MB bundle is served once for the book instead of being embedded in each page that has a table.
 * Drops duplicated inline scripts: with Sphinx 7, Jupyter Book 1 registers some extensions' inline
   scripts twice (``const THEBE_JS_URL`` declared twice is a JavaScript error on every page).

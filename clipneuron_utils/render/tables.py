@@ -5,7 +5,7 @@ a cell, or ``display(...)``) with two representations:
 
 * ``text/html`` — itables' HTML in its *connected* mode, but with the DataTables bundle imported from the
   book itself, ``./_static/itables/dt_bundle.js`` (and ``dt_bundle.css``), which
-  :mod:`clipneuron_utils.sphinx_ext` copies there from the installed itables package at build time. The
+  :mod:`clipneuron_utils.render.sphinx_ext` copies there from the installed itables package at build time. The
   bundle (~0.7 MB) is therefore served once for the whole book instead of being embedded in every page, as
   itables' offline mode (``init_notebook_mode(connected=False)``) would do, and nothing is fetched from a
   CDN. Every page of the book sits at the root of the HTML folder, so the relative URL holds on all of
@@ -65,13 +65,13 @@ def bundle_files() -> list[Path]:
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"itables {itables.__version__} does not ship {', '.join(missing)}: "
-                                "update clipneuron_utils.tables to the new itables layout")
+                                "update clipneuron_utils.render.tables to the new itables layout")
     return files
 
 
 def write_bundle(static_dir: str | Path) -> Path:
     """Copy itables' DataTables bundle into ``<static_dir>/itables/`` (each file atomically); returns that folder."""
-    from .artifacts import atomic_path
+    from ..artifacts import atomic_path
 
     target = Path(static_dir) / STATIC_FOLDER
     for source in bundle_files():
@@ -151,7 +151,7 @@ def _is_text(column: pd.Series) -> bool:
 def _replace_once(text: str, old: str, new: str) -> str:
     if text.count(old) != 1:
         raise RuntimeError(f"itables' HTML has changed ({old[:60]!r} found {text.count(old)} times, not once): "
-                           "update clipneuron_utils.tables to the installed itables version")
+                           "update clipneuron_utils.render.tables to the installed itables version")
     return text.replace(old, new)
 
 
@@ -247,7 +247,7 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     ``card_units``. Unexplained units have empty formulas and IoUs.
     """
     from .cards import anchor
-    from .data.snli import LABELS
+    from ..data.snli import LABELS
 
     frame = results[(results["encoder"] == encoder) & (results["encoding"] == encoding)]
     if frame.empty:

@@ -1,10 +1,10 @@
 """Build the HTML book (Jupyter Book 1) from executed notebooks, with no network needed to view it.
 
-``python -m clipneuron_utils.book`` builds ``book/`` (the committed executed notebooks) into
+``python -m clipneuron_utils.render.book`` builds ``book/`` (the committed executed notebooks) into
 ``_build/html``; ``--notebooks tests/nbval --output _build/smoke`` builds the same table of contents from
 the smoke notebooks instead (what ``make test`` checks). Both write the Vega bundle into ``_static``
 through the
-``clipneuron_utils.sphinx_ext`` extension, so charts draw offline.
+``clipneuron_utils.render.sphinx_ext`` extension, so charts draw offline.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .artifacts import repo_root
+from ..artifacts import repo_root
 
 BOOK_FILES = ("_toc.yml", "intro.md", "references.bib")
 
@@ -50,7 +50,7 @@ def build(source: Path, output: Path, *, strict: bool = True) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clipneuron_utils.book", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m clipneuron_utils.render.book", description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebooks", default=None, help="folder of executed notebooks (default: book/ itself)")
     parser.add_argument("--output", default=None, help="output folder (default: the repository root → _build/html)")
     parser.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
