@@ -33,7 +33,7 @@ env: $(STAMP)
 book: notebooks html
 
 notebooks: env
-	$(PY) -m clipneuron_utils.pipeline --profile $(PROFILE) $(ARGS)
+	$(PY) -m clipneuron_utils.run.pipeline --profile $(PROFILE) $(ARGS)
 
 html: env
 	$(PY) -m clipneuron_utils.render.book $(BOOK_FROM)
@@ -71,7 +71,7 @@ browser: env
 
 ## regenerate the nbval references (after an intended change of a chapter's output)
 smoke-notebooks: env
-	$(PY) -m clipneuron_utils.pipeline --profile smoke $(ARGS)
+	$(PY) -m clipneuron_utils.run.pipeline --profile smoke $(ARGS)
 
 clean:
 	rm -rf _build runs/smoke

@@ -1,6 +1,6 @@
 """Paper scale: the rate of every stage of a profile's chapters, on the CPU and (where there is one) the GPU.
 
-The measurements of ``python -m clipneuron_utils.pipeline --estimate`` (:mod:`clipneuron_utils.estimate`),
+The measurements of ``python -m clipneuron_utils.run.pipeline --estimate`` (:mod:`clipneuron_utils.run.estimate`),
 printed per stage for each ``--device``, with the GPU's speed-up where both were measured, and the
 projected wall time of the profile for each device. Stages that only run on the CPU (reading SNLI, CLIP's
 tokenizer, concept masks, the beam search) are timed once and marked so.
@@ -23,8 +23,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from clipneuron_utils import estimate  # noqa: E402
-from clipneuron_utils.pipeline import PipelineError, parse_override  # noqa: E402
+from clipneuron_utils.run import estimate  # noqa: E402
+from clipneuron_utils.run.pipeline import PipelineError, parse_override  # noqa: E402
 
 
 def stage_figures(m: estimate.Measurements) -> list[tuple[str, float, str, bool]]:

@@ -1,6 +1,6 @@
 """Validate ``--estimate``: project some chapters, run them from scratch, and compare projected with actual.
 
-The projection is :func:`clipneuron_utils.estimate.projection` (what ``pipeline --estimate`` prints). Then
+The projection is :func:`clipneuron_utils.run.estimate.projection` (what ``pipeline --estimate`` prints). Then
 each chapter runs on its own through the pipeline (``--only NN``) with a fresh, temporary ``runs/``
 folder (empty caches: every encoder encodes, every model trains) and a temporary output folder, so the
 book, ``tests/nbval/`` and ``runs/`` are not touched. Per chapter it prints the projected and the actual
@@ -33,8 +33,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from clipneuron_utils import estimate  # noqa: E402
-from clipneuron_utils.pipeline import PipelineError, parse_override  # noqa: E402
+from clipneuron_utils.run import estimate  # noqa: E402
+from clipneuron_utils.run.pipeline import PipelineError, parse_override  # noqa: E402
 
 
 class LoadSampler:
@@ -64,7 +64,7 @@ class LoadSampler:
 
 def run_chapter(chapter: str, profile: str, parameters: list[str], output: Path, env: dict) -> dict:
     """Run one chapter through the pipeline; its wall time, CPU time (every process it started) and load."""
-    command = [sys.executable, "-m", "clipneuron_utils.pipeline", "--profile", profile, "--only", chapter,
+    command = [sys.executable, "-m", "clipneuron_utils.run.pipeline", "--profile", profile, "--only", chapter,
                "--output-dir", str(output), *(a for p in parameters for a in ("-p", p))]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with LoadSampler() as load:

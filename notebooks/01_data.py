@@ -22,7 +22,7 @@
 # official parse trees and their tags.
 #
 # This chapter loads the pairs the run uses and describes them. The parameters below are the ones
-# papermill fills in (`python -m clipneuron_utils.pipeline --profile offline -p seed=1`).
+# papermill fills in (`python -m clipneuron_utils.run.pipeline --profile offline -p seed=1`).
 
 # %% tags=["parameters"]
 profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/

@@ -81,7 +81,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils.render import charts, plots, tables
-from clipneuron_utils import experiment
+from clipneuron_utils.run import store
 from clipneuron_utils.data import corpus
 from clipneuron_utils.artifacts import cache_key
 from clipneuron_utils.explain.search import threshold_activations
@@ -89,34 +89,34 @@ from clipneuron_utils.seeding import seed_everything
 
 charts.enable()
 seed_everything(seed)
-encoders = experiment.check_encoders(encoders)
-encodings = experiment.check_encodings(encodings)
+encoders = store.check_encoders(encoders)
+encodings = store.check_encodings(encodings)
 search_params = dict(max_length=max_length, beam_size=beam_size, min_acts=min_acts,
                      complexity_penalty=complexity_penalty, or_not=or_not, expand_all=expand_all)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-seed_lists = {name: experiment.training_seeds(seed, seeds, lstm_seeds, name) for name in encoders}
-models = experiment.check_models(profile, pairs, encoders, seeds=seed_lists)  # trained by chapter 3 on these very pairs
-concept_sets = {e: experiment.probe_concepts(profile, pairs.probe, vocab_size, e, wordnet_mode) for e in encodings}
-masks = {(name, s): threshold_activations(experiment.probe_outputs(profile, name, pairs.probe, seed=s)["activations"],
+seed_lists = {name: store.training_seeds(seed, seeds, lstm_seeds, name) for name in encoders}
+models = store.check_models(profile, pairs, encoders, seeds=seed_lists)  # trained by chapter 3 on these very pairs
+concept_sets = {e: store.probe_concepts(profile, pairs.probe, vocab_size, e, wordnet_mode) for e in encodings}
+masks = {(name, s): threshold_activations(store.probe_outputs(profile, name, pairs.probe, seed=s)["activations"],
                                           activation_alpha or None, what=f"{name} model (seed {s})")
          for name in encoders for s in seed_lists[name]}
 frames, timings = [], []
 for (name, s), mask in masks.items():
     for encoding in encodings:
         started = time.perf_counter()
-        found = experiment.search_results(profile, name, encoding, mask, concept_sets[encoding],
+        found = store.search_results(profile, name, encoding, mask, concept_sets[encoding],
                                           activations_key=cache_key(mask), n_jobs=n_jobs, **search_params)
         searched = time.perf_counter()
-        found = experiment.matched_null(profile, mask, concept_sets[encoding], found, n_draws=null_draws, seed=seed,
+        found = store.matched_null(profile, mask, concept_sets[encoding], found, n_draws=null_draws, seed=seed,
                                         bin_width=null_bin_width, n_jobs=n_jobs, **search_params)
         frames.append(found.assign(seed=s))
         timings.append({"encoder": name, "seed": s, "encoding": encoding, "search (s)": round(searched - started, 2),
                         "matched null (s)": round(time.perf_counter() - searched, 2)})
 results = pd.concat(frames, ignore_index=True)
-saved_to = experiment.save_latest_search(profile, results, {**search_params, "activation_alpha": activation_alpha,
+saved_to = store.save_latest_search(profile, results, {**search_params, "activation_alpha": activation_alpha,
                                                              "vocab_size": vocab_size, "wordnet_mode": wordnet_mode,
                                                              "null_draws": null_draws, "null_bin_width": null_bin_width,
                                                              "null_seed": seed}, models)
@@ -158,7 +158,7 @@ overview.round(4)
 # The primary model of each encoder (its first training seed).
 
 # %% tags=["hide-input"]
-primary = experiment.primary_rows(final)
+primary = store.primary_rows(final)
 top = (primary[primary["explained"]].sort_values(["encoder", "encoding", "iou", "neuron"], ascending=[True, True, False, True])
        .groupby(["encoder", "encoding"]).head(5))
 tables.interactive(top[["encoder", "encoding", "neuron", "formula", "iou", "excess_iou", "best_atom", "best_atom_iou",
@@ -178,7 +178,7 @@ plots.iou_histogram(primary[primary["explained"]])
 if compare_expand_all and not expand_all:
     name, encoding = encoders[0], encodings[0]
     mask = masks[(name, seed_lists[name][0])]
-    unrestricted = experiment.search_results(
+    unrestricted = store.search_results(
         profile, name, encoding, mask, concept_sets[encoding],
         activations_key=cache_key(mask), n_jobs=n_jobs, **{**search_params, "expand_all": True})
     both = primary[(primary.encoder == name) & (primary.encoding == encoding)].merge(

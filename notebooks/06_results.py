@@ -59,7 +59,7 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils.stats import analysis, claims, reported
 from clipneuron_utils.render import charts, plots, provenance, tables
-from clipneuron_utils import experiment
+from clipneuron_utils.run import store
 from clipneuron_utils.data import corpus
 from clipneuron_utils.seeding import seed_everything
 from clipneuron_utils.stats.uncertainty import format_ci, format_p
@@ -68,19 +68,19 @@ charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = experiment.latest_search(profile, pairs)  # checked: made from this data and these models
+results = store.latest_search(profile, pairs)  # checked: made from this data and these models
 search_params = results.attrs.get("params", {})
 encoders = list(dict.fromkeys(results["encoder"]))
-experiment.check_models(profile, pairs, encoders,
-                        seeds={name: experiment.training_seeds(seed, seeds, lstm_seeds, name) for name in encoders})
-registry = experiment.registry(profile)
+store.check_models(profile, pairs, encoders,
+                        seeds={name: store.training_seeds(seed, seeds, lstm_seeds, name) for name in encoders})
+registry = store.registry(profile)
 encodings = list(dict.fromkeys(results["encoding"]))
 top = int(results["max_length"].max())
 boot = dict(n_resamples=bootstrap_resamples, seed=seed)
 
 # %% tags=["hide-input"]
-lines = [f"- {registry[name]['label']}: {len(experiment.seeds_of(registry[name]))} seed(s), probe accuracy "
-         + ", ".join(f"{registry[name]['seeds'][str(s)]['probe_accuracy']:.1%}" for s in experiment.seeds_of(registry[name]))
+lines = [f"- {registry[name]['label']}: {len(store.seeds_of(registry[name]))} seed(s), probe accuracy "
+         + ", ".join(f"{registry[name]['seeds'][str(s)]['probe_accuracy']:.1%}" for s in store.seeds_of(registry[name]))
          for name in encoders]
 display(Markdown(
     ":::{important} What these results come from\n"
@@ -96,7 +96,7 @@ display(Markdown(
 ))
 
 # %% tags=["remove-output"]
-accuracy = experiment.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
+accuracy = store.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
 scored = analysis.attach_accuracy(results, accuracy)
 summary = analysis.iou_summary(scored, **boot)
 gains = analysis.length_gain(scored, from_length=1, to_length=2, **boot) if top >= 2 else None
@@ -195,7 +195,7 @@ display(Markdown("With the standard concepts:\n\n" + "\n".join(sentences) + clip
 # concepts) uses each operator mix and concept kind.
 
 # %% tags=["hide-input"]
-kinds = analysis.formula_kinds(experiment.primary_rows(scored)[lambda f: (f.max_length == top) & (f.encoding == "standard")])
+kinds = analysis.formula_kinds(store.primary_rows(scored)[lambda f: (f.max_length == top) & (f.encoding == "standard")])
 (kinds.pivot_table(index=["aspect", "category"], columns="encoder", values="share", sort=False)
  .fillna(0).round(3).reset_index())
 
@@ -227,7 +227,7 @@ else:
 # concepts.
 
 # %% tags=["hide-input"]
-primary = experiment.primary_rows(scored)
+primary = store.primary_rows(scored)
 shown = primary[primary["max_length"].isin(plot_lengths) & (primary["encoding"] == "standard")]
 plots.acc_vs_iou(shown, analysis.iou_accuracy_correlation(shown))
 

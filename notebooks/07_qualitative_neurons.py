@@ -48,7 +48,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils.render import cards, charts
-from clipneuron_utils import experiment
+from clipneuron_utils.run import store
 from clipneuron_utils.explain import formulas, probe
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import output_weights
@@ -57,18 +57,18 @@ from clipneuron_utils.seeding import seed_everything
 
 charts.enable()
 seed_everything(seed)
-experiment.check_encodings([card_encoding])
+store.check_encodings([card_encoding])
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = experiment.primary_rows(experiment.latest_search(profile, pairs))  # checked; each encoder's primary model
+results = store.primary_rows(store.latest_search(profile, pairs))  # checked; each encoder's primary model
 encoders = list(dict.fromkeys(results["encoder"]))
 alpha = results.attrs.get("params", {}).get("activation_alpha", 0.0)
-experiment.check_search_vocab(results, vocab_size, wordnet_mode)
+store.check_search_vocab(results, vocab_size, wordnet_mode)
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-concepts = experiment.probe_concepts(profile, pairs.probe, vocab_size, card_encoding, wordnet_mode)
-models = {name: experiment.load_trained(profile, name) for name in encoders}
-outputs = {name: experiment.probe_outputs(profile, name, pairs.probe, models[name]) for name in encoders}
+concepts = store.probe_concepts(profile, pairs.probe, vocab_size, card_encoding, wordnet_mode)
+models = {name: store.load_trained(profile, name) for name in encoders}
+outputs = {name: store.probe_outputs(profile, name, pairs.probe, models[name]) for name in encoders}
 
 # %% [markdown]
 # ## The most and least explainable units of each model
@@ -127,5 +127,5 @@ closest[["encoder", "neuron", "description_iou", "n_fires", "formula", "iou"]].r
 written = [tuple(p) for p in probe_pairs]
 for name in encoders:
     units = closest.loc[closest.encoder == name, "neuron"].astype(int).tolist()
-    display(Markdown(f"**{experiment.registry(profile)[name]['label']}**"))
+    display(Markdown(f"**{store.registry(profile)[name]['label']}**"))
     display(probe.probe(models[name], written, neurons=units))

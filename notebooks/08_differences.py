@@ -38,7 +38,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils.render import charts, differences as diff
-from clipneuron_utils import experiment
+from clipneuron_utils.run import store
 from clipneuron_utils.models import heads
 from clipneuron_utils.data import corpus, snli
 from clipneuron_utils.artifacts import cache_key
@@ -50,19 +50,19 @@ charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-latest = experiment.primary_rows(experiment.latest_search(profile, pairs))  # chapter 5's, checked; primary models
-experiment.check_search_vocab(latest, vocab_size, wordnet_mode)
+latest = store.primary_rows(store.latest_search(profile, pairs))  # chapter 5's, checked; primary models
+store.check_search_vocab(latest, vocab_size, wordnet_mode)
 saved = latest.attrs["params"]
 top = int(saved["max_length"])
 encoders = list(dict.fromkeys(latest["encoder"]))
-registry = experiment.registry(profile)
+registry = store.registry(profile)
 gold = heads.label_ids(pairs.probe)
 ours = latest[latest["encoding"] == "standard"] if (latest["encoding"] == "standard").any() else None
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-standard = experiment.probe_concepts(profile, pairs.probe, vocab_size, "standard")
-modes = {m: experiment.probe_concepts(profile, pairs.probe, vocab_size, "wordnet", m) for m in ("exact", "all_senses")}
-outputs = {name: experiment.probe_outputs(profile, name, pairs.probe) for name in encoders}
+standard = store.probe_concepts(profile, pairs.probe, vocab_size, "standard")
+modes = {m: store.probe_concepts(profile, pairs.probe, vocab_size, "wordnet", m) for m in ("exact", "all_senses")}
+outputs = {name: store.probe_outputs(profile, name, pairs.probe) for name in encoders}
 masks = {name: threshold_activations(out["activations"], saved.get("activation_alpha") or None, what=f"{name} model")
          for name, out in outputs.items()}
 
@@ -70,7 +70,7 @@ masks = {name: threshold_activations(out["activations"], saved.get("activation_a
 def search(name, concepts, masks_of=None, **changes):
     """This run's search for one encoder with some parameters changed (cached like chapter 5's)."""
     neuron_masks = masks[name] if masks_of is None else masks_of
-    return experiment.search_results(profile, name, concepts.encoding, neuron_masks, concepts,
+    return store.search_results(profile, name, concepts.encoding, neuron_masks, concepts,
                                      activations_key=cache_key(neuron_masks), **diff.search_params(saved, **changes))
 
 
@@ -90,7 +90,7 @@ norm_rows = []
 if measure_input_norm:
     for name in encoders:
         used = registry[name]["config"]["input_norm"]
-        _, other = experiment.train_variant(profile, name, pairs, input_norm=not used)
+        _, other = store.train_variant(profile, name, pairs, input_norm=not used)
         other_masks = threshold_activations(other["activations"], saved.get("activation_alpha") or None)
         theirs = search(name, standard, other_masks, max_length=compare_length)
         mine = ours[ours.encoder == name]
@@ -181,8 +181,8 @@ if data_source == "snli":
     concepts_all = build_concepts(everything, vocab_size, "standard", progress=False)
     parts = []
     for name in encoders:
-        model = experiment.load_trained(profile, name)
-        acts = heads.activations(model, everything, cache=experiment.feature_cache())
+        model = store.load_trained(profile, name)
+        acts = heads.activations(model, everything, cache=store.feature_cache())
         found = beam_search_by_length(threshold_activations(acts, saved.get("activation_alpha") or None),
                                       concepts_all, **diff.search_params(saved, max_length=1), progress=False)
         a, b = diff.explained_summary(ours[ours.encoder == name], 1), diff.explained_summary(found, 1)

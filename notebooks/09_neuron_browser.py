@@ -32,23 +32,23 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils.stats import analysis
 from clipneuron_utils.render import cards, tables
-from clipneuron_utils import experiment
+from clipneuron_utils.run import store
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import output_weights
 from clipneuron_utils.seeding import seed_everything
 
 seed_everything(seed)
-experiment.check_encodings([card_encoding])
+store.check_encodings([card_encoding])
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = experiment.primary_rows(experiment.latest_search(profile, pairs))  # checked; each encoder's primary model
+results = store.primary_rows(store.latest_search(profile, pairs))  # checked; each encoder's primary model
 encoders = list(dict.fromkeys(results["encoder"]))
 search_params = results.attrs.get("params", {})
-experiment.check_search_vocab(results, vocab_size, wordnet_mode)
-registry = experiment.registry(profile)
-accuracy = experiment.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
+store.check_search_vocab(results, vocab_size, wordnet_mode)
+registry = store.registry(profile)
+accuracy = store.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
 scored = analysis.attach_accuracy(results, accuracy)
-weights = {name: output_weights(experiment.load_trained(profile, name)) for name in encoders}
+weights = {name: output_weights(store.load_trained(profile, name)) for name in encoders}
 card_units = {name: sorted({u for units in cards.extremes(results, name, card_encoding, n_extremes).values() for u in units})
               for name in encoders}
 rows = {name: tables.browser_rows(scored, name, weights[name], encoding=card_encoding, card_units=card_units[name])

@@ -328,20 +328,20 @@ def test_ten_thousand_pairs_is_fast():
 
 
 def test_probe_concepts_cache_keys_the_wordnet_mode(runs_tmp, capsys, needs_wordnet, mode_pairs):
-    from clipneuron_utils import experiment
+    from clipneuron_utils.run import store
 
-    exact = experiment.probe_concepts("t", mode_pairs, 100, "wordnet", progress=False)
-    naive = experiment.probe_concepts("t", mode_pairs, 100, "wordnet", "all_senses", progress=False)
+    exact = store.probe_concepts("t", mode_pairs, 100, "wordnet", progress=False)
+    naive = store.probe_concepts("t", mode_pairs, 100, "wordnet", "all_senses", progress=False)
     assert (exact.wordnet_mode, naive.wordnet_mode) == ("exact", "all_senses")
     assert (exact.masks != naive.masks).nnz > 0
     files = sorted(p.name for p in (runs_tmp / "t" / "concepts").glob("*.npz"))
     assert [f.rsplit("-", 1)[0] for f in files] == ["wordnet-all_senses-100", "wordnet-exact-100"]
     capsys.readouterr()
-    again = experiment.probe_concepts("t", mode_pairs, 100, "wordnet", "all_senses", progress=False)
+    again = store.probe_concepts("t", mode_pairs, 100, "wordnet", "all_senses", progress=False)
     assert "cache hit: wordnet (all_senses)" in capsys.readouterr().out and again.wordnet_mode == "all_senses"
     # The standard masks do not depend on the mode: one file serves both.
-    experiment.probe_concepts("t", mode_pairs, 100, "standard", progress=False)
-    experiment.probe_concepts("t", mode_pairs, 100, "standard", "all_senses", progress=False)
+    store.probe_concepts("t", mode_pairs, 100, "standard", progress=False)
+    store.probe_concepts("t", mode_pairs, 100, "standard", "all_senses", progress=False)
     assert "cache hit: standard" in capsys.readouterr().out
     with pytest.raises(ValueError, match="wordnet_mode"):
-        experiment.probe_concepts("t", mode_pairs, 100, "standard", "morphy", progress=False)
+        store.probe_concepts("t", mode_pairs, 100, "standard", "morphy", progress=False)

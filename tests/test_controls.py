@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from clipneuron_utils.explain import controls
-from clipneuron_utils import experiment
+from clipneuron_utils.run import store
 from clipneuron_utils.explain.concepts import Concepts
 from clipneuron_utils.explain.search import beam_search_by_length
 
@@ -123,7 +123,7 @@ def test_p_value_counts_the_draws_at_least_as_good():
 def test_null_draws_are_kept_and_grow(runs_tmp, monkeypatch):
     concepts, names = world(6, n=400, m=12)
     c = Concepts(names, sp.csc_matrix(concepts), "standard")
-    first = experiment.null_draws("t", c, [50, 80], n_pairs=400, n_draws=3, seed=0, **SEARCH)
+    first = store.null_draws("t", c, [50, 80], n_pairs=400, n_draws=3, seed=0, **SEARCH)
     searched = []
     real_search = controls.search_null
 
@@ -132,11 +132,11 @@ def test_null_draws_are_kept_and_grow(runs_tmp, monkeypatch):
         return real_search(counts, *args, **kwargs)
 
     monkeypatch.setattr(controls, "search_null", spy)
-    again = experiment.null_draws("t", c, [50, 80], n_pairs=400, n_draws=3, seed=0, **SEARCH)
+    again = store.null_draws("t", c, [50, 80], n_pairs=400, n_draws=3, seed=0, **SEARCH)
     pd.testing.assert_frame_equal(first, again)
-    more = experiment.null_draws("t", c, [80, 120], n_pairs=400, n_draws=3, seed=0, **SEARCH)
+    more = store.null_draws("t", c, [80, 120], n_pairs=400, n_draws=3, seed=0, **SEARCH)
     assert searched == [[120]]  # only the count never searched
     alone = controls.search_null([120], c, n_pairs=400, n_draws=3, seed=0, **SEARCH)
     pd.testing.assert_frame_equal(more[more["count"] == 120].reset_index(drop=True), alone)
-    experiment.null_draws("t", c, [50], n_pairs=400, n_draws=3, seed=1, **SEARCH)  # another seed: another store
+    store.null_draws("t", c, [50], n_pairs=400, n_draws=3, seed=1, **SEARCH)  # another seed: another store
     assert searched[-1] == [50]

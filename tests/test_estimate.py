@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipneuron_utils import estimate, pipeline
-from clipneuron_utils.estimate import DataCounts, Measurements, SplitCount
+from clipneuron_utils.run import estimate, pipeline
+from clipneuron_utils.run.estimate import DataCounts, Measurements, SplitCount
 
 from fixtures import snli_record
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from clipneuron_utils.data import corpus
-from clipneuron_utils import experiment
+from clipneuron_utils.run import store
 from clipneuron_utils.artifacts import CorruptArtifactError, shown
 from clipneuron_utils.models.heads import HeadConfig
 from clipneuron_utils.explain.search import threshold_activations
@@ -34,121 +34,121 @@ def flip(path, n=64):
 
 
 def test_models_of_other_parameters_train_beside_not_over(runs_tmp, pairs, capsys):
-    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
-    first = experiment.registry("t")["lstm"]
+    store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    first = store.registry("t")["lstm"]
     before = snapshot(runs_tmp / "t" / "models" / "lstm" / first["key"])
-    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=6, **TINY))
-    second = experiment.registry("t")["lstm"]
+    store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=6, **TINY))
+    second = store.registry("t")["lstm"]
     assert second["key"] != first["key"] and second["hidden"] == 6
     assert snapshot(runs_tmp / "t" / "models" / "lstm" / first["key"]) == before, "the first run's model is intact"
     capsys.readouterr()
-    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
     assert "reusing the trained lstm model" in capsys.readouterr().out
-    assert experiment.registry("t")["lstm"]["key"] == first["key"]
+    assert store.registry("t")["lstm"]["key"] == first["key"]
 
 
 def test_chapters_refuse_models_trained_on_other_data(runs_tmp, pairs):
-    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
     other = corpus.load_pairs("synthetic", n_synthetic_train=120, n_synthetic_probe=90, seed=0)
-    with pytest.raises(experiment.StaleArtifactError, match=r"the lstm model in .*registry.json was probed on other pairs .*"
-                                                            r"python -m clipneuron_utils.pipeline --profile t .*-p n_synthetic_probe=90"):
-        experiment.check_models("t", other, ["lstm"])
-    with pytest.raises(experiment.StaleArtifactError, match=r"no trained clip model .*\(trained: lstm\)"):
-        experiment.check_models("t", pairs, ["clip"])
-    assert set(experiment.check_models("t", pairs, ["lstm"])) == {"lstm"}
+    with pytest.raises(store.StaleArtifactError, match=r"the lstm model in .*registry.json was probed on other pairs .*"
+                                                            r"python -m clipneuron_utils.run.pipeline --profile t .*-p n_synthetic_probe=90"):
+        store.check_models("t", other, ["lstm"])
+    with pytest.raises(store.StaleArtifactError, match=r"no trained clip model .*\(trained: lstm\)"):
+        store.check_models("t", pairs, ["clip"])
+    assert set(store.check_models("t", pairs, ["lstm"])) == {"lstm"}
 
 
 def test_search_results_of_replaced_models_are_refused(runs_tmp, pairs):
-    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
-    models = experiment.check_models("t", pairs, ["lstm"])
-    results = experiment.firing_accuracy("t", pairs.probe, ["lstm"]).assign(encoding="standard")
-    experiment.save_latest_search("t", results, {"vocab_size": 50}, models)
-    assert len(experiment.latest_search("t", pairs)) == len(results)
-    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=6, **TINY))  # a later run, other params
-    with pytest.raises(experiment.StaleArtifactError, match=r"latest.pkl was searched on other lstm models .* rerun chapter 5: "
-                                                            r"python -m clipneuron_utils.pipeline --profile t --only 05"):
-        experiment.latest_search("t", pairs)
-    with pytest.raises(experiment.StaleArtifactError, match="chapter 5 searched with vocab_size=50, this chapter has vocab_size=100"):
-        experiment.check_search_vocab(experiment.latest_search("t"), 100)
+    store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    models = store.check_models("t", pairs, ["lstm"])
+    results = store.firing_accuracy("t", pairs.probe, ["lstm"]).assign(encoding="standard")
+    store.save_latest_search("t", results, {"vocab_size": 50}, models)
+    assert len(store.latest_search("t", pairs)) == len(results)
+    store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=6, **TINY))  # a later run, other params
+    with pytest.raises(store.StaleArtifactError, match=r"latest.pkl was searched on other lstm models .* rerun chapter 5: "
+                                                            r"python -m clipneuron_utils.run.pipeline --profile t --only 05"):
+        store.latest_search("t", pairs)
+    with pytest.raises(store.StaleArtifactError, match="chapter 5 searched with vocab_size=50, this chapter has vocab_size=100"):
+        store.check_search_vocab(store.latest_search("t"), 100)
 
 
 def test_damaged_pointers_are_refused_with_the_command_that_remakes_them(runs_tmp, pairs):
-    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
-    experiment.save_latest_search("t", experiment.firing_accuracy("t", pairs.probe, ["lstm"]), {}, {})
+    store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    store.save_latest_search("t", store.firing_accuracy("t", pairs.probe, ["lstm"]), {}, {})
     registry = runs_tmp / "t" / "models" / "registry.json"
     registry.write_text(registry.read_text()[:40])
     with pytest.raises(CorruptArtifactError, match=r"registry.json: truncated.* running chapter 3 again: .*--only 03"):
-        experiment.registry("t")
+        store.registry("t")
     latest = runs_tmp / "t" / "search" / "latest.pkl"
     flip(latest)
     with pytest.raises(CorruptArtifactError, match=r"latest.pkl: SHA-256 differs.* running chapter 5 again: .*--only 05"):
-        experiment.latest_search("t")
+        store.latest_search("t")
 
 
 def test_damaged_caches_are_reported_and_recomputed(runs_tmp, pairs, capsys):
-    first = experiment.probe_concepts("t", pairs.probe, 30, "standard", progress=False)
+    first = store.probe_concepts("t", pairs.probe, 30, "standard", progress=False)
     [path] = (runs_tmp / "t" / "concepts").glob("*.npz")
     flip(path)
-    again = experiment.probe_concepts("t", pairs.probe, 30, "standard", progress=False)
+    again = store.probe_concepts("t", pairs.probe, 30, "standard", progress=False)
     assert f"cache {shown(path)}: corrupt (SHA-256 differs" in capsys.readouterr().out
     assert again.names == first.names and (again.masks != first.masks).nnz == 0
 
-    model, outputs = experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
-    acts = runs_tmp / "t" / "models" / "lstm" / experiment.registry("t")["lstm"]["key"] / "probe_activations.npy"
+    model, outputs = store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    acts = runs_tmp / "t" / "models" / "lstm" / store.registry("t")["lstm"]["key"] / "probe_activations.npy"
     flip(acts)
     capsys.readouterr()
-    redone = experiment.probe_outputs("t", "lstm", pairs.probe)
+    redone = store.probe_outputs("t", "lstm", pairs.probe)
     assert "probe_activations.npy: corrupt" in capsys.readouterr().out
     assert np.array_equal(redone["activations"], outputs["activations"])
 
     masks = threshold_activations(outputs["activations"])
-    concepts = experiment.probe_concepts("t", pairs.probe, 30, "standard", progress=False)
+    concepts = store.probe_concepts("t", pairs.probe, 30, "standard", progress=False)
     params = dict(max_length=2, beam_size=3, min_acts=1)
-    found = experiment.search_results("t", "lstm", "standard", masks, concepts, activations_key="k", **params)
+    found = store.search_results("t", "lstm", "standard", masks, concepts, activations_key="k", **params)
     [cached] = (runs_tmp / "t" / "search" / "cache").glob("*.pkl")
     cached.write_bytes(cached.read_bytes()[:100])
     capsys.readouterr()
-    redone = experiment.search_results("t", "lstm", "standard", masks, concepts, activations_key="k", **params)
+    redone = store.search_results("t", "lstm", "standard", masks, concepts, activations_key="k", **params)
     assert "truncated" in capsys.readouterr().out
     assert redone.equals(found)
 
 
 def test_dead_or_diverged_models_stop_chapter_3(runs_tmp, pairs):
     config = HeadConfig(hidden=8, **TINY)
-    with pytest.raises(experiment.ModelHealthError, match=r"all 8 hidden units of the lstm model are dead: none fires .* "
+    with pytest.raises(store.ModelHealthError, match=r"all 8 hidden units of the lstm model are dead: none fires .* "
                                                           r"on any of the 60 probe pairs.*lower lr \(now 0.005\)"):
-        experiment.check_health("lstm", np.zeros((60, 8), dtype=np.float32), config)
+        store.check_health("lstm", np.zeros((60, 8), dtype=np.float32), config)
     acts = np.ones((60, 8), dtype=np.float32)
     acts[3, [2, 5]] = np.nan
-    with pytest.raises(experiment.ModelHealthError, match=r"not finite \(NaN or inf\) for 2 of 8 units \(first: 2, 5\)"):
-        experiment.check_health("lstm", acts, config)
-    with pytest.raises(experiment.ModelHealthError, match=r"training of the lstm model diverged: its training loss reached "
+    with pytest.raises(store.ModelHealthError, match=r"not finite \(NaN or inf\) for 2 of 8 units \(first: 2, 5\)"):
+        store.check_health("lstm", acts, config)
+    with pytest.raises(store.ModelHealthError, match=r"training of the lstm model diverged: its training loss reached "
                                                           r".*Lower lr \(now 1e\+12\)"):
-        experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **{**TINY, "lr": 1e12}))
+        store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **{**TINY, "lr": 1e12}))
 
 
 def test_training_seeds_are_replicates_checked_by_later_chapters(runs_tmp, pairs):
-    assert experiment.training_seeds(3, 3, 1, "lstm") == [3]
-    assert experiment.training_seeds(3, 3, 1, "clip") == [3, 4, 5]
-    assert experiment.training_seeds(0, 2, 0, "lstm") == [0, 1]
+    assert store.training_seeds(3, 3, 1, "lstm") == [3]
+    assert store.training_seeds(3, 3, 1, "clip") == [3, 4, 5]
+    assert store.training_seeds(0, 2, 0, "lstm") == [0, 1]
     with pytest.raises(ValueError, match="seeds must be an int ≥ 1"):
-        experiment.training_seeds(0, 0)
-    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY), seeds=[0, 1])
-    entry = experiment.registry("t")["lstm"]
-    assert experiment.seeds_of(entry) == [0, 1]
+        store.training_seeds(0, 0)
+    store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY), seeds=[0, 1])
+    entry = store.registry("t")["lstm"]
+    assert store.seeds_of(entry) == [0, 1]
     assert entry["folder"] == entry["seeds"]["0"]["folder"] != entry["seeds"]["1"]["folder"]
-    first, second = (experiment.probe_outputs("t", "lstm", pairs.probe, seed=s)["activations"] for s in (0, 1))
+    first, second = (store.probe_outputs("t", "lstm", pairs.probe, seed=s)["activations"] for s in (0, 1))
     assert not np.array_equal(first, second)  # another seed, another model
-    assert np.array_equal(first, experiment.probe_outputs("t", "lstm", pairs.probe)["activations"])  # primary
-    with pytest.raises(experiment.StaleArtifactError, match=r"trained the lstm model with seeds \[0, 1\], this chapter asks for \[0, 1, 2\]"):
-        experiment.check_models("t", pairs, ["lstm"], seeds={"lstm": [0, 1, 2]})
-    accuracy = experiment.firing_accuracy("t", pairs.probe, ["lstm"])
+    assert np.array_equal(first, store.probe_outputs("t", "lstm", pairs.probe)["activations"])  # primary
+    with pytest.raises(store.StaleArtifactError, match=r"trained the lstm model with seeds \[0, 1\], this chapter asks for \[0, 1, 2\]"):
+        store.check_models("t", pairs, ["lstm"], seeds={"lstm": [0, 1, 2]})
+    accuracy = store.firing_accuracy("t", pairs.probe, ["lstm"])
     assert sorted(accuracy["seed"].unique()) == [0, 1] and len(accuracy) == 16
-    models = experiment.check_models("t", pairs, ["lstm"], seeds={"lstm": [0, 1]})
-    experiment.save_latest_search("t", accuracy.assign(encoding="standard"), {}, models)
-    results = experiment.latest_search("t", pairs)
-    assert experiment.primary_rows(results)["seed"].unique().tolist() == [0]
+    models = store.check_models("t", pairs, ["lstm"], seeds={"lstm": [0, 1]})
+    store.save_latest_search("t", accuracy.assign(encoding="standard"), {}, models)
+    results = store.latest_search("t", pairs)
+    assert store.primary_rows(results)["seed"].unique().tolist() == [0]
     # a later chapter-3 run with one seed replaces the registry: the search of two seeds is stale
-    experiment.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
-    with pytest.raises(experiment.StaleArtifactError, match="other lstm models"):
-        experiment.latest_search("t", pairs)
+    store.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=8, **TINY))
+    with pytest.raises(store.StaleArtifactError, match="other lstm models"):
+        store.latest_search("t", pairs)

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from clipneuron_utils import parameters, pipeline
+from clipneuron_utils.run import parameters, pipeline
 
 HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
 PARAMS = ('profile: str = "x"  # profile name\nseed: int = 0  # seed\ndata_source: str = "synthetic"  # data\n'
@@ -167,9 +167,9 @@ def test_partial_run_with_other_data_is_refused(project):
 
 def test_a_chapter_rerun_alone_cannot_sit_beside_chapters_of_another_run(project):
     notebooks, _, out = project
-    pointer = "from clipneuron_utils import artifacts, experiment\npointer = artifacts.run_dir(profile) / 'model.txt'\n"
-    makes = pointer + "pointer.write_text(f'key{hidden}')\nexperiment.note_use('models', {'lstm': f'key{hidden}'})\n"
-    reads = pointer + "experiment.note_use('models', {'lstm': pointer.read_text()})\n"
+    pointer = "from clipneuron_utils import artifacts\nfrom clipneuron_utils.run import store\npointer = artifacts.run_dir(profile) / 'model.txt'\n"
+    makes = pointer + "pointer.write_text(f'key{hidden}')\nstore.note_use('models', {'lstm': f'key{hidden}'})\n"
+    reads = pointer + "store.note_use('models', {'lstm': pointer.read_text()})\n"
     (notebooks / "01_first.py").write_text(chapter(makes, PARAMS + "hidden: int = 64  # units\n"))  # chapter 3's role
     (notebooks / "02_second.py").write_text(chapter(reads))  # chapter 5's role: reads what the last run made
     pipeline.run("demo", output_dir=out)
@@ -263,11 +263,11 @@ def test_every_chapter_parameter_is_declared_with_a_type_and_help():
 
 def test_allowed_names_agree_with_the_modules():
     from clipneuron_utils.data import corpus
-    from clipneuron_utils import experiment
+    from clipneuron_utils.run import store
     from clipneuron_utils.models import heads
 
     assert parameters.ENCODERS == heads.ENCODERS
-    assert parameters.ENCODINGS == experiment.ENCODINGS
+    assert parameters.ENCODINGS == store.ENCODINGS
     assert parameters.DATA_SOURCES == corpus.DATA_SOURCES
 
 

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 import yaml
 
-from clipneuron_utils import parameters
+from clipneuron_utils.run import parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks" / "09_neuron_browser.py"
@@ -42,7 +42,7 @@ def test_cell_tags():
         tags = cell.metadata.get("tags", [])
         if "tables.interactive" in cell.source or "display(Markdown" in cell.source:
             assert "hide-input" in tags, cell.source[:80]
-        if "experiment.latest_search" in cell.source:
+        if "store.latest_search" in cell.source:
             assert "remove-output" in tags, "the loading cell logs cache hits"
     assert notebook.cells[0].source.startswith("# 9. Neuron browser")
 
@@ -51,7 +51,7 @@ def test_cell_tags():
 def test_executed_page_stays_within_budget_and_offline(folder):
     path = ROOT / folder / "09_neuron_browser.ipynb"
     if not path.is_file():
-        pytest.skip(f"{path} not made yet (python -m clipneuron_utils.pipeline --only 09)")
+        pytest.skip(f"{path} not made yet (python -m clipneuron_utils.run.pipeline --only 09)")
     notebook = nbformat.read(path, as_version=4)
     html = [o["data"]["text/html"] for c in notebook.cells if c.cell_type == "code" for o in c.outputs
             if "text/html" in o.get("data", {})]

@@ -5,7 +5,7 @@ import textwrap
 import nbformat
 import pytest
 
-from clipneuron_utils import pipeline
+from clipneuron_utils.run import pipeline
 
 HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
 
@@ -103,7 +103,7 @@ def test_strip_keeps_one_copy_of_a_chart_spec():
 def test_parameter_cells_fold_into_one_box(tmp_path):
     import nbformat
 
-    from clipneuron_utils.pipeline import parameters_box
+    from clipneuron_utils.run.pipeline import parameters_box
 
     source = tmp_path / "01_x.py"
     source.write_text('# %% tags=["parameters"]\nprofile: str = "paper"  # the profile\nmax_length: int = 5  # atoms | at most\n'

@@ -298,7 +298,7 @@ def test_resolve_device(monkeypatch):
 
 
 def test_device_parameter_rule_agrees_with_resolve_device():
-    from clipneuron_utils import parameters
+    from clipneuron_utils.run import parameters
 
     assert parameters._DEVICE.pattern == encoders.DEVICE_PATTERN.pattern
     param = parameters.Parameter("device", "str", "auto", "torch device", "03")
@@ -328,9 +328,9 @@ def test_device_provenance_and_threads(monkeypatch):
 
 def test_device_is_not_part_of_the_keys(tmp_path):
     """Today's CPU caches stay valid: a model key, a feature key and an encoder's identity ignore the device."""
-    from clipneuron_utils import experiment
+    from clipneuron_utils.run import store
 
-    assert "device" not in experiment.encoder_params("clip", TINY_MODEL, "untrained")
+    assert "device" not in store.encoder_params("clip", TINY_MODEL, "untrained")
     enc = ClipTextEncoder(TINY_MODEL, "untrained", seed=0, device="cpu")
     assert "device" not in enc.identity and "device" not in enc.spec["params"]
     auto = ClipTextEncoder(TINY_MODEL, "untrained", seed=0, device="auto")

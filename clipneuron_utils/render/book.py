@@ -39,7 +39,7 @@ def build(source: Path, output: Path, *, strict: bool = True) -> Path:
         if not (source / name).is_file():
             raise FileNotFoundError(
                 f"{source / name} is missing: run the notebooks first "
-                f"(python -m clipneuron_utils.pipeline --profile ...), which writes it"
+                f"(python -m clipneuron_utils.run.pipeline --profile ...), which writes it"
             )
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--config", str(repo_root() / "_config.yml"),
                "--path-output", str(output)]

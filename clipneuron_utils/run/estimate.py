@@ -1,6 +1,6 @@
 """How long a profile's chapters will take on this machine, before running them.
 
-``python -m clipneuron_utils.pipeline --profile paper --estimate`` (any profile, ``-p`` overrides and
+``python -m clipneuron_utils.run.pipeline --profile paper --estimate`` (any profile, ``-p`` overrides and
 ``--only`` work as for a run) times each stage of the chapters on a small sample here, multiplies the
 measured rates by the work the profile names, and prints one table — stage, measured rate, work,
 projected time — with a total per chapter and for the run. Nothing is run, locked or written: no
@@ -153,7 +153,7 @@ def _heaps_vocab(frame, target_pairs: int) -> int:
 
 def count_data(values: dict) -> DataCounts:
     """Counts of the data the profile names: from its files when present, else official sizes."""
-    from .data import snli, synthetic
+    from ..data import snli, synthetic
 
     if values.get("data_source", "snli") == "synthetic":
         started = time.perf_counter()
@@ -269,7 +269,7 @@ class Measurements:
 @contextlib.contextmanager
 def sandbox():
     """While measuring: runs/ in a temporary folder, Hugging Face offline (no download), progress bars off."""
-    from .artifacts import RUNS_ENV, environment
+    from ..artifacts import RUNS_ENV, environment
 
     with tempfile.TemporaryDirectory(prefix="clipneuron-estimate-") as tmp, \
             environment(**{RUNS_ENV: tmp}, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TQDM_DISABLE="1"):
@@ -322,8 +322,8 @@ def time_encoder(name: str, values: dict, sentences: list[str], device: str, *, 
     """Build one frozen encoder (the profile's weights if they load here, else the same architecture
     untrained) and time its encoding; returns the figures and a note. ``n_encode``: batches of the
     encoder's plan over ``pool`` (the distinct sentences of the sample) that are timed."""
-    from .models.encoders import ClipWeightsError, make_encoder
-    from .experiment import encoder_params
+    from ..models.encoders import ClipWeightsError, make_encoder
+    from .store import encoder_params
 
     out: dict = {"note": None}
     params = encoder_params(name, values.get("clip_model", "ViT-B-32"), values.get("clip_weights", "openai"),
@@ -383,7 +383,7 @@ def _median_seconds(work: Callable[[], object], device: str, repeats: int = 3) -
 
 def head_config(values: dict):
     """Chapter 3's HeadConfig from the parameter values."""
-    from .models.heads import HeadConfig
+    from ..models.heads import HeadConfig
 
     return HeadConfig(hidden=values.get("hidden", 1024), dropout=values.get("dropout", 0.1),
                       input_norm=values.get("input_norm", True), lr=values.get("lr", 1e-3),
@@ -476,7 +476,7 @@ def time_frozen_head(name: str, dim: int, values: dict, device: str, *, n_batche
     """Training and scoring pairs/s of a frozen encoder's head on random features of its dimension."""
     import torch
 
-    from .models.heads import NLIModel
+    from ..models.heads import NLIModel
 
     config = head_config(values)
     torch.manual_seed(0)
@@ -506,7 +506,7 @@ def time_lstm(frame, vocab_size: int, values: dict, device: str, *, n_batches: i
     (pools of 50 batches sorted by length), with an embedding of the projected vocabulary size."""
     import torch
 
-    from .models.heads import NLIModel
+    from ..models.heads import NLIModel
 
     config = head_config(values)
     seen = list(dict.fromkeys(t for col in ("premise_tokens", "hypothesis_tokens") for toks in frame[col] for t in toks))
@@ -582,7 +582,7 @@ def lstm_epoch_seconds(frame, config, slots: Sequence[int], seconds: Sequence[fl
     epochs 18-29 % too short, this sum within a few percent of the same pairs' real epoch."""
     from types import SimpleNamespace
 
-    from .models.heads import _batches
+    from ..models.heads import _batches
 
     slots, seconds = np.asarray(slots, dtype=float), np.asarray(seconds, dtype=float)
     if len(slots) >= 2 and np.ptp(slots) > 0:
@@ -604,7 +604,7 @@ def lstm_epoch_seconds(frame, config, slots: Sequence[int], seconds: Sequence[fl
 def probe_masks(n_pairs: int, n_masks: int, min_acts: int, seed: int = 0) -> np.ndarray:
     """Random firing masks (pairs × n_masks) over ``n_pairs`` probe pairs, firing counts spread from
     ``min_acts`` (at least 5 % of the pairs) to 60 % of them: trained units fire on ~45 % of SNLI dev."""
-    from .explain.controls import random_masks
+    from ..explain.controls import random_masks
 
     low = min(max(min_acts, int(0.05 * n_pairs), 1), n_pairs)
     high = max(int(0.6 * n_pairs), low)
@@ -621,7 +621,7 @@ def snli_like_concepts(n_pairs: int, vocab_size: int = 2000, seed: int = 0):
     (the densities ``benchmarks/search.py`` fitted to SNLI dev: 4,083 concepts, ~300,000 nonzeros)."""
     import scipy.sparse as sp
 
-    from .explain.concepts import Concepts
+    from ..explain.concepts import Concepts
 
     rng = np.random.default_rng(seed)
     tok = np.clip(1.4 * np.arange(1, vocab_size + 1) ** -1.02, 1e-4, 0.48)
@@ -644,8 +644,8 @@ def time_search(probe, values: dict, *, n_masks: int, n_pairs: int | None = None
     """Seconds per neuron of the beam search at length 1 and per further round, on random masks shaped
     like the probe split against its standard concepts (built here, timed); without the probe pairs
     (``probe`` None), against :func:`snli_like_concepts` of ``n_pairs`` rows."""
-    from .explain.concepts import build_concepts
-    from .explain.search import beam_search_by_length
+    from ..explain.concepts import build_concepts
+    from ..explain.search import beam_search_by_length
 
     started = time.perf_counter()
     if probe is not None:
@@ -671,8 +671,8 @@ def time_search(probe, values: dict, *, n_masks: int, n_pairs: int | None = None
 
 def time_wordnet(probe, values: dict) -> dict:
     """Loading WordNet and one WordNet concept build of the probe pairs (chapter 4 builds two modes)."""
-    from .explain import wordnet
-    from .explain.concepts import build_concepts
+    from ..explain import wordnet
+    from ..explain.concepts import build_concepts
 
     started = time.perf_counter()
     wordnet.reader()
@@ -688,7 +688,7 @@ def time_loading(counts: DataCounts, values: dict) -> float:
     synthetic generation (no file here: a bound that hides the parsing)."""
     if counts.load_lines and counts.load_seconds > 0:
         return counts.load_lines / counts.load_seconds
-    from .data import snli
+    from ..data import snli
 
     try:
         started = time.perf_counter()
@@ -779,7 +779,7 @@ def duration(seconds: float) -> str:
 
 def seeds_of(values: dict, encoder: str) -> int:
     """Models chapter 3 trains for ``encoder`` (``seeds``, or ``lstm_seeds`` for the LSTM when not 0)."""
-    from .experiment import training_seeds
+    from .store import training_seeds
 
     return len(training_seeds(values.get("seed", 0), values.get("seeds", 3), values.get("lstm_seeds", 0), encoder))
 
@@ -818,7 +818,7 @@ def search_seconds(m: Measurements, length: int) -> float:
 def null_bins(values: dict, n_probe: int, n_models: int) -> int:
     """Firing-count bins the matched null searches per encoding: :data:`NULL_BINS`, capped by the bins
     ``null_bin_width`` allows between ``min_acts`` and the probe size (and by the units when it is 0)."""
-    from .explain.controls import firing_bins
+    from ..explain.controls import firing_bins
 
     low = values.get("min_acts", 500)
     width = values.get("null_bin_width", 0.01)
@@ -830,7 +830,7 @@ def null_bins(values: dict, n_probe: int, n_models: int) -> int:
 def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequence[str] = CHAPTERS,
             jobs: int | None = None) -> list[Row]:
     """Projected seconds of every stage of ``chapters``: measured rate × work (pure arithmetic)."""
-    from .explain.search import resolve_jobs
+    from ..explain.search import resolve_jobs
 
     encoders = list(dict.fromkeys(values.get("encoders", ["clip", "lstm", "minilm"])))
     frozen = [e for e in encoders if e != "lstm"]
@@ -1029,7 +1029,7 @@ def shorter_with(row: Row, values: dict, device: str) -> list[str]:
     if stage.startswith("encode with"):
         return gpu + ["nothing per run: the feature cache keeps the features for every later run, seed and profile"]
     if stage in ("beam search", "matched null", "search with every concept (comparison)", "comparison searches"):
-        from .explain.search import resolve_jobs
+        from ..explain.search import resolve_jobs
 
         knobs = [] if resolve_jobs(values.get("n_jobs", 0)) >= (os.cpu_count() or 1) else ["-p n_jobs=0 (every core)"]
         if stage == "matched null":
@@ -1089,7 +1089,7 @@ class Projection:
 def run_device(values: dict, device: str | None = None) -> str:
     """The device the chapters would use: ``device`` when given, else the profile's ``device`` parameter
     resolved as the chapters resolve it (``auto``: CUDA when available)."""
-    from .models.encoders import resolve_device
+    from ..models.encoders import resolve_device
 
     return str(resolve_device(device if device is not None else values.get("device", "auto")))
 
@@ -1119,4 +1119,4 @@ def estimate(profile: str, overrides: dict | None = None, only: list[str] | None
 
 
 if __name__ == "__main__":  # pragma: no cover - use the pipeline's --estimate
-    sys.exit("use: python -m clipneuron_utils.pipeline --profile <profile> --estimate")
+    sys.exit("use: python -m clipneuron_utils.run.pipeline --profile <profile> --estimate")

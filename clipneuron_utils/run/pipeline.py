@@ -1,9 +1,9 @@
-"""Notebooks → executed notebooks: ``python -m clipneuron_utils.pipeline --profile NAME [-p key=value ...]``.
+"""Notebooks → executed notebooks: ``python -m clipneuron_utils.run.pipeline --profile NAME [-p key=value ...]``.
 
 Each ``notebooks/NN_*.py`` (jupytext py:percent) is converted to a notebook and executed by papermill
 with the parameters of ``params/NAME.yaml`` plus the ``-p`` overrides — each notebook receives only the
 keys its ``parameters`` cell declares. Before any kernel starts, every key and value is checked against
-the parameters cells (:mod:`clipneuron_utils.parameters`), and the run takes the profile's lock: one run
+the parameters cells (:mod:`clipneuron_utils.run.parameters`), and the run takes the profile's lock: one run
 per profile at a time, so two runs never mix their models or results.
 
 Executed copies are staged, stripped of volatile metadata (timings, timestamps, progress bars) so reruns
@@ -34,8 +34,8 @@ from pathlib import Path
 import yaml
 
 from . import parameters
-from .render import provenance
-from .artifacts import atomic_path, environment, repo_root, run_dir, runs_root, umask, write_text
+from ..render import provenance
+from ..artifacts import atomic_path, environment, repo_root, run_dir, runs_root, umask, write_text
 
 VOLATILE_CELL_KEYS = ("execution", "papermill", "ExecuteTime", "collapsed")
 _PROGRESS = re.compile(r"\r|\d+%\|")
@@ -164,7 +164,7 @@ def parameters_box(notebook, declared: dict) -> None:
     box = nbformat.v4.new_markdown_cell(
         ":::{admonition} Parameters of this run\n:class: dropdown\n\n"
         "Values in bold were set by the run's profile or command line; the others are the chapter's defaults. "
-        "Rerun with other values: `python -m clipneuron_utils.pipeline --profile <profile> -p name=value`.\n\n"
+        "Rerun with other values: `python -m clipneuron_utils.run.pipeline --profile <profile> -p name=value`.\n\n"
         "| parameter | value | meaning |\n|---|---|---|\n" + "\n".join(rows) + "\n:::")
     box.metadata["tags"] = ["parameters-box"]
     if "id" in box:
@@ -449,7 +449,7 @@ def _execute(profile: str, source: Path, staging: Path, params: dict, output: Pa
     record = staging / f"{source.stem}.provenance.json"
     started = time.perf_counter()
     print(f"[{profile}] {source.stem}: running with {params}", flush=True)
-    from .experiment import USES_ENV
+    from .store import USES_ENV
 
     uses = staging / f"{source.stem}.uses.json"
     os.environ[provenance.FILE_ENV], os.environ[USES_ENV] = str(record), str(uses)
@@ -478,7 +478,7 @@ def _execute(profile: str, source: Path, staging: Path, params: dict, output: Pa
 def check_same_artifacts(folder: Path, rerun: list[str], output: Path) -> None:
     """Refuse a staged output whose chapters used different models or search results.
 
-    Each chapter notes the model keys and the search-results key it made or read (``experiment.note_use``).
+    Each chapter notes the model keys and the search-results key it made or read (``store.note_use``).
     A chapter rerun alone (``--only 03 -p hidden=32``, ``--only 05 -p max_length=2``) or one that read
     another run's artifacts from the shared ``runs/`` would otherwise sit beside chapters of the old run.
     """
@@ -521,7 +521,7 @@ def collect_provenance(folder: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clipneuron_utils.pipeline", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m clipneuron_utils.run.pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="paper", help="params/<profile>.yaml (smoke, offline, paper)")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
                         help="override one parameter (YAML value), e.g. -p max_length=3; repeatable")
@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", action="store_true", help="if another run of this profile is in progress, wait for it")
     parser.add_argument("--estimate", action="store_true",
                         help="run no chapter: time each stage on a small sample here and print the projected wall time "
-                             "per chapter and in total (clipneuron_utils.estimate); writes nothing")
+                             "per chapter and in total (clipneuron_utils.run.estimate); writes nothing")
     args = parser.parse_args(argv)
     if args.estimate:
         return _estimate(args)

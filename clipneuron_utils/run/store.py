@@ -22,9 +22,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .artifacts import (CorruptArtifactError, cache_key, discard, load_frame, read_json, run_dir, runs_root,
-                        save_frame, write_json)
-from .explain.concepts import Concepts, build_concepts
+from ..artifacts import (
+    CorruptArtifactError,
+    cache_key,
+    discard,
+    load_frame,
+    read_json,
+    run_dir,
+    runs_root,
+    save_frame,
+    write_json,
+)
+from ..explain.concepts import Concepts, build_concepts
 
 
 class StaleArtifactError(RuntimeError):
@@ -49,7 +58,7 @@ def rerun_command(profile: str, chapters: list[str] | tuple[str, ...] = (), **pa
         base = load_profile(profile)
     except Exception:  # noqa: BLE001
         pass
-    parts = ["python -m clipneuron_utils.pipeline", f"--profile {profile}"]
+    parts = ["python -m clipneuron_utils.run.pipeline", f"--profile {profile}"]
     parts += [f"--only {c}" for c in chapters]
     for key, value in params.items():
         if base.get(key, defaults.get(key)) != value:
@@ -82,7 +91,7 @@ def note_use(kind: str, value) -> None:
 
 def data_identity(train: pd.DataFrame, probe: pd.DataFrame) -> dict:
     """What models are trained and probed on, as the registry records it (hashes of the exact pairs)."""
-    from .models.heads import pairs_key, training_key
+    from ..models.heads import pairs_key, training_key
 
     return {"train_key": training_key(train), "probe_key": pairs_key(probe)}
 
@@ -104,7 +113,7 @@ def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding:
     For the WordNet encoding, ``wordnet_mode`` and the stop list it uses are part of the cache key and
     the mode is in the file name; the standard masks do not depend on it and are shared by both modes.
     """
-    from .explain.wordnet import check_mode, stop_words
+    from ..explain.wordnet import check_mode, stop_words
 
     check_mode(wordnet_mode)
     key = [tokens_key(probe), vocab_size, encoding]
@@ -134,7 +143,7 @@ def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding:
 
 def feature_cache():
     """One feature cache for every profile (entries are keyed by encoder identity and exact sentences)."""
-    from .models.encoders import FeatureCache
+    from ..models.encoders import FeatureCache
 
     return FeatureCache(runs_root() / "features")
 
@@ -148,7 +157,7 @@ def encoder_params(encoder: str, clip_model: str, clip_weights: str, clip_sha256
 
 def check_encoders(encoders) -> list[str]:
     """The ``encoders`` parameter, validated (a list drawn from clip, lstm, minilm)."""
-    from .models.heads import ENCODERS
+    from ..models.heads import ENCODERS
 
     if isinstance(encoders, str) or not encoders or any(e not in ENCODERS for e in encoders):
         raise ValueError(f"encoders must be a non-empty list drawn from {', '.join(ENCODERS)}; got {encoders!r}")
@@ -254,7 +263,7 @@ def load_trained(profile: str, encoder: str, seed: int | None = None):
     """The model chapter 3 trained (no retraining; a frozen encoder is rebuilt when first needed).
 
     ``seed``: the model of that training seed (None: the primary one, the first seed)."""
-    from .models.heads import load_model
+    from ..models.heads import load_model
 
     entries = registry(profile)
     if encoder not in entries:
@@ -267,7 +276,7 @@ def probe_outputs(profile: str, encoder: str, probe: pd.DataFrame, model=None, f
     """Activations, predictions, probabilities of a trained model on the probe pairs (cached by weights).
 
     ``device`` (auto, cpu, cuda, cuda:N): where they are computed when not cached (not part of the key)."""
-    from .models.heads import probe_outputs as outputs
+    from ..models.heads import probe_outputs as outputs
 
     model = model if model is not None else load_trained(profile, encoder, seed)
     folder = folder if folder is not None else Path(seed_entry(registry(profile)[encoder], seed)["folder"])
@@ -311,7 +320,7 @@ def search_results(profile: str, encoder: str, encoding: str, neuron_masks: np.n
 
     ``n_jobs``: processes for the search (≤ 0: every core); not part of the cache key, as the results
     do not depend on it."""
-    from .explain.search import beam_search_by_length
+    from ..explain.search import beam_search_by_length
 
     key = cache_key(activations_key, concepts.encoding, concepts.names, concepts.masks.indptr, concepts.masks.indices,
                     sorted(search_params.items()))
@@ -337,7 +346,7 @@ def null_draws(profile: str, concepts: Concepts, counts, *, n_pairs: int, n_draw
     concepts share their draws, and only counts never searched before are searched (draws do not depend
     on which counts are searched together, so the store can grow). ``n_jobs``: processes for the search
     (≤ 0: every core), not part of the key (draws do not depend on it)."""
-    from .explain.controls import SEARCH_KEYS, search_null
+    from ..explain.controls import SEARCH_KEYS, search_null
 
     params = sorted((k, v) for k, v in search_params.items() if k in SEARCH_KEYS)
     key = cache_key(concepts.encoding, concepts.names, concepts.masks.indptr, concepts.masks.indices, params,
@@ -369,7 +378,7 @@ def matched_null(profile: str, neuron_masks: np.ndarray, concepts: Concepts, rea
                  seed: int, bin_width: float, n_jobs: int = 1, **search_params) -> pd.DataFrame:
     """:func:`controls.matched_null` of one model × encoding, its draws kept by :func:`null_draws`;
     returns ``real`` with the null's columns and ``excess_iou``. ``n_jobs``: processes for the searches."""
-    from .explain import controls
+    from ..explain import controls
 
     null = controls.matched_null(
         neuron_masks, concepts, n_draws=n_draws, seed=seed, bin_width=bin_width, real=real,
@@ -453,8 +462,8 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
     """
     from dataclasses import replace
 
-    from .models.heads import label_ids
-    from .render.provenance import encoder_warning
+    from ..models.heads import label_ids
+    from ..render.provenance import encoder_warning
 
     seeds = [int(config.seed)] if seeds is None else [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
@@ -488,7 +497,7 @@ def _fit(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, c
     """Fit (or reuse) a model in its keyed folder and check its health: ``(model, outputs, key, folder)``.
 
     The key holds the encoder, config, encoder parameters and training data — never the device."""
-    from .models.heads import fit_or_load
+    from ..models.heads import fit_or_load
 
     key = cache_key(encoder, config.to_dict(), params, train_key)
     folder = model_dir(profile, encoder, key)
@@ -504,7 +513,7 @@ def train_variant(profile: str, encoder: str, pairs, *, device: str = "auto", **
     Trained (or reused) in its own keyed folder and never registered: chapters 5–7 keep reading the
     registered models. Returns ``(model, outputs)``. ``device``: as in :func:`train_model`.
     """
-    from .models.heads import HeadConfig
+    from ..models.heads import HeadConfig
 
     entry = check_models(profile, pairs, [encoder])[encoder]
     if "config" not in entry:
@@ -519,9 +528,9 @@ def train_variant(profile: str, encoder: str, pairs, *, device: str = "auto", **
 def firing_accuracy(profile: str, probe: pd.DataFrame, encoders, activation_alpha: float = 0.0) -> pd.DataFrame:
     """Accuracy when firing of every unit of every trained encoder and seed, on the probe pairs (one tidy
     frame: ``neuron, n_fires, acc_when_firing, encoder, seed``)."""
-    from .stats.analysis import acc_when_firing
-    from .models.heads import label_ids
-    from .explain.search import threshold_activations
+    from ..stats.analysis import acc_when_firing
+    from ..models.heads import label_ids
+    from ..explain.search import threshold_activations
 
     gold = label_ids(probe)
     frames = []
