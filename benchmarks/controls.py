@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from clipneuron_utils.explain import controls
-from clipneuron_utils.run import store, pipeline
+from clipneuron_utils.run import profiles, store
 from clipneuron_utils.data import corpus
 from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations
 
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--exact", action="store_true", help="also time one set of draws per distinct count")
     args = parser.parse_args()
 
-    values = pipeline.load_profile(args.profile)
+    values = profiles.load_profile(args.profile)
     latest = store.latest_search(args.profile)
     params = latest.attrs["params"]
     search = {k: params[k] for k in ("max_length", "beam_size", "min_acts", "complexity_penalty", "or_not", "expand_all")}

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from clipneuron_utils.run import parameters, pipeline
+from clipneuron_utils.run import parameters, pipeline, profiles
 
 HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
 PARAMS = ('profile: str = "x"  # profile name\nseed: int = 0  # seed\ndata_source: str = "synthetic"  # data\n'
@@ -25,7 +25,7 @@ def chapter(body: str, params: str = PARAMS) -> str:
     return HEADER + '# %% tags=["parameters"]\n' + params + "\n# %%\n" + textwrap.dedent(body)
 
 
-RECORD = ("from clipneuron_utils import provenance\n"
+RECORD = ("from clipneuron_utils.render import provenance\n"
           "provenance.record(profile, 'data', {'text': f'{data_source} data', 'warning': None})\n")
 
 
@@ -37,8 +37,8 @@ def project(tmp_path, monkeypatch, runs_tmp):
     (params / "demo.yaml").write_text("profile: demo\nseed: 3\n")
     (notebooks / "01_first.py").write_text(chapter(RECORD + "print('seed is', seed)\n"))
     (notebooks / "02_second.py").write_text(chapter("print(seed * 2)\n"))
-    monkeypatch.setattr(pipeline, "notebooks_dir", lambda: notebooks)
-    monkeypatch.setattr(pipeline, "params_dir", lambda: params)
+    monkeypatch.setattr(profiles, "notebooks_dir", lambda: notebooks)
+    monkeypatch.setattr(profiles, "params_dir", lambda: params)
     return notebooks, params, out
 
 
@@ -56,7 +56,7 @@ def test_second_run_of_a_profile_stops_naming_the_first(project, runs_tmp):
     pipeline.run("demo", output_dir=out)
     before = snapshot(out)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from clipneuron_utils import pipeline\n"
+        [sys.executable, "-c", "import time; from clipneuron_utils.run import pipeline\n"
                                "with pipeline.profile_lock('demo'):\n    print('held', flush=True); time.sleep(60)"],
         env={**os.environ, "CLIPNEURON_RUNS": str(runs_tmp)}, stdout=subprocess.PIPE, text=True)
     try:
@@ -257,7 +257,7 @@ def test_every_chapter_parameter_is_declared_with_a_type_and_help():
     assert {"max_length", "clip_sha256", "encoders", "hidden"} <= set(declared)
     assert all(p.help for p in declared.values())
     for profile in ("smoke", "offline", "paper"):
-        values = pipeline.load_profile(profile)
+        values = profiles.load_profile(profile)
         parameters.resolve(values, Path(f"{profile}.yaml"), {}, sources, sources)
 
 
@@ -281,9 +281,9 @@ def test_ctrl_c_gives_one_line_exit_130_and_an_unchanged_output(project, runs_tm
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from clipneuron_utils import pipeline
-        pipeline.notebooks_dir = lambda: Path({str(notebooks)!r})
-        pipeline.params_dir = lambda: Path({str(params)!r})
+        from clipneuron_utils.run import pipeline, profiles
+        profiles.notebooks_dir = lambda: Path({str(notebooks)!r})
+        profiles.params_dir = lambda: Path({str(params)!r})
         sys.exit(pipeline.main(["--profile", "demo", "--output-dir", {str(out)!r}, "-p", "seed=7"]))
     """)
     (notebooks / "02_second.py").write_text(chapter("import time\nprint('sleeping', flush=True)\ntime.sleep(60)\n"))

@@ -5,7 +5,7 @@ import textwrap
 import nbformat
 import pytest
 
-from clipneuron_utils.run import pipeline
+from clipneuron_utils.run import pipeline, profiles
 
 HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
 
@@ -22,8 +22,8 @@ def project(tmp_path, monkeypatch, runs_tmp):
     (params / "demo.yaml").write_text("profile: demo\nseed: 3\n")
     (notebooks / "01_first.py").write_text(chapter("print('seed is', seed)\n"))
     (notebooks / "02_second.py").write_text(chapter("import sys\nprint('progress 50%|#####', file=sys.stderr)\nprint(seed * 2)\n"))
-    monkeypatch.setattr(pipeline, "notebooks_dir", lambda: notebooks)
-    monkeypatch.setattr(pipeline, "params_dir", lambda: params)
+    monkeypatch.setattr(profiles, "notebooks_dir", lambda: notebooks)
+    monkeypatch.setattr(profiles, "params_dir", lambda: params)
     return notebooks, params, out
 
 
@@ -82,7 +82,7 @@ def test_only_picks_chapters(project):
     written = pipeline.run("demo", only=["02"], output_dir=out)
     assert [p.name for p in written] == ["02_second.ipynb", "_provenance.md", "_scorecard.md"]
     with pytest.raises(pipeline.PipelineError, match="--only 09: no such chapter"):
-        pipeline.notebook_sources(["09"])
+        profiles.notebook_sources(["09"])
 
 
 def test_main_exit_status(project, capsys):

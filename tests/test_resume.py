@@ -79,7 +79,7 @@ def test_killed_encoding_resumes_from_its_chunks(tiny, tmp_path, monkeypatch, ca
     killed_root = tmp_path / "killed"
     run_killed(f"""
         import os, signal
-        from clipneuron_utils import encoders
+        from clipneuron_utils.models import encoders
         from clipneuron_utils.data.synthetic import make_pairs
 
         pairs = make_pairs(240, seed=3)
@@ -204,7 +204,7 @@ def test_killed_lstm_training_resumes_bit_for_bit(tmp_path, capsys):
     killed = tmp_path / "killed"
     run_killed(f"""
         import os, signal
-        from clipneuron_utils import heads
+        from clipneuron_utils.models import heads
         from clipneuron_utils.models.heads import HeadConfig
         from clipneuron_utils.data.synthetic import make_pairs
 

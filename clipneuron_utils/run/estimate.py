@@ -1055,7 +1055,7 @@ def resolved_values(profile: str, overrides: dict | None = None, only: list[str]
     """Every parameter the chapters see (their defaults, the profile's values, the ``-p`` overrides), checked
     exactly as a run checks them, and the chapter numbers to estimate."""
     from . import parameters
-    from .pipeline import PipelineError, load_profile, notebook_sources, params_dir
+    from .profiles import PipelineError, load_profile, notebook_sources, params_dir
 
     profile_values = load_profile(profile)
     sources = notebook_sources(only)

@@ -31,9 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
-from . import parameters
+from . import parameters, profiles
+from .profiles import PipelineError, parse_override
 from ..render import provenance
 from ..artifacts import atomic_path, environment, repo_root, run_dir, runs_root, umask, write_text
 
@@ -41,59 +41,8 @@ VOLATILE_CELL_KEYS = ("execution", "papermill", "ExecuteTime", "collapsed")
 _PROGRESS = re.compile(r"\r|\d+%\|")
 
 
-class PipelineError(RuntimeError):
-    """A profile, parameter or notebook problem, with a message that says what to do."""
-
-
 class ProfileBusyError(PipelineError):
     """Another run of the same profile holds its lock."""
-
-
-def params_dir() -> Path:
-    return repo_root() / "params"
-
-
-def notebooks_dir() -> Path:
-    return repo_root() / "notebooks"
-
-
-def load_profile(profile: str) -> dict:
-    """The parameters of ``params/<profile>.yaml`` (a flat mapping)."""
-    path = params_dir() / f"{profile}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in params_dir().glob("*.yaml"))) or "none"
-        raise PipelineError(f"profile {profile!r}: {path} does not exist (profiles: {known})")
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise PipelineError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(values, dict):
-        raise PipelineError(f"{path}: expected a mapping of parameter: value")
-    if values.setdefault("profile", profile) != profile:
-        raise PipelineError(f"{path}: profile is {values['profile']!r}, but the file is for profile {profile!r}; "
-                            f"set `profile: {profile}` (artifacts go under runs/<profile>/)")
-    return values
-
-
-def parse_override(text: str) -> tuple[str, str]:
-    """``key=value`` → (key, raw value text); the value is typed later by the parameter's declared type,
-    so ``-p max_length=3`` gives an int and ``-p clip_sha256=000…`` stays a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise PipelineError(f"override {text!r}: expected key=value, e.g. -p max_length=3")
-    return key.strip(), raw
-
-
-def notebook_sources(only: list[str] | None = None) -> list[Path]:
-    """The chapter sources in order; ``only`` picks chapters by prefix (``03``) or stem."""
-    sources = sorted(notebooks_dir().glob("[0-9][0-9]_*.py"))
-    if not only:
-        return sources
-    chosen = [p for p in sources if any(p.stem == o or p.stem.startswith(f"{o}_") for o in only)]
-    missing = [o for o in only if not any(p.stem == o or p.stem.startswith(f"{o}_") for p in sources)]
-    if missing:
-        raise PipelineError(f"--only {', '.join(missing)}: no such chapter in {notebooks_dir()}")
-    return chosen
 
 
 def to_ipynb(source: Path, target: Path) -> Path:
@@ -317,7 +266,7 @@ def check_consistent(output: Path, rerun: list[Path], values: dict, declared_by:
         if kept.stem in rerun_stems:
             continue
         old = _notebook_parameters(kept)
-        source = notebooks_dir() / f"{kept.stem}.py"
+        source = profiles.notebooks_dir() / f"{kept.stem}.py"
         kept_declared = parameters.read_parameters(source) if source.is_file() else {}
         defaults = {k: p.default for k, p in kept_declared.items()}
         for stem, declared in declared_by.items():
@@ -347,16 +296,16 @@ def run(
     YAML (as ``-p`` does).
     """
     started_all = time.perf_counter()
-    profile_values = load_profile(profile)
+    profile_values = profiles.load_profile(profile)
     if overrides and "profile" in overrides and overrides["profile"] != profile:
         raise PipelineError("the profile is chosen with --profile, not -p profile=...")
     output = Path(output_dir).expanduser().resolve() if output_dir else default_output_dir(profile)
-    sources = notebook_sources(only)
+    sources = profiles.notebook_sources(only)
     if not sources:
-        raise PipelineError(f"no notebooks/NN_*.py found in {notebooks_dir()}")
+        raise PipelineError(f"no notebooks/NN_*.py found in {profiles.notebooks_dir()}")
     try:
-        values = parameters.resolve(profile_values, params_dir() / f"{profile}.yaml", dict(overrides or {}),
-                                    notebook_sources(None), sources)
+        values = parameters.resolve(profile_values, profiles.params_dir() / f"{profile}.yaml", dict(overrides or {}),
+                                    profiles.notebook_sources(None), sources)
     except parameters.ParameterError as exc:
         raise PipelineError(str(exc)) from None
     declared_by = {s.stem: parameters.read_parameters(s) for s in sources}

@@ -50,7 +50,7 @@ def rerun_command(profile: str, chapters: list[str] | tuple[str, ...] = (), **pa
     Only parameters that differ from the profile's values (or the chapters' defaults) are spelled out.
     """
     from . import parameters
-    from .pipeline import load_profile, notebook_sources
+    from .profiles import load_profile, notebook_sources
 
     base, defaults = {}, {}
     try:  # a command without -p is still a useful hint, so failures here only make it longer
