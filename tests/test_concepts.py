@@ -13,13 +13,12 @@ from hypothesis import strategies as st
 from clipneuron_utils.explain import wordnet
 from clipneuron_utils.explain.concepts import (
     OVERLAP_THRESHOLDS,
-    SKIP_TOKENS,
     Concepts,
     build_concepts,
-    build_vocab,
     compare_encodings,
     split_name,
 )
+from clipneuron_utils.explain.vocabulary import SKIP_TOKENS, build_vocab
 
 
 def make_pairs(rows) -> pd.DataFrame:

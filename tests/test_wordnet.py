@@ -56,7 +56,7 @@ def test_stop_words_are_never_expanded_nor_synonyms(wn_available):
     stops = wordnet.stop_words()
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    from clipneuron_utils.explain.concepts import SKIP_TOKENS
+    from clipneuron_utils.explain.vocabulary import SKIP_TOKENS
 
     assert stops == frozenset(ENGLISH_STOP_WORDS) | SKIP_TOKENS and {"as", "on", "down", ".", ","} <= stops
     assert "scikit-learn" in wordnet.STOP_WORDS_SOURCE and "ENGLISH_STOP_WORDS" in wordnet.STOP_WORDS_SOURCE

@@ -35,12 +35,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .vocabulary import build_vocab
 from ..artifacts import CorruptArtifactError, atomic_path, record_checksum
 from ..artifacts import verify as verify_artifact
 
 ENCODINGS = ("standard", "wordnet")
 WORDNET_MODES = ("exact", "all_senses")  # as clipneuron_utils.explain.wordnet.WORDNET_MODES (not imported: NLTK loads lazily)
-SKIP_TOKENS = frozenset({"a", "an", "the", "of", ".", ","})
 OVERLAP_THRESHOLDS = (25, 50, 75)
 REQUIRED_COLUMNS = ("premise_tokens", "hypothesis_tokens", "premise_tags", "hypothesis_tags")
 SIDES = {"pre": ("premise_tokens", "premise_tags"), "hyp": ("hypothesis_tokens", "hypothesis_tags")}
@@ -190,16 +190,6 @@ def _validate(pairs: pd.DataFrame, vocab_size: int, encoding: str, wordnet_mode:
         bad = pairs[tok_col].map(len).to_numpy() != pairs[tag_col].map(len).to_numpy()
         if bad.any():
             raise ValueError(f"{tok_col} and {tag_col} differ in length at row {int(np.argmax(bad))}")
-
-
-def build_vocab(pairs: pd.DataFrame, vocab_size: int = 2000) -> list[str]:
-    """The ``vocab_size`` most frequent tokens (premise + hypothesis counts), skipping SKIP_TOKENS."""
-    sides = itertools.chain(pairs["premise_tokens"], pairs["hypothesis_tokens"])
-    counts = Counter(itertools.chain.from_iterable(sides))
-    for tok in SKIP_TOKENS:
-        counts.pop(tok, None)
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [tok for tok, _ in ranked[:vocab_size]]
 
 
 def _flatten(column: pd.Series) -> tuple[np.ndarray, list[str]]:

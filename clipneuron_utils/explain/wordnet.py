@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import nltk
 
+from .vocabulary import SKIP_TOKENS
+
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,7 +169,7 @@ WORDNET_MODES = ("exact", "all_senses")
 STOP_WORDS_SOURCE = (
     "scikit-learn's sklearn.feature_extraction.text.ENGLISH_STOP_WORDS (the Glasgow Information Retrieval "
     "Group's English stop list) united with the concept vocabulary's skip list "
-    "{a, an, the, of, '.', ','} (clipneuron_utils.explain.concepts.SKIP_TOKENS)"
+    "{a, an, the, of, '.', ','} (clipneuron_utils.explain.vocabulary.SKIP_TOKENS)"
 )
 
 
@@ -184,8 +186,6 @@ def stop_words() -> frozenset[str]:
     content words in SNLI (*front*, *back*, *top*, *fire*); their concepts keep their standard masks.
     """
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    from .concepts import SKIP_TOKENS
 
     return frozenset(ENGLISH_STOP_WORDS) | SKIP_TOKENS
 

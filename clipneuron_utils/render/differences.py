@@ -12,7 +12,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from ..explain.concepts import SKIP_TOKENS, Concepts, compare_encodings
+from ..explain.concepts import Concepts, compare_encodings
+from ..explain.vocabulary import SKIP_TOKENS
 
 #: search parameters that ``beam_search_by_length`` takes (chapter 5 saves a few more with its results)
 SEARCH_KEYS = ("max_length", "beam_size", "min_acts", "complexity_penalty", "or_not", "expand_all")
