@@ -40,6 +40,7 @@ from IPython.display import Markdown, display
 from clipneuron_utils.render import charts, differences as diff
 from clipneuron_utils.run import store
 from clipneuron_utils.models import heads
+from clipneuron_utils.models.outputs import activations
 from clipneuron_utils.data import corpus, snli
 from clipneuron_utils.artifacts import cache_key
 from clipneuron_utils.explain.concepts import build_concepts
@@ -182,7 +183,7 @@ if data_source == "snli":
     parts = []
     for name in encoders:
         model = store.load_trained(profile, name)
-        acts = heads.activations(model, everything, cache=store.feature_cache())
+        acts = activations(model, everything, cache=store.feature_cache())
         found = beam_search_by_length(threshold_activations(acts, saved.get("activation_alpha") or None),
                                       concepts_all, **diff.search_params(saved, max_length=1), progress=False)
         a, b = diff.explained_summary(ours[ours.encoder == name], 1), diff.explained_summary(found, 1)

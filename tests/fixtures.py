@@ -6,7 +6,8 @@ import contextlib
 import numpy as np
 import pytest
 
-from clipneuron_utils.models import encoders, heads
+from clipneuron_utils.models import encoders
+from clipneuron_utils.models import training
 
 PARSE_1 = "(ROOT (S (NP (DT A) (NN Man)) (VP (VBZ is) (VP (VBG running))) (. .)))"
 PARSE_2 = "(ROOT (S (NP (DT The) (NN person)) (VP (VBZ moves)) (. .)))"
@@ -55,16 +56,16 @@ class CountingEncoder(encoders.Encoder):
 def interrupted_at_epoch(monkeypatch, stop_at: int):
     """The training run inside the block must stop with KeyboardInterrupt (an in-process Ctrl-C) right after it
     saves the checkpoint of epoch ``stop_at``; the real checkpoint save is back after the block."""
-    real_save = heads._save_checkpoint
+    real_save = training._save_checkpoint
 
     def save_then_stop(*args, epoch, **kw):
         real_save(*args, epoch=epoch, **kw)
         if epoch == stop_at:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(heads, "_save_checkpoint", save_then_stop)
+    monkeypatch.setattr(training, "_save_checkpoint", save_then_stop)
     try:
         with pytest.raises(KeyboardInterrupt):
             yield
     finally:
-        monkeypatch.setattr(heads, "_save_checkpoint", real_save)
+        monkeypatch.setattr(training, "_save_checkpoint", real_save)

@@ -281,7 +281,7 @@ def test_validation_reads_the_epochs_each_model_ran(tmp_path):
         folder = tmp_path / "offline" / "models" / key  # the encoder comes from model.json, not the folder
         folder.mkdir(parents=True)
         (folder / "history.csv").write_text("epoch,seconds\n" + "".join(f"{i + 1},{s}\n" for i, s in enumerate(seconds)))
-        (folder / "model.json").write_text(json.dumps({"encoder_name": encoder}))  # as heads.save_model names it
+        (folder / "model.json").write_text(json.dumps({"encoder_name": encoder}))  # as saving.save_model names it
     epochs = validate.trained_epochs(tmp_path, "offline")
     assert sorted(epochs["clip"]) == [(1, 2.0), (3, 6.0)] and epochs["lstm"] == [(2, 22.0)]
     projection = estimate.Projection("offline", {**VALUES}, ["03"], fake_counts(), fake_measurements(), [], "load 0")
@@ -292,12 +292,12 @@ def test_validation_reads_the_epochs_each_model_ran(tmp_path):
 
 
 def test_validation_reads_what_save_model_writes(tmp_path):
-    from clipneuron_utils.models import heads
+    from clipneuron_utils.models import heads, saving, training
     from clipneuron_utils.data.synthetic import make_pairs
 
     config = heads.HeadConfig(hidden=8, max_epochs=2, patience=3, lstm_embedding_dim=4, lstm_hidden_dim=4, seed=0)
-    model = heads.train("lstm", make_pairs(60, seed=0), config, progress=False, verbose=False, device="cpu")
-    heads.save_model(model, tmp_path / "offline" / "models" / "lstm" / "k")
+    model = training.train("lstm", make_pairs(60, seed=0), config, progress=False, verbose=False, device="cpu")
+    saving.save_model(model, tmp_path / "offline" / "models" / "lstm" / "k")
     epochs = _validate_module().trained_epochs(tmp_path, "offline")
     assert epochs == {"lstm": [(2, pytest.approx(float(model.history["seconds"].sum())))]}
 
@@ -333,7 +333,7 @@ def test_encoders_are_timed_on_batches_of_their_own_plan():
 def test_the_lstm_epoch_is_summed_over_its_own_batch_plan():
     import pandas as pd
 
-    from clipneuron_utils.models import heads
+    from clipneuron_utils.models import batches, heads
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 40, size=(700, 2))
@@ -345,8 +345,8 @@ def test_the_lstm_epoch_is_summed_over_its_own_batch_plan():
     got = estimate.lstm_epoch_seconds(frame, config, slots, seconds)
     fit = estimate.split_fit_val(700, 0.1)[0]
     order = np.random.default_rng(3).permutation(700)[:fit]
-    data = heads._Data(700, p_ids=[np.zeros(n) for n in lengths[:, 0]], h_ids=[np.zeros(n) for n in lengths[:, 1]])
-    plan = heads._batches(order, config, _rng_after_permutation(3, 700), data)
+    data = batches._Data(700, p_ids=[np.zeros(n) for n in lengths[:, 0]], h_ids=[np.zeros(n) for n in lengths[:, 1]])
+    plan = batches._batches(order, config, _rng_after_permutation(3, 700), data)
     expected = sum(0.002 + 1e-6 * len(b) * (lengths[b, 0].max() + lengths[b, 1].max()) for b in plan)
     assert got == pytest.approx(expected)
     assert sum(len(b) for b in plan) == fit
@@ -355,7 +355,7 @@ def test_the_lstm_epoch_is_summed_over_its_own_batch_plan():
 
 
 def _rng_after_permutation(seed: int, n: int) -> np.random.Generator:
-    """The generator in the state lstm_epoch_seconds hands to heads._batches (after its own permutation)."""
+    """The generator in the state lstm_epoch_seconds hands to batches._batches (after its own permutation)."""
     rng = np.random.default_rng(seed)
     rng.permutation(n)
     return rng

@@ -19,10 +19,13 @@ import pytest
 import torch
 
 from clipneuron_utils import artifacts
-from clipneuron_utils.models import encoders, heads
+from clipneuron_utils.models import encoders
+from clipneuron_utils.models import lstm
 from clipneuron_utils.artifacts import CorruptArtifactError, run_dir
 from clipneuron_utils.explain.concepts import Concepts, build_concepts
-from clipneuron_utils.models.heads import HeadConfig, NLIModel, fit_or_load, load_model, probe_outputs, save_model
+from clipneuron_utils.models.heads import HeadConfig, NLIModel
+from clipneuron_utils.models.saving import fit_or_load, load_model, save_model
+from clipneuron_utils.models.outputs import activations, probe_outputs
 from clipneuron_utils.data.synthetic import make_pairs
 from fixtures import CountingEncoder
 
@@ -66,8 +69,8 @@ def umask(mask: int):
 def tiny_lstm(seed: int = 0) -> NLIModel:
     """An untrained, seeded LSTM classifier: enough for saving, loading and probe outputs."""
     torch.manual_seed(seed)
-    vocab = heads.build_vocab(make_pairs(30, seed=seed))
-    return NLIModel("lstm", TINY, 0, vocab=vocab, encoder_identity=heads.lstm_identity()).eval()
+    vocab = lstm.build_vocab(make_pairs(30, seed=seed))
+    return NLIModel("lstm", TINY, 0, vocab=vocab, encoder_identity=lstm.lstm_identity()).eval()
 
 
 # one writer and one reader per artifact kind; each writer returns the written path
@@ -260,7 +263,7 @@ def test_fit_or_load_retrains_a_corrupt_model(target, damage, runs_tmp, capsys):
     assert "cache hit" in capsys.readouterr().out
     for k in outputs:
         assert np.array_equal(reloaded[k], outputs[k])
-    assert np.array_equal(heads.activations(again, probe), outputs["activations"])
+    assert np.array_equal(activations(again, probe), outputs["activations"])
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from clipneuron_utils.data import corpus, snli
-from clipneuron_utils.models import heads
+from clipneuron_utils.models import heads, training
 from clipneuron_utils.explain import probe, search
 from clipneuron_utils.models.encoders import clip_truncation, make_encoder, register_tiny_config
 from fixtures import PARSE_2, snli_record
@@ -255,7 +255,7 @@ def test_probe_bad_pairs_say_what_is_expected(model, pairs, error, says):
 def test_probe_without_a_model_says_what_is_expected(model):
     with pytest.raises(TypeError) as info:
         probe.probe(None, [("a man", "a dog")])
-    assert str(info.value).startswith("model must be a trained classifier (heads.NLIModel, from heads.train")
+    assert str(info.value).startswith("model must be a trained classifier (heads.NLIModel, from training.train")
     assert "got NoneType None" in str(info.value) and "Example: probe(model, [(" in str(info.value)
     table = probe.probe(model, [("a man", "a dog")], neurons=[1])  # good input still goes through
     assert table.shape == (1, 7)

@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from clipneuron_utils.models import heads
+from clipneuron_utils.models import heads, saving, training
 from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache, make_encoder
-from clipneuron_utils.models.heads import HeadConfig, accuracy, activations, fit_or_load, label_ids, predict, train
+from clipneuron_utils.models.heads import HeadConfig, label_ids
+from clipneuron_utils.models.outputs import accuracy, activations, predict
+from clipneuron_utils.models.saving import fit_or_load
+from clipneuron_utils.models.training import train
 from clipneuron_utils.data.synthetic import make_pairs, make_splits
 
 from fixtures import interrupted_at_epoch
@@ -100,8 +103,8 @@ def test_smoke_model_trained_on_cuda_matches_cpu(splits, encoder_name, tmp_path)
         assert heads.model_device(model).type == device
         labels, _ = predict(model, probe, cache=kwargs.get("cache"))
         results[device] = (float((labels == label_ids(probe)).mean()), model)
-        assert not (tmp_path / device / heads.CHECKPOINT).exists()
-        assert heads.load_model(tmp_path / device).trained_on.startswith(device)
+        assert not (tmp_path / device / training.CHECKPOINT).exists()
+        assert saving.load_model(tmp_path / device).trained_on.startswith(device)
     (acc_cpu, cpu), (acc_gpu, gpu) = results["cpu"], results["cuda"]
     assert abs(acc_gpu - acc_cpu) <= ACCURACY_TOL, f"probe accuracy {acc_gpu:.4f} on CUDA, {acc_cpu:.4f} on CPU"
     first_cpu, first_gpu = cpu.history["train_loss"].iloc[0], gpu.history["train_loss"].iloc[0]
@@ -112,7 +115,7 @@ def test_cuda_training_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     pairs = make_pairs(300, seed=1)
     config = HeadConfig(hidden=32, max_epochs=4, patience=3, lstm_embedding_dim=16, lstm_hidden_dim=16, seed=0)
     whole = train("lstm", pairs, config, progress=False, verbose=False, device="cuda")
-    path = tmp_path / heads.CHECKPOINT
+    path = tmp_path / training.CHECKPOINT
     with interrupted_at_epoch(monkeypatch, 2):
         train("lstm", pairs, config, progress=False, verbose=False, device="cuda", checkpoint=path)
     again = train("lstm", pairs, config, progress=False, verbose=False, device="cuda", checkpoint=path)

@@ -10,22 +10,14 @@ import pytest
 import torch
 
 from clipneuron_utils import artifacts
-from clipneuron_utils.models import heads
+from clipneuron_utils.models import batches, heads, lstm, training
 from clipneuron_utils.data.snli import LABELS
 from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
-from clipneuron_utils.models.heads import (
-    HeadConfig,
-    accuracy,
-    activations,
-    as_pairs,
-    fit_or_load,
-    load_model,
-    output_weights,
-    predict,
-    probe_outputs,
-    save_model,
-    train,
-)
+from clipneuron_utils.models.batches import _no_single_pair
+from clipneuron_utils.models.heads import HeadConfig, as_pairs, output_weights
+from clipneuron_utils.models.outputs import accuracy, activations, predict, probe_outputs
+from clipneuron_utils.models.saving import fit_or_load, load_model, save_model
+from clipneuron_utils.models.training import train
 from clipneuron_utils.data.synthetic import make_splits
 
 # batch 128: with small batches oneDNN prepares an LSTM kernel for each of many (batch, length) shapes,
@@ -150,8 +142,8 @@ def test_fit_or_load_reuses_and_retrains(splits, tmp_path, monkeypatch, capsys):
     first = fit_or_load("lstm", small, tmp_path / "m", config, progress=False)
     assert "training the lstm model" in capsys.readouterr().out
     calls = []
-    real_train = heads.train
-    monkeypatch.setattr(heads, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    real_train = training.train
+    monkeypatch.setattr(training, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
     again = fit_or_load("lstm", small, tmp_path / "m", config, progress=False)
     assert not calls and "reusing" in capsys.readouterr().out
     np.testing.assert_array_equal(activations(again, small), activations(first, small))
@@ -212,7 +204,7 @@ def test_bad_arguments(splits):
 def test_lstm_encoder_equals_packed_lstm(bidirectional):
     """Our padded two-LSTM form gives the final states of nn.LSTM over packed sequences."""
     torch.manual_seed(0)
-    enc = heads.LSTMEncoder(30, embedding_dim=6, hidden_dim=5, bidirectional=bidirectional)
+    enc = lstm.LSTMEncoder(30, embedding_dim=6, hidden_dim=5, bidirectional=bidirectional)
     packed_lstm = torch.nn.LSTM(6, 5, batch_first=True, bidirectional=bidirectional)
     with torch.no_grad():
         for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
@@ -220,7 +212,7 @@ def test_lstm_encoder_equals_packed_lstm(bidirectional):
             if bidirectional:
                 getattr(packed_lstm, name + "_reverse").copy_(getattr(enc.rnn_reverse, name))
     seqs = [np.array([3, 4, 5, 6]), np.array([7]), np.array([8, 9, 10, 11, 12, 13]), np.array([2, 2])]
-    ids, lengths = heads._padded(seqs)
+    ids, lengths = batches._padded(seqs)
     packed = torch.nn.utils.rnn.pack_padded_sequence(enc.embedding(ids), lengths, batch_first=True,
                                                      enforce_sorted=False)
     _, (h, _) = packed_lstm(packed)
@@ -275,5 +267,5 @@ def test_a_single_pair_batch_is_folded_into_another(splits):
     model = train("lstm", splits[0].iloc[:143], TINY_LSTM.replace(max_epochs=1, batch_size=128), progress=False,
                   verbose=False)  # 143 pairs − 10 % held out = 129 trained
     assert model.history.epoch.tolist() == [1]
-    batches = heads._no_single_pair([np.arange(3), np.arange(3, 4), np.arange(4, 6)])
+    batches = _no_single_pair([np.arange(3), np.arange(3, 4), np.arange(4, 6)])
     assert [b.tolist() for b in batches] == [[0, 1, 2, 3], [4, 5]]

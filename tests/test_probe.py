@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from clipneuron_utils.explain import concepts, probe
-from clipneuron_utils.models import heads
+from clipneuron_utils.models import heads, outputs, training
 from clipneuron_utils.data import synthetic
 
 
@@ -42,13 +42,13 @@ def test_description_iou_finds_the_unit_that_behaves_like_it():
 
 def test_probe_scores_written_pairs():
     train = synthetic.make_pairs(150, seed=0)
-    model = heads.train("lstm", train, heads.HeadConfig(hidden=16, max_epochs=2, lstm_embedding_dim=8,
+    model = training.train("lstm", train, heads.HeadConfig(hidden=16, max_epochs=2, lstm_embedding_dim=8,
                                                         lstm_hidden_dim=8, val_fraction=0.0), progress=False, verbose=False)
     table = probe.probe(model, [("the boys said hello to the girls", "the girls said hello")], neurons=[0, 5])
     assert list(table.columns) == ["premise", "hypothesis", "prediction", "p(entailment)", "p(neutral)",
                                    "p(contradiction)", "unit 0", "unit 5"]
     assert table.loc[0, ["p(entailment)", "p(neutral)", "p(contradiction)"]].sum() == pytest.approx(1, abs=1e-3)
-    acts = heads.activations(model, [("the boys said hello to the girls", "the girls said hello")])
+    acts = outputs.activations(model, [("the boys said hello to the girls", "the girls said hello")])
     assert table.loc[0, "unit 5"] == pytest.approx(acts[0, 5], abs=1e-4)
     with pytest.raises(ValueError, match="neurons must be unit indices in 0..15"):
         probe.probe(model, [("a", "b")], neurons=[16])

@@ -19,9 +19,12 @@ import pytest
 import torch
 
 from clipneuron_utils import artifacts
-from clipneuron_utils.models import encoders, heads
+from clipneuron_utils.models import encoders
+from clipneuron_utils.models import saving, training
 from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
-from clipneuron_utils.models.heads import CHECKPOINT, HeadConfig, fit_or_load, train
+from clipneuron_utils.models.training import CHECKPOINT, train
+from clipneuron_utils.models.heads import HeadConfig
+from clipneuron_utils.models.saving import fit_or_load
 from clipneuron_utils.data.synthetic import make_pairs
 
 from fixtures import interrupted_at_epoch
@@ -204,20 +207,20 @@ def test_killed_lstm_training_resumes_bit_for_bit(tmp_path, capsys):
     killed = tmp_path / "killed"
     run_killed(f"""
         import os, signal
-        from clipneuron_utils.models import heads
+        from clipneuron_utils.models import saving, training
         from clipneuron_utils.models.heads import HeadConfig
         from clipneuron_utils.data.synthetic import make_pairs
 
-        real_save = heads._save_checkpoint
+        real_save = training._save_checkpoint
 
         def save_then_die(*args, epoch, **kw):
             real_save(*args, epoch=epoch, **kw)
             if epoch == 1:  # epoch 1's checkpoint is on disk: the machine "crashes" during epoch 2
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        heads._save_checkpoint = save_then_die
+        training._save_checkpoint = save_then_die
         config = HeadConfig(**{LSTM.to_dict()!r})
-        heads.fit_or_load("lstm", make_pairs(160, seed=2), {str(killed)!r}, config, progress=False, device="cpu")
+        saving.fit_or_load("lstm", make_pairs(160, seed=2), {str(killed)!r}, config, progress=False, device="cpu")
     """, tmp_path)
     assert (killed / CHECKPOINT).is_file() and not (killed / "model.json").exists()
     capsys.readouterr()
@@ -233,8 +236,8 @@ def test_killed_lstm_training_resumes_bit_for_bit(tmp_path, capsys):
     same_history(resumed.history, uninterrupted.history)
     assert resumed.best_epoch == uninterrupted.best_epoch
     # and what was saved is the same model
-    same_weights(heads.load_model(killed), heads.load_model(tmp_path / "whole"))
-    assert heads.load_model(killed).trained_on.startswith("cpu (")
+    same_weights(saving.load_model(killed), saving.load_model(tmp_path / "whole"))
+    assert saving.load_model(killed).trained_on.startswith("cpu (")
 
 
 def test_interrupted_head_training_resumes_after_early_stopping_state(tmp_path, monkeypatch, capsys):

@@ -23,12 +23,13 @@ def probe(model, pairs, neurons: Sequence[int] = (), *, cache=None) -> pd.DataFr
 
     ``pairs``: a DataFrame with premise/hypothesis columns, or a list of (premise, hypothesis[, label]).
     """
-    from ..models.heads import NLIModel, activations, as_pairs, predict
+    from ..models.heads import NLIModel, as_pairs
+    from ..models.outputs import activations, predict
 
     if not isinstance(model, NLIModel):
         raise TypeError(
-            f"model must be a trained classifier (heads.NLIModel, from heads.train, heads.fit_or_load or "
-            f"heads.load_model); got {_shown(model)}. Example: {_EXAMPLE}"
+            f"model must be a trained classifier (heads.NLIModel, from training.train, saving.fit_or_load or "
+            f"saving.load_model); got {_shown(model)}. Example: {_EXAMPLE}"
         )
     frame = as_pairs(_check_pairs(pairs))
     neurons = [int(n) for n in neurons]

@@ -854,7 +854,7 @@ def make_encoder(name: str, **params: Any) -> Encoder:
     if name == "minilm":
         return MiniLMEncoder(**params)
     if name == "lstm":
-        raise ValueError("encoder 'lstm' is trained end-to-end with its head (see heads.train); it is not a frozen encoder")
+        raise ValueError("encoder 'lstm' is trained end-to-end with its head (see training.train); it is not a frozen encoder")
     raise ValueError(f"encoder name must be one of {', '.join(ENCODER_NAMES)}; got {name!r}")
 
 

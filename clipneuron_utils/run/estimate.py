@@ -411,7 +411,7 @@ def _stepper(model, device: str) -> Callable:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return loss.detach().item() + int((logits.argmax(1) == target.to(device)).sum())  # heads.train syncs too
+        return loss.detach().item() + int((logits.argmax(1) == target.to(device)).sum())  # training.train syncs too
 
     return step
 
@@ -502,7 +502,7 @@ def _padded(seqs: list[np.ndarray]):
 
 
 def time_lstm(frame, vocab_size: int, values: dict, device: str, *, n_batches: int, n_eval: int) -> dict:
-    """Training and scoring pairs/s of the LSTM model on real sentences, batched as ``heads.train`` does
+    """Training and scoring pairs/s of the LSTM model on real sentences, batched as ``training.train`` does
     (pools of 50 batches sorted by length), with an embedding of the projected vocabulary size."""
     import torch
 
@@ -577,12 +577,12 @@ def lstm_epoch_seconds(frame, config, slots: Sequence[int], seconds: Sequence[fl
 
     A batch's step costs about ``a + b × token slots`` (rows × its longest premise + longest hypothesis),
     fitted on the timed batches; the sum runs over every batch of the epoch's own plan
-    (:func:`clipneuron_utils.models.heads._batches`: pools of 50 batches sorted by length). Long sentences are
+    (:func:`clipneuron_utils.models.batches._batches`: pools of 50 batches sorted by length). Long sentences are
     rare but cost several short batches each: a mean over a few timed batches projected the offline LSTM's
     epochs 18-29 % too short, this sum within a few percent of the same pairs' real epoch."""
     from types import SimpleNamespace
 
-    from ..models.heads import _batches
+    from ..models.batches import _batches
 
     slots, seconds = np.asarray(slots, dtype=float), np.asarray(seconds, dtype=float)
     if len(slots) >= 2 and np.ptp(slots) > 0:
@@ -792,7 +792,7 @@ def epochs_of(values: dict, encoder: str) -> int:
 
 def fewest_epochs(values: dict, encoder: str) -> int:
     """Epochs a model runs when early stopping ends it as soon as it can: the first epoch always improves, then
-    ``patience`` epochs without a better held-out score (``heads.train``); all of them without a held-out set."""
+    ``patience`` epochs without a better held-out score (``training.train``); all of them without a held-out set."""
     most = epochs_of(values, encoder)
     if values.get("val_fraction", 0.1) <= 0:
         return most
@@ -800,7 +800,7 @@ def fewest_epochs(values: dict, encoder: str) -> int:
 
 
 def split_fit_val(n: int, val_fraction: float) -> tuple[int, int]:
-    """(pairs fitted, pairs held out) per epoch, as ``heads.train`` splits them."""
+    """(pairs fitted, pairs held out) per epoch, as ``training.train`` splits them."""
     n_val = min(n - 1, max(1, round(val_fraction * n))) if val_fraction > 0 and n > 1 else 0
     return n - n_val, n_val
 

@@ -263,7 +263,7 @@ def load_trained(profile: str, encoder: str, seed: int | None = None):
     """The model chapter 3 trained (no retraining; a frozen encoder is rebuilt when first needed).
 
     ``seed``: the model of that training seed (None: the primary one, the first seed)."""
-    from ..models.heads import load_model
+    from ..models.saving import load_model
 
     entries = registry(profile)
     if encoder not in entries:
@@ -276,7 +276,7 @@ def probe_outputs(profile: str, encoder: str, probe: pd.DataFrame, model=None, f
     """Activations, predictions, probabilities of a trained model on the probe pairs (cached by weights).
 
     ``device`` (auto, cpu, cuda, cuda:N): where they are computed when not cached (not part of the key)."""
-    from ..models.heads import probe_outputs as outputs
+    from ..models.outputs import probe_outputs as outputs
 
     model = model if model is not None else load_trained(profile, encoder, seed)
     folder = folder if folder is not None else Path(seed_entry(registry(profile)[encoder], seed)["folder"])
@@ -497,7 +497,7 @@ def _fit(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, c
     """Fit (or reuse) a model in its keyed folder and check its health: ``(model, outputs, key, folder)``.
 
     The key holds the encoder, config, encoder parameters and training data — never the device."""
-    from ..models.heads import fit_or_load
+    from ..models.saving import fit_or_load
 
     key = cache_key(encoder, config.to_dict(), params, train_key)
     folder = model_dir(profile, encoder, key)
