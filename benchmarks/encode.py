@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clipneuron_utils.data.snli import load_snli  # noqa: E402
-from clipneuron_utils.models.encoders import ClipTextEncoder  # noqa: E402
+from clipneuron_utils.models.clip import ClipTextEncoder  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:

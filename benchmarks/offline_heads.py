@@ -23,7 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clipneuron_utils.data.snli import LABELS, load_snli  # noqa: E402
-from clipneuron_utils.models.encoders import FeatureCache, make_encoder  # noqa: E402
+from clipneuron_utils.models.features import FeatureCache
+from clipneuron_utils.models.encoders import make_encoder  # noqa: E402
 from clipneuron_utils.models.heads import HeadConfig
 from clipneuron_utils.models.outputs import accuracy
 from clipneuron_utils.models.training import train  # noqa: E402

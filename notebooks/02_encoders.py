@@ -52,7 +52,8 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils.render import charts, provenance
 from clipneuron_utils.run import store
-from clipneuron_utils.models import encoders as enc
+from clipneuron_utils.models import devices, encoders as enc
+from clipneuron_utils.models.clip import clip_truncation
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import HeadConfig
 from clipneuron_utils.seeding import seed_everything
@@ -60,7 +61,7 @@ from clipneuron_utils.seeding import seed_everything
 charts.enable()
 pd.set_option("display.max_colwidth", 120)  # provenance strings are long and must not be cut
 seed_everything(seed)
-device = str(enc.resolve_device(device))  # fails here, naming the parameter, if CUDA is asked for and absent
+device = str(devices.resolve_device(device))  # fails here, naming the parameter, if CUDA is asked for and absent
 encoders = store.check_encoders(encoders)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
@@ -94,7 +95,7 @@ for name, encoder in frozen.items():
         "text": f"{encoder.name}; weights: {encoder.describe()['weights']}",
         "warning": provenance.encoder_warning(encoder.name, getattr(encoder, "kind", "")),
     })
-provenance.record(profile, "device (chapter 2)", {"text": f"the frozen encoders ran on {enc.describe_device(device)}"})
+provenance.record(profile, "device (chapter 2)", {"text": f"the frozen encoders ran on {devices.describe_device(device)}"})
 
 # %% [markdown]
 # ## Encoding throughput
@@ -126,7 +127,7 @@ if "clip" in frozen:
 if "clip" in frozen:
     all_sentences = list(dict.fromkeys([*pairs.train.premise, *pairs.train.hypothesis,
                                         *pairs.probe.premise, *pairs.probe.hypothesis]))
-    cut = enc.clip_truncation(frozen["clip"], all_sentences)
+    cut = clip_truncation(frozen["clip"], all_sentences)
     display(Markdown(
         f"CLIP's context holds {cut['context_length']} tokens; the longest of the {cut['n_sentences']:,} distinct "
         f"sentences of this run has {cut['longest_tokens']} tokens, and **{cut['n_truncated']:,}** "

@@ -76,7 +76,7 @@ from clipneuron_utils.render import charts
 from clipneuron_utils.run import store
 from clipneuron_utils.data import corpus
 from clipneuron_utils.data.snli import LABELS
-from clipneuron_utils.models.encoders import describe_device, resolve_device
+from clipneuron_utils.models.devices import describe_device, resolve_device
 from clipneuron_utils.models.heads import HeadConfig, label_ids
 from clipneuron_utils.seeding import seed_everything
 

@@ -6,7 +6,7 @@ import contextlib
 import numpy as np
 import pytest
 
-from clipneuron_utils.models import encoders
+from clipneuron_utils.models import base
 from clipneuron_utils.models import training
 
 PARSE_1 = "(ROOT (S (NP (DT A) (NN Man)) (VP (VBZ is) (VP (VBG running))) (. .)))"
@@ -31,7 +31,7 @@ def snli_record(i, label="entailment", **overrides):
     return rec
 
 
-class CountingEncoder(encoders.Encoder):
+class CountingEncoder(base.Encoder):
     """A deterministic stand-in encoder that counts its calls."""
 
     name, dim = "counter", 3

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from clipneuron_utils.models import encoders
-from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, ClipWeightsError, FeatureCache, make_encoder
+from clipneuron_utils import artifacts
+from clipneuron_utils.models import clip, encoders
+from clipneuron_utils.models.clip import TINY_MODEL, ClipTextEncoder, ClipWeightsError
+from clipneuron_utils.models.features import FeatureCache
+from clipneuron_utils.models.encoders import make_encoder
 from fixtures import CountingEncoder
 
 SENTENCES = [
@@ -74,7 +77,7 @@ def test_untrained_is_seeded_and_labelled(tiny):
 
 def test_openai_without_network_fails_fast_with_how_to(monkeypatch):
     # no cached file, and no network: both forced, so the test cannot hang on a download
-    monkeypatch.setattr(encoders, "_cached_tag_file", lambda cfg, cache_dir: None)
+    monkeypatch.setattr(clip, "_cached_tag_file", lambda cfg, cache_dir: None)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
 
@@ -89,7 +92,7 @@ def test_openai_without_network_fails_fast_with_how_to(monkeypatch):
 
 
 def test_openai_with_hf_offline_flag(monkeypatch):
-    monkeypatch.setattr(encoders, "_cached_tag_file", lambda cfg, cache_dir: None)
+    monkeypatch.setattr(clip, "_cached_tag_file", lambda cfg, cache_dir: None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ClipWeightsError, match="HF_HUB_OFFLINE"):
         ClipTextEncoder("ViT-B-32", "openai")
@@ -112,7 +115,7 @@ def checkpoint(tmp_path_factory, tiny):
 
 def test_local_checkpoint_loads_same_features(checkpoint):
     path, source = checkpoint
-    sha = encoders.file_sha256(path)
+    sha = artifacts.file_sha256(path)
     loaded = ClipTextEncoder(TINY_MODEL, str(path), sha256=sha)
     np.testing.assert_allclose(loaded.encode(SENTENCES, progress=False),
                                source.encode(SENTENCES, progress=False), atol=1e-6)
@@ -124,7 +127,7 @@ def test_local_checkpoint_loads_same_features(checkpoint):
 def test_local_checkpoint_wrong_sha_refused(checkpoint, monkeypatch):
     path, _ = checkpoint
     called = []
-    monkeypatch.setattr(encoders, "_quiet_create", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(clip, "_quiet_create", lambda *a, **k: called.append(1))
     with pytest.raises(ClipWeightsError, match="SHA-256 mismatch"):
         ClipTextEncoder(TINY_MODEL, str(path), sha256="0" * 64)
     assert not called  # refused before anything was loaded
@@ -137,7 +140,7 @@ def test_torchscript_checkpoint(tmp_path, checkpoint):
     scripted = torch.jit.trace_module(source.model, {"encode_text": source.tokenizer(["a dog"])}, check_trace=False)
     path = tmp_path / "tiny-jit.pt"
     scripted.save(str(path))
-    assert encoders._is_torchscript(path)
+    assert clip._is_torchscript(path)
     loaded = ClipTextEncoder(TINY_MODEL, str(path), quick_gelu=False)
     np.testing.assert_allclose(loaded.encode(SENTENCES, progress=False),
                                source.encode(SENTENCES, progress=False), atol=1e-6)

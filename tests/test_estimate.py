@@ -257,7 +257,7 @@ def test_the_estimate_times_on_the_device_the_chapters_would_use(monkeypatch):
 
     assert seen == ["cpu", "cuda:0" if torch.cuda.is_available() else "cpu"]
     if not torch.cuda.is_available():
-        from clipneuron_utils.models.encoders import DeviceError
+        from clipneuron_utils.models.devices import DeviceError
 
         with pytest.raises(DeviceError, match="device='cuda' asks for CUDA"):
             estimate.estimate("smoke", {"device": "cuda"}, out=lambda _: None)

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from clipneuron_utils import artifacts
-from clipneuron_utils.models import encoders
+from clipneuron_utils.models import features
 from clipneuron_utils.models import lstm
 from clipneuron_utils.artifacts import CorruptArtifactError, run_dir
 from clipneuron_utils.explain.concepts import Concepts, build_concepts
@@ -175,7 +175,7 @@ def test_discard_removes_file_and_checksum(tmp_path):
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_feature_cache_recomputes(damage, runs_tmp, capsys):
-    cache = encoders.FeatureCache(run_dir("t", "features"), verbose=False)
+    cache = features.FeatureCache(run_dir("t", "features"), verbose=False)
     enc = CountingEncoder()
     first = cache.encode(enc, ["a man sleeps", "a dog runs fast", "hi"], progress=False)
     cache.encode(enc, ["another entry"], progress=False)
@@ -190,7 +190,7 @@ def test_feature_cache_recomputes(damage, runs_tmp, capsys):
 
 
 def test_feature_cache_refuses_non_finite_and_wrong_shape(runs_tmp, capsys):
-    cache = encoders.FeatureCache(run_dir("t", "features"), verbose=False)
+    cache = features.FeatureCache(run_dir("t", "features"), verbose=False)
     enc = CountingEncoder()
     first = cache.encode(enc, ["a b", "c"], progress=False)
     path = cache.path(enc, ["a b", "c"])

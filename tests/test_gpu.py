@@ -14,7 +14,9 @@ import pytest
 import torch
 
 from clipneuron_utils.models import heads, saving, training
-from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache, make_encoder
+from clipneuron_utils.models.clip import TINY_MODEL, ClipTextEncoder
+from clipneuron_utils.models.features import FeatureCache
+from clipneuron_utils.models.encoders import make_encoder
 from clipneuron_utils.models.heads import HeadConfig, label_ids
 from clipneuron_utils.models.outputs import accuracy, activations, predict
 from clipneuron_utils.models.saving import fit_or_load

@@ -12,7 +12,8 @@ import torch
 from clipneuron_utils import artifacts
 from clipneuron_utils.models import batches, heads, lstm, training
 from clipneuron_utils.data.snli import LABELS
-from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
+from clipneuron_utils.models.clip import TINY_MODEL, ClipTextEncoder
+from clipneuron_utils.models.features import FeatureCache
 from clipneuron_utils.models.batches import _no_single_pair
 from clipneuron_utils.models.heads import HeadConfig, as_pairs, output_weights
 from clipneuron_utils.models.outputs import accuracy, activations, predict, probe_outputs

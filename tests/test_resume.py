@@ -19,9 +19,10 @@ import pytest
 import torch
 
 from clipneuron_utils import artifacts
-from clipneuron_utils.models import encoders
+from clipneuron_utils.models import clip, devices, encoders, features
 from clipneuron_utils.models import saving, training
-from clipneuron_utils.models.encoders import TINY_MODEL, ClipTextEncoder, FeatureCache
+from clipneuron_utils.models.clip import TINY_MODEL, ClipTextEncoder
+from clipneuron_utils.models.features import FeatureCache
 from clipneuron_utils.models.training import CHECKPOINT, train
 from clipneuron_utils.models.heads import HeadConfig
 from clipneuron_utils.models.saving import fit_or_load
@@ -82,12 +83,12 @@ def test_killed_encoding_resumes_from_its_chunks(tiny, tmp_path, monkeypatch, ca
     killed_root = tmp_path / "killed"
     run_killed(f"""
         import os, signal
-        from clipneuron_utils.models import encoders
+        from clipneuron_utils.models import clip, features
         from clipneuron_utils.data.synthetic import make_pairs
 
         pairs = make_pairs(240, seed=3)
         texts = list(dict.fromkeys([*pairs.premise, *pairs.hypothesis]))
-        real_save, written = encoders.save_array, []
+        real_save, written = features.save_array, []
 
         def save_then_die(path, array, **kw):
             out = real_save(path, array, **kw)
@@ -96,9 +97,9 @@ def test_killed_encoding_resumes_from_its_chunks(tiny, tmp_path, monkeypatch, ca
                 os.kill(os.getpid(), signal.SIGKILL)
             return out
 
-        encoders.save_array = save_then_die
-        enc = encoders.ClipTextEncoder({TINY_MODEL!r}, "untrained", seed=0, device="cpu")
-        encoders.FeatureCache({str(killed_root)!r}, verbose=False, chunk_size=20).encode(enc, texts, batch_size=8,
+        features.save_array = save_then_die
+        enc = clip.ClipTextEncoder({TINY_MODEL!r}, "untrained", seed=0, device="cpu")
+        features.FeatureCache({str(killed_root)!r}, verbose=False, chunk_size=20).encode(enc, texts, batch_size=8,
                                                                                        progress=False)
     """, tmp_path)
     cache = FeatureCache(killed_root, chunk_size=20)
@@ -127,7 +128,7 @@ def test_killed_encoding_resumes_from_its_chunks(tiny, tmp_path, monkeypatch, ca
 
 def _interrupt_after(monkeypatch, chunks: int):
     """Make the feature cache raise KeyboardInterrupt (an in-process Ctrl-C) once ``chunks`` files are written."""
-    real_save, written = encoders.save_array, []
+    real_save, written = features.save_array, []
 
     def save_then_stop(path, array, **kw):
         out = real_save(path, array, **kw)
@@ -136,8 +137,8 @@ def _interrupt_after(monkeypatch, chunks: int):
             raise KeyboardInterrupt
         return out
 
-    monkeypatch.setattr(encoders, "save_array", save_then_stop)
-    return lambda: monkeypatch.setattr(encoders, "save_array", real_save)
+    monkeypatch.setattr(features, "save_array", save_then_stop)
+    return lambda: monkeypatch.setattr(features, "save_array", real_save)
 
 
 def test_chunks_of_another_batch_plan_or_damaged_are_not_used(tiny, tmp_path, monkeypatch, capsys):
@@ -180,7 +181,7 @@ def test_a_resumed_encoding_bar_counts_only_new_work_in_its_rate(tiny, tmp_path,
         cache.encode(tiny, texts, batch_size=4, progress=False)
     restore()
     bars = []
-    real = encoders.tqdm
+    real = features.tqdm
 
     class Recording(real):
         def __init__(self, *args, **kwargs):
@@ -192,7 +193,7 @@ def test_a_resumed_encoding_bar_counts_only_new_work_in_its_rate(tiny, tmp_path,
             self.updates.append(n)
             return super().update(n)
 
-    monkeypatch.setattr(encoders, "tqdm", Recording)
+    monkeypatch.setattr(features, "tqdm", Recording)
     cache.encode(tiny, texts, batch_size=4, progress=True)
     bar = bars[-1]
     assert bar.initial == 48 and bar.total == len(texts)  # 3 chunks of 16 came from the interrupted run
@@ -285,25 +286,25 @@ def test_a_checkpoint_of_another_training_or_damaged_is_not_used(tmp_path, monke
 
 
 def test_resolve_device(monkeypatch):
-    assert encoders.resolve_device("cpu") == torch.device("cpu")
+    assert devices.resolve_device("cpu") == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert encoders.resolve_device("auto") == torch.device("cpu")
+    assert devices.resolve_device("auto") == torch.device("cpu")
     for bad, hint in (("gpu", "write cuda or cuda:0"), ("cuda:x", "cuda:N"), ("CPU", "'cpu'"), (0, "got 0")):
-        with pytest.raises(encoders.DeviceError, match="device must be") as err:
-            encoders.resolve_device(bad)
+        with pytest.raises(devices.DeviceError, match="device must be") as err:
+            devices.resolve_device(bad)
         assert hint in str(err.value)
     for asked in ("cuda", "cuda:0"):
-        with pytest.raises(encoders.DeviceError, match="CUDA is not available") as err:
-            encoders.resolve_device(asked)
+        with pytest.raises(devices.DeviceError, match="CUDA is not available") as err:
+            devices.resolve_device(asked)
         assert f"device={asked!r}" in str(err.value) and "device=cpu" in str(err.value) and "device=auto" in str(err.value)
-    with pytest.raises(encoders.DeviceError, match="CUDA is not available"):
+    with pytest.raises(devices.DeviceError, match="CUDA is not available"):
         train("lstm", make_pairs(20, seed=0), LSTM, progress=False, verbose=False, device="cuda")
 
 
 def test_device_parameter_rule_agrees_with_resolve_device():
     from clipneuron_utils.run import parameters
 
-    assert parameters._DEVICE.pattern == encoders.DEVICE_PATTERN.pattern
+    assert parameters._DEVICE.pattern == devices.DEVICE_PATTERN.pattern
     param = parameters.Parameter("device", "str", "auto", "torch device", "03")
     for good in ("auto", "cpu", "cuda", "cuda:0", "cuda:12"):
         assert parameters.check_value(param, good, "-p device") == good
@@ -315,16 +316,16 @@ def test_device_parameter_rule_agrees_with_resolve_device():
 
 
 def test_device_provenance_and_threads(monkeypatch):
-    text = encoders.describe_device("cpu")
-    assert text.startswith("cpu (") and encoders.cpu_model() in text and "torch threads" in text
-    assert 1 <= encoders.physical_cores() <= (len(__import__("os").sched_getaffinity(0)))
+    text = devices.describe_device("cpu")
+    assert text.startswith("cpu (") and devices.cpu_model() in text and "torch threads" in text
+    assert 1 <= devices.physical_cores() <= (len(__import__("os").sched_getaffinity(0)))
     before = torch.get_num_threads()
     try:
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
         torch.set_num_threads(1)
-        assert encoders.use_all_cores() == 1  # the user's OMP_NUM_THREADS wins
+        assert devices.use_all_cores() == 1  # the user's OMP_NUM_THREADS wins
         monkeypatch.delenv("OMP_NUM_THREADS")
-        assert encoders.use_all_cores() == encoders.physical_cores() == torch.get_num_threads()
+        assert devices.use_all_cores() == devices.physical_cores() == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
 

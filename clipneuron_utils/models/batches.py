@@ -13,9 +13,7 @@ import pandas as pd
 import torch
 
 from ..data.snli import LABELS
-from .encoders import (
-    FeatureCache,
-)
+from .features import FeatureCache
 from .heads import HeadConfig, NLIModel, frozen_encoder, model_device
 
 

@@ -5,7 +5,7 @@ Linear(4d → hidden=1024) → ReLU → Dropout(0.1) → Linear(hidden → 3). T
 post-ReLU units in eval mode.
 
 * ``clip`` / ``minilm``: the encoder is frozen, so only the head trains, on features from a
-  :class:`~clipneuron_utils.models.encoders.FeatureCache` (a rerun never re-encodes).
+  :class:`~clipneuron_utils.models.features.FeatureCache` (a rerun never re-encodes).
 * ``lstm``: the Bowman et al. (2016) encoder (:mod:`.lstm`), trained end-to-end with the head.
 
 This module holds the model and its configuration; training is :mod:`.training`, saving and reloading
@@ -28,12 +28,9 @@ from ..artifacts import (
     cache_key,
 )
 from ..data.snli import LABELS
-from .encoders import (
-    Encoder,
-    _prepare_device,
-    encoder_from_spec,
-    resolve_device,
-)
+from .base import Encoder
+from .devices import _prepare_device, resolve_device
+from .encoders import encoder_from_spec
 from .lstm import LSTMEncoder, simple_tokenize
 
 

@@ -22,10 +22,8 @@ from ..artifacts import (
     write_json,
 )
 from ..data.snli import LABELS
-from .encoders import (
-    FeatureCache,
-    describe_device,
-)
+from .features import FeatureCache
+from .devices import describe_device
 from .batches import _outputs, _prepare
 from .heads import NLIModel, as_pairs, label_ids, model_device, model_fingerprint, on_device, pairs_key
 

@@ -25,12 +25,10 @@ from ..artifacts import (
     write_json,
 )
 from ..data.snli import LABELS
-from .encoders import (
-    Encoder,
-    FeatureCache,
-    make_encoder,
-    resolve_device,
-)
+from .base import Encoder
+from .features import FeatureCache
+from .encoders import make_encoder
+from .devices import resolve_device
 from .heads import FORMAT, FROZEN, HeadConfig, NLIModel, _attach, _check_encoder_name, as_pairs, training_key
 from .lstm import lstm_identity
 from . import training

@@ -28,14 +28,10 @@ from ..artifacts import (
     shown,
     verify,
 )
-from .encoders import (
-    Encoder,
-    FeatureCache,
-    _prepare_device,
-    describe_device,
-    make_encoder,
-    resolve_device,
-)
+from .base import Encoder
+from .features import FeatureCache
+from .devices import _prepare_device, describe_device, resolve_device
+from .encoders import make_encoder
 from ..seeding import seed_everything
 from .batches import _batches, _outputs, _prepare, _uv
 from .heads import (
@@ -59,9 +55,9 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
     """Train the classifier for ``encoder_name`` on labelled pairs; returns it in eval mode with ``.history``.
 
     ``device``: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N`` (see
-    :func:`~clipneuron_utils.models.encoders.resolve_device`); the model is initialised on the CPU and moved,
+    :func:`~clipneuron_utils.models.devices.resolve_device`); the model is initialised on the CPU and moved,
     so its initial weights do not depend on the device, and it is returned on ``device``. On the CPU,
-    torch uses every core (:func:`~clipneuron_utils.models.encoders.use_all_cores`).
+    torch uses every core (:func:`~clipneuron_utils.models.devices.use_all_cores`).
 
     ``checkpoint``: a file to which the whole training state is written after every epoch (weights,
     optimizer, the random states of NumPy, Python and torch, history and early-stopping state;

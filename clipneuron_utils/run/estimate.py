@@ -322,7 +322,8 @@ def time_encoder(name: str, values: dict, sentences: list[str], device: str, *, 
     """Build one frozen encoder (the profile's weights if they load here, else the same architecture
     untrained) and time its encoding; returns the figures and a note. ``n_encode``: batches of the
     encoder's plan over ``pool`` (the distinct sentences of the sample) that are timed."""
-    from ..models.encoders import ClipWeightsError, make_encoder
+    from ..models.clip import ClipWeightsError
+    from ..models.encoders import make_encoder
     from .store import encoder_params
 
     out: dict = {"note": None}
@@ -1089,7 +1090,7 @@ class Projection:
 def run_device(values: dict, device: str | None = None) -> str:
     """The device the chapters would use: ``device`` when given, else the profile's ``device`` parameter
     resolved as the chapters resolve it (``auto``: CUDA when available)."""
-    from ..models.encoders import resolve_device
+    from ..models.devices import resolve_device
 
     return str(resolve_device(device if device is not None else values.get("device", "auto")))
 

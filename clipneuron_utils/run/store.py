@@ -143,7 +143,7 @@ def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding:
 
 def feature_cache():
     """One feature cache for every profile (entries are keyed by encoder identity and exact sentences)."""
-    from ..models.encoders import FeatureCache
+    from ..models.features import FeatureCache
 
     return FeatureCache(runs_root() / "features")
 
