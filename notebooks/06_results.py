@@ -57,7 +57,8 @@ bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.stats import analysis, claims, reported
+from clipneuron_utils.stats import claims, reported
+from clipneuron_utils.stats import compositionality, contribution, effects
 from clipneuron_utils.render import charts, plots, provenance, tables
 from clipneuron_utils.run import store
 from clipneuron_utils.data import corpus
@@ -97,12 +98,12 @@ display(Markdown(
 
 # %% tags=["remove-output"]
 accuracy = store.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
-scored = analysis.attach_accuracy(results, accuracy)
-summary = analysis.iou_summary(scored, **boot)
-gains = analysis.length_gain(scored, from_length=1, to_length=2, **boot) if top >= 2 else None
-wordnet = analysis.encoding_effect(scored, **boot) if {"standard", "wordnet"} <= set(encodings) else None
-confound = analysis.firing_confound(scored[scored["max_length"].isin([1, 2])], **boot)
-changes = {test: analysis.correlation_change(scored, from_length=1, to_length=2, test=test, **boot)
+scored = contribution.attach_accuracy(results, accuracy)
+summary = effects.iou_summary(scored, **boot)
+gains = effects.length_gain(scored, from_length=1, to_length=2, **boot) if top >= 2 else None
+wordnet = effects.encoding_effect(scored, **boot) if {"standard", "wordnet"} <= set(encodings) else None
+confound = effects.firing_confound(scored[scored["max_length"].isin([1, 2])], **boot)
+changes = {test: effects.correlation_change(scored, from_length=1, to_length=2, test=test, **boot)
            for test in (claims.CORRELATION, claims.PARTIAL)} if top >= 2 else {}
 card = claims.scorecard(gains=gains, correlations=confound, changes=changes.get(claims.CORRELATION),
                         partial_changes=changes.get(claims.PARTIAL), wordnet=wordnet, registry=registry,
@@ -195,7 +196,7 @@ display(Markdown("With the standard concepts:\n\n" + "\n".join(sentences) + clip
 # concepts) uses each operator mix and concept kind.
 
 # %% tags=["hide-input"]
-kinds = analysis.formula_kinds(store.primary_rows(scored)[lambda f: (f.max_length == top) & (f.encoding == "standard")])
+kinds = compositionality.formula_kinds(store.primary_rows(scored)[lambda f: (f.max_length == top) & (f.encoding == "standard")])
 (kinds.pivot_table(index=["aspect", "category"], columns="encoder", values="share", sort=False)
  .fillna(0).round(3).reset_index())
 
@@ -229,7 +230,7 @@ else:
 # %% tags=["hide-input"]
 primary = store.primary_rows(scored)
 shown = primary[primary["max_length"].isin(plot_lengths) & (primary["encoding"] == "standard")]
-plots.acc_vs_iou(shown, analysis.iou_accuracy_correlation(shown))
+plots.acc_vs_iou(shown, contribution.iou_accuracy_correlation(shown))
 
 # %% [markdown]
 # Both IoU and accuracy when firing move with how often a unit fires. Below, IoU against firing count

@@ -30,7 +30,7 @@ n_extremes: int = 1  # cards per model chapter 7 shows for its most and for its 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 from IPython.display import Markdown, display
 
-from clipneuron_utils.stats import analysis
+from clipneuron_utils.stats import contribution
 from clipneuron_utils.render import cards, tables
 from clipneuron_utils.run import store
 from clipneuron_utils.data import corpus
@@ -47,7 +47,7 @@ search_params = results.attrs.get("params", {})
 store.check_search_vocab(results, vocab_size, wordnet_mode)
 registry = store.registry(profile)
 accuracy = store.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
-scored = analysis.attach_accuracy(results, accuracy)
+scored = contribution.attach_accuracy(results, accuracy)
 weights = {name: output_weights(store.load_trained(profile, name)) for name in encoders}
 card_units = {name: sorted({u for units in cards.extremes(results, name, card_encoding, n_extremes).values() for u in units})
               for name in encoders}

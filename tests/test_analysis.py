@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from clipneuron_utils.stats import analysis as A
+from clipneuron_utils.stats import compositionality, contribution, single_neurons
 from clipneuron_utils.data.snli import LABELS
 
 
@@ -33,7 +33,7 @@ def test_acc_when_firing_matches_a_loop_over_neurons():
     acts[3, 8] = 1.0  # fires once
     masks = acts > 0
     pred, gold = rng.integers(0, 3, 500), rng.integers(0, 3, 500)
-    table = A.acc_when_firing(masks, pred, gold)
+    table = contribution.acc_when_firing(masks, pred, gold)
     assert list(table.columns) == ["neuron", "n_fires", "acc_when_firing"]
     assert table["neuron"].tolist() == list(range(40))
     for u in range(40):
@@ -50,8 +50,8 @@ def test_acc_when_firing_accepts_label_strings():
     rng = np.random.default_rng(1)
     masks = rng.random((60, 5)) < 0.4
     pred, gold = rng.integers(0, 3, 60), rng.integers(0, 3, 60)
-    codes = A.acc_when_firing(masks, pred, gold)
-    names = A.acc_when_firing(masks, np.array(LABELS)[pred], list(np.array(LABELS)[gold]))
+    codes = contribution.acc_when_firing(masks, pred, gold)
+    names = contribution.acc_when_firing(masks, np.array(LABELS)[pred], list(np.array(LABELS)[gold]))
     pd.testing.assert_frame_equal(codes, names)
 
 
@@ -67,7 +67,7 @@ def test_acc_when_firing_accepts_label_strings():
 )
 def test_acc_when_firing_names_the_bad_argument(masks, pred, gold, word):
     with pytest.raises(ValueError, match=word):
-        A.acc_when_firing(masks, pred, gold)
+        contribution.acc_when_firing(masks, pred, gold)
 
 
 # ------------------------------------------------------------------------------- correlations
@@ -98,7 +98,7 @@ def correlation_case():
 
 def test_correlation_against_scipy_and_perfect_anticorrelation():
     results, accuracy, _ = correlation_case()
-    table = A.iou_accuracy_correlation(results, accuracy).set_index(["encoder", "encoding", "max_length"])
+    table = contribution.iou_accuracy_correlation(results, accuracy).set_index(["encoder", "encoding", "max_length"])
     perfect = table.loc[("clip", "standard", 1)]
     assert perfect["n"] == 8 and perfect["n_units"] == 11
     assert perfect["pearson_r"] == pytest.approx(-1.0)
@@ -106,7 +106,7 @@ def test_correlation_against_scipy_and_perfect_anticorrelation():
     assert perfect["pearson_p"] < 1e-6
     assert perfect["slope"] == pytest.approx(-1.0) and perfect["intercept"] == pytest.approx(1.0)
 
-    merged = A.attach_accuracy(results, accuracy)
+    merged = contribution.attach_accuracy(results, accuracy)
     sub = merged[(merged.encoder == "clip") & (merged.max_length == 2)]
     x, y = sub["iou"].to_numpy(), sub["acc_when_firing"].to_numpy()
     row = table.loc[("clip", "standard", 2)]
@@ -119,35 +119,35 @@ def test_correlation_against_scipy_and_perfect_anticorrelation():
 
 def test_correlation_is_nan_for_tiny_or_constant_groups():
     results, accuracy, _ = correlation_case()
-    table = A.iou_accuracy_correlation(results, accuracy, min_neurons=3)
+    table = contribution.iou_accuracy_correlation(results, accuracy, min_neurons=3)
     tiny = table[table.encoder == "lstm"].iloc[0]
     assert tiny["n"] == 2 and tiny["n_units"] == 3
     for col in ("pearson_r", "pearson_p", "spearman_rho", "spearman_p", "slope", "intercept"):
         assert math.isnan(tiny[col])
     constant = results_frame([dict(neuron=u, iou=0.2, max_length=1) for u in range(5)])
     constant["acc_when_firing"] = np.linspace(0, 1, 5)
-    row = A.iou_accuracy_correlation(constant).iloc[0]
+    row = contribution.iou_accuracy_correlation(constant).iloc[0]
     assert row["n"] == 5 and math.isnan(row["pearson_r"])
 
 
 def test_correlation_grouping_and_errors():
     results, accuracy, _ = correlation_case()
-    single = A.iou_accuracy_correlation(results[results.encoder == "clip"].drop(columns="encoder"),
+    single = contribution.iou_accuracy_correlation(results[results.encoder == "clip"].drop(columns="encoder"),
                                         accuracy[accuracy.encoder == "clip"].drop(columns="encoder"))
     assert list(single.columns[:2]) == ["encoding", "max_length"]
     with pytest.raises(ValueError, match="acc_when_firing"):
-        A.iou_accuracy_correlation(results)
+        contribution.iou_accuracy_correlation(results)
     with pytest.raises(ValueError, match="seed"):
-        A.iou_accuracy_correlation(results, accuracy, by=["seed"])
+        contribution.iou_accuracy_correlation(results, accuracy, by=["seed"])
     with pytest.raises(ValueError, match="min_neurons"):
-        A.iou_accuracy_correlation(results, accuracy, min_neurons=1)
+        contribution.iou_accuracy_correlation(results, accuracy, min_neurons=1)
 
 
 def test_attach_accuracy_spans_both_encodings():
     results = results_frame([dict(encoder="clip", encoding=e, max_length=1, neuron=u, iou=0.1)
                              for e in ("standard", "wordnet") for u in range(3)])
     accuracy = pd.DataFrame(dict(encoder="clip", neuron=range(3), n_fires=7, acc_when_firing=[0.1, 0.2, 0.3]))
-    merged = A.attach_accuracy(results, accuracy)
+    merged = contribution.attach_accuracy(results, accuracy)
     assert len(merged) == 6 and merged["n_fires"].eq(50).all()
     assert merged.groupby("encoding")["acc_when_firing"].apply(list).tolist() == [[0.1, 0.2, 0.3]] * 2
 
@@ -160,7 +160,7 @@ def test_mean_iou_by_length_ignores_unexplained_units():
     for length, ious in ((1, [0.1, 0.2, 0.3, np.nan]), (2, [0.2, 0.4, np.nan, np.nan])):
         rows += [dict(encoder="clip", encoding="standard", max_length=length, neuron=u, iou=i) for u, i in enumerate(ious)]
     rows.append(dict(encoder="lstm", encoding="standard", max_length=1, neuron=0, iou=0.5))
-    table = A.mean_iou_by_length(results_frame(rows)).set_index(["encoder", "encoding", "max_length"])
+    table = compositionality.mean_iou_by_length(results_frame(rows)).set_index(["encoder", "encoding", "max_length"])
     assert table.loc[("clip", "standard", 1), "mean_iou"] == pytest.approx(0.2)
     assert table.loc[("clip", "standard", 1), "sem"] == pytest.approx(np.std([0.1, 0.2, 0.3], ddof=1) / math.sqrt(3))
     assert table.loc[("clip", "standard", 2), "mean_iou"] == pytest.approx(0.3)
@@ -172,7 +172,7 @@ def test_mean_iou_by_length_ignores_unexplained_units():
 def test_explained_flag_wins_over_a_stray_iou():
     frame = results_frame([dict(max_length=1, neuron=u, iou=0.5) for u in range(3)])
     frame.loc[0, "explained"] = False
-    assert A.mean_iou_by_length(frame).loc[0, "n_explained"] == 2
+    assert compositionality.mean_iou_by_length(frame).loc[0, "n_explained"] == 2
 
 
 # --------------------------------------------------------------------------- encoding difference
@@ -191,7 +191,7 @@ def test_encoding_difference_on_a_crafted_case():
     rows.append(dict(encoder="clip", encoding="wordnet", max_length=1, neuron=12, iou=np.nan))
     # a group with too few pairs for a test
     rows += [dict(encoder="lstm", encoding=e, max_length=1, neuron=0, iou=0.2) for e in ("standard", "wordnet")]
-    table = A.encoding_difference(results_frame(rows)).set_index(["encoder", "max_length"])
+    table = compositionality.encoding_difference(results_frame(rows)).set_index(["encoder", "max_length"])
     clip = table.loc[("clip", 1)]
     assert clip["n"] == 12 and clip["n_nonzero"] == 9
     assert clip["mean_difference"] == pytest.approx(delta.mean())
@@ -205,20 +205,20 @@ def test_encoding_difference_on_a_crafted_case():
 def test_encoding_difference_rejects_bad_input():
     frame = results_frame([dict(encoding="other", max_length=1, neuron=0, iou=0.1)])
     with pytest.raises(ValueError, match="encoding"):
-        A.encoding_difference(frame)
+        compositionality.encoding_difference(frame)
     frame = results_frame([dict(encoding="standard", max_length=1, neuron=0, iou=0.1)] * 2)
     with pytest.raises(ValueError, match="more than one row"):
-        A.encoding_difference(frame)
+        compositionality.encoding_difference(frame)
 
 
 # ------------------------------------------------------------------------------- formula kinds
 
 
 def test_formula_parts_and_kinds():
-    assert A.formula_parts("((hyp:tok:man AND NOT pre:tok:man) OR hyp:tag:JJ)") == (
+    assert compositionality.formula_parts("((hyp:tok:man AND NOT pre:tok:man) OR hyp:tag:JJ)") == (
         ("AND NOT", "OR"), ("hyp:tok:man", "pre:tok:man", "hyp:tag:JJ"))
-    assert A.formula_parts("(pre:tag:NN OR NOT oth:overlap:50)") == (("OR NOT",), ("pre:tag:NN", "oth:overlap:50"))
-    assert A.operator_mix(()) == "atom only"
+    assert compositionality.formula_parts("(pre:tag:NN OR NOT oth:overlap:50)") == (("OR NOT",), ("pre:tag:NN", "oth:overlap:50"))
+    assert compositionality.operator_mix(()) == "atom only"
     frame = pd.DataFrame({
         "max_length": 3,
         "formula": ["hyp:tok:man", "(hyp:tok:man AND NOT pre:tok:man)", "((pre:tag:NN AND hyp:tag:JJ) OR oth:overlap:75)",
@@ -226,13 +226,13 @@ def test_formula_parts_and_kinds():
         "iou": [0.2, 0.3, 0.1, 0.25, np.nan],
         "explained": [True, True, True, True, False],
     })
-    table = A.formula_kinds(frame)
+    table = compositionality.formula_kinds(frame)
     ops = table[table.aspect == "operators"].set_index("category")
     assert ops["share"].sum() == pytest.approx(1.0)
     assert ops.loc["AND NOT", "n_formulas"] == 2 and ops.loc["AND + OR", "n_formulas"] == 1
     assert ops.loc["atom only", "share"] == pytest.approx(0.25)
     kinds = table[table.aspect == "concept kind"].set_index("category")
-    assert list(kinds.index) == list(A.CONCEPT_KINDS)
+    assert list(kinds.index) == list(compositionality.CONCEPT_KINDS)
     assert kinds.loc["hyp:tok", "share"] == pytest.approx(0.75)
     assert kinds.loc["pre:tok", "n_atoms"] == 2
     assert kinds["atom_share"].sum() == pytest.approx(1.0)
@@ -252,7 +252,7 @@ def test_conditional_probability_bins_cover_every_pair_once(acts, width, origin,
     acts = np.asarray(acts)
     rng = np.random.default_rng(seed)
     masks = {"a": rng.random(len(acts)) < 0.5, "b": acts > np.median(acts)}
-    frame = A.conditional_probability(acts, masks, width, origin=origin)
+    frame = single_neurons.conditional_probability(acts, masks, width, origin=origin)
     assert frame["share"].between(0, 1).all()
     for name, mask in masks.items():
         part = frame[frame.concept == name]
@@ -263,10 +263,10 @@ def test_conditional_probability_bins_cover_every_pair_once(acts, width, origin,
     part = frame[frame.concept == "a"]
     zero = part[~part["firing"]]
     assert zero["n_pairs"].sum() == np.count_nonzero(acts <= 0)
-    assert (zero["bin_label"] == A.ZERO_BIN_LABEL).all()
+    assert (zero["bin_label"] == single_neurons.ZERO_BIN_LABEL).all()
     # every pair lies in the bin the spectrum gives it, and that bin's range holds its activation
     pairs = pd.DataFrame({"premise": "p", "hypothesis": "h", "label": "neutral"}, index=range(len(acts)))
-    spectrum = A.activation_spectrum(acts, pairs, bin_width_sd=width, origin=origin)
+    spectrum = single_neurons.activation_spectrum(acts, pairs, bin_width_sd=width, origin=origin)
     firing = spectrum[spectrum["firing"]]
     assert (firing["activation_sd"] >= firing["bin_low"] - 1e-6).all()
     assert (firing["activation_sd"] < firing["bin_high"] + 1e-6).all()
@@ -277,7 +277,7 @@ def test_conditional_probability_bins_cover_every_pair_once(acts, width, origin,
 def test_conditional_probability_of_a_perfect_concept():
     acts = np.r_[np.zeros(50), np.linspace(0.1, 3.0, 50)]
     concept = acts > 1.5
-    frame = A.conditional_probability(acts, {"c": concept, "never": np.zeros(100, bool)}, 0.5)
+    frame = single_neurons.conditional_probability(acts, {"c": concept, "never": np.zeros(100, bool)}, 0.5)
     c = frame[frame.concept == "c"]
     assert c.iloc[0]["firing"] == False and c.iloc[0]["share"] == 0 and c.iloc[0]["n_pairs"] == 50  # noqa: E712
     assert c.iloc[0]["bin"] == 0.0 and c.iloc[1]["bin_low"] == 0.0
@@ -289,20 +289,20 @@ def test_conditional_probability_of_a_perfect_concept():
 
 def test_conditional_probability_errors_and_dead_unit():
     with pytest.raises(ValueError, match="concept_masks\\['x'\\]"):
-        A.conditional_probability(np.zeros(4), {"x": np.zeros(3, bool)})
+        single_neurons.conditional_probability(np.zeros(4), {"x": np.zeros(3, bool)})
     with pytest.raises(ValueError, match="concept_masks"):
-        A.conditional_probability(np.zeros(4), {})
+        single_neurons.conditional_probability(np.zeros(4), {})
     with pytest.raises(ValueError, match="acts_of_unit"):
-        A.conditional_probability(np.zeros((4, 2)), {"x": np.zeros(4, bool)})
+        single_neurons.conditional_probability(np.zeros((4, 2)), {"x": np.zeros(4, bool)})
     with pytest.raises(ValueError, match="bin_width_sd"):
-        A.conditional_probability(np.zeros(4), {"x": np.zeros(4, bool)}, 0)
-    dead = A.conditional_probability(np.zeros(4), {"x": np.ones(4, bool)})
+        single_neurons.conditional_probability(np.zeros(4), {"x": np.zeros(4, bool)}, 0)
+    dead = single_neurons.conditional_probability(np.zeros(4), {"x": np.ones(4, bool)})
     assert len(dead) == 1 and dead.iloc[0]["n_pairs"] == 4 and dead.iloc[0]["share"] == 1
 
 
 def test_formula_concepts_adds_the_formula():
     lookup = {"a": np.array([1, 1, 0, 0], bool), "b": np.array([1, 0, 1, 0], bool)}
-    masks = A.formula_concepts("(a AND NOT b)", lookup)
+    masks = single_neurons.formula_concepts("(a AND NOT b)", lookup)
     assert list(masks) == ["a", "b", "(a AND NOT b)"]
     assert masks["(a AND NOT b)"].tolist() == [False, True, False, False]
 
@@ -324,7 +324,7 @@ def unit():
 
 def test_activation_spectrum_keeps_every_pair(unit):
     acts, pairs, pred = unit
-    spectrum = A.activation_spectrum(acts, pairs, pred)
+    spectrum = single_neurons.activation_spectrum(acts, pairs, pred)
     assert len(spectrum) == 40 and sorted(spectrum["pair_id"]) == sorted(pairs["pair_id"])
     assert spectrum["rank"].tolist() == list(range(1, 41))
     assert spectrum["activation"].is_monotonic_decreasing
@@ -338,16 +338,16 @@ def test_activation_spectrum_keeps_every_pair(unit):
 
 def test_top_activating(unit):
     acts, pairs, pred = unit
-    top = A.top_activating(acts, pairs, pred, k=5)
+    top = single_neurons.top_activating(acts, pairs, pred, k=5)
     assert list(top.columns) == ["rank", "pair_id", "premise", "hypothesis", "gold", "predicted", "correct", "activation"]
     assert top["activation"].tolist() == sorted(acts, reverse=True)[:5]
     assert top.loc[0, "premise"] == "premise 5"
     few = np.zeros(40)
     few[[2, 9]] = [1.0, 3.0]
-    assert A.top_activating(few, pairs, k=10)["pair_id"].tolist() == ["p9", "p2"]
+    assert single_neurons.top_activating(few, pairs, k=10)["pair_id"].tolist() == ["p9", "p2"]
     with pytest.raises(ValueError, match="pairs"):
-        A.top_activating(acts[:-1], pairs, pred)
+        single_neurons.top_activating(acts[:-1], pairs, pred)
     with pytest.raises(ValueError, match="pred"):
-        A.top_activating(acts, pairs, pred[:-1])
+        single_neurons.top_activating(acts, pairs, pred[:-1])
     with pytest.raises(ValueError, match="k"):
-        A.top_activating(acts, pairs, pred, k=0)
+        single_neurons.top_activating(acts, pairs, pred, k=0)

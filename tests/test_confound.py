@@ -7,7 +7,7 @@ import pandas as pd
 import pingouin
 import pytest
 
-from clipneuron_utils.stats import analysis as A
+from clipneuron_utils.stats import effects
 from clipneuron_utils.stats import uncertainty as U
 
 PARTIAL = "IoU ~ accuracy | log firing count"
@@ -44,7 +44,7 @@ def row(frame, test, method="pearson"):
 
 
 def test_partial_correlation_recovers_an_effect_independent_of_firing_rate():
-    table = A.firing_confound(scored_frame("direct"))
+    table = effects.firing_confound(scored_frame("direct"))
     for method in ("pearson", "spearman"):
         partial = row(table, PARTIAL, method)
         assert partial["r"] > 0.3  # planted: 0.05² / (0.05² + 0.03²) ≈ 0.74 given log firing count
@@ -53,7 +53,7 @@ def test_partial_correlation_recovers_an_effect_independent_of_firing_rate():
 
 
 def test_partial_correlation_is_null_when_the_only_link_is_firing_rate():
-    table = A.firing_confound(scored_frame("firing"))
+    table = effects.firing_confound(scored_frame("firing"))
     for method in ("pearson", "spearman"):
         plain = row(table, "IoU ~ accuracy", method)
         assert plain["r"] < -0.5 and plain["ci_high"] < 0  # the paper's test sees a strong link…
@@ -69,10 +69,10 @@ def test_partial_correlation_is_null_when_the_only_link_is_firing_rate():
 
 def test_firing_confound_columns_pingouin_values_and_holm():
     scored = scored_frame("direct", n=200, seeds=(0, 1), lengths=(1, 2))
-    table = A.firing_confound(scored, n_resamples=300)
+    table = effects.firing_confound(scored, n_resamples=300)
     assert list(table.columns) == ["encoder", "encoding", "max_length", "test", "method", "r", "ci_low",
                                    "ci_high", "p", "seed_sd", "n_seeds", "n", "p_holm"]
-    assert len(table) == 2 * len(A.CONFOUND_TESTS) * 2
+    assert len(table) == 2 * len(effects.CONFOUND_TESTS) * 2
     assert table["p_holm"].to_numpy() == pytest.approx(U.holm(table["p"]), rel=1e-12)
     assert (table["p_holm"] >= table["p"]).all()
     # r is the mean over seeds of pingouin's r; p the Fisher-z pooling of the seeds
@@ -87,12 +87,12 @@ def test_firing_confound_columns_pingouin_values_and_holm():
     assert got["seed_sd"] == pytest.approx(np.std(rs, ddof=1), abs=1e-12)
     assert got["p"] == pytest.approx(U.combined_p(rs, [200, 200], n_covariates=1)[1], rel=1e-9)
     # deterministic
-    pd.testing.assert_frame_equal(table, A.firing_confound(scored, n_resamples=300))
+    pd.testing.assert_frame_equal(table, effects.firing_confound(scored, n_resamples=300))
 
 
 def test_one_seed_uses_pingouins_p_and_absent_columns_skip_tests():
     scored = scored_frame("direct", n=150, seeds=(0,)).drop(columns=["seed", "null_mean_iou", "excess_iou"])
-    table = A.firing_confound(scored, n_resamples=200)
+    table = effects.firing_confound(scored, n_resamples=200)
     assert set(table["test"]) == {"IoU ~ log firing count", "IoU ~ accuracy", PARTIAL}
     plain = row(table, "IoU ~ accuracy")
     fit = pingouin.corr(scored["iou"], scored["acc_when_firing"])
@@ -105,10 +105,10 @@ def test_small_or_unexplained_groups_give_nan_not_exceptions():
     scored = scored_frame("direct", n=40, seeds=(0, 1))
     scored.loc[scored["neuron"] >= 2, ["iou", "null_mean_iou", "excess_iou"]] = np.nan
     scored["explained"] = scored["iou"].notna()
-    table = A.firing_confound(scored, n_resamples=200)
+    table = effects.firing_confound(scored, n_resamples=200)
     assert table[["r", "ci_low", "ci_high", "p", "p_holm"]].isna().all().all()
     assert (table["n_seeds"] == 0).all() and (table["n"] == 2).all()
-    summary = A.iou_summary(scored, n_resamples=200)
+    summary = effects.iou_summary(scored, n_resamples=200)
     iou = summary[summary["measure"] == "iou"].iloc[0]
     assert not math.isnan(iou["mean"]) and math.isnan(iou["ci_low"])  # 2 units per seed: no interval
 
@@ -118,7 +118,7 @@ def test_small_or_unexplained_groups_give_nan_not_exceptions():
 
 def test_iou_paper_counts_unexplained_units_as_zero():
     scored = scored_frame("direct", n=300, seeds=(0, 1))
-    table = A.iou_summary(scored, n_resamples=300)
+    table = effects.iou_summary(scored, n_resamples=300)
     assert list(table.columns) == ["encoder", "encoding", "max_length", "measure", "mean", "ci_low", "ci_high",
                                    "seed_sd", "n_seeds", "n_explained", "n_units"]
     assert table["measure"].tolist() == ["iou", "iou_paper", "null_mean_iou", "excess_iou"]
@@ -129,7 +129,7 @@ def test_iou_paper_counts_unexplained_units_as_zero():
     unexplained = scored["neuron"] % 4 == 0  # a quarter of the units fire too rarely
     scored.loc[unexplained, ["iou", "null_mean_iou", "excess_iou"]] = np.nan
     scored["explained"] = ~unexplained
-    table = A.iou_summary(scored, n_resamples=300).set_index("measure")
+    table = effects.iou_summary(scored, n_resamples=300).set_index("measure")
     assert table.loc["iou_paper", "mean"] < table.loc["iou", "mean"]
     per_seed = [g["iou"].fillna(0).mean() for _, g in scored.groupby("seed")]
     assert table.loc["iou_paper", "mean"] == pytest.approx(np.mean(per_seed), abs=1e-12)
@@ -140,7 +140,7 @@ def test_iou_paper_counts_unexplained_units_as_zero():
     for measure in table.index:
         assert table.loc[measure, "ci_low"] < table.loc[measure, "mean"] < table.loc[measure, "ci_high"]
     # measures the frame lacks are skipped; no "iou", no paper row
-    only = A.iou_summary(scored.drop(columns="excess_iou"), measures=("null_mean_iou", "excess_iou"),
+    only = effects.iou_summary(scored.drop(columns="excess_iou"), measures=("null_mean_iou", "excess_iou"),
                          n_resamples=100)
     assert only["measure"].tolist() == ["null_mean_iou"]
 
@@ -166,7 +166,7 @@ def hand_frame() -> pd.DataFrame:
 
 
 def test_length_gain_is_the_mean_over_seeds_of_per_unit_changes():
-    table = A.length_gain(hand_frame(), n_resamples=200)
+    table = effects.length_gain(hand_frame(), n_resamples=200)
     assert list(table.columns) == ["encoder", "encoding", "measure", "from_length", "to_length", "mean_from",
                                    "mean_to", "mean", "ci_low", "ci_high", "seed_sd", "n_seeds", "n"]
     standard = table[(table["encoding"] == "standard")].set_index("measure")
@@ -183,11 +183,11 @@ def test_length_gain_is_the_mean_over_seeds_of_per_unit_changes():
     expected = (np.mean([0.03, 0.16, 0.07]) + np.mean([0.01, 0.04])) / 2
     assert wordnet.loc["iou", "mean"] == pytest.approx(expected, abs=1e-12)
     with pytest.raises(ValueError, match="max_length"):
-        A.length_gain(hand_frame(), by=["encoder", "max_length"])
+        effects.length_gain(hand_frame(), by=["encoder", "max_length"])
 
 
 def test_encoding_effect_is_the_mean_over_seeds_of_per_unit_differences():
-    table = A.encoding_effect(hand_frame(), measures=("iou",), n_resamples=200)
+    table = effects.encoding_effect(hand_frame(), measures=("iou",), n_resamples=200)
     assert list(table.columns) == ["encoder", "max_length", "measure", "mean_standard", "mean_wordnet", "mean",
                                    "ci_low", "ci_high", "seed_sd", "n_seeds", "n"]
     first = table[table["max_length"] == 1].iloc[0]
@@ -209,7 +209,7 @@ def test_paired_means_have_intervals_with_enough_units():
             frames.append(pd.DataFrame({"encoder": "clip", "seed": seed, "encoding": encoding, "max_length": 1,
                                         "neuron": np.arange(n), "explained": True,
                                         "iou": base + shift + rng.normal(0, 0.02, n)}))
-    table = A.encoding_effect(pd.concat(frames), measures=("iou", "excess_iou"), n_resamples=500)
+    table = effects.encoding_effect(pd.concat(frames), measures=("iou", "excess_iou"), n_resamples=500)
     assert table["measure"].tolist() == ["iou"]  # excess_iou absent: skipped
     effect = table.iloc[0]
     assert effect["ci_low"] < 0.01 < effect["ci_high"] and effect["ci_low"] > 0
@@ -233,13 +233,13 @@ def test_correlation_change_recovers_a_planted_change():
     scored = pd.concat(frames, ignore_index=True)
     scored.loc[(scored["max_length"] == 2) & (scored["neuron"] < 50), ["iou", "explained"]] = [np.nan, False]
     for test in ("IoU ~ accuracy", PARTIAL):
-        change = A.correlation_change(scored, test=test, n_resamples=500).iloc[0]
+        change = effects.correlation_change(scored, test=test, n_resamples=500).iloc[0]
         assert change["change"] == pytest.approx(change["r_to"] - change["r_from"], abs=1e-12)
         assert abs(change["r_from"]) < 0.1 and change["r_to"] > 0.5
         assert 0 < change["ci_low"] < change["change"] < change["ci_high"]
         assert (change["n"], change["n_from"], change["n_to"]) == (500, 500, 450)
         # r at each length is firing_confound's r
-        confound = A.firing_confound(scored, n_resamples=100)
+        confound = effects.firing_confound(scored, n_resamples=100)
         for length, column in ((1, "r_from"), (2, "r_to")):
             expected = confound[(confound["max_length"] == length) & (confound["test"] == test)
                                 & (confound["method"] == "pearson")]["r"].iloc[0]
@@ -248,4 +248,4 @@ def test_correlation_change_recovers_a_planted_change():
                                   "r_to", "change", "ci_low", "ci_high", "seed_sd", "n_seeds", "n", "n_from",
                                   "n_to"]
     with pytest.raises(ValueError, match="test must be one of"):
-        A.correlation_change(scored, test="IoU ~ nothing")
+        effects.correlation_change(scored, test="IoU ~ nothing")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils.stats import analysis as A
+from clipneuron_utils.stats import compositionality, contribution, single_neurons
 from clipneuron_utils.render import charts, plots
 from clipneuron_utils.data.snli import LABELS
 
@@ -111,7 +111,7 @@ def results_with_accuracy():
 
 
 def test_acc_vs_iou_facets_layers_and_stats_in_headers(results_with_accuracy):
-    corr = A.iou_accuracy_correlation(results_with_accuracy)
+    corr = contribution.iou_accuracy_correlation(results_with_accuracy)
     chart = plots.acc_vs_iou(results_with_accuracy, corr)
     spec = check_common(chart)
     assert spec["facet"]["field"] == "panel_order" and spec["columns"] == 2
@@ -164,7 +164,7 @@ def test_acc_vs_iou_needs_accuracy(results_with_accuracy):
 
 
 def test_mean_iou_by_length_chart(results_with_accuracy):
-    table = A.mean_iou_by_length(results_with_accuracy)
+    table = compositionality.mean_iou_by_length(results_with_accuracy)
     spec = check_common(plots.mean_iou_by_length(table))
     marks = [mark(u) for u in units(spec)]
     assert sorted(marks) == ["line", "point", "rule"]
@@ -203,7 +203,7 @@ def unit():
 
 def test_conditional_probability_chart(unit):
     acts, masks, _, _ = unit
-    frame = A.conditional_probability(acts, masks)
+    frame = single_neurons.conditional_probability(acts, masks)
     spec = check_common(plots.conditional_probability(frame, "unit 7: (hyp:tok:man OR pre:tag:NN)"))
     assert spec["title"]["text"] == "unit 7: (hyp:tok:man OR pre:tag:NN)"
     top, bottom = spec["vconcat"]
@@ -214,13 +214,13 @@ def test_conditional_probability_chart(unit):
     assert mark(bottom) == "bar" and bottom["encoding"]["y"]["field"] == "n_pairs"
     rows = values(spec)
     assert {r["concept"] for r in rows} == set(masks)
-    assert any(r["bin_label"] == A.ZERO_BIN_LABEL and r["x_high"] == 0 for r in rows)
+    assert any(r["bin_label"] == single_neurons.ZERO_BIN_LABEL and r["x_high"] == 0 for r in rows)
     render_svg(spec)
 
 
 def test_activation_spectrum_chart(unit):
     acts, _, pairs, pred = unit
-    frame = A.activation_spectrum(acts, pairs, pred)
+    frame = single_neurons.activation_spectrum(acts, pairs, pred)
     spec = check_common(plots.activation_spectrum(frame, "unit 7"))
     top, bottom = spec["vconcat"]
     assert mark(top) == "bar" and mark(bottom) == "bar"

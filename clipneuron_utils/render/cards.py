@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..stats import analysis
+from ..stats import single_neurons
 from . import plots
 from ..data.snli import LABELS
 
@@ -79,13 +79,13 @@ def neuron_card(encoder: str, neuron: int, results: pd.DataFrame, acts: np.ndarr
     weights = pd.DataFrame({"class": list(LABELS), "weight": np.asarray(output_weights)[:, neuron].round(4)})
     conditional = None
     if bool(row["explained"]):
-        masks = analysis.formula_concepts(row["formula"], concepts)
-        conditional = analysis.conditional_probability(unit, masks, bin_width_sd)
+        masks = single_neurons.formula_concepts(row["formula"], concepts)
+        conditional = single_neurons.conditional_probability(unit, masks, bin_width_sd)
     return NeuronCard(
         encoder=encoder, encoding=encoding, neuron=int(neuron), row=row, weights=weights,
-        top=analysis.top_activating(unit, probe, pred, k=top_k),
+        top=single_neurons.top_activating(unit, probe, pred, k=top_k),
         conditional=conditional,
-        spectrum=analysis.activation_spectrum(unit, probe, pred, bin_width_sd=bin_width_sd),
+        spectrum=single_neurons.activation_spectrum(unit, probe, pred, bin_width_sd=bin_width_sd),
     )
 
 

@@ -27,7 +27,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from ..stats import analysis
+from ..stats import compositionality, contribution, effects, single_neurons, tidy
 
 KEYS = ("encoder", "encoding", "max_length")
 LABEL_COLORS = {"entailment": "#1b9e77", "neutral": "#7570b3", "contradiction": "#d95f02"}
@@ -56,7 +56,7 @@ def _present(frame: pd.DataFrame, keys: Sequence[str] = KEYS) -> list[str]:
     return [k for k in keys if k in frame.columns]
 
 
-_need = analysis._columns  # one check of a frame's columns for the tables and the charts
+_need = tidy._columns  # one check of a frame's columns for the tables and the charts
 
 
 def format_r(r: float) -> str:
@@ -95,16 +95,16 @@ def acc_vs_iou(
 
     One panel per encoder × concept encoding × ``max_length`` (those columns that are present), with
     the least-squares line and Pearson r, p and n in the panel's header. ``correlations`` is
-    :func:`analysis.iou_accuracy_correlation` of the same frame (computed when None).
+    :func:`contribution.iou_accuracy_correlation` of the same frame (computed when None).
     """
     _need(results_with_accuracy, ["neuron", "iou", "acc_when_firing"], "results_with_accuracy")
     frame = results_with_accuracy
     keys = _present(frame)
     if correlations is None:
-        correlations = analysis.iou_accuracy_correlation(frame, by=keys)
+        correlations = contribution.iou_accuracy_correlation(frame, by=keys)
     _need(correlations, [*keys, "n", "pearson_r", "pearson_p", "slope", "intercept"], "correlations")
     acc = pd.to_numeric(frame["acc_when_firing"], errors="coerce")
-    points = frame[analysis._explained(frame) & acc.notna()].copy()
+    points = frame[tidy._explained(frame) & acc.notna()].copy()
     cols = [c for c in ("neuron", "formula", "iou", "acc_when_firing", "n_fires") if c in points.columns]
     points = points[keys + cols]
 
@@ -169,7 +169,7 @@ def acc_vs_iou(
 def mean_iou_by_length(table: pd.DataFrame, *, title: str = "Mean best IoU by maximum formula length") -> alt.LayerChart:
     """Mean best IoU (± 1 sem) against ``max_length``; colour = encoder, dash and shape = encoding.
 
-    ``table`` is :func:`analysis.mean_iou_by_length`.
+    ``table`` is :func:`compositionality.mean_iou_by_length`.
     """
     _need(table, ["max_length", "mean_iou", "sem"], "table")
     frame = table.copy()
@@ -228,7 +228,7 @@ _NOT_FIRING_NOTE = "the slot just left of 0 holds the pairs where the unit does 
 def conditional_probability(frame: pd.DataFrame, title: str = "Conditional probability") -> alt.VConcatChart:
     """Share of pairs in which each concept holds per activation bin (top), pairs per bin (below).
 
-    ``frame`` is :func:`analysis.conditional_probability` (one row per bin × concept). Points of the
+    ``frame`` is :func:`single_neurons.conditional_probability` (one row per bin × concept). Points of the
     not-firing bin are hollow squares, drawn left of activation 0; tooltips name every bin.
     """
     _need(frame, ["bin_low", "bin_high", "bin_label", "concept", "share", "n_pairs", "n_concept"], "frame")
@@ -272,7 +272,7 @@ def conditional_probability(frame: pd.DataFrame, title: str = "Conditional proba
 def activation_spectrum(frame: pd.DataFrame, title: str = "Activation spectrum") -> alt.VConcatChart:
     """Every probe pair's activation: pairs per activation bin (top), their gold labels' shares (below).
 
-    ``frame`` is :func:`analysis.activation_spectrum`. Counts are on a symlog axis so that the
+    ``frame`` is :func:`single_neurons.activation_spectrum`. Counts are on a symlog axis so that the
     not-firing bin and the rare strongest activations show on one chart; the lower panel shows, per
     bin, the share of each gold label (stacked to 1), so a unit tied to one class shows that colour
     taking over as activation grows. Tooltips give counts, the activation range and, with predictions,
@@ -333,11 +333,11 @@ def iou_histogram(results: pd.DataFrame, max_length: int | None = None, bins: in
         max_length = int(frame["max_length"].max()) if max_length is None else int(max_length)
         frame = frame[frame["max_length"] == max_length]
     keys = _present(frame, ("encoder", "encoding"))
-    explained = frame[analysis._explained(frame)]
+    explained = frame[tidy._explained(frame)]
     top = float(explained["iou"].max()) if len(explained) else 1.0
     edges = np.linspace(0.0, top if top > 0 else 1.0, int(bins) + 1)
     rows = []
-    for key, sub in analysis._groups(explained, keys):
+    for key, sub in tidy._groups(explained, keys):
         counts, _ = np.histogram(sub["iou"].to_numpy(float), bins=edges)
         for low, high, count in zip(edges[:-1], edges[1:], counts):
             rows.append({**key, "iou_low": low, "iou_high": high, "n_units": int(count)})
@@ -409,7 +409,7 @@ def _columnar(frame: pd.DataFrame, keys: Sequence[str], arrays: Sequence[str], e
     ``scalars`` are added to every record.
     """
     records = []
-    for key, sub in analysis._groups(frame, list(keys)):
+    for key, sub in tidy._groups(frame, list(keys)):
         record = {**key, **scalars, **{c: [] for c in every}}
         record.update({c: sub[c].tolist() for c in arrays})
         records.append(record)
@@ -445,7 +445,7 @@ def _select_units(scored: pd.DataFrame, max_length, encoding, name: str = "score
         if frame.empty:
             raise ValueError(f"{name} has no rows with encoding {encoding!r} at max_length {max_length!r} "
                              f"(present: {present})")
-    frame = frame[analysis._explained(frame)]
+    frame = frame[tidy._explained(frame)]
     if frame.empty:
         raise ValueError(f"{name} has no explained units at max_length {max_length!r} with encoding {encoding!r}")
     return frame
@@ -458,7 +458,7 @@ def iou_against_null(summary: pd.DataFrame, *,
     The real units' mean is a solid line with points and 95% CI bars; beneath it, in the same colour but
     light, the matched null's mean (dashed) and its CI as a shaded band, so the gap between the two is
     what the explanations add over a random mask that fires as often. ``summary`` is the long frame of
-    :func:`analysis.iou_summary`; only its ``"iou"`` and ``"null_mean_iou"`` measures are drawn. Each
+    :func:`effects.iou_summary`; only its ``"iou"`` and ``"null_mean_iou"`` measures are drawn. Each
     panel's y axis is fitted to its own data.
     """
     _need(summary, ["encoder", "encoding", "max_length", "measure", "mean", "ci_low", "ci_high", "n_seeds"], "summary")
@@ -563,7 +563,7 @@ def acc_vs_excess_iou(scored: pd.DataFrame, correlations: pd.DataFrame | None = 
     Explained units at ``max_length`` and ``encoding``; a dashed rule marks excess 0 (no better than a
     random mask that fires as often), a red line the least-squares fit in each panel, and each panel's
     header its Pearson r with 95% CI, Holm-adjusted p and n from the ``correlations`` rows with test
-    ``"excess IoU ~ accuracy"`` and method ``"pearson"`` (:func:`analysis.firing_confound`; without
+    ``"excess IoU ~ accuracy"`` and method ``"pearson"`` (:func:`effects.firing_confound`; without
     them, r is computed here and no p is shown). Points are coloured by seed when there are several.
     """
     _need(scored, ["encoder", "encoding", "max_length", "neuron", "iou", "excess_iou", "acc_when_firing", "n_fires"],

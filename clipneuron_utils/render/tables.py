@@ -239,7 +239,7 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     """One row per unit of one model, for chapter 9's neuron browser.
 
     ``results``: search results of the model (one seed) with ``acc_when_firing`` attached
-    (:func:`~clipneuron_utils.stats.analysis.attach_accuracy`); ``weights``: its output weights ``(3, hidden)``
+    (:func:`~clipneuron_utils.stats.contribution.attach_accuracy`); ``weights``: its output weights ``(3, hidden)``
     (:func:`~clipneuron_utils.models.heads.output_weights`). Columns: unit, fires on (probe pairs), the best
     formula at length 1 and at the longest length searched, that formula's IoU, its excess IoU over the
     matched null and the null's p-value, the accuracy when firing, the class the unit's strongest output

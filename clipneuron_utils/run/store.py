@@ -528,7 +528,7 @@ def train_variant(profile: str, encoder: str, pairs, *, device: str = "auto", **
 def firing_accuracy(profile: str, probe: pd.DataFrame, encoders, activation_alpha: float = 0.0) -> pd.DataFrame:
     """Accuracy when firing of every unit of every trained encoder and seed, on the probe pairs (one tidy
     frame: ``neuron, n_fires, acc_when_firing, encoder, seed``)."""
-    from ..stats.analysis import acc_when_firing
+    from ..stats.contribution import acc_when_firing
     from ..models.heads import label_ids
     from ..explain.search import threshold_activations
 
