@@ -23,11 +23,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from clipneuron_utils.run import estimate  # noqa: E402
+from clipneuron_utils.run import estimate, runtime, timing, workload
 from clipneuron_utils.run.pipeline import PipelineError, parse_override  # noqa: E402
 
 
-def stage_figures(m: estimate.Measurements) -> list[tuple[str, float, str, bool]]:
+def stage_figures(m: timing.Measurements) -> list[tuple[str, float, str, bool]]:
     """(stage, value, unit, runs on the device) — per second rates, higher is better, except ``s`` and ``ms``."""
     rows = [("read SNLI files", m.load_lines_per_s, "lines/s", False)]
     if m.tokenize_per_s:
@@ -52,7 +52,7 @@ def speedup(cpu: float, gpu: float, unit: str) -> float:
     return cpu / gpu if unit in ("s", "ms/neuron") else gpu / cpu
 
 
-def stage_table(measured: dict[str, estimate.Measurements]) -> str:
+def stage_table(measured: dict[str, timing.Measurements]) -> str:
     """One line per stage, one column per device, and the GPU's speed-up when cpu and cuda were both measured."""
     names = list(measured)
     figures = {device: stage_figures(m) for device, m in measured.items()}
@@ -62,7 +62,7 @@ def stage_table(measured: dict[str, estimate.Measurements]) -> str:
     lines = [header, "-" * len(header)]
     for i, (stage, value, unit, on_device) in enumerate(figures[names[0]]):
         cells = {d: figures[d][i][1] for d in names}
-        line = f"{stage:<34}" + "".join(f"{estimate.figure(c):>14}" for c in cells.values()) + f"{unit:>14}"
+        line = f"{stage:<34}" + "".join(f"{runtime.figure(c):>14}" for c in cells.values()) + f"{unit:>14}"
         if both:
             line += f"{speedup(cells['cpu'], cells['cuda'], unit):>13.1f}x" if on_device else f"{'(CPU only)':>14}"
         lines.append(line)
@@ -89,9 +89,9 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     load_at_start = estimate.load_text()
-    measured: dict[str, estimate.Measurements] = {}
-    with estimate.sandbox():
-        counts = estimate.count_data(values)
+    measured: dict[str, timing.Measurements] = {}
+    with timing.sandbox():
+        counts = workload.count_data(values)
         for device in devices:
             if device == "cuda" and not torch.cuda.is_available():
                 print(f"CUDA is not available here (torch {torch.__version__}, "
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
                       "the GPU figures could not be taken here.", flush=True)
                 continue
             print(f"timing the stages of profile {args.profile!r} on {device}…", flush=True)
-            measured[device] = estimate.measure(values, counts, device)
+            measured[device] = timing.measure(values, counts, device)
     if not measured:
         sys.exit("nothing was measured")
 
@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     totals = {}
     for device, m in measured.items():
-        rows = estimate.project(values, counts, m, chapters)
-        per, low = estimate.chapter_totals(rows), estimate.chapter_totals(rows, fewest=True)
+        rows = runtime.project(values, counts, m, chapters)
+        per, low = runtime.chapter_totals(rows), runtime.chapter_totals(rows, fewest=True)
         totals[device] = {"chapters": per, "total_s": sum(per.values()), "chapters_fewest_epochs": low,
                           "total_fewest_epochs_s": sum(low.values())}
         print(f"\nprojected on {device}: " + ", ".join(f"{c} {estimate.span(low[c], s)}" for c, s in per.items())

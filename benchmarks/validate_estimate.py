@@ -33,7 +33,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from clipneuron_utils.run import estimate  # noqa: E402
+from clipneuron_utils.run import estimate, runtime, timing
 from clipneuron_utils.run.pipeline import PipelineError, parse_override  # noqa: E402
 
 
@@ -90,13 +90,13 @@ def trained_epochs(runs: Path, profile: str) -> dict[str, list[tuple[int, float]
 
 def training_check(p: estimate.Projection, epochs: dict[str, list[tuple[int, float]]]) -> list[dict]:
     """Per encoder: projected training seconds with the epochs actually run, against the epochs' own seconds."""
-    fit, val = estimate.split_fit_val(p.counts.train_pairs, p.values.get("val_fraction", 0.1))
+    fit, val = timing.split_fit_val(p.counts.train_pairs, p.values.get("val_fraction", 0.1))
     rows = []
     for encoder, models in epochs.items():
         if encoder not in p.measurements.train_pairs_per_s:
             continue
         run = sum(n for n, _ in models)
-        projected, actual = run * estimate.epoch_seconds(p.measurements, encoder, fit, val), sum(s for _, s in models)
+        projected, actual = run * runtime.epoch_seconds(p.measurements, encoder, fit, val), sum(s for _, s in models)
         rows.append({"encoder": encoder, "models": len(models), "epochs": run, "projected_s": projected,
                      "actual_s": actual, "error": projected / actual - 1})
     return rows
@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
         epochs = trained_epochs(runs, args.profile)
     after = estimate.projection(args.profile, overrides, chapters, out=lambda _: None)
 
-    high, low = estimate.chapter_totals(before.rows), estimate.chapter_totals(before.rows, fewest=True)
-    high_after = estimate.chapter_totals(after.rows)
+    high, low = runtime.chapter_totals(before.rows), runtime.chapter_totals(before.rows, fewest=True)
+    high_after = runtime.chapter_totals(after.rows)
     table = pd.DataFrame(actual).set_index("chapter")
     table.insert(0, "projected_s", pd.Series(high))
     table.insert(1, "fewest_epochs_s", pd.Series(low))

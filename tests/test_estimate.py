@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipneuron_utils.run import estimate, pipeline
-from clipneuron_utils.run.estimate import DataCounts, Measurements, SplitCount
+from clipneuron_utils.run import pipeline
+from clipneuron_utils.run import estimate, runtime, timing, workload
+from clipneuron_utils.run.workload import DataCounts, SplitCount
+from clipneuron_utils.run.timing import Measurements
 
 from fixtures import snli_record
 
@@ -45,7 +47,7 @@ def rows_by_stage(rows, chapter):
 
 def test_projection_is_rate_times_work():
     m, counts = fake_measurements(), fake_counts()
-    rows = estimate.project(VALUES, counts, m, jobs=2)
+    rows = runtime.project(VALUES, counts, m, jobs=2)
     ch3 = rows_by_stage(rows, "03")
     # 1000 labelled pairs: 100 held out (val_fraction 0.1), 900 fitted per epoch
     assert ch3["encode with clip"] == pytest.approx((1500 + 300) / 10.0)
@@ -58,52 +60,52 @@ def test_projection_is_rate_times_work():
     per_neuron = 0.01 + (3 - 1) * 0.02  # atoms + 2 rounds
     models = 3 + 1 + 3
     assert ch5["beam search"] == pytest.approx(8 * models * 2 * per_neuron / 2)
-    bins = estimate.null_bins(VALUES, 200, models)
+    bins = runtime.null_bins(VALUES, 200, models)
     assert ch5["matched null"] == pytest.approx(bins * 5 * 2 * per_neuron / 2)
     ch2 = rows_by_stage(rows, "02")
     assert ch2["clip throughput table"] == pytest.approx(50 / 10.0 + 50 / 5.0)
     assert ch2["CLIP token counts (truncation table)"] == pytest.approx(1800 / 100.0)
-    for chapter in estimate.CHAPTERS:  # every chapter starts a kernel and reads every line of its files
+    for chapter in runtime.CHAPTERS:  # every chapter starts a kernel and reads every line of its files
         stages = rows_by_stage(rows, chapter)
         assert stages["read SNLI files"] == pytest.approx(1320 / 1000.0)
-        assert stages["kernel start, imports"] == estimate.CHAPTER_START_S
+        assert stages["kernel start, imports"] == runtime.CHAPTER_START_S
 
 
 def test_seeds_follow_the_chapters_parameters():
-    assert estimate.seeds_of({"seed": 0, "seeds": 3, "lstm_seeds": 0}, "lstm") == 3  # 0: as many as seeds
-    assert estimate.seeds_of({"seed": 0, "seeds": 3, "lstm_seeds": 1}, "lstm") == 1
-    assert estimate.seeds_of({"seed": 5, "seeds": 2, "lstm_seeds": 1}, "clip") == 2
-    assert estimate.epochs_of({"max_epochs": 20, "lstm_max_epochs": 0}, "lstm") == 20
-    assert estimate.epochs_of({"max_epochs": 20, "lstm_max_epochs": 4}, "lstm") == 4
-    assert estimate.epochs_of({"max_epochs": 20, "lstm_max_epochs": 4}, "clip") == 20
+    assert runtime.seeds_of({"seed": 0, "seeds": 3, "lstm_seeds": 0}, "lstm") == 3  # 0: as many as seeds
+    assert runtime.seeds_of({"seed": 0, "seeds": 3, "lstm_seeds": 1}, "lstm") == 1
+    assert runtime.seeds_of({"seed": 5, "seeds": 2, "lstm_seeds": 1}, "clip") == 2
+    assert runtime.epochs_of({"max_epochs": 20, "lstm_max_epochs": 0}, "lstm") == 20
+    assert runtime.epochs_of({"max_epochs": 20, "lstm_max_epochs": 4}, "lstm") == 4
+    assert runtime.epochs_of({"max_epochs": 20, "lstm_max_epochs": 4}, "clip") == 20
 
 
 def test_per_chapter_sums_and_total():
-    rows = estimate.project(VALUES, fake_counts(), fake_measurements(), jobs=1)
-    totals = estimate.chapter_totals(rows)
-    assert list(totals) == list(estimate.CHAPTERS)
+    rows = runtime.project(VALUES, fake_counts(), fake_measurements(), jobs=1)
+    totals = runtime.chapter_totals(rows)
+    assert list(totals) == list(runtime.CHAPTERS)
     for chapter, total in totals.items():
         assert total == pytest.approx(sum(r.seconds for r in rows if r.chapter == chapter))
     assert sum(totals.values()) == pytest.approx(sum(r.seconds for r in rows))
-    text = estimate.render("paper", VALUES, fake_counts(), fake_measurements(), rows, estimate.CHAPTERS, "load 0")
+    text = estimate.render("paper", VALUES, fake_counts(), fake_measurements(), rows, runtime.CHAPTERS, "load 0")
     assert f"TOTAL: {estimate.duration(sum(totals.values()))}" in text
     assert "measured on: cpu" in text
 
 
 def test_only_the_chosen_chapters_are_projected():
-    rows = estimate.project(VALUES, fake_counts(), fake_measurements(), chapters=("03",), jobs=1)
+    rows = runtime.project(VALUES, fake_counts(), fake_measurements(), chapters=("03",), jobs=1)
     assert {r.chapter for r in rows} == {"03"}
-    half = estimate.project(VALUES, fake_counts(), fake_measurements(train_pairs_per_s={"clip": 200.0, "minilm": 400.0,
+    half = runtime.project(VALUES, fake_counts(), fake_measurements(train_pairs_per_s={"clip": 200.0, "minilm": 400.0,
                                                                                         "lstm": 20.0}), ("03",), jobs=1)
     a, b = rows_by_stage(rows, "03"), rows_by_stage(half, "03")
     assert b["train lstm end to end"] < a["train lstm end to end"]  # a faster machine projects less time
 
 
 def test_null_bins_are_capped_by_what_the_bin_width_allows():
-    assert estimate.null_bins({"min_acts": 500, "null_bin_width": 0.01}, 9842, 7) == estimate.NULL_BINS
-    assert estimate.null_bins({"min_acts": 95, "null_bin_width": 0.01}, 100, 7) == 6  # counts 95..100
-    assert estimate.null_bins({"min_acts": 10, "null_bin_width": 0.0, "hidden": 4}, 10_000, 2) == 8  # units bound it
-    assert estimate.null_bins({"min_acts": 500, "null_bin_width": 0.01}, 300, 1) == 0  # nothing can be explained
+    assert runtime.null_bins({"min_acts": 500, "null_bin_width": 0.01}, 9842, 7) == runtime.NULL_BINS
+    assert runtime.null_bins({"min_acts": 95, "null_bin_width": 0.01}, 100, 7) == 6  # counts 95..100
+    assert runtime.null_bins({"min_acts": 10, "null_bin_width": 0.0, "hidden": 4}, 10_000, 2) == 8  # units bound it
+    assert runtime.null_bins({"min_acts": 500, "null_bin_width": 0.01}, 300, 1) == 0  # nothing can be explained
 
 
 def test_duration_text():
@@ -116,16 +118,16 @@ def test_duration_text():
 
 def test_official_sizes_when_the_files_are_absent(tmp_path):
     values = {"data_source": "snli", "data_dir": str(tmp_path), "train_splits": ["train"], "probe_split": "dev"}
-    counts = estimate.count_data(values)
+    counts = workload.count_data(values)
     train, probe = counts.train[0], counts.probe
     assert (train.lines, train.labelled, train.counted) == (550_152, 549_367, False)
     assert (probe.lines, probe.labelled, probe.counted) == (10_000, 9_842, False)
-    assert counts.train_unique == round(549_367 * estimate.UNIQUE_PER_PAIR)
+    assert counts.train_unique == round(549_367 * workload.UNIQUE_PER_PAIR)
     assert counts.read_lines == 560_152  # every line is read, the unlabelled ones too
     assert any("official size" in note and "'-'" in note for note in counts.notes)
     assert counts.sample is not None  # the timings fall back to the synthetic pairs
     with pytest.raises(ValueError, match="no official size"):
-        estimate.count_data({**values, "train_splits": ["train_0.5"]})
+        workload.count_data({**values, "train_splits": ["train_0.5"]})
 
 
 def write_split(folder: Path, split: str, labels: list[str]) -> None:
@@ -140,7 +142,7 @@ def test_counts_come_from_the_files_when_present(tmp_path):
     write_split(tmp_path, "dev", ["entailment", "neutral", "-"])
     values = {"data_source": "snli", "data_dir": str(tmp_path), "train_splits": ["train_0.01", "test"],
               "probe_split": "dev", "lstm_max_vocab": 0}
-    counts = estimate.count_data(values)
+    counts = workload.count_data(values)
     sample, test = counts.train
     assert (sample.lines, sample.labelled, sample.counted) == (4, 3, True)
     assert (test.lines, test.labelled, test.counted) == (10_000, 9_824, False)  # absent: official size
@@ -205,23 +207,23 @@ def test_benchmark_prints_the_gpu_speed_up_per_stage():
 
 def test_fewest_epochs_follow_early_stopping():
     # the first epoch always improves; then `patience` epochs without a better held-out score stop training
-    assert estimate.fewest_epochs({"max_epochs": 20, "patience": 3, "val_fraction": 0.1}, "clip") == 4
-    assert estimate.fewest_epochs({"max_epochs": 20, "patience": 0, "val_fraction": 0.1}, "clip") == 1
-    assert estimate.fewest_epochs({"max_epochs": 2, "patience": 3, "val_fraction": 0.1}, "clip") == 2
-    assert estimate.fewest_epochs({"max_epochs": 20, "patience": 3, "val_fraction": 0.0}, "clip") == 20  # no held-out set
-    assert estimate.fewest_epochs({"max_epochs": 20, "lstm_max_epochs": 3, "patience": 5}, "lstm") == 3
+    assert runtime.fewest_epochs({"max_epochs": 20, "patience": 3, "val_fraction": 0.1}, "clip") == 4
+    assert runtime.fewest_epochs({"max_epochs": 20, "patience": 0, "val_fraction": 0.1}, "clip") == 1
+    assert runtime.fewest_epochs({"max_epochs": 2, "patience": 3, "val_fraction": 0.1}, "clip") == 2
+    assert runtime.fewest_epochs({"max_epochs": 20, "patience": 3, "val_fraction": 0.0}, "clip") == 20  # no held-out set
+    assert runtime.fewest_epochs({"max_epochs": 20, "lstm_max_epochs": 3, "patience": 5}, "lstm") == 3
 
 
 def test_the_total_is_a_range_when_early_stopping_can_shorten_training():
     values = {**VALUES, "max_epochs": 20, "patience": 3}
-    rows = estimate.project(values, fake_counts(), fake_measurements(), chapters=("03",), jobs=1)
+    rows = runtime.project(values, fake_counts(), fake_measurements(), chapters=("03",), jobs=1)
     train = next(r for r in rows if r.stage == "train clip head (cached features)")
     per_epoch = 900 / 100.0 + 100 / 1000.0
     assert train.seconds == pytest.approx(3 * 20 * per_epoch) and train.fewest == pytest.approx(3 * 4 * per_epoch)
     assert "4–20 epochs" in train.work
     lstm = next(r for r in rows if r.stage == "train lstm end to end")
     assert lstm.fewest == pytest.approx(lstm.seconds)  # lstm_max_epochs=2 < 1 + patience: no range
-    high, low = estimate.chapter_totals(rows)["03"], estimate.chapter_totals(rows, fewest=True)["03"]
+    high, low = runtime.chapter_totals(rows)["03"], runtime.chapter_totals(rows, fewest=True)["03"]
     minilm_epoch = 900 / 200.0 + 100 / 1000.0
     assert high - low == pytest.approx(3 * 16 * (per_epoch + minilm_epoch))  # clip and minilm: 3 models, 16 epochs fewer
     text = estimate.render("paper", values, fake_counts(), fake_measurements(), rows, ["03"], "load 0")
@@ -231,11 +233,11 @@ def test_the_total_is_a_range_when_early_stopping_can_shorten_training():
 
 def test_the_report_names_the_largest_stages_and_what_shortens_them():
     values = {**VALUES, "lstm_max_epochs": 50, "lstm_seeds": 2}
-    rows = estimate.project(values, fake_counts(), fake_measurements(), jobs=1)
+    rows = runtime.project(values, fake_counts(), fake_measurements(), jobs=1)
     largest = estimate.largest_stages(rows, values, "cpu", n=2)
     assert largest[0].startswith("03 train lstm end to end") and "lstm_seeds=1" in largest[0] and "device=cuda" in largest[0]
     assert largest[1].startswith("08 train lstm") and "measure_input_norm=false" in largest[1]
-    text = estimate.render("paper", values, fake_counts(), fake_measurements(), rows, estimate.CHAPTERS, "load 0")
+    text = estimate.render("paper", values, fake_counts(), fake_measurements(), rows, runtime.CHAPTERS, "load 0")
     assert "largest stages:" in text and largest[0] in text
     # a knob already at its floor is not suggested; on a GPU, no GPU is suggested
     one = {**values, "lstm_seeds": 1}
@@ -303,10 +305,10 @@ def test_validation_reads_what_save_model_writes(tmp_path):
 
 
 def test_strata_take_the_middle_of_each_equal_part():
-    assert estimate.strata(10, 5) == [1, 3, 5, 7, 9]
-    assert estimate.strata(32, 4) == [4, 12, 20, 28]  # never the extreme first or last batch of a length order
-    assert estimate.strata(3, 8) == [0, 1, 2]  # fewer items than strata: every item once
-    assert estimate.strata(1, 4) == [0]
+    assert timing.strata(10, 5) == [1, 3, 5, 7, 9]
+    assert timing.strata(32, 4) == [4, 12, 20, 28]  # never the extreme first or last batch of a length order
+    assert timing.strata(3, 8) == [0, 1, 2]  # fewer items than strata: every item once
+    assert timing.strata(1, 4) == [0]
 
 
 def test_encoders_are_timed_on_batches_of_their_own_plan():
@@ -323,11 +325,11 @@ def test_encoders_are_timed_on_batches_of_their_own_plan():
 
     encoder = Planned()
     pool = ["a" * n for n in (5, 1, 9, 3, 7, 2, 8, 4, 6, 10, 11)]  # 11 sentences: 5 full batches and one of 1
-    batches, run = estimate._plan_batches(encoder, pool, 2)
+    batches, run = timing._plan_batches(encoder, pool, 2)
     lengths = [[len(pool[i]) for i in idx] for idx in batches]
     assert lengths == [[3, 4], [7, 8]]  # batches 1 and 3 of the 5 full ones: the middles of two equal strata
     assert encoder.ran == [batches[0]]  # one warm-up run
-    assert estimate._plan_batches(object(), pool, 2) is None  # no plan: the caller times encode() instead
+    assert timing._plan_batches(object(), pool, 2) is None  # no plan: the caller times encode() instead
 
 
 def test_the_lstm_epoch_is_summed_over_its_own_batch_plan():
@@ -342,8 +344,8 @@ def test_the_lstm_epoch_is_summed_over_its_own_batch_plan():
     config = heads.HeadConfig(batch_size=16, val_fraction=0.1, seed=3)
     # a per-batch cost of exactly 2 ms + 1 µs per padded token slot is recovered from three timed batches
     slots, seconds = [1000, 3000, 9000], [0.002 + 1e-6 * s for s in (1000, 3000, 9000)]
-    got = estimate.lstm_epoch_seconds(frame, config, slots, seconds)
-    fit = estimate.split_fit_val(700, 0.1)[0]
+    got = timing.lstm_epoch_seconds(frame, config, slots, seconds)
+    fit = timing.split_fit_val(700, 0.1)[0]
     order = np.random.default_rng(3).permutation(700)[:fit]
     data = batches._Data(700, p_ids=[np.zeros(n) for n in lengths[:, 0]], h_ids=[np.zeros(n) for n in lengths[:, 1]])
     plan = batches._batches(order, config, _rng_after_permutation(3, 700), data)
@@ -351,7 +353,7 @@ def test_the_lstm_epoch_is_summed_over_its_own_batch_plan():
     assert got == pytest.approx(expected)
     assert sum(len(b) for b in plan) == fit
     # a fit that makes no sense (cost falling with length) falls back to a cost proportional to the slots
-    assert estimate.lstm_epoch_seconds(frame, config, [1000, 9000], [0.02, 0.01]) > 0
+    assert timing.lstm_epoch_seconds(frame, config, [1000, 9000], [0.02, 0.01]) > 0
 
 
 def _rng_after_permutation(seed: int, n: int) -> np.random.Generator:
