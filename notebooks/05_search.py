@@ -80,7 +80,8 @@ import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.render import charts, plots, tables
+from clipneuron_utils.render import charts, tables
+from clipneuron_utils.render import plots
 from clipneuron_utils.run import store
 from clipneuron_utils.data import corpus
 from clipneuron_utils.artifacts import cache_key

@@ -59,7 +59,8 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils.stats import claims, reported
 from clipneuron_utils.stats import compositionality, contribution, effects
-from clipneuron_utils.render import charts, plots, provenance, tables
+from clipneuron_utils.render import charts, provenance, tables
+from clipneuron_utils.render import null_plots, plots
 from clipneuron_utils.run import store
 from clipneuron_utils.data import corpus
 from clipneuron_utils.seeding import seed_everything
@@ -140,7 +141,7 @@ tables.interactive(card, page_length=15, caption="The paper's claims against thi
 # with the same firing counts reach.
 
 # %% tags=["hide-input"]
-plots.iou_against_null(summary[summary["encoding"] == "standard"])
+null_plots.iou_against_null(summary[summary["encoding"] == "standard"])
 
 
 # %% tags=["hide-input"]
@@ -237,7 +238,7 @@ plots.acc_vs_iou(shown, contribution.iou_accuracy_correlation(shown))
 # with the matched null's IoU drawn through the same counts:
 
 # %% tags=["hide-input"]
-plots.iou_vs_firing(scored, max_length=1)
+null_plots.iou_vs_firing(scored, max_length=1)
 
 # %% [markdown]
 # The correlations, per encoder and length (standard concepts; mean over seeds, 95 % bootstrap
@@ -258,7 +259,7 @@ tables.interactive(correlations_table(confound[(confound.encoding == "standard")
                    page_length=12, caption="IoU ↔ accuracy when firing, before and after the controls (Pearson)")
 
 # %% tags=["hide-input"]
-plots.acc_vs_excess_iou(scored, confound, max_length=1)
+null_plots.acc_vs_excess_iou(scored, confound, max_length=1)
 
 # %% tags=["hide-input"]
 lines = []

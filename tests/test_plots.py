@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from clipneuron_utils.stats import compositionality, contribution, single_neurons
-from clipneuron_utils.render import charts, plots
+from clipneuron_utils.render import charts
+from clipneuron_utils.render import chart_parts, plots, unit_plots
 from clipneuron_utils.data.snli import LABELS
 
 POINTED = {"point", "circle", "square", "bar", "rule", "tick"}
@@ -129,7 +130,7 @@ def test_acc_vs_iou_facets_layers_and_stats_in_headers(results_with_accuracy):
     rows = values(spec)
     assert len({r["panel_order"] for r in rows}) == len(corr) == 8
     for _, c in corr.iterrows():  # every panel's header names it and carries its own statistics
-        label = f"r = {plots.format_r(c['pearson_r'])}, p = {plots.format_p(c['pearson_p'])}"
+        label = f"r = {chart_parts.format_r(c['pearson_r'])}, p = {plots.format_p(c['pearson_p'])}"
         name = json.dumps(f"{c['encoder']} · {c['encoding']} · max_length {c['max_length']}")  # as the expression holds it
         assert label in header and name in header
     assert "r = -1.000" in header
@@ -204,7 +205,7 @@ def unit():
 def test_conditional_probability_chart(unit):
     acts, masks, _, _ = unit
     frame = single_neurons.conditional_probability(acts, masks)
-    spec = check_common(plots.conditional_probability(frame, "unit 7: (hyp:tok:man OR pre:tag:NN)"))
+    spec = check_common(unit_plots.conditional_probability(frame, "unit 7: (hyp:tok:man OR pre:tag:NN)"))
     assert spec["title"]["text"] == "unit 7: (hyp:tok:man OR pre:tag:NN)"
     top, bottom = spec["vconcat"]
     assert sorted(mark(u) for u in units(top)) == ["line", "point"]
@@ -221,7 +222,7 @@ def test_conditional_probability_chart(unit):
 def test_activation_spectrum_chart(unit):
     acts, _, pairs, pred = unit
     frame = single_neurons.activation_spectrum(acts, pairs, pred)
-    spec = check_common(plots.activation_spectrum(frame, "unit 7"))
+    spec = check_common(unit_plots.activation_spectrum(frame, "unit 7"))
     top, bottom = spec["vconcat"]
     assert mark(top) == "bar" and mark(bottom) == "bar"
     assert bottom["encoding"]["color"]["field"] == "gold"

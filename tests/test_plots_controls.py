@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils.render import plots
+from clipneuron_utils.render import null_plots
 from test_plots import check_common, mark, render_svg, units, walk
 
 ENCODERS = ("clip", "lstm", "bow")
@@ -160,7 +160,7 @@ def selected(frame, max_length=1, encoding="standard"):
 
 
 def test_iou_against_null_structure(summary):
-    spec = check_controls(plots.iou_against_null(summary))
+    spec = check_controls(null_plots.iou_against_null(summary))
     assert spec["resolve"]["scale"]["y"] == "independent"
     assert sorted(layer_marks(spec)) == ["area", "line", "point", "point", "rule"]
     area, line = spec["spec"]["layer"][:2]
@@ -184,7 +184,7 @@ def test_iou_against_null_structure(summary):
 
 
 def test_iou_against_null_renders_with_fitted_axes(summary):
-    svg = render_svg(plots.iou_against_null(summary).to_dict())
+    svg = render_svg(null_plots.iou_against_null(summary).to_dict())
     for encoder in ENCODERS:
         assert f">{encoder}<" in svg
     low, high = axis_range(svg, "Y")
@@ -194,16 +194,16 @@ def test_iou_against_null_renders_with_fitted_axes(summary):
 
 def test_iou_against_null_needs_both_measures(summary):
     with pytest.raises(ValueError, match="null_mean_iou"):
-        plots.iou_against_null(summary[summary.measure != "null_mean_iou"])
+        null_plots.iou_against_null(summary[summary.measure != "null_mean_iou"])
     with pytest.raises(ValueError, match="ci_high"):
-        plots.iou_against_null(summary.drop(columns="ci_high"))
+        null_plots.iou_against_null(summary.drop(columns="ci_high"))
 
 
 # ---------------------------------------------------------------------- accuracy vs excess IoU
 
 
 def test_acc_vs_excess_iou_structure(scored, correlations):
-    spec = check_controls(plots.acc_vs_excess_iou(scored, correlations))
+    spec = check_controls(null_plots.acc_vs_excess_iou(scored, correlations))
     assert layer_marks(spec) == ["rule", "circle", "line"]
     rule, dots, fit = spec["spec"]["layer"]
     assert rule["encoding"]["x"]["datum"] == 0
@@ -233,7 +233,7 @@ def test_acc_vs_excess_iou_structure(scored, correlations):
 
 
 def test_acc_vs_excess_iou_renders(scored, correlations):
-    svg = render_svg(plots.acc_vs_excess_iou(scored, correlations, max_length=2, encoding="wordnet").to_dict())
+    svg = render_svg(null_plots.acc_vs_excess_iou(scored, correlations, max_length=2, encoding="wordnet").to_dict())
     assert "p_holm = 3.2e-05" in svg and "Pearson r = " in svg
     assert rendered(svg, "symbol") == len(selected(scored, 2, "wordnet"))
     assert rendered(svg, "line") == 3 and rendered(svg, "rule") == 3
@@ -245,7 +245,7 @@ def test_acc_vs_excess_iou_renders(scored, correlations):
 
 def test_acc_vs_excess_iou_single_seed_and_no_correlations(scored):
     one_seed = scored[scored.seed == 0]
-    spec = check_controls(plots.acc_vs_excess_iou(one_seed))
+    spec = check_controls(null_plots.acc_vs_excess_iou(one_seed))
     dots = spec["spec"]["layer"][1]
     assert "value" in dots["encoding"]["color"]  # one colour
     header = spec["facet"]["header"]["labelExpr"]
@@ -254,19 +254,19 @@ def test_acc_vs_excess_iou_single_seed_and_no_correlations(scored):
 
 def test_acc_vs_excess_iou_errors(scored, correlations):
     with pytest.raises(ValueError, match="max_length 7"):
-        plots.acc_vs_excess_iou(scored, correlations, max_length=7)
+        null_plots.acc_vs_excess_iou(scored, correlations, max_length=7)
     with pytest.raises(ValueError, match="'glove'"):
-        plots.acc_vs_excess_iou(scored, correlations, encoding="glove")
+        null_plots.acc_vs_excess_iou(scored, correlations, encoding="glove")
     with pytest.raises(ValueError, match="excess_iou"):
-        plots.acc_vs_excess_iou(scored.drop(columns="excess_iou"))
+        null_plots.acc_vs_excess_iou(scored.drop(columns="excess_iou"))
     with pytest.raises(ValueError, match="p_holm"):
-        plots.acc_vs_excess_iou(scored, correlations.drop(columns="p_holm"))
+        null_plots.acc_vs_excess_iou(scored, correlations.drop(columns="p_holm"))
 
 
 def test_acc_vs_excess_iou_page_weight():
     """3 encoders × 2 seeds × 1,024 units stay under 600 kB of inline data."""
     big = make_scored(seeds=(0, 1), encodings=("standard",), lengths=(1,), n_units=1024, share_explained=1.0)
-    spec = plots.acc_vs_excess_iou(big).to_dict()
+    spec = null_plots.acc_vs_excess_iou(big).to_dict()
     size = len(json.dumps(spec["datasets"]))
     assert size < 600_000, size
     records = next(iter(spec["datasets"].values()))
@@ -277,7 +277,7 @@ def test_acc_vs_excess_iou_page_weight():
 
 
 def test_iou_vs_firing_structure(scored):
-    spec = check_controls(plots.iou_vs_firing(scored))
+    spec = check_controls(null_plots.iou_vs_firing(scored))
     assert layer_marks(spec) == ["circle", "line"]  # the null is drawn over the points
     dots, null = spec["spec"]["layer"]
     assert dots["encoding"]["x"]["field"] == "n_fires" and dots["encoding"]["x"]["scale"]["type"] == "log"
@@ -293,7 +293,7 @@ def test_iou_vs_firing_structure(scored):
 
 
 def test_iou_vs_firing_renders(scored):
-    svg = render_svg(plots.iou_vs_firing(scored, max_length=3).to_dict())
+    svg = render_svg(null_plots.iou_vs_firing(scored, max_length=3).to_dict())
     assert rendered(svg, "symbol") == len(selected(scored, 3)) and rendered(svg, "line") == 3
     low, _ = axis_range(svg, "Y")
     assert low >= 0.2
@@ -302,8 +302,8 @@ def test_iou_vs_firing_renders(scored):
 
 def test_iou_vs_firing_errors(scored):
     with pytest.raises(ValueError, match="max_length 4"):
-        plots.iou_vs_firing(scored, max_length=4)
+        null_plots.iou_vs_firing(scored, max_length=4)
     with pytest.raises(ValueError, match="'glove'"):
-        plots.iou_vs_firing(scored, encoding="glove")
+        null_plots.iou_vs_firing(scored, encoding="glove")
     with pytest.raises(ValueError, match="null_mean_iou"):
-        plots.iou_vs_firing(scored.drop(columns="null_mean_iou"))
+        null_plots.iou_vs_firing(scored.drop(columns="null_mean_iou"))

@@ -160,7 +160,7 @@ def test_card_show_emits_its_anchor_as_html_only(monkeypatch):
                             row=pd.Series({"explained": False, "n_fires": 3, "max_length": 2}),
                             weights=pd.DataFrame({"class": list(LABELS), "weight": [0.1, 0.2, -0.3]}),
                             top=pd.DataFrame(), conditional=None, spectrum=pd.DataFrame())
-    monkeypatch.setattr(cards.plots, "activation_spectrum", lambda *a, **k: "chart")
+    monkeypatch.setattr(cards.unit_plots, "activation_spectrum", lambda *a, **k: "chart")
     card.show()
     (first,), options = shown[0]
     assert first == {"text/html": '<a id="card-lstm-7" class="clipneuron-card-anchor"></a>'} and options == {"raw": True}

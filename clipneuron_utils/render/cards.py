@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import single_neurons
-from . import plots
+from . import unit_plots
 from ..data.snli import LABELS
 
 
@@ -63,8 +63,8 @@ class NeuronCard:
         display(self.weights.set_index("class").T)
         display(self.top)
         if self.conditional is not None:
-            display(plots.conditional_probability(self.conditional, title=f"{self.title}: conditional probability"))
-        display(plots.activation_spectrum(self.spectrum, title=f"{self.title}: activation spectrum"))
+            display(unit_plots.conditional_probability(self.conditional, title=f"{self.title}: conditional probability"))
+        display(unit_plots.activation_spectrum(self.spectrum, title=f"{self.title}: activation spectrum"))
 
 
 def neuron_card(encoder: str, neuron: int, results: pd.DataFrame, acts: np.ndarray, probe: pd.DataFrame,
