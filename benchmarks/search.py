@@ -38,7 +38,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from clipneuron_utils.explain.formulas import And, Leaf, Not, Or
-from clipneuron_utils.explain.search import beam_search, resolve_jobs
+from clipneuron_utils.explain.search import beam_search
+from clipneuron_utils.explain.parallel import resolve_jobs
 
 
 def synthetic_problem(pairs: int, concepts: int, neurons: int, seed: int = 0):

@@ -13,7 +13,8 @@ import pytest
 
 from clipneuron_utils.data import corpus, snli
 from clipneuron_utils.models import heads, training
-from clipneuron_utils.explain import probe, search
+from clipneuron_utils.explain import probe
+from clipneuron_utils.explain import search
 from clipneuron_utils.models.clip import clip_truncation, register_tiny_config
 from clipneuron_utils.models.encoders import make_encoder
 from fixtures import PARSE_2, snli_record

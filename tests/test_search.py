@@ -14,7 +14,8 @@ from oracle import exhaustive_best, naive_beam_search
 
 from clipneuron_utils.explain.concepts import Concepts
 from clipneuron_utils.explain.formulas import evaluate, iou, parse
-from clipneuron_utils.explain.search import COLUMNS, OPS, beam_search, beam_search_by_length, threshold_activations
+from clipneuron_utils.explain.search import COLUMNS, beam_search, beam_search_by_length, threshold_activations
+from clipneuron_utils.explain.beam import OPS
 
 
 def problem(seed, n_range=(40, 200), m_range=(8, 15), units=4):

@@ -9,7 +9,8 @@ import scipy.sparse as sp
 from test_search import problem
 
 from clipneuron_utils.explain.concepts import Concepts
-from clipneuron_utils.explain.search import _blocks, beam_search, beam_search_by_length, resolve_jobs, usable_cores
+from clipneuron_utils.explain.parallel import _blocks, resolve_jobs, usable_cores
+from clipneuron_utils.explain.search import beam_search, beam_search_by_length
 
 
 def _both(neurons, concepts, **kw):

@@ -155,7 +155,7 @@ def shorter_with(row: Row, values: dict, device: str) -> list[str]:
     if stage.startswith("encode with"):
         return gpu + ["nothing per run: the feature cache keeps the features for every later run, seed and profile"]
     if stage in ("beam search", "matched null", "search with every concept (comparison)", "comparison searches"):
-        from ..explain.search import resolve_jobs
+        from ..explain.parallel import resolve_jobs
 
         knobs = [] if resolve_jobs(values.get("n_jobs", 0)) >= (os.cpu_count() or 1) else ["-p n_jobs=0 (every core)"]
         if stage == "matched null":

@@ -90,7 +90,7 @@ def null_bins(values: dict, n_probe: int, n_models: int) -> int:
 def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequence[str] = CHAPTERS,
             jobs: int | None = None) -> list[Row]:
     """Projected seconds of every stage of ``chapters``: measured rate × work (pure arithmetic)."""
-    from ..explain.search import resolve_jobs
+    from ..explain.parallel import resolve_jobs
 
     encoders = list(dict.fromkeys(values.get("encoders", ["clip", "lstm", "minilm"])))
     frozen = [e for e in encoders if e != "lstm"]
