@@ -1,11 +1,36 @@
 """clipneuron: compositional explanations of neurons in CLIP-, LSTM- and MiniLM-based NLI classifiers.
 
-The notebooks in ``notebooks/`` orchestrate and explain; this package computes. Each module has one job:
-``data`` (SNLI), ``synthetic`` (embedded smoke data), ``wordnet``, ``encoders``, ``heads``,
-``concepts``, ``formulas``, ``search``, ``analysis``, ``plots``, ``probe``, ``pipeline``
-(papermill → book), ``parameters`` (the chapters' parameters, checked before any kernel starts),
-``experiment`` (what chapters hand to each other, checked against their parameters), ``provenance``,
-``seeding`` and ``artifacts`` (atomic, input-keyed, checksummed files under ``runs/``).
+The notebooks in ``notebooks/`` orchestrate and explain; this package computes. Its folders follow the
+pipeline, and each floor imports only the floors below it (``tests/test_layout.py`` fails on a cycle or
+an upward import, lazy imports included):
+
+``artifacts``, ``seeding``  the ground floor: atomic, input-keyed, checksummed files under ``runs/``;
+                            one seeding helper.
+``data/``     the pairs. ``snli`` (the official files, download), ``synthetic`` (the smoke data),
+              ``corpus`` (a run's train and probe pairs with their provenance).
+``models/``   the classifiers whose neurons are explained. Encoders: ``base`` (the interface),
+              ``clip``, ``minilm``, ``lstm``, ``encoders`` (by name), ``features`` (the feature cache),
+              ``devices``; the head: ``heads`` (model and config), ``batches``, ``training``
+              (with checkpoints), ``saving``, ``outputs`` (activations, predictions).
+``explain/``  the explanations. ``vocabulary``, ``concepts``, ``wordnet``, ``formulas``, ``search``
+              (semantics and API) over ``beam`` (the vectorised rounds) and ``parallel`` (processes),
+              ``controls`` (the matched null), ``probe`` (units against pairs a reader writes).
+``stats/``    from results to evidence, one module per question: ``compositionality`` (1: IoU by
+              length), ``contribution`` (2: accuracy when firing), ``single_neurons`` (Goh et al.'s
+              views), ``effects`` (the claims' numbers with seed-level intervals), over ``tidy`` and
+              ``uncertainty``; ``reported`` (the paper's figures) and ``claims`` (the verdicts).
+``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``chart_parts``,
+              ``charts`` (offline bundle), ``tables``, ``cards``, ``provenance``, ``differences``,
+              ``sphinx_ext`` and ``book`` (the build).
+``run/``      running the book: ``profiles``, ``parameters`` (checked before any kernel starts),
+              ``pipeline`` (papermill, all-or-nothing), ``store`` (what chapters hand each other), and
+              the wall-time estimate: ``workload`` (counting), ``timing`` (measuring), ``runtime``
+              (projecting), ``estimate`` (reporting).
+
+Why these cuts: the science (``data`` → ``models`` → ``explain`` → ``stats``) can be read, tested and
+reused without the book; ``render`` may draw anything the science makes; only ``run`` knows about
+profiles, papermill and ``runs/``. ``models`` holds the LSTM, though it trains with its head, because it
+is an encoder; ``probe`` sits in ``explain`` because it finds the units a description formula points to.
 """
 
 __version__ = "0.1.0"

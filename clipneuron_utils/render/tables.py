@@ -256,7 +256,7 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
         raise ValueError(f"results hold {frame['seed'].nunique()} seeds of the {encoder} model; pass one "
                          "(store.primary_rows)")
     if "acc_when_firing" not in frame.columns:
-        raise KeyError("results need an acc_when_firing column (analysis.attach_accuracy)")
+        raise KeyError("results need an acc_when_firing column (contribution.attach_accuracy)")
     top = int(frame["max_length"].max())
     last = frame[frame["max_length"] == top].set_index("neuron").sort_index()
     weights = np.asarray(weights)

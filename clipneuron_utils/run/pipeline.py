@@ -12,6 +12,10 @@ renames only when every notebook has succeeded and the new folder is complete: o
 chapter error, a full disk, Ctrl-C — the output folder is left byte-identical. A failed chapter's
 executed copy is kept under ``runs/NAME/failed/``. Artifacts always go to ``runs/`` of this checkout (or
 ``$CLIPNEURON_RUNS``), whatever the output folder.
+
+Its size (about 530 lines): one job, running chapters all-or-nothing, whose steps (lock, stage, execute,
+check the chapters agree, swap in) share the staging folder and the error handling; profile loading is
+:mod:`.profiles`, the parameter checks :mod:`.parameters`.
 """
 
 from __future__ import annotations

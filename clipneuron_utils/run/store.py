@@ -10,6 +10,10 @@ The registry and ``search/latest.pkl`` say what the *last* run of the profile ma
 identity of its inputs (data, models), and the chapters that read them check it against their own
 parameters: a mismatch stops the chapter with the command that remakes the artifacts
 (:class:`StaleArtifactError`), never a silent mix of two runs.
+
+Its size (about 560 lines): one job, the store of a run's artifacts, with one short keyed getter per
+artifact (concepts, models and their registry, probe outputs, search results, the matched null); each
+getter and the check of what it reads belong together.
 """
 
 from __future__ import annotations

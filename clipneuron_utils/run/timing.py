@@ -2,6 +2,10 @@
 the device the chapters would use (encoding on batches of the encoder's own length-sorted plan, training
 and scoring as whole passes, the search on masks of the probe split's shape). Nothing is kept: the
 measurements run in a temporary ``$CLIPNEURON_RUNS`` with Hugging Face offline.
+
+Its size (about 530 lines): one timing function per stage of the chapters (encoders, frozen heads, the
+LSTM, search, WordNet, loading), each short; splitting them by stage would scatter the shared sampling
+and synchronisation helpers.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ it is *not testable in this build* when the build lacks what the claim is about 
 CLIP is untrained, WordNet concepts when only the standard encoding ran) or a statistic cannot be
 estimated. Significance uses Holm-adjusted p-values (across the family of correlation tests the book
 reports) and 95 % bootstrap confidence intervals; every number here comes from the tables of
-:mod:`clipneuron_utils.stats.analysis` — none is typed in (the paper's own figures come from :mod:`.reported`).
+:mod:`clipneuron_utils.stats.effects` — none is typed in (the paper's own figures come from :mod:`.reported`).
 
 The claims (Acquaviva & Hensgen, after Mu & Andreas):
 
@@ -137,9 +137,9 @@ def scorecard(*, gains: pd.DataFrame, correlations: pd.DataFrame, changes: pd.Da
     """One row per claim × encoder (× length for e): ``claim, encoder, length, paper, this build,
     against controls, verdict, note``.
 
-    ``gains``: :func:`analysis.length_gain` (1 → 2); ``correlations``: :func:`analysis.firing_confound`;
-    ``changes`` / ``partial_changes``: :func:`analysis.correlation_change` of the plain and the partial
-    correlation; ``wordnet``: :func:`analysis.encoding_effect` (None without the WordNet encoding);
+    ``gains``: :func:`effects.length_gain` (1 → 2); ``correlations``: :func:`effects.firing_confound`;
+    ``changes`` / ``partial_changes``: :func:`effects.correlation_change` of the plain and the partial
+    correlation; ``wordnet``: :func:`effects.encoding_effect` (None without the WordNet encoding);
     ``registry``: chapter 3's entries (to know an untrained CLIP).
     """
     rows = []

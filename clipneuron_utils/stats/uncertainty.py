@@ -20,7 +20,7 @@ computation; the tests check it against ``pingouin.partial_corr`` on the same, r
 the bootstrap the Spearman ranks are float32 (exact: half-integers) with float32 sums (relative error
 ~1e-6 in a resample's r, far below what an interval resolves); point estimates are float64.
 
-Point estimates and p-values that the book prints come from pingouin (``analysis.firing_confound``);
+Point estimates and p-values that the book prints come from pingouin (``effects.firing_confound``);
 :func:`combined_p` pools per-seed correlations by a fixed-effect Fisher-z combination and :func:`holm`
 adjusts a family of p-values; :func:`format_p` and :func:`format_ci` print them.
 
@@ -28,6 +28,9 @@ Undefined statistics are NaN, never exceptions: an interval needs at least ``MIN
 seed (a correlation 3 + covariates) and a bootstrap distribution that varies; resamples in which a
 statistic is undefined (e.g. all drawn units alike) are left out while they are at most
 ``MAX_UNDEFINED_SHARE`` of them, and the interval is NaN beyond that.
+
+Its size (about 540 lines): one job, the seed-stratified bootstrap, whose vectorised means and
+correlations share the count matrix; the formatting at the end is a few lines.
 """
 
 from __future__ import annotations
