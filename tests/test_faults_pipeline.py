@@ -148,7 +148,7 @@ def test_artifacts_go_to_the_checkout_runs_whatever_the_output_folder(tmp_path, 
     monkeypatch.chdir(tmp_path)  # outside the checkout: cwd-based lookup finds no pyproject.toml
     with pipeline._run_environment():
         runs = Path(os.environ["CLIPNEURON_RUNS"])
-    assert runs == Path(pipeline.__file__).resolve().parents[1] / "runs"
+    assert runs == Path(pipeline.__file__).resolve().parents[2] / "runs"
     assert "CLIPNEURON_RUNS" not in os.environ
 
 
@@ -230,7 +230,7 @@ def test_bad_values_stop_before_any_kernel(project, override, message, capsys):
 
 def test_a_checksum_needs_a_checkpoint_that_exists(project, tmp_path):
     _, _, out = project
-    sources = [Path(pipeline.__file__).resolve().parents[1] / "notebooks" / "02_encoders.py"]
+    sources = [Path(pipeline.__file__).resolve().parents[2] / "notebooks" / "02_encoders.py"]
     resolve = lambda **v: parameters.resolve({}, Path("p.yaml"), v, sources, sources)  # noqa: E731
     with pytest.raises(parameters.ParameterError, match="clip_sha256 checks a local checkpoint file, but clip_weights='untrained'"):
         resolve(clip_weights="untrained", clip_sha256="0" * 64)
@@ -252,7 +252,7 @@ def test_a_checksum_of_zeros_stays_a_string():
 
 
 def test_every_chapter_parameter_is_declared_with_a_type_and_help():
-    sources = sorted((Path(pipeline.__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.py"))
+    sources = sorted((Path(pipeline.__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.py"))
     declared = parameters.declared(sources)
     assert {"max_length", "clip_sha256", "encoders", "hidden"} <= set(declared)
     assert all(p.help for p in declared.values())
