@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from clipneuron_utils.data import corpus, snli
-from clipneuron_utils.models import heads, training
+from clipneuron_utils.models import heads
 from clipneuron_utils.explain import probe
 from clipneuron_utils.explain import search
 from clipneuron_utils.models.clip import clip_truncation, register_tiny_config

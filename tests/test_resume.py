@@ -19,8 +19,7 @@ import pytest
 import torch
 
 from clipneuron_utils import artifacts
-from clipneuron_utils.models import clip, devices, encoders, features
-from clipneuron_utils.models import saving, training
+from clipneuron_utils.models import devices, encoders, features, saving
 from clipneuron_utils.models.clip import TINY_MODEL, ClipTextEncoder
 from clipneuron_utils.models.features import FeatureCache
 from clipneuron_utils.models.training import CHECKPOINT, train
