@@ -49,6 +49,8 @@ seed: int = 0  # seed of everything random; the primary model of each encoder tr
 seeds: int = 3  # models trained per encoder, with training seeds seed, seed + 1, … (replicates for the error bars)
 lstm_seeds: int = 0  # models trained for the LSTM (0: seeds); it trains end to end, the slow part of a run
 encoders: list = ["clip", "lstm", "minilm"]  # encoders to train heads for: clip, lstm, minilm
+controls: list = ["clip-untrained", "lstm-untrained", "clip-shuffled", "lstm-shuffled", "minilm-shuffled"]  # random-network controls: <encoder>-untrained (random weights, frozen) and <encoder>-shuffled (shuffled training labels)
+control_seeds: int = 1  # models per control (0: as many as its encoder)
 clip_model: str = "ViT-B-32"  # open_clip architecture of the CLIP text tower
 clip_weights: str = "openai"  # "openai" (open_clip download), another open_clip tag, a checkpoint path, or "untrained"
 clip_sha256: str = ""  # expected SHA-256 of a local checkpoint file (checked before loading)
@@ -84,6 +86,7 @@ charts.enable()
 seed_everything(seed)
 device = str(resolve_device(device))  # fails here, naming the parameter, if CUDA is asked for and absent
 encoders = store.check_encoders(encoders)
+controls = store.check_controls(controls, encoders)
 config = HeadConfig(hidden=hidden, dropout=dropout, input_norm=input_norm, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
                     lstm_max_epochs=lstm_max_epochs or None,
                     patience=patience, val_fraction=val_fraction, seed=seed,
@@ -95,9 +98,10 @@ display(Markdown(f"Data: {pairs.summary}."))
 
 # %% tags=["nbval-ignore-output", "remove-output"]
 models, outputs = {}, {}
-for name in encoders:
+for name in encoders + controls:
     models[name], outputs[name] = store.train_model(
-        profile, name, pairs.train, pairs.probe, config, seeds=store.training_seeds(seed, seeds, lstm_seeds, name),
+        profile, name, pairs.train, pairs.probe, config,
+        seeds=store.training_seeds(seed, seeds, lstm_seeds, name, control_seeds),
         clip_model=clip_model, clip_weights=clip_weights, clip_sha256=clip_sha256, device=device)
 
 # %% tags=["hide-input"]
@@ -107,7 +111,10 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(
     f"- {summary_registry[name]['label']}: probe accuracy "
     f"{pd.Series([r['probe_accuracy'] for r in summary_registry[name]['seeds'].values()]).mean():.1%} "
     f"(mean of {len(summary_registry[name]['seeds'])} seed(s)), against {majority_share:.1%} for always predicting the "
-    "most frequent label." for name in encoders) + "\n:::"))
+    "most frequent label." for name in encoders)
+    + ("\n- Random-network controls (the same head on a random encoder, or trained on shuffled labels): "
+       + "; ".join(f"{name} {pd.Series([r['probe_accuracy'] for r in summary_registry[name]['seeds'].values()]).mean():.1%}"
+                   for name in controls) if controls else "") + "\n:::"))
 
 # %% tags=["remove-cell"]
 from pathlib import Path
@@ -133,7 +140,8 @@ if "lstm" in encoders:
 # ## Learning curves
 #
 # Accuracy on the training minibatches and on the held-out slice, per epoch; the kept epoch is the one
-# with the best held-out accuracy.
+# with the best held-out accuracy. The controls (`<encoder>-untrained`, `<encoder>-shuffled`) are
+# trained the same way: a head over a frozen random encoder, or on labels shuffled once before training.
 
 # %% tags=["hide-input"]
 history = pd.concat([m.history.assign(encoder=name) for name, m in models.items()], ignore_index=True)
@@ -143,9 +151,9 @@ alt.Chart(curves, title="Accuracy per epoch").mark_line(point=True).encode(
     x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
     y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False)),
     color=alt.Color("split:N", title=None),
-    column=alt.Column("encoder:N", title=None),
+    facet=alt.Facet("encoder:N", title=None, columns=4),
     tooltip=["encoder", "epoch", "split", alt.Tooltip("accuracy:Q", format=".3f")],
-).properties(width=200, height=180)
+).properties(width=170, height=160)
 
 # %% [markdown]
 # ## Accuracy on the probe pairs
@@ -165,9 +173,10 @@ accuracy = pd.DataFrame([
      "sd over seeds": round(pd.Series([r["probe_accuracy"] for r in registry[name]["seeds"].values()]).std(), 4),
      "majority class": round(float(majority), 4),
      "kept epoch": int(models[name].best_epoch), "train pairs": len(pairs.train)}
-    for name in encoders
+    for name in encoders + controls
 ])
-accuracy
+accuracy.style.hide(axis="index").format({c: "{:.1%}" for c in ("probe accuracy", "mean over seeds", "majority class")}
+                                         | {"sd over seeds": "{:.3f}", "train pairs": "{:,}"}, na_rep="—")
 
 # %% tags=["hide-input"]
 counts = {name: len(registry[name]["seeds"]) for name in encoders}

@@ -58,6 +58,8 @@ seed: int = 0  # seed of everything random (the null's draws too); the primary m
 seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 3 trained them
 lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 3 trained them
 encoders: list = ["clip", "lstm", "minilm"]  # trained models (chapter 3) whose neurons are explained
+controls: list = ["clip-untrained", "lstm-untrained", "clip-shuffled", "lstm-shuffled", "minilm-shuffled"]  # random-network controls (chapter 3) explained the same way: <encoder>-untrained (random weights, frozen) and <encoder>-shuffled (shuffled training labels)
+control_seeds: int = 1  # models per control, as chapter 3 trained them (0: as many as its encoder)
 encodings: list = ["standard", "wordnet"]  # concept encodings: "standard" and/or "wordnet"
 vocab_size: int = 2000  # token concepts per side: the most frequent probe tokens
 wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
@@ -91,6 +93,7 @@ from clipneuron_utils.seeding import seed_everything
 charts.enable()
 seed_everything(seed)
 encoders = store.check_encoders(encoders)
+controls = store.check_controls(controls, encoders)
 encodings = store.check_encodings(encodings)
 search_params = dict(max_length=max_length, beam_size=beam_size, min_acts=min_acts,
                      complexity_penalty=complexity_penalty, or_not=or_not, expand_all=expand_all)
@@ -98,12 +101,12 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-seed_lists = {name: store.training_seeds(seed, seeds, lstm_seeds, name) for name in encoders}
-models = store.check_models(profile, pairs, encoders, seeds=seed_lists)  # trained by chapter 3 on these very pairs
+seed_lists = {name: store.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in encoders + controls}
+models = store.check_models(profile, pairs, encoders + controls, seeds=seed_lists)  # trained by chapter 3 on these very pairs
 concept_sets = {e: store.probe_concepts(profile, pairs.probe, vocab_size, e, wordnet_mode) for e in encodings}
 masks = {(name, s): threshold_activations(store.probe_outputs(profile, name, pairs.probe, seed=s)["activations"],
                                           activation_alpha or None, what=f"{name} model (seed {s})")
-         for name in encoders for s in seed_lists[name]}
+         for name in encoders + controls for s in seed_lists[name]}
 frames, timings = [], []
 for (name, s), mask in masks.items():
     for encoding in encodings:
@@ -140,18 +143,25 @@ pd.DataFrame(timings).pivot_table(index=["encoder", "seed"], columns="encoding",
 # %% [markdown]
 # ## How many units can be explained
 #
-# A unit is explained when it fires on at least `min_acts` probe pairs. Per model (encoder × seed), then
-# averaged over the seeds; `mean null IoU` is the matched null's mean for the same units.
+# A unit is explained when it fires on at least `min_acts` probe pairs. Counted per model (encoder ×
+# seed), then averaged over its seeds; the matched null is the mean IoU of random masks with the same
+# units' firing counts. Rows named `<encoder>-untrained` or `<encoder>-shuffled` are the random-network
+# controls of chapter 3.
 
 # %% tags=["hide-input"]
 final = results[results["max_length"] == max_length]
-overview = (final.groupby(["encoder", "encoding", "seed"])
-            .agg(units=("neuron", "size"), explained=("explained", "sum"), mean_iou=("iou", "mean"),
-                 mean_null_iou=("null_mean_iou", "mean"), best_iou=("iou", "max"),
-                 mean_best_atom_iou=("best_atom_iou", "mean"))
-            .groupby(["encoder", "encoding"]).mean().reset_index()
-            .assign(seeds=lambda f: final.groupby(["encoder", "encoding"])["seed"].nunique().to_numpy()))
-overview.round(4)
+per_model = (final.groupby(["encoder", "encoding", "seed"], sort=False)
+             .agg(units=("neuron", "size"), explained=("explained", "sum"), mean_iou=("iou", "mean"),
+                  mean_null_iou=("null_mean_iou", "mean"), best_iou=("iou", "max"))
+             .groupby(["encoder", "encoding"], sort=False))
+overview = per_model.mean().join(per_model.size().rename("seeds")).reset_index()
+pd.DataFrame({
+    "model": overview["encoder"], "concepts": overview["encoding"], "seeds": overview["seeds"],
+    "units explained": [f"{e:,.0f} of {u:,.0f}" for e, u in zip(overview["explained"], overview["units"])],
+    f"mean IoU (length {max_length})": overview["mean_iou"].map("{:.3f}".format),
+    "matched null": overview["mean_null_iou"].map("{:.3f}".format),
+    "best unit's IoU": overview["best_iou"].map("{:.3f}".format),
+}).style.hide(axis="index")
 
 # %% [markdown]
 # ## The best-explained units of each model
@@ -159,7 +169,7 @@ overview.round(4)
 # The primary model of each encoder (its first training seed).
 
 # %% tags=["hide-input"]
-primary = store.primary_rows(final)
+primary = store.primary_rows(store.without_controls(final))
 top = (primary[primary["explained"]].sort_values(["encoder", "encoding", "iou", "neuron"], ascending=[True, True, False, True])
        .groupby(["encoder", "encoding"]).head(5))
 tables.interactive(top[["encoder", "encoding", "neuron", "formula", "iou", "excess_iou", "best_atom", "best_atom_iou",

@@ -267,6 +267,8 @@ def test_allowed_names_agree_with_the_modules():
     from clipneuron_utils.models import heads
 
     assert parameters.ENCODERS == heads.ENCODERS
+    from clipneuron_utils.models import random_controls
+    assert random_controls.controls_of(parameters.CONTROLS) == list(parameters.CONTROLS)
     assert parameters.ENCODINGS == store.ENCODINGS
     assert parameters.DATA_SOURCES == corpus.DATA_SOURCES
 

@@ -43,6 +43,9 @@ FROZEN = ("clip", "minilm")
 FORMAT = 2  # 2: the head has the input normalisation (``input_norm``); format-1 models load without it
 
 
+CONTROL_SWITCHES = ("shuffle_labels", "freeze_lstm")  # the random-network controls' settings (random_controls)
+
+
 @dataclass(frozen=True)
 class HeadConfig:
     """Every knob of head (and LSTM) training; defaults follow the paper and Mu & Andreas' code."""
@@ -64,6 +67,8 @@ class HeadConfig:
     lstm_min_freq: int = 1  # rarer training tokens become <unk>
     lstm_max_epochs: int | None = None  # LSTM epochs at most (None: max_epochs); it overfits fast on small data
     lstm_bucket: bool = True  # batch pairs of similar lengths (shuffled pools of 50 batches): ~2x less padding
+    shuffle_labels: bool = False  # control: train on a fixed random permutation of the training labels
+    freeze_lstm: bool = False  # control: the LSTM keeps its random initial weights; only the head trains
 
     def __post_init__(self) -> None:
         def need(name: str, ok: bool, allowed: str) -> None:
@@ -87,6 +92,8 @@ class HeadConfig:
         need("lstm_bidirectional", isinstance(self.lstm_bidirectional, bool), "True or False")
         need("input_norm", isinstance(self.input_norm, bool), "True or False")
         need("lstm_bucket", isinstance(self.lstm_bucket, bool), "True or False")
+        need("shuffle_labels", isinstance(self.shuffle_labels, bool), "True or False")
+        need("freeze_lstm", isinstance(self.freeze_lstm, bool), "True or False")
         need("lstm_max_epochs", self.lstm_max_epochs is None or (is_int(self.lstm_max_epochs) and self.lstm_max_epochs >= 1),
              "None or an int >= 1")
         need("lstm_max_vocab", self.lstm_max_vocab is None or (is_int(self.lstm_max_vocab) and self.lstm_max_vocab >= 1),
@@ -105,7 +112,12 @@ class HeadConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting; the controls' switches only when on, so the keys of ordinary models stay as they were."""
+        out = dataclasses.asdict(self)
+        for name in CONTROL_SWITCHES:
+            if not out[name]:
+                del out[name]
+        return out
 
 
 def _check_encoder_name(name: Any) -> str:

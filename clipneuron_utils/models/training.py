@@ -71,6 +71,8 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
         raise ValueError(f"config must be a HeadConfig, got {type(config).__name__}")
     train_pairs = as_pairs(train_pairs)
     y_all = label_ids(train_pairs)
+    if config.shuffle_labels:  # a control: its own generator, so the rest of training draws as the model's does
+        y_all = np.random.default_rng([config.seed, 1]).permutation(y_all)
     if len(train_pairs) < 2:
         raise ValueError("train_pairs must hold at least 2 labelled pairs")
     dev = resolve_device(device)
@@ -97,7 +99,11 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
     val_idx, fit_idx = np.sort(perm[:n_val]), perm[n_val:]
     y_cpu = torch.from_numpy(y_all)
     y = y_cpu.to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if config.freeze_lstm:
+        if model.lstm is None:
+            raise ValueError(f"freeze_lstm is a control of the LSTM; the {encoder_name} model has none")
+        model.lstm.requires_grad_(False)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     loss_fn = nn.CrossEntropyLoss()
     rows, best, best_state, stale = [], np.inf, None, 0
     max_epochs = config.lstm_max_epochs if model.lstm is not None and config.lstm_max_epochs else config.max_epochs

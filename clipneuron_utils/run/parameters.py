@@ -22,6 +22,7 @@ import yaml
 # The allowed names; kept here (no torch import) and checked against heads / store by the tests.
 ENCODERS = ("clip", "lstm", "minilm")
 ENCODINGS = ("standard", "wordnet")
+CONTROLS = ("clip-untrained", "lstm-untrained", "clip-shuffled", "lstm-shuffled", "minilm-shuffled")
 DATA_SOURCES = ("snli", "synthetic")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _SPLIT = re.compile(r"[A-Za-z0-9_.]+")
@@ -102,11 +103,11 @@ def _float_in(low: float, high: float, *, low_open: bool = False, high_open: boo
     return check
 
 
-def _subset_of(allowed: tuple[str, ...]) -> Callable[[Any], str | None]:
+def _subset_of(allowed: tuple[str, ...], empty: bool = False) -> Callable[[Any], str | None]:
     def check(v):
         bad = [x for x in v if x not in allowed]
-        if not v or bad:
-            return f"must be a non-empty list drawn from {', '.join(allowed)}" + (f" ({', '.join(map(repr, bad))} is not)" if bad else "")
+        if (not v and not empty) or bad:
+            return f"must be a {'' if empty else 'non-empty '}list drawn from {', '.join(allowed)}" + (f" ({', '.join(map(repr, bad))} is not)" if bad else "")
         return None
     return check
 
@@ -166,6 +167,8 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "seed": _int_at_least(0),
     "seeds": _int_at_least(1),
     "lstm_seeds": _int_at_least(0),
+    "control_seeds": _int_at_least(0),
+    "controls": _subset_of(CONTROLS, empty=True),
     "null_draws": _int_at_least(2),
     "null_bin_width": _float_in(0, 0.5, high_open=True),
     "bootstrap_resamples": _int_at_least(100),

@@ -168,6 +168,34 @@ def check_encoders(encoders) -> list[str]:
     return list(dict.fromkeys(encoders))
 
 
+def check_controls(controls, encoders) -> list[str]:
+    """The ``controls`` parameter, validated: control names whose encoder is among ``encoders``."""
+    from ..models.random_controls import controls_of, split
+
+    controls = controls_of(controls)
+    orphans = [c for c in controls if split(c)[0] not in encoders]
+    if orphans:
+        raise ValueError(f"controls {', '.join(orphans)} need their encoder in encoders ({', '.join(encoders)}); "
+                         "add it, or drop the control")
+    return controls
+
+
+def is_control(name: str) -> bool:
+    """Whether a model name is a random-network control (see :mod:`clipneuron_utils.models.random_controls`)."""
+    from ..models.random_controls import is_control as control
+
+    return control(name)
+
+
+def without_controls(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the encoders' models only (chapters that look into units skip the controls)."""
+    if "encoder" not in results.columns:
+        return results
+    out = results[~results["encoder"].map(is_control)].reset_index(drop=True)
+    out.attrs = dict(results.attrs)
+    return out
+
+
 def model_dir(profile: str, encoder: str, key: str) -> Path:
     """``runs/<profile>/models/<encoder>/<key>/``: one folder per (config, encoder, training data)."""
     return run_dir(profile, "models", encoder, key)
@@ -201,13 +229,17 @@ def register_model(profile: str, encoder: str, entry: dict) -> None:
     write_json(path, entries)
 
 
-def training_seeds(seed: int, seeds: int, lstm_seeds: int = 0, encoder: str = "") -> list[int]:
+def training_seeds(seed: int, seeds: int, lstm_seeds: int = 0, encoder: str = "", control_seeds: int = 0) -> list[int]:
     """The training seeds of one encoder's models: ``seed, seed + 1, …`` — ``seeds`` of them, or
-    ``lstm_seeds`` for the LSTM when that is not 0 (it trains end to end: the slow part of a run)."""
-    for name, value, low in (("seeds", seeds, 1), ("lstm_seeds", lstm_seeds, 0)):
+    ``lstm_seeds`` for the LSTM when that is not 0 (it trains end to end: the slow part of a run), or
+    ``control_seeds`` for a random-network control when that is not 0."""
+    for name, value, low in (("seeds", seeds, 1), ("lstm_seeds", lstm_seeds, 0), ("control_seeds", control_seeds, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an int ≥ {low}; got {value!r}")
-    n = lstm_seeds if encoder == "lstm" and lstm_seeds else seeds
+    if control_seeds and is_control(encoder):
+        n = control_seeds
+    else:
+        n = lstm_seeds if encoder.partition("-")[0] == "lstm" and lstm_seeds else seeds
     return list(range(int(seed), int(seed) + int(n)))
 
 
@@ -469,9 +501,16 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
     from ..models.heads import label_ids
     from ..render.provenance import encoder_warning
 
+    from ..models import random_controls
+
     seeds = [int(config.seed)] if seeds is None else [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be a non-empty list of distinct ints; got {seeds!r}")
+    name, control = encoder, None
+    if random_controls.is_control(name):  # a random-network control: its encoder, with one setting changed
+        encoder, control = random_controls.split(name)
+        config = replace(config, **random_controls.head_changes(name))
+        clip_weights = random_controls.encoder_weights(name, clip_weights)
     params = encoder_params(encoder, clip_model, clip_weights, clip_sha256)
     identity = data_identity(train, probe)
     gold = label_ids(probe)
@@ -485,14 +524,18 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
     model, outputs, first = trained[seeds[0]]
     frozen = getattr(model, "frozen_encoder", None)
     label = frozen.name if frozen is not None else "LSTM (trained end-to-end)"
+    if control is not None:
+        label = random_controls.describe(name)
     entry = {
-        **first, "label": label, "hidden": model.config.hidden,
+        **first, "label": label, "hidden": model.config.hidden, "base": encoder, "control": control,
         "config": model.config.to_dict(), "encoder_params": params,
         "warning": encoder_warning(frozen.name, getattr(frozen, "kind", "")) if frozen is not None else None,
         "seeds": {str(seed): record for seed, (_, _, record) in trained.items()}, **identity,
     }
-    register_model(profile, encoder, entry)
-    note_use("models", {encoder: _models_note(entry)})
+    if control is not None:
+        entry["warning"] = None  # a control is meant to be random: no warning on the first page
+    register_model(profile, name, entry)
+    note_use("models", {name: _models_note(entry)})
     return model, outputs
 
 
