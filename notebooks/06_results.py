@@ -22,18 +22,21 @@
 #    model's accuracy on the probe pairs where it fires; its correlation with the unit's best IoU says
 #    whether better-explained units go with better or worse predictions.
 #
-# Each claim built on these questions faces a control here:
+# Each claim is stated as the paper states it and faces its controls here:
 #
 # - **The matched null** (chapter 5): a unit's IoU is compared with the IoU of random masks with its
 #   firing count, searched the same way. IoU grows with how often a unit fires, whatever it encodes, and
 #   the beam keeps its old formulas, so IoU can never fall with length: only the **excess IoU** over the
 #   null says what a formula explains.
 # - **The firing-rate confound**: accuracy when firing also depends on how often a unit fires, so the
-#   IoU ↔ accuracy correlation is recomputed with log firing count held fixed (partial correlation,
-#   pingouin), with the excess IoU, and with the null's IoU in place of the real one.
-# - **Uncertainty**: every encoder's model is trained once per seed (chapter 3); each number is the mean
-#   over seeds, with a 95 % percentile bootstrap interval that resamples units within each seed, and
-#   correlation p-values are Holm-corrected across every correlation test this chapter reports.
+#   IoU ↔ accuracy correlation is recomputed with log firing count held fixed (partial correlation).
+# - **Random-network controls** (chapter 3): the untrained CLIP, a frozen untrained LSTM, and each
+#   encoder's head trained on shuffled labels, explained the same way. An effect that they show too
+#   needs no learned weights.
+# - **Seeds, not units, are the replicates**: each figure of the scorecard is computed per trained model
+#   and pooled over seeds by random-effects meta-analysis, so its interval carries the between-model
+#   variance; a minimum effect size separates "holds" from "too small to matter", and a claim of no
+#   effect needs an equivalence test.
 #
 # The verdicts are computed from these numbers (`clipneuron_utils.stats.claims`); the same scorecard opens the
 # book.
@@ -49,6 +52,8 @@ n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source onl
 seed: int = 0  # seed of everything random (the bootstrap too); the primary models' training seed
 seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 3 trained them
 lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 3 trained them
+control_seeds: int = 1  # models per random-network control (0: as many as its encoder), as chapter 3 trained them
+adversarial_pair: list = ["The boys said hello to the girls.", "The girls said hello."]  # the paper's adversarial [premise, hypothesis] (claim A11)
 plot_lengths: list = [1, 2]  # formula lengths shown in the accuracy-vs-IoU figure (the paper's: 1 and 2)
 alpha: float = 0.05  # significance level of the correlation tests (on Holm-adjusted p-values)
 bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
@@ -57,6 +62,8 @@ bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
 import pandas as pd
 from IPython.display import Markdown, display
 
+from clipneuron_utils.explain import probe
+from clipneuron_utils.models.heads import label_ids, output_weights
 from clipneuron_utils.stats import claims, reported
 from clipneuron_utils.stats import compositionality, contribution, effects
 from clipneuron_utils.render import charts, provenance, tables
@@ -70,11 +77,14 @@ charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = store.latest_search(profile, pairs)  # checked: made from this data and these models
-search_params = results.attrs.get("params", {})
+everything = store.latest_search(profile, pairs)  # checked: made from this data and these models
+search_params = everything.attrs.get("params", {})
+models = list(dict.fromkeys(everything["encoder"]))  # the encoders' models and the random-network controls
+store.check_models(profile, pairs, models,
+                   seeds={name: store.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in models})
+results = store.without_controls(everything)
 encoders = list(dict.fromkeys(results["encoder"]))
-store.check_models(profile, pairs, encoders,
-                        seeds={name: store.training_seeds(seed, seeds, lstm_seeds, name) for name in encoders})
+controls = [m for m in models if m not in encoders]
 registry = store.registry(profile)
 encodings = list(dict.fromkeys(results["encoding"]))
 top = int(results["max_length"].max())
@@ -98,18 +108,26 @@ display(Markdown(
 ))
 
 # %% tags=["remove-output"]
-accuracy = store.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
-scored = contribution.attach_accuracy(results, accuracy)
+firing = store.firing_accuracy(profile, pairs.probe, models, search_params.get("activation_alpha", 0.0))
+scored_all = contribution.attach_accuracy(everything, firing)
+scored = store.without_controls(scored_all)
 summary = effects.iou_summary(scored, **boot)
 gains = effects.length_gain(scored, from_length=1, to_length=2, **boot) if top >= 2 else None
 wordnet = effects.encoding_effect(scored, **boot) if {"standard", "wordnet"} <= set(encodings) else None
 confound = effects.firing_confound(scored[scored["max_length"].isin([1, 2])], **boot)
-changes = {test: effects.correlation_change(scored, from_length=1, to_length=2, test=test, **boot)
-           for test in (claims.CORRELATION, claims.PARTIAL)} if top >= 2 else {}
-card = claims.scorecard(gains=gains, correlations=confound, changes=changes.get(claims.CORRELATION),
-                        partial_changes=changes.get(claims.PARTIAL), wordnet=wordnet, registry=registry,
-                        encoders=encoders, alpha=alpha)
-found = claims.findings(card, summary, confound, gains, encoders)
+gold = label_ids(pairs.probe)
+probe_accuracy = pd.DataFrame([{"encoder": m, "seed": s, "n": len(gold),
+                                "correct": int(round(store.seed_entry(registry[m], s)["probe_accuracy"] * len(gold)))}
+                               for m in models for s in store.seeds_of(registry[m])])
+trained = {(m, s): store.load_trained(profile, m, s) for m in models for s in store.seeds_of(registry[m])}
+weights = {key: output_weights(model) for key, model in trained.items()}
+units = claims.unit_patterns(scored_all, weights)
+adversarial = pd.DataFrame([{"encoder": m, "seed": s,
+                             "predicted": probe.probe(model, [tuple(adversarial_pair)])["prediction"].iloc[0]}
+                            for (m, s), model in trained.items() if m in encoders])
+card = claims.scorecard(scored_all, registry=registry, encoders=encoders, accuracy=probe_accuracy, units=units,
+                        adversarial=adversarial, alpha=alpha, seed=seed)
+found = claims.findings(card, summary, encoders)
 provenance.record_scorecard(profile, claims.markdown(card, sentences=found))
 
 # %% tags=["hide-input"]
@@ -118,21 +136,29 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {f}
 # %% [markdown]
 # ## The scorecard
 #
-# The verdict for each claim and encoder (the claim's length in brackets):
+# Each claim as the paper states it, this build's figure, the same figure against its controls and in
+# the random-network controls, and the verdict (type an encoder, a claim or a verdict in the search box
+# to filter). Figures are pooled over training seeds: the estimate, its 95 % interval (random-effects,
+# between-seed variance included; "1 seed": the within-model interval only) and the number of seeds.
+# "(shows it)" marks a random-network control that passes the same rule.
 
-# %% tags=["hide-input"]
-(card.assign(verdict=lambda f: f["verdict"] + " (" + f["length"] + ")")
- .groupby(["claim", "encoder"], sort=False)["verdict"].agg("; ".join).unstack("encoder")[encoders]
- .fillna("—").reset_index().style.hide(axis="index"))
+# %% tags=["hide-input", "full-width"]
+shown_card = card.drop(columns=["before", "after", "random"]).assign(
+    claim=lambda f: f["id"] + " " + f["claim"] + " (" + f["section"] + ")").drop(columns=["id", "section"])
+tables.interactive(shown_card, page_length=12, caption="The paper's claims against this build and its controls")
 
 # %% [markdown]
-# The figures behind each verdict: *this build* is the figure the claim is about (mean over seeds, 95 %
-# bootstrap interval); *against controls* is the same figure against the matched null or with firing
-# rate held fixed. Each verdict follows from these two columns by the rules of `clipneuron_utils.stats.claims`
-# (type an encoder or a verdict in the search box to filter).
+# ### The rules
+#
+# Every verdict follows from these rules (`clipneuron_utils.stats.claims`): *holds* needs the stated
+# direction (the 95 % interval excludes 0), at least the minimum effect, and the same of the controlled
+# figure; a random-network control that passes the same rule turns it into *holds, as in a random
+# network*. Significant but below the minimum is *too small to matter*; an interval that holds both no
+# effect and the minimum effect is *inconclusive*. A claim of no effect passes when the 90 % interval
+# lies inside ±margin (two one-sided tests at 5 %).
 
-# %% tags=["hide-input"]
-tables.interactive(card, page_length=15, caption="The paper's claims against this build and its controls")
+# %% tags=["hide-input", "full-width"]
+tables.interactive(claims.rules_table(), page_length=12, caption="Minimum effects, margins and controls")
 
 # %% [markdown]
 # ## 1. Do neurons learn compositional concepts?

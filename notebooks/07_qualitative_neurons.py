@@ -60,7 +60,7 @@ seed_everything(seed)
 store.check_encodings([card_encoding])
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = store.primary_rows(store.latest_search(profile, pairs))  # checked; each encoder's primary model
+results = store.primary_rows(store.without_controls(store.latest_search(profile, pairs)))  # checked; each encoder's primary model
 encoders = list(dict.fromkeys(results["encoder"]))
 alpha = results.attrs.get("params", {}).get("activation_alpha", 0.0)
 store.check_search_vocab(results, vocab_size, wordnet_mode)
@@ -69,6 +69,51 @@ store.check_search_vocab(results, vocab_size, wordnet_mode)
 concepts = store.probe_concepts(profile, pairs.probe, vocab_size, card_encoding, wordnet_mode)
 models = {name: store.load_trained(profile, name) for name in encoders}
 outputs = {name: store.probe_outputs(profile, name, pairs.probe, models[name]) for name in encoders}
+try:
+    signs = probe.polarity(description)
+    described = formulas.evaluate(description, concepts)
+except (ValueError, KeyError) as exc:
+    raise ValueError(f"description {description!r} is not a formula over this run's concepts: {exc}") from None
+positive = [a for a, s in signs.items() if True in s]
+negative = [a for a, s in signs.items() if False in s]
+final = results[(results["encoding"] == card_encoding) & (results["max_length"] == results["max_length"].max())]
+by_formula = probe.units_matching(final, positive, negative)
+closest = pd.concat([
+    probe.description_iou(description, concepts,
+                          threshold_activations(outputs[name]["activations"], alpha or None, what=f"{name} model"))
+         .head(3).assign(encoder=name)
+    for name in encoders
+], ignore_index=True)
+closest = closest.merge(final[["encoder", "neuron", "formula", "iou"]], on=["encoder", "neuron"], how="left")
+written = [tuple(p) for p in probe_pairs]
+scored_pairs = {name: probe.probe(models[name], written,
+                                  neurons=closest.loc[closest.encoder == name, "neuron"].astype(int).tolist())
+                for name in encoders}
+
+# %% tags=["hide-input"]
+best_units = {name: final[(final.encoder == name) & final.explained].sort_values("iou", ascending=False).head(1)
+              for name in encoders}
+lines = [f"- Most explainable unit of each model: " + "; ".join(
+    f"{name} unit {int(b['neuron'].iloc[0])}, `{b['formula'].iloc[0]}` (IoU {b['iou'].iloc[0]:.3f})"
+    for name, b in best_units.items() if len(b)) + "."]
+n_desc = int(described.sum())
+top_match = closest.sort_values("description_iou", ascending=False).iloc[0]
+lines.append(
+    f"- The paper's unit-870 description `{description}` holds on {n_desc:,} of {len(described):,} probe pairs. "
+    + (f"{len(by_formula)} unit(s) got a formula with its concepts and polarity"
+       + (f" (best: {by_formula['encoder'].iloc[0]} unit {int(by_formula['neuron'].iloc[0])}, "
+          f"`{by_formula['formula'].iloc[0]}`)" if len(by_formula) else "")
+       + f"; the unit whose firing matches it best is {top_match['encoder']} unit {int(top_match['neuron'])}, "
+       f"description IoU {top_match['description_iou']:.3f} (it fires on {int(top_match['n_fires']):,} pairs)."))
+if not len(by_formula):
+    lines.append("- So this build has no analogue of the paper's unit 870: no unit's formula names the description, "
+                 "and a description that holds on so few pairs cannot reach a high IoU with units that fire as "
+                 "often as these do.")
+first = written[0] if written else None
+if first is not None:
+    lines.append(f"- The pair \"{first[0]}\" / \"{first[1]}\" is predicted as "
+                 + "; ".join(f"{scored_pairs[name]['prediction'].iloc[0]} by {name}" for name in encoders) + ".")
+display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(lines) + "\n:::"))
 
 # %% [markdown]
 # ## The most and least explainable units of each model
@@ -91,28 +136,12 @@ for name in encoders:
 # **firing mask** best matches the description's mask, whatever formula the search gave them.
 
 # %% tags=["hide-input"]
-try:
-    signs = probe.polarity(description)
-    described = formulas.evaluate(description, concepts)
-except (ValueError, KeyError) as exc:
-    raise ValueError(f"description {description!r} is not a formula over this run's concepts: {exc}") from None
-positive = [a for a, s in signs.items() if True in s]
-negative = [a for a, s in signs.items() if False in s]
-final = results[(results["encoding"] == card_encoding) & (results["max_length"] == results["max_length"].max())]
-by_formula = probe.units_matching(final, positive, negative)
 display(Markdown(f"The description holds on {int(described.sum())} probe pairs. Units whose formula uses "
                  f"{', '.join(f'`{a}`' for a in positive)} and NOT {', '.join(f'`{a}`' for a in negative)}: "
                  f"{len(by_formula)}."))
 by_formula[["encoder", "neuron", "formula", "iou", "n_fires"]].head(10).reset_index(drop=True)
 
 # %% tags=["hide-input"]
-closest = pd.concat([
-    probe.description_iou(description, concepts,
-                          threshold_activations(outputs[name]["activations"], alpha or None, what=f"{name} model"))
-         .head(3).assign(encoder=name)
-    for name in encoders
-], ignore_index=True)
-closest = closest.merge(final[["encoder", "neuron", "formula", "iou"]], on=["encoder", "neuron"], how="left")
 closest[["encoder", "neuron", "description_iou", "n_fires", "formula", "iou"]].round(4)
 
 # %% [markdown]
@@ -124,8 +153,6 @@ closest[["encoder", "neuron", "description_iou", "n_fires", "formula", "iou"]].r
 # activations of the units closest to the description (previous table).
 
 # %% tags=["hide-input"]
-written = [tuple(p) for p in probe_pairs]
 for name in encoders:
-    units = closest.loc[closest.encoder == name, "neuron"].astype(int).tolist()
     display(Markdown(f"**{store.registry(profile)[name]['label']}**"))
-    display(probe.probe(models[name], written, neurons=units))
+    display(scored_pairs[name])

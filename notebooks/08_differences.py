@@ -51,7 +51,7 @@ charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-latest = store.primary_rows(store.latest_search(profile, pairs))  # chapter 5's, checked; primary models
+latest = store.primary_rows(store.without_controls(store.latest_search(profile, pairs)))  # chapter 5's, checked; primary models
 store.check_search_vocab(latest, vocab_size, wordnet_mode)
 saved = latest.attrs["params"]
 top = int(saved["max_length"])

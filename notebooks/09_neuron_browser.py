@@ -41,7 +41,7 @@ seed_everything(seed)
 store.check_encodings([card_encoding])
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = store.primary_rows(store.latest_search(profile, pairs))  # checked; each encoder's primary model
+results = store.primary_rows(store.without_controls(store.latest_search(profile, pairs)))  # checked; each encoder's primary model
 encoders = list(dict.fromkeys(results["encoder"]))
 search_params = results.attrs.get("params", {})
 store.check_search_vocab(results, vocab_size, wordnet_mode)
@@ -66,9 +66,9 @@ lines = [f"{'; '.join(counts)} (a unit is explained when it fires on at least {s
 linked = sum(len(units) for units in card_units.values())
 if best is not None:
     lines.append(f"The best-explained unit is {best_name} unit {int(best['unit'])}, `{best[f'formula, length ≤ {top}']}`: "
-                 f"IoU {best['IoU']:.3f}, {best['excess IoU']:+.3f} over its matched null (null p "
-                 f"{tables.significant(best['null p'])}); it fires on {int(best['fires on']):,} probe pairs and pushes "
-                 f"toward {best['pushes toward']}.")
+                 f"IoU {best['IoU']:.3f}, {best['excess IoU']:+.3f} over its matched null ("
+                 f"{best['excess (null SDs)']:.1f} null SDs); it fires on {int(best['fires on']):,} probe pairs and its "
+                 f"largest output weight is to {best['largest output weight']}.")
 lines.append(f"The {linked} units chapter 7 shows as neuron cards link to their card.")
 display(Markdown(" ".join(lines)))
 
@@ -77,9 +77,11 @@ display(Markdown(" ".join(lines)))
 #
 # Every unit of each encoder's primary model (its first training seed, chapter 3), with the search results
 # of chapter 5: the best formula of length 1 and of the longest length searched, that formula's IoU, its
-# **excess IoU** over the firing-rate-matched null and the null's p-value (the share of the null's random
-# masks, plus one, that reach the unit's IoU), the model's accuracy on the probe pairs where the unit fires,
-# and the class its strongest output weight pushes toward (what it votes for when it fires). *fires on*
+# **excess IoU** over the firing-rate-matched null and that excess in **null SDs** (the spread of the
+# IoU of random masks with the unit's firing count; a per-unit p-value is not shown: with the null's few
+# draws per firing bin it cannot fall below 1/(draws + 1), where every unit sits), the model's accuracy
+# on the probe pairs where the unit fires, and the class of its largest output weight ("(all < 0)":
+# every weight is negative, so firing pushes against every class, least against this one). *fires on*
 # counts the probe pairs on which the unit is active. Numbers have 3 significant digits.
 #
 # The tables sort (click the arrows of a column header), page, and filter: the search box keeps the rows
@@ -88,7 +90,7 @@ display(Markdown(" ".join(lines)))
 # chapter 4: `pre:` / `hyp:` for premise / hypothesis, `tok:` a word, `tag:` a part-of-speech tag, and
 # `oth:overlap:N` a word overlap of the two sentences above a threshold.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 for name in encoders:
     display(Markdown(f"### {registry[name]['label']}"))
     display(tables.interactive(rows[name], caption=f"{name}: every unit of the primary model ({card_encoding} concepts)",

@@ -107,7 +107,7 @@ def test_parameter_cells_fold_into_one_box(tmp_path):
 
     source = tmp_path / "01_x.py"
     source.write_text('# %% tags=["parameters"]\nprofile: str = "paper"  # the profile\nmax_length: int = 5  # atoms | at most\n'
-                      '\n# %%\nprint(1)\n', encoding="utf-8")
+                      'beam_size: int = 10  # kept\n\n# %%\nprint(1)\n', encoding="utf-8")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# Title"),
                 nbformat.v4.new_code_cell('profile = "paper"', metadata={"tags": ["parameters"]}),
@@ -121,7 +121,26 @@ def test_parameter_cells_fold_into_one_box(tmp_path):
     assert len(boxes) == 1 and nb.cells[1] is boxes[0]
     text = boxes[0].source
     assert ":class: dropdown" in text and "Parameters of this run" in text
-    assert "| `profile` | **`'smoke'`** | the profile |" in text  # changed: bold
-    assert "| `max_length` | `5` | atoms / at most |" in text  # the default, and no stray table pipe
+    assert "| `profile` | **`'smoke'`** | the profile |" in text  # set by the run: bold
+    assert "| `max_length` | **`5`** | atoms / at most |" in text  # set by the run to its default: bold too
+    assert "| `beam_size` | `10` | kept |" in text  # not set: the chapter's default, plain
     assert all("remove-cell" in c.metadata["tags"] for c in nb.cells[2:4])
     assert "remove-cell" not in nb.cells[4].metadata.get("tags", [])
+
+
+def test_parameters_box_reads_the_run_after_its_metadata_is_cleaned(tmp_path):
+    """The book's box once showed the chapters' defaults: strip_volatile had moved papermill's record away."""
+    import nbformat
+
+    source = tmp_path / "01_x.py"
+    source.write_text('# %% tags=["parameters"]\nprofile: str = "paper"  # the profile\n\n# %%\nprint(1)\n',
+                      encoding="utf-8")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('profile = "paper"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('profile = "offline"', metadata={"tags": ["injected-parameters"]})]
+    nb.metadata["papermill"] = {"parameters": {"profile": "offline"}}
+    executed, target = tmp_path / "run.ipynb", tmp_path / "clean.ipynb"
+    nbformat.write(nb, executed)
+    pipeline._write_clean(executed, target, {"uses": {}}, source)
+    box = nbformat.read(target, as_version=4).cells[0].source
+    assert "| `profile` | **`'offline'`** | the profile |" in box

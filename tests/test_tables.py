@@ -118,20 +118,24 @@ def results_of(n_units=4, max_length=2):
                          if explained else None,
                          "iou": 0.1 * (unit + 1) + 0.01 * length if explained else 0.0, "n_fires": 50 + unit,
                          "explained": explained, "excess_iou": 0.05 if explained else np.nan,
+                         "null_mean_iou": 0.1 * (unit + 1) + 0.01 * length - 0.05 if explained else np.nan,
+                         "null_sd_iou": 0.025 if unit != 1 else 0.0,
                          "p_value": 0.047619 if explained else np.nan, "acc_when_firing": 0.8})
     return pd.DataFrame(rows)
 
 
 def test_browser_rows_one_per_unit_with_cards_linked():
-    weights = np.array([[1.0, -1, 0, 0], [0, 2, 0, 0], [-1, 0, 3, 0.5]])
+    weights = np.array([[1.0, -1, 0, -0.5], [0, 2, 0, -0.1], [-1, 0, 3, -0.2]])
     out = tables.browser_rows(results_of(), "lstm", weights, card_units=[1])
     assert list(out.columns) == ["unit", "fires on", "formula, length 1", "formula, length ≤ 2", "IoU", "excess IoU",
-                                 "null p", "accuracy when firing", "pushes toward", "card"]
+                                 "excess (null SDs)", "accuracy when firing", "largest output weight", "card"]
     assert out["unit"].tolist() == [0, 1, 2, 3] and out["fires on"].tolist() == [50, 51, 52, 53]
-    assert out["pushes toward"].tolist() == [LABELS[0], LABELS[1], LABELS[2], LABELS[2]]
+    assert out["largest output weight"].tolist() == [LABELS[0], LABELS[1], LABELS[2], f"{LABELS[1]} (all < 0)"]
+    np.testing.assert_allclose(out["excess (null SDs)"].iloc[[0, 2]], [2.0, 2.0])  # 0.05 over a null SD of 0.025
+    assert np.isnan(out["excess (null SDs)"].iloc[1])  # a null with no spread has no SD to count in
     unexplained = out.iloc[3]
     assert unexplained["formula, length 1"] == "" and unexplained["formula, length ≤ 2"] == ""
-    assert np.isnan(unexplained["IoU"]) and np.isnan(unexplained["null p"])
+    assert np.isnan(unexplained["IoU"]) and np.isnan(unexplained["excess (null SDs)"])
     assert out["card"].tolist() == ["", f'<a href="07_qualitative_neurons.html#{cards.anchor("lstm", 1)}">card</a>', "", ""]
     assert cards.anchor("lstm", 1) == "card-lstm-1"
     # searching a concept finds every unit whose formula mentions it (DataTables matches substrings of cells)

@@ -50,8 +50,12 @@ class NeuronCard:
         else:
             what = (f"`{r['formula']}` — IoU **{r['iou']:.3f}** (best single concept `{r['best_atom']}`, "
                     f"IoU {r['best_atom_iou']:.3f}); fires on {int(r['n_fires'])} probe pairs")
-        return (f"### {self.title} ({self.encoding} concepts, length ≤ {int(r['max_length'])})\n\n{what}. "
-                f"Its strongest output weight is to **{votes['class']}** ({votes['weight']:+.3f}).")
+        if votes["weight"] > 0:
+            vote = f"Its largest output weight is to **{votes['class']}** ({votes['weight']:+.3f}): firing, it pushes toward it."
+        else:
+            vote = (f"All its output weights are negative: firing, it pushes against every class, least against "
+                    f"**{votes['class']}** ({votes['weight']:+.3f}).")
+        return f"### {self.title} ({self.encoding} concepts, length ≤ {int(r['max_length'])})\n\n{what}. {vote}"
 
     def show(self) -> None:
         """Display the card in a notebook: header, weights, top pairs, and the two charts."""

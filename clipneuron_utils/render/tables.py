@@ -242,8 +242,10 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     (:func:`~clipneuron_utils.stats.contribution.attach_accuracy`); ``weights``: its output weights ``(3, hidden)``
     (:func:`~clipneuron_utils.models.heads.output_weights`). Columns: unit, fires on (probe pairs), the best
     formula at length 1 and at the longest length searched, that formula's IoU, its excess IoU over the
-    matched null and the null's p-value, the accuracy when firing, the class the unit's strongest output
-    weight pushes toward (as the cards say it), and a link to the unit's card in chapter 7 for
+    matched null and that excess in the null's standard deviations (with 20 draws a per-unit p-value
+    cannot fall below 1/21, so it is not shown), the accuracy when firing, the class of the unit's largest
+    output weight ("(all < 0)": every weight is negative, and this is the least negative), and a link to
+    the unit's card in chapter 7 for
     ``card_units``. Unexplained units have empty formulas and IoUs.
     """
     from .cards import anchor
@@ -277,9 +279,11 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     out[f"formula, length ≤ {top}"] = formulas(last)
     out["IoU"] = last["iou"].where(explained).to_numpy(dtype=float)
     out["excess IoU"] = last["excess_iou"].where(explained).to_numpy(dtype=float)
-    out["null p"] = last["p_value"].where(explained).to_numpy(dtype=float)
+    sd = last["null_sd_iou"].astype(float)
+    out["excess (null SDs)"] = ((last["iou"] - last["null_mean_iou"]) / sd.where(sd > 0)).where(explained).to_numpy(dtype=float)
     out["accuracy when firing"] = last["acc_when_firing"].to_numpy(dtype=float)
-    out["pushes toward"] = [LABELS[i] for i in strongest]
+    largest = weights[:, units].max(0)
+    out["largest output weight"] = [LABELS[i] + ("" if w > 0 else " (all < 0)") for i, w in zip(strongest, largest)]
     cards = {int(u) for u in card_units}
     out["card"] = [f'<a href="{card_page}#{anchor(encoder, u)}">card</a>' if u in cards else "" for u in units]
     return out

@@ -98,7 +98,7 @@ def parameters_box(notebook, declared: dict) -> None:
 
     The code cells stay (tagged ``remove-cell``: nbval and a reader of the notebook still run them);
     a Markdown cell before them lists every parameter with this run's value and what it means, the
-    values the run changed from the chapter's defaults in bold.
+    values the run's profile or command line set (papermill's injected parameters) in bold.
     """
     import nbformat
 
@@ -106,12 +106,14 @@ def parameters_box(notebook, declared: dict) -> None:
     where = [i for i, t in enumerate(tags) if t & {"parameters", "injected-parameters"}]
     if not where or not declared:
         return
-    given = notebook.metadata.get("papermill", {}).get("parameters", {}) or {}
+    # papermill's record of the injected values; strip_volatile moves it under "clipneuron"
+    given = (notebook.metadata.get("papermill", {}).get("parameters")
+             or notebook.metadata.get("clipneuron", {}).get("parameters") or {})
     rows = []
     for name, param in declared.items():
         value = given.get(name, param.default)
         shown = f"`{_value_text(value)}`"
-        changed = name in given and given[name] != param.default
+        changed = name in given
         rows.append(f"| `{name}` | {'**' + shown + '**' if changed else shown} | "
                     f"{param.help.replace('|', '/') if param.help else ''} |")
     box = nbformat.v4.new_markdown_cell(

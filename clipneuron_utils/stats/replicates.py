@@ -1,0 +1,228 @@
+"""Seed-level inference: the trained model is the replicate, not the unit.
+
+The 1,024 units of one model share its training run and its probe pairs, so they are not independent
+replicates of anything a reader wants to generalise over: a second training seed moves a model's mean
+IoU by more than any unit-resampling interval admits. Here every statistic is computed **per seed**
+(with its within-seed sampling variance) and the seeds are pooled by **random-effects meta-analysis**
+(statsmodels :func:`~statsmodels.stats.meta_analysis.combine_effects`, Paule–Mandel τ², a t interval on
+k − 1 degrees of freedom, as Hartung–Knapp recommend for few studies). Between-seed disagreement enters
+through τ², so the interval widens when the seeds disagree; with one seed there is no between-model
+variance to estimate, and the interval is the within-seed one (marked ``k = 1``).
+
+Correlations are pooled as Fisher z (within-seed variance 1/(n − 3 − covariates)); differences of
+correlations (between lengths, between encodings, on the same units) get their within-seed variance
+from a unit bootstrap of that seed. Equivalence (a claim of no effect) is a TOST on the pooled
+estimate: both one-sided tests at α, i.e. the (1 − 2α) interval inside ±margin.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+#: one row of :func:`pool`
+POOLED = ("estimate", "ci_low", "ci_high", "se", "df", "p", "tau2", "k", "per_seed")
+
+
+def pool(estimates, variances, *, alpha: float = 0.05, transform: Callable | None = None) -> dict:
+    """Random-effects pooling of per-seed ``estimates`` with within-seed ``variances``.
+
+    ``transform`` maps the pooled estimate and interval back (``np.tanh`` for Fisher z); ``p`` tests
+    estimate = 0 on the pooled scale (t on k − 1 df; normal with one seed). Non-finite seeds are dropped.
+    """
+    est = np.asarray(estimates, dtype=float)
+    var = np.asarray(variances, dtype=float)
+    ok = np.isfinite(est) & np.isfinite(var) & (var > 0)
+    est, var = est[ok], var[ok]
+    back = transform or (lambda x: x)
+    out = dict.fromkeys(POOLED, math.nan)
+    out.update(k=int(len(est)), per_seed=tuple(float(back(e)) for e in est))
+    if len(est) == 0:
+        return out
+    if len(est) == 1:
+        mean, se, df, tau2 = float(est[0]), float(math.sqrt(var[0])), math.inf, 0.0
+    else:
+        from statsmodels.stats.meta_analysis import combine_effects
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # it warns that single seeds' own intervals use the normal
+            res = combine_effects(est, var, method_re="iterated", use_t=True, alpha=alpha)
+        mean, se, df, tau2 = float(res.mean_effect_re), float(res.sd_eff_w_re), float(len(est) - 1), float(res.tau2)
+    crit = sps.t.ppf(1 - alpha / 2, df) if math.isfinite(df) else sps.norm.ppf(1 - alpha / 2)
+    dist = sps.t(df) if math.isfinite(df) else sps.norm()
+    p = float(2 * dist.sf(abs(mean) / se)) if se > 0 else math.nan
+    out.update(estimate=float(back(mean)), ci_low=float(back(mean - crit * se)), ci_high=float(back(mean + crit * se)),
+               se=se, df=df, p=p, tau2=tau2)
+    out["_scale"] = (mean, se, df)  # on the pooled scale, for equivalence()
+    return out
+
+
+def equivalence(pooled: dict, margin: float, *, alpha: float = 0.05, fisher: bool = False) -> dict:
+    """TOST of ``|effect| < margin`` on a :func:`pool` result: ``p`` (the larger one-sided p) and the
+    (1 − 2α) interval. ``fisher``: the estimate was pooled as Fisher z and ``margin`` is an r."""
+    if "_scale" not in pooled:
+        return {"p_tost": math.nan, "low90": math.nan, "high90": math.nan, "equivalent": None}
+    mean, se, df = pooled["_scale"]
+    bound = math.atanh(margin) if fisher else margin
+    dist = sps.t(df) if math.isfinite(df) else sps.norm()
+    p = max(float(dist.sf((mean + bound) / se)), float(dist.cdf((mean - bound) / se))) if se > 0 else math.nan
+    crit = dist.ppf(1 - alpha)
+    back = np.tanh if fisher else (lambda x: x)
+    return {"p_tost": p, "low90": float(back(mean - crit * se)), "high90": float(back(mean + crit * se)),
+            "equivalent": bool(p < alpha) if math.isfinite(p) else None}
+
+
+# ------------------------------------------------------------------------------- per-seed statistics
+
+
+def _r(x: np.ndarray, y: np.ndarray, z: np.ndarray | None = None) -> float:
+    """Pearson r, or the partial r of x and y given z (both residualised on [1, z])."""
+    if z is not None:
+        design = np.column_stack([np.ones_like(z), z])
+        x = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+        y = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return math.nan
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _columns(frame: pd.DataFrame, x: str, y: str, z: str | None) -> tuple:
+    data = frame.assign(log_n_fires=np.log(frame["n_fires"].where(frame["n_fires"] > 0)))
+    cols = [c for c in (x, y, z) if c]
+    data = data[data["explained"].astype(bool)].dropna(subset=cols)
+    return tuple(data[c].to_numpy(dtype=float) if c else None for c in (x, y, z)) + (data,)
+
+
+def _seeds(scored: pd.DataFrame, **match) -> list[tuple[int, pd.DataFrame]]:
+    rows = scored
+    for key, value in match.items():
+        rows = rows[rows[key] == value]
+    return [(int(s), f) for s, f in rows.groupby("seed", sort=True)] if "seed" in rows else [(0, rows)]
+
+
+def correlation(scored: pd.DataFrame, model: str, encoding: str, length: int, x: str = "iou",
+                y: str = "acc_when_firing", covariate: str | None = None, alpha: float = 0.05) -> dict:
+    """r(x, y) over a model's explained units at one formula length, per seed, pooled as Fisher z.
+
+    ``covariate`` (e.g. ``log_n_fires``) makes it the partial correlation given it."""
+    rs, vs = [], []
+    for _, frame in _seeds(scored, encoder=model, encoding=encoding, max_length=length):
+        a, b, c, data = _columns(frame, x, y, covariate)
+        r = _r(a, b, c)
+        n = len(data) - (1 if covariate else 0)
+        if math.isfinite(r) and n > 3 and abs(r) < 1:
+            rs.append(math.atanh(r))
+            vs.append(1 / (n - 3))
+    return pool(rs, vs, alpha=alpha, transform=np.tanh)
+
+
+def _boot_variance(stat: Callable[[np.ndarray], float], n: int, rng: np.random.Generator, resamples: int) -> float:
+    values = np.array([stat(rng.integers(0, n, n)) for _ in range(resamples)])
+    values = values[np.isfinite(values)]
+    # identical resamples (e.g. two encodings that give every unit the same formula): a tiny, not a zero, variance
+    return max(float(values.var(ddof=1)), 1e-18) if len(values) > 2 else math.nan
+
+
+def correlation_difference(scored: pd.DataFrame, model: str, *, first: dict, second: dict, x: str = "iou",
+                           y: str = "acc_when_firing", covariate: str | None = None, alpha: float = 0.05,
+                           resamples: int = 200, seed: int = 0) -> dict:
+    """r(second) − r(first) on the same units of each seed (e.g. ``first={"max_length": 1, "encoding":
+    "standard"}``, ``second={"max_length": 2, ...}``), pooled over seeds; within-seed variance from a unit
+    bootstrap (the two r share their units, so their difference is paired)."""
+    rng = np.random.default_rng(seed)
+    ds, vs = [], []
+    for s, _ in _seeds(scored, encoder=model):
+        sides = []
+        for where in (first, second):
+            frame = scored[(scored["encoder"] == model) & (scored.get("seed", s) == s)]
+            for key, value in where.items():
+                frame = frame[frame[key] == value]
+            sides.append(_columns(frame, x, y, covariate)[3].set_index("neuron"))
+        common = sides[0].index.intersection(sides[1].index)
+        if len(common) < 5:
+            continue
+        arrays = [(f.loc[common, x].to_numpy(float), f.loc[common, y].to_numpy(float),
+                   f.loc[common, covariate].to_numpy(float) if covariate else None) for f in sides]
+
+        def stat(idx=None, arrays=arrays):
+            pick = (lambda a: a if idx is None or a is None else a[idx])
+            return _r(*map(pick, arrays[1])) - _r(*map(pick, arrays[0]))
+
+        d = stat()
+        if math.isfinite(d):
+            ds.append(d)
+            vs.append(_boot_variance(stat, len(common), rng, resamples))
+    return pool(ds, vs, alpha=alpha)
+
+
+def mean_difference(scored: pd.DataFrame, model: str, *, first: dict, second: dict, measure: str = "iou",
+                    alpha: float = 0.05) -> dict:
+    """The mean per-unit ``measure(second) − measure(first)`` over the units explained in both, per seed
+    (within-seed variance: var/n), pooled over seeds."""
+    ds, vs = [], []
+    for s, _ in _seeds(scored, encoder=model):
+        sides = []
+        for where in (first, second):
+            frame = scored[(scored["encoder"] == model) & (scored.get("seed", s) == s) & scored["explained"].astype(bool)]
+            for key, value in where.items():
+                frame = frame[frame[key] == value]
+            sides.append(frame.set_index("neuron")[measure].astype(float))
+        diff = (sides[1] - sides[0]).dropna()
+        if len(diff) >= 2:
+            ds.append(float(diff.mean()))
+            vs.append(float(diff.var(ddof=1)) / len(diff) or 1e-18)  # all-equal units: a tiny, not a zero, variance
+    return pool(ds, vs, alpha=alpha)
+
+
+def proportion(successes, totals, alpha: float = 0.05) -> dict:
+    """Per-seed proportions (e.g. probe accuracy: correct of n) pooled over seeds."""
+    p = np.asarray(successes, dtype=float) / np.asarray(totals, dtype=float)
+    var = np.maximum(p * (1 - p), 0.25 / np.asarray(totals, dtype=float)) / np.asarray(totals, dtype=float)
+    return pool(p, var, alpha=alpha)
+
+
+def difference(a: dict, b: dict, alpha: float = 0.05) -> dict:
+    """``a − b`` of two pooled estimates from different models (independent replicates): Welch–
+    Satterthwaite df from their own df; on the pooled scale of each (use for proportions and means)."""
+    out = dict.fromkeys(POOLED, math.nan)
+    if "_scale" not in a or "_scale" not in b:
+        return out
+    (ma, sa, da), (mb, sb, db) = a["_scale"], b["_scale"]
+    se = math.sqrt(sa ** 2 + sb ** 2)
+    terms = [(s ** 4) / d for s, d in ((sa, da), (sb, db)) if math.isfinite(d) and d > 0]
+    df = (se ** 4) / sum(terms) if len(terms) == 2 else math.inf
+    dist = sps.t(df) if math.isfinite(df) else sps.norm()
+    crit = dist.ppf(1 - alpha / 2)
+    mean = ma - mb
+    out.update(estimate=mean, ci_low=mean - crit * se, ci_high=mean + crit * se, se=se, df=df,
+               p=float(2 * dist.sf(abs(mean) / se)) if se > 0 else math.nan, tau2=math.nan,
+               k=min(a["k"], b["k"]), per_seed=())
+    out["_scale"] = (mean, se, df)
+    return out
+
+
+def fisher_difference(a: dict, b: dict, alpha: float = 0.05) -> dict:
+    """``a − b`` of two pooled correlations (Fisher z scale kept for :func:`equivalence` with ``fisher=True``),
+    reported as the difference of the two pooled r."""
+    out = difference(a, b, alpha)
+    if "_scale" in out:
+        mean, se, df = out["_scale"]
+        crit = (sps.t(df) if math.isfinite(df) else sps.norm()).ppf(1 - alpha / 2)
+        out.update(estimate=float(np.tanh(mean)),  # on the r scale (≈ r_a − r_b for the small r here)
+                   ci_low=float(np.tanh(mean - crit * se)), ci_high=float(np.tanh(mean + crit * se)))
+    return out
+
+
+def describe(pooled: dict, digits: int = 3) -> str:
+    """``-0.174 [-0.25, -0.10], 3 seeds`` — what the scorecard prints (``k = 1``: no between-seed variance)."""
+    if not math.isfinite(pooled.get("estimate", math.nan)):
+        return "n/a"
+    fmt = f"{{:+.{digits}f}}" if abs(pooled["estimate"]) >= 10 ** -digits else "{:+.2g}"
+    lo, hi = (fmt.format(pooled[k]) for k in ("ci_low", "ci_high"))
+    seeds = f"{pooled['k']} seed{'s' if pooled['k'] != 1 else ''}"
+    return f"{fmt.format(pooled['estimate'])} [{lo}, {hi}], {seeds}"
