@@ -1,142 +1,198 @@
-"""Verdicts of the scorecard, computed from hand-made analysis tables."""
+"""The claims' rules on synthetic units with a known answer: effect floors, equivalence, random-network
+controls, seed-level intervals — and the scorecard built from them."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from clipneuron_utils.stats import claims
+from clipneuron_utils.stats import claims, replicates
 
 TRAINED = {"clip": {"encoder_params": {"weights": "openai"}}, "lstm": {}, "minilm": {}}
 UNTRAINED = {**TRAINED, "clip": {"encoder_params": {"weights": "untrained"}}}
 
 
-def gains(iou=(0.01, 0.008, 0.012), excess=(0.004, 0.002, 0.006), encoders=("clip", "lstm", "minilm")):
+def units(model="clip", r=0.0, n=600, seeds=(0, 1, 2), seed_shift=(0.0, 0.0, 0.0), gain=0.02, wordnet_shift=0.0,
+          rng=None, excess_gain=None):
+    """Search rows of a model whose IoU ↔ accuracy-when-firing correlation is ``r`` (± sampling) at both
+    lengths, IoU growing by ``gain`` from length 1 to 2, and WordNet IoU = standard + ``wordnet_shift``."""
+    rng = rng or np.random.default_rng(abs(hash((model, r, n))) % 2**32)
+    excess_gain = gain if excess_gain is None else excess_gain
     rows = []
-    for name in encoders:
-        for measure, (mean, low, high) in (("iou", iou), ("excess_iou", excess)):
-            rows.append({"encoder": name, "encoding": "standard", "measure": measure, "mean": mean, "ci_low": low,
-                         "ci_high": high})
-    return pd.DataFrame(rows)
-
-
-def correlations(plain=(-0.3, 1e-6), partial=(-0.2, 1e-3), encoders=("clip", "lstm", "minilm")):
-    rows = []
-    for name in encoders:
-        for test, (r, p) in ((claims.CORRELATION, plain), (claims.PARTIAL, partial)):
-            rows.append({"encoder": name, "encoding": "standard", "max_length": 1, "test": test, "method": "pearson",
-                         "r": r, "ci_low": r - 0.05, "ci_high": r + 0.05, "p": p, "p_holm": p})
-    return pd.DataFrame(rows)
-
-
-def changes(change=-0.05, low=-0.08, high=-0.02, encoders=("clip", "lstm", "minilm")):
-    return pd.DataFrame([{"encoder": n, "encoding": "standard", "change": change, "ci_low": low, "ci_high": high}
-                         for n in encoders])
-
-
-def wordnet(mean=0.0014, low=0.0010, high=0.0018, excess=(0.0014, 0.001, 0.0018), encoders=("clip", "lstm", "minilm")):
-    rows = []
-    for name in encoders:
+    for s, shift in zip(seeds, seed_shift):
+        z = rng.standard_normal(n)
+        acc = 0.7 + 0.05 * (r * z + math.sqrt(1 - r * r) * rng.standard_normal(n))
+        fires = rng.integers(500, 5000, n)
         for length in (1, 2):
-            for measure, (m, lo, hi) in (("iou", (mean, low, high)), ("excess_iou", excess)):
-                rows.append({"encoder": name, "max_length": length, "measure": measure, "mean": m, "ci_low": lo,
-                             "ci_high": hi})
-    return pd.DataFrame(rows)
+            iou = 0.2 + shift + 0.02 * z + gain * (length - 1)
+            for encoding, extra in (("standard", 0.0), ("wordnet", wordnet_shift)):
+                rows.append(pd.DataFrame({
+                    "encoder": model, "encoding": encoding, "seed": s, "max_length": length, "neuron": np.arange(n),
+                    "formula": "hyp:tag:NN", "iou": iou + extra, "null_mean_iou": iou - 0.01, "null_sd_iou": 0.01,
+                    "excess_iou": np.full(n, 0.01 + extra + excess_gain * (length - 1)), "n_fires": fires, "explained": True,
+                    "acc_when_firing": acc}))
+    return pd.concat(rows, ignore_index=True)
 
 
-def card(registry=TRAINED, **tables):
-    kw = dict(gains=gains(), correlations=correlations(), changes=changes(), partial_changes=changes(),
-              wordnet=wordnet(), registry=registry, encoders=["clip", "lstm", "minilm"])
-    kw.update(tables)
-    return claims.scorecard(**kw)
+# ------------------------------------------------------------------------------------------- the rules
 
 
-def verdict(frame, claim, encoder, length=None):
-    rows = frame[frame["claim"].str.startswith(f"({claim})") & (frame["encoder"] == encoder)]
-    if length is not None:
-        rows = rows[rows["length"] == length]
-    assert len(rows) == 1, rows
-    return rows["verdict"].iloc[0]
+def test_a_small_but_significant_correlation_is_too_small_to_matter():
+    frame = units(r=-0.05, n=20000)
+    pooled = replicates.correlation(frame, "clip", "standard", 1)
+    assert pooled["ci_high"] < 0  # significant with 3 × 20,000 units
+    assert claims.effect_status(pooled, -1, claims.MIN_R) == "small"
+    assert claims.verdict("small", "small") == "too small to matter"
 
 
-def test_verdict_rules():
-    assert claims.verdict(True, True) == "holds"
-    assert claims.verdict(True, False) == "holds only before controls"
-    assert claims.verdict(False, True) == "does not hold"
-    assert claims.verdict(True, True, testable=False) == "not testable in this build"
-    assert claims.verdict(None, True) == "not testable in this build"
+def test_equivalence_passes_r_0_and_fails_r_02():
+    near_zero = replicates.correlation(units(r=0.0, n=3000), "lstm" if False else "clip", "standard", 1)
+    assert claims.equivalence_status(near_zero, claims.MIN_R, fisher=True) == "yes"
+    clear = replicates.correlation(units(r=0.2, n=3000), "clip", "standard", 1)
+    assert claims.equivalence_status(clear, claims.MIN_R, fisher=True) == "no"
+    # with too few units, neither equivalence nor a difference is shown
+    vague = replicates.correlation(units(r=0.0, n=40), "clip", "standard", 1)
+    assert claims.equivalence_status(vague, claims.MIN_R, fisher=True) == "unclear"
 
 
-def test_every_claim_holds_when_the_numbers_say_so():
-    frame = card()
-    assert verdict(frame, "a", "clip") == "holds"
-    assert verdict(frame, "b", "clip") == "holds"
-    assert verdict(frame, "c", "minilm") == "holds"
-    assert verdict(frame, "e", "clip", "1") == "holds"
-    # (d) is the LSTM's: a significant correlation contradicts it
-    assert verdict(frame, "d", "lstm") == "does not hold"
-    assert set(frame["encoder"]) == {"clip", "lstm", "minilm"}
-    assert not frame["claim"].str.startswith("(d)").any() or set(frame[frame.claim.str.startswith("(d)")].encoder) == {"lstm"}
+def test_effect_status_boundaries():
+    def pooled(est, lo, hi):
+        return {"estimate": est, "ci_low": lo, "ci_high": hi}
+
+    assert claims.effect_status(pooled(-0.3, -0.4, -0.2), -1, 0.1) == "yes"
+    assert claims.effect_status(pooled(-0.1, -0.2, -0.01), -1, 0.1) == "yes"  # the floor itself counts
+    assert claims.effect_status(pooled(-0.05, -0.08, -0.02), -1, 0.1) == "small"
+    assert claims.effect_status(pooled(-0.05, -0.2, 0.1), -1, 0.1) == "unclear"  # the CI holds 0 and −0.1
+    assert claims.effect_status(pooled(0.01, -0.05, 0.07), -1, 0.1) == "no"  # the CI excludes −0.1
+    assert claims.effect_status(pooled(0.3, 0.2, 0.4), -1, 0.1) == "no"  # the wrong direction
+    assert claims.effect_status(pooled(math.nan, math.nan, math.nan), -1, 0.1) is None
 
 
-def test_controls_that_explain_the_figure_away():
-    frame = card(gains=gains(excess=(0.0005, -0.001, 0.002)),
-                 correlations=correlations(partial=(-0.02, 0.4)),
-                 partial_changes=changes(0.01, -0.02, 0.04))
-    assert verdict(frame, "a", "minilm") == "holds only before controls"
-    assert verdict(frame, "b", "minilm") == "holds only before controls"
-    assert verdict(frame, "c", "minilm") == "holds only before controls"
+def test_verdicts_from_statuses():
+    assert claims.verdict("yes", "yes") == "holds"
+    assert claims.verdict("yes", "n/a") == "holds"
+    assert claims.verdict("yes", "yes", random_shows=True) == "holds, as in a random network"
+    assert claims.verdict("yes", "no") == "holds only before controls"
+    assert claims.verdict("yes", "small") == "holds only before controls"
+    assert claims.verdict("yes", None) == "not testable in this build"
+    assert claims.verdict("unclear", "yes") == "inconclusive"
+    assert claims.verdict("no", "yes") == "does not hold"
+    assert claims.verdict(None, "yes") == "not testable in this build"
+    assert claims.verdict("yes", "yes", testable=False) == "not testable in this build"
 
 
-def test_figures_that_contradict_the_claim():
-    frame = card(gains=gains(iou=(0.0, -0.001, 0.001)), correlations=correlations(plain=(-0.05, 0.3), partial=(0.01, 0.8)),
-                 changes=changes(0.02, 0.01, 0.03), wordnet=wordnet(0.00002, 0.00001, 0.00003))
-    assert verdict(frame, "a", "lstm") == "does not hold"
-    assert verdict(frame, "b", "minilm") == "does not hold"
-    assert verdict(frame, "c", "minilm") == "does not hold"
-    assert verdict(frame, "d", "lstm") == "holds"  # not significant, before and after
-    # a positive WordNet effect 70x smaller than the paper's does not confirm it
-    assert verdict(frame, "e", "minilm", "1") == "does not hold"
-    note = frame[(frame.claim.str.startswith("(e)")) & (frame.encoder == "minilm")]["note"].iloc[0]
-    assert "0.014× the paper's" in note
+def test_seed_level_intervals_widen_when_seeds_disagree():
+    agree = replicates.mean_difference(units(seed_shift=(0, 0, 0)), "clip", first={"encoding": "standard", "max_length": 1},
+                                       second={"encoding": "wordnet", "max_length": 1})
+    rng = np.random.default_rng(1)
+    frames = [units(seeds=(s,), seed_shift=(0,), wordnet_shift=shift, rng=rng) for s, shift in
+              zip((0, 1, 2), (0.0, 0.004, -0.004))]
+    disagree = replicates.mean_difference(pd.concat(frames), "clip", first={"encoding": "standard", "max_length": 1},
+                                          second={"encoding": "wordnet", "max_length": 1})
+    assert disagree["tau2"] > 0 and agree["tau2"] == 0
+    assert (disagree["ci_high"] - disagree["ci_low"]) > 100 * (agree["ci_high"] - agree["ci_low"])
+    # correlations too: the same units with seeds of r −0.4, −0.1, +0.2 get a far wider interval than r −0.1 thrice
+    same = replicates.correlation(units(r=-0.1, n=2000), "clip", "standard", 1)
+    spread = replicates.correlation(pd.concat([units(r=r, seeds=(s,), seed_shift=(0,), n=2000)
+                                               for s, r in zip((0, 1, 2), (-0.4, -0.1, 0.2))]), "clip", "standard", 1)
+    assert (spread["ci_high"] - spread["ci_low"]) > 4 * (same["ci_high"] - same["ci_low"])
 
 
-def test_untrained_clip_and_missing_tables_are_not_testable():
-    frame = card(registry=UNTRAINED, wordnet=None)
-    assert (frame[frame.encoder == "clip"]["verdict"] == "not testable in this build").all()
-    assert "architecture-only" in frame[frame.encoder == "clip"]["note"].iloc[0]
-    assert (frame[frame.claim.str.startswith("(e)")]["verdict"] == "not testable in this build").all()
-    nan = correlations(plain=(math.nan, math.nan))
-    assert verdict(card(correlations=nan), "b", "minilm") == "not testable in this build"
+def test_pooling_one_seed_uses_its_own_interval():
+    one = replicates.pool([0.5], [0.01])
+    assert one["k"] == 1 and one["tau2"] == 0
+    assert one["ci_low"] == pytest.approx(0.5 - 1.959964 * 0.1) and one["ci_high"] == pytest.approx(0.5 + 1.959964 * 0.1)
+    # three seeds with no disagreement: a t interval on 2 df around the fixed-effect SE
+    three = replicates.pool([0.5, 0.5, 0.5], [0.03, 0.03, 0.03])
+    assert three["estimate"] == pytest.approx(0.5) and three["ci_high"] - 0.5 == pytest.approx(4.302653 * 0.1)
 
 
-def test_markdown_and_counts():
-    frame = card()
-    text = claims.markdown(frame)
-    assert text.startswith("## The paper's claims in this build")
-    assert text.count("\n| (") == len(frame)
-    tally = claims.counts(frame)
-    assert sum(tally.values()) == len(frame) and set(tally) == set(claims.VERDICTS)
+def test_difference_of_two_models():
+    a, b = replicates.proportion([80, 82, 81], [100] * 3), replicates.proportion([70, 71, 69], [100] * 3)
+    diff = replicates.difference(a, b)
+    assert diff["estimate"] == pytest.approx(0.11, abs=0.002) and diff["ci_low"] > 0  # inverse-variance weights
 
 
-@pytest.mark.parametrize("claim", ["a", "b", "c", "d", "e"])
-def test_every_claim_has_the_papers_figure(claim):
-    assert claims.PAPER[claim] and claims.CLAIMS[claim]
+# ------------------------------------------------------------------------------------------- the scorecard
 
 
-def test_findings_are_computed_from_the_tables():
-    frame = card()
-    summary = pd.DataFrame([{"encoder": n, "encoding": "standard", "max_length": 1, "measure": m, "mean": v}
-                            for n in ("clip", "lstm", "minilm") for m, v in (("iou", 0.40), ("null_mean_iou", 0.36))])
-    confound = pd.concat([correlations(), pd.DataFrame([{"encoder": n, "encoding": "standard", "max_length": 1,
-                                                        "test": "IoU ~ log firing count", "method": "pearson", "r": 0.95}
-                                                       for n in ("clip", "lstm", "minilm")])])
-    found = claims.findings(frame, summary, confound, gains(), ["clip", "lstm", "minilm"])
-    assert found[0].startswith(f"Of {len(frame)} claim × encoder rows")
-    assert "clip 90%, lstm 90%, minilm 90%" in found[1]
-    assert "r = 0.95, 0.95, 0.95" in found[2] and "clip -0.30 → -0.20" in found[2]
-    assert "3 of 3 encoders" in found[3]
-    text = claims.markdown(frame, sentences=found)
-    assert found[1] in text and text.index(found[1]) < text.index("| claim |")
+def scored(lstm_r=0.0, clip_r=-0.3, control_r=0.0, n=1200):
+    return pd.concat([units("clip", clip_r, n), units("lstm", lstm_r, n), units("lstm-untrained", control_r, n,
+                                                                                  seeds=(0,), seed_shift=(0,))])
+
+
+def row(card, claim, encoder):
+    found = card[(card["id"] == claim) & (card["encoder"] == encoder)]
+    assert len(found) == 1, found
+    return found.iloc[0]
+
+
+def test_the_scorecard_scores_each_claim():
+    card = claims.scorecard(scored(), registry=TRAINED, encoders=["clip", "lstm"])
+    assert row(card, "A2", "clip")["verdict"] == "holds"  # r −0.3 with 3 seeds of 1,200 units
+    # r 0 is equivalent to 0 within ±0.1 — and so is the untrained LSTM's, which the verdict says
+    assert row(card, "A3", "lstm")["verdict"] == "holds, as in a random network"
+    # +0.02 IoU per unit and excess IoU likewise; the control was built with the same gain
+    assert row(card, "A1", "clip")["verdict"] == "holds, as in a random network"
+    null_grows = pd.concat([units("clip", -0.3, 300, excess_gain=0.0), units("lstm", 0.0, 300)])
+    assert row(claims.scorecard(null_grows, registry=TRAINED, encoders=["clip", "lstm"]), "A1", "clip")["verdict"] == \
+        "holds only before controls"  # the null rose as much as the real IoU
+    assert row(card, "A8", "clip")["verdict"] == "holds, as in a random network"  # WordNet changes nothing, anywhere
+    assert row(card, "A4", "clip")["verdict"] == "does not hold"  # same r at both lengths: Δr = 0
+    assert set(card["verdict"]) <= set(claims.VERDICTS)
+    assert card["paper says"].str.len().min() > 20 and set(card["section"]) <= {"§5.1", "§5.2", "§5.3"}
+
+
+def test_an_effect_a_random_network_shows_too_changes_the_verdict():
+    alone = claims.scorecard(scored(lstm_r=-0.3, control_r=0.0), registry=TRAINED, encoders=["clip", "lstm"])
+    shared = claims.scorecard(scored(lstm_r=-0.3, control_r=-0.3), registry=TRAINED, encoders=["clip", "lstm"])
+    assert row(alone, "A2", "clip")["verdict"] == "holds"
+    assert row(shared, "A2", "clip")["verdict"] == "holds, as in a random network"
+    assert row(shared, "A2", "clip")["untrained LSTM"].endswith("(shows it)")
+    assert not row(alone, "A2", "clip")["untrained LSTM"].endswith("(shows it)")
+
+
+def test_an_untrained_clip_is_not_testable_and_becomes_the_others_control():
+    card = claims.scorecard(scored(lstm_r=-0.3), registry=UNTRAINED, encoders=["clip", "lstm"])
+    assert row(card, "A2", "clip")["verdict"] == "not testable in this build"
+    assert "untrained" in row(card, "A2", "clip")["note"]
+    assert claims.random_networks("lstm", ["clip", "lstm"], UNTRAINED)["untrained CLIP"] == "clip"
+    assert claims.random_networks("lstm", ["clip", "lstm"], TRAINED)["untrained CLIP"] is None
+
+
+def test_qualitative_units_are_counted():
+    frame = units("lstm", n=50)
+    frame.loc[(frame.max_length == 1) & (frame.neuron == 3), ["formula", "iou"]] = ["hyp:tok:outside", 0.5]
+    frame.loc[(frame.max_length == 2) & (frame.neuron == 4), "formula"] = "(pre:tok:man AND NOT hyp:tok:man)"
+    frame.loc[(frame.max_length == 2) & (frame.neuron == 5), "formula"] = "(pre:tok:man AND NOT hyp:tok:woman)"
+    weights = {("lstm", s): np.tile(np.array([[0.0], [0.0], [1.0]]), (1, 50)) for s in (0, 1, 2)}
+    patterns = claims.unit_patterns(frame, weights)
+    assert patterns.loc[patterns.single_hyp_token, "neuron"].unique().tolist() == [3]
+    assert patterns.loc[patterns.missing_word_contradiction, "neuron"].unique().tolist() == [4]  # same word only
+    weights = {key: w[[2, 1, 0]] for key, w in weights.items()}  # now it pushes to entailment
+    assert not claims.unit_patterns(frame, weights)["missing_word_contradiction"].any()
+    card = claims.scorecard(frame, registry=TRAINED, encoders=["lstm"], units=patterns)
+    assert row(card, "A9", "lstm")["before"] == "yes" and row(card, "A10", "lstm")["before"] == "yes"
+
+
+def test_adversarial_pair_needs_a_majority_of_seeds():
+    frame = units("lstm", n=50)
+    pair = pd.DataFrame({"encoder": "lstm", "seed": [0, 1, 2], "predicted": ["contradiction", "neutral", "contradiction"]})
+    assert row(claims.scorecard(frame, registry=TRAINED, encoders=["lstm"], adversarial=pair), "A11", "lstm")["verdict"] == "holds"
+    pair["predicted"] = ["contradiction", "neutral", "entailment"]
+    assert row(claims.scorecard(frame, registry=TRAINED, encoders=["lstm"], adversarial=pair), "A11", "lstm")["verdict"] == "does not hold"
+
+
+def test_rules_markdown_and_counts():
+    card = claims.scorecard(scored(), registry=TRAINED, encoders=["clip", "lstm"])
+    text = claims.markdown(card, sentences=["One."])
+    assert text.startswith("## The paper's claims in this build") and "One." in text
+    assert text.count("\n| A") == len(card)
+    tally = claims.counts(card)
+    assert sum(tally.values()) == len(card) and set(tally) == set(claims.VERDICTS)
+    rules = claims.rules_table()
+    assert list(rules["id"]) == list(claims.CLAIMS) and rules["rule (minimum effect, control)"].str.len().min() > 20
+    assert str(claims.MIN_R) in rules.set_index("id").loc["A3", "rule (minimum effect, control)"]
