@@ -39,7 +39,7 @@ import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.render import charts
+from clipneuron_utils.render import charts, tables
 from clipneuron_utils.data import corpus
 from clipneuron_utils.seeding import seed_everything
 
@@ -65,7 +65,7 @@ pairs = corpus.load_pairs(
 display(Markdown(f":::{{important}} Data used by this build\n{pairs.summary}.\n:::"))
 # file names only: the folder is the data_dir parameter, and this machine's absolute path means nothing to a reader
 files = pairs.provenance.assign(file=lambda f: f["file"].map(lambda p: p.rsplit("/", 1)[-1]))
-files
+tables.compact(files)
 
 # %% [markdown]
 # ## Split sizes and labels
@@ -75,7 +75,8 @@ files
 
 # %% tags=["hide-input"]
 labels = corpus.label_distribution(pairs)
-labels.pivot(index="label", columns="set", values="pairs").loc[["entailment", "neutral", "contradiction"]]
+tables.compact(labels.pivot(index="label", columns="set", values="pairs").loc[["entailment", "neutral", "contradiction"]],
+               keep_index=True)
 
 # %% tags=["hide-input"]
 alt.Chart(labels, title="Pairs per label").mark_bar().encode(
@@ -93,7 +94,7 @@ alt.Chart(labels, title="Pairs per label").mark_bar().encode(
 # chapter 4 are built from these tokens and tags.
 
 # %% tags=["hide-input"]
-corpus.vocabulary_stats(pairs)
+tables.compact(corpus.vocabulary_stats(pairs))
 
 # %% tags=["hide-input"]
 lengths = corpus.sentence_lengths(pairs)
@@ -119,13 +120,13 @@ alt.Chart(top, title="Most frequent probe tokens").mark_bar().encode(
 
 # %% tags=["hide-input"]
 examples = pairs.probe.groupby("label", sort=False).head(2).sort_values("label")
-pd.DataFrame(
+tables.compact(pd.DataFrame(
     {
         "label": examples["label"],
         "premise": [corpus.tagged(t, g) for t, g in zip(examples.premise_tokens, examples.premise_tags)],
         "hypothesis": [corpus.tagged(t, g) for t, g in zip(examples.hypothesis_tokens, examples.hypothesis_tags)],
     }
-).reset_index(drop=True)
+), wrap=True)
 
 # %% tags=["remove-cell"]
 from clipneuron_utils.render import provenance

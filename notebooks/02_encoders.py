@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.render import charts, provenance
+from clipneuron_utils.render import charts, provenance, tables
 from clipneuron_utils.run import store
 from clipneuron_utils.models import devices, encoders as enc
 from clipneuron_utils.models.clip import clip_truncation
@@ -81,7 +81,7 @@ if "lstm" in encoders:
                                  f"({'bi' if lstm.lstm_bidirectional else 'uni'}directional), final state",
                  "weights": "trained end-to-end with the head (chapter 3; its sizes are chapter 3's parameters)"})
 description = pd.DataFrame(rows).set_index("encoder").T.fillna("").astype(str)
-description
+tables.compact(description.rename_axis(""), keep_index=True, wrap=True)
 
 # %% tags=["hide-input"]
 for name, encoder in frozen.items():
@@ -108,7 +108,7 @@ provenance.record(profile, "device (chapter 2)", {"text": f"the frozen encoders 
 # %% tags=["nbval-ignore-output", "hide-input"]
 sentences = list(dict.fromkeys(list(pairs.probe.premise) + list(pairs.probe.hypothesis)))[:benchmark_sentences]
 throughput = pd.DataFrame([enc.compare_with_encode_text(encoder, sentences) for encoder in frozen.values()])
-throughput
+tables.compact(throughput)
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 if "clip" in frozen:
@@ -133,7 +133,7 @@ if "clip" in frozen:
         f"sentences of this run has {cut['longest_tokens']} tokens, and **{cut['n_truncated']:,}** "
         f"({100 * cut['n_truncated'] / max(cut['n_sentences'], 1):.2g} %) are cut."))
     if cut["examples"]:
-        display(pd.DataFrame(cut["examples"]).rename(columns={"tokens": "CLIP tokens"}))
+        display(tables.compact(pd.DataFrame(cut["examples"]).rename(columns={"tokens": "CLIP tokens"}), wrap=True))
 
 # %% [markdown]
 # ## A sanity check: similar sentences, similar features
@@ -154,4 +154,4 @@ for name, encoder in frozen.items():
     a = encoder.encode([a for a, _ in probes], progress=False)
     b = encoder.encode([b for _, b in probes], progress=False)
     similarity[name] = np.round((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1), 3)
-similarity
+tables.compact(similarity)

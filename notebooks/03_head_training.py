@@ -74,7 +74,7 @@ import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.render import charts
+from clipneuron_utils.render import charts, tables
 from clipneuron_utils.run import store
 from clipneuron_utils.data import corpus
 from clipneuron_utils.data.snli import LABELS
@@ -175,8 +175,9 @@ accuracy = pd.DataFrame([
      "kept epoch": int(models[name].best_epoch), "train pairs": len(pairs.train)}
     for name in encoders + controls
 ])
-accuracy.style.hide(axis="index").format({c: "{:.1%}" for c in ("probe accuracy", "mean over seeds", "majority class")}
-                                         | {"sd over seeds": "{:.3f}", "train pairs": "{:,}"}, na_rep="—")
+tables.compact(accuracy.assign(**{c: accuracy[c].map("{:.1%}".format)
+                                   for c in ("probe accuracy", "mean over seeds", "majority class")},
+                                **{"sd over seeds": accuracy["sd over seeds"].map(lambda v: "—" if pd.isna(v) else f"{v:.3f}")}))
 
 # %% tags=["hide-input"]
 counts = {name: len(registry[name]["seeds"]) for name in encoders}

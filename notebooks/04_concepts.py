@@ -50,7 +50,7 @@ import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.render import charts, provenance
+from clipneuron_utils.render import charts, provenance, tables
 from clipneuron_utils.run import store
 from clipneuron_utils.explain import concepts, wordnet
 from clipneuron_utils.data import corpus
@@ -79,7 +79,7 @@ display(Markdown(
     f"{len(standard.vocab):,} vocabulary words (each a `pre:` and a `hyp:` concept), "
     f"{(kinds.kind == 'tag').sum()} tag concepts and {(kinds.kind == 'overlap').sum()} overlap concepts."
 ))
-by_kind
+tables.compact(by_kind.rename(columns={"median_pairs": "median pairs"}))
 
 # %% tags=["hide-input"]
 top = kinds.sort_values(["n_pairs", "name"], ascending=[False, True]).groupby(["side", "kind"]).head(8)
@@ -115,7 +115,8 @@ display(Markdown(
 # %% tags=["hide-input"]
 examples = concepts.wordnet_examples(probe, standard, wordnet_concepts, words=wordnet_words, n=10,
                                      sides=("pre", "hyp"))
-examples[["concept", "pairs (standard)", "pairs (wordnet)", "added", "responsible", "example that newly matches"]]
+tables.compact(examples[["concept", "pairs (standard)", "pairs (wordnet)", "added", "responsible",
+                         "example that newly matches"]], wrap=True)
 
 # %% [markdown]
 # ## The two modes compared
@@ -137,14 +138,14 @@ display(Markdown(
        f"{between_summary['pairs_added_total']:,} (concept, pair) matches."
        if between_summary["n_changed"] else "`all_senses` and `exact` give the same masks on these pairs.")
 ))
-pd.DataFrame(mode_rows)
+tables.compact(pd.DataFrame(mode_rows))
 
 # %% tags=["hide-input"]
 mode_examples = concepts.wordnet_examples(probe, wordnet_sets["exact"], wordnet_sets["all_senses"], n=8,
                                           sides=("pre", "hyp"))
 if len(mode_examples):
     mode_examples = mode_examples.rename(columns={"pairs (standard)": "pairs (exact)", "pairs (wordnet)": "pairs (all_senses)"})
-    display(mode_examples[["concept", "pairs (exact)", "pairs (all_senses)", "added", "responsible"]])
+    display(tables.compact(mode_examples[["concept", "pairs (exact)", "pairs (all_senses)", "added", "responsible"]], wrap=True))
 
 # %% tags=["hide-input"]
 if between_summary["n_changed"]:

@@ -137,8 +137,9 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(
 # Seconds per model × encoding on this machine (0.0x s: read from the cache of an earlier run).
 
 # %% tags=["hide-input", "nbval-ignore-output"]
-pd.DataFrame(timings).pivot_table(index=["encoder", "seed"], columns="encoding",
-                                  values=["search (s)", "matched null (s)"], sort=False)
+tables.compact(pd.DataFrame(timings).pivot_table(index=["encoder", "seed"], columns="encoding",
+                                                 values=["search (s)", "matched null (s)"], sort=False),
+               keep_index=True)
 
 # %% [markdown]
 # ## How many units can be explained
@@ -155,13 +156,13 @@ per_model = (final.groupby(["encoder", "encoding", "seed"], sort=False)
                   mean_null_iou=("null_mean_iou", "mean"), best_iou=("iou", "max"))
              .groupby(["encoder", "encoding"], sort=False))
 overview = per_model.mean().join(per_model.size().rename("seeds")).reset_index()
-pd.DataFrame({
+tables.compact(pd.DataFrame({
     "model": overview["encoder"], "concepts": overview["encoding"], "seeds": overview["seeds"],
     "units explained": [f"{e:,.0f} of {u:,.0f}" for e, u in zip(overview["explained"], overview["units"])],
     f"mean IoU (length {max_length})": overview["mean_iou"].map("{:.3f}".format),
     "matched null": overview["mean_null_iou"].map("{:.3f}".format),
     "best unit's IoU": overview["best_iou"].map("{:.3f}".format),
-}).style.hide(axis="index")
+}))
 
 # %% [markdown]
 # ## The best-explained units of each model

@@ -107,7 +107,7 @@ display(Markdown(
     + ":::"
 ))
 
-# %% tags=["remove-output"]
+# %% tags=["hide-input", "remove-output"]
 firing = store.firing_accuracy(profile, pairs.probe, models, search_params.get("activation_alpha", 0.0))
 scored_all = contribution.attach_accuracy(everything, firing)
 scored = store.without_controls(scored_all)
@@ -144,8 +144,10 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {f}
 
 # %% tags=["hide-input", "full-width"]
 shown_card = card.drop(columns=["before", "after", "random"]).assign(
-    claim=lambda f: f["id"] + " " + f["claim"] + " (" + f["section"] + ")").drop(columns=["id", "section"])
-tables.interactive(shown_card, page_length=12, caption="The paper's claims against this build and its controls")
+    claim=lambda f: f["id"] + " " + f["claim"] + " (" + f["section"] + "). The paper: " + f["paper says"]
+).drop(columns=["id", "section", "paper says"])
+tables.interactive(shown_card, page_length=12, caption="The paper's claims against this build and its controls",
+                   wrap_width=("6em", "14em"), min_widths={"claim": "14em"})
 
 # %% [markdown]
 # ### The rules
@@ -158,7 +160,8 @@ tables.interactive(shown_card, page_length=12, caption="The paper's claims again
 # lies inside ±margin (two one-sided tests at 5 %).
 
 # %% tags=["hide-input", "full-width"]
-tables.interactive(claims.rules_table(), page_length=12, caption="Minimum effects, margins and controls")
+tables.interactive(claims.rules_table(), page_length=12, caption="Minimum effects, margins and controls",
+                   wrap_width=("8em", "24em"))
 
 # %% [markdown]
 # ## 1. Do neurons learn compositional concepts?
@@ -188,13 +191,20 @@ table = pd.DataFrame([
      "explained": f"{cell('iou', name, length)['n_explained']:,.0f} of {cell('iou', name, length)['n_units']:,.0f}",
      "seeds": int(cell("iou", name, length)["n_seeds"])}
     for name in encoders for length in lengths])
-table.style.hide(axis="index")
+tables.compact(table)
 
 # %% [markdown]
 # "Explained" averages over units that fire on at least `min_acts` probe pairs (this book's convention);
 # "unexplained = 0" counts the others as IoU 0, as the original code does (compexp `analyze.py`). The
 # explained count is per seed; "sd over seeds" is the spread of the mean IoU between the models of an
 # encoder (empty with one seed).
+#
+# **What these intervals mean.** Here and in the rest of this chapter's tables (not the scorecard), a 95 %
+# interval is a bootstrap over units, resampled within each seed: it says how precisely these trained
+# models' units pin the mean down, not how much another training run would move it. Units share the same
+# probe pairs and the same model, so they are not independent replicates; "sd over seeds" shows the
+# between-model spread, and the scorecard's intervals, which pool the seeds with their between-seed
+# variance, are the ones the verdicts use.
 
 # %% tags=["hide-input"]
 sentences = []
@@ -224,22 +234,23 @@ display(Markdown("With the standard concepts:\n\n" + "\n".join(sentences) + clip
 
 # %% tags=["hide-input"]
 kinds = compositionality.formula_kinds(store.primary_rows(scored)[lambda f: (f.max_length == top) & (f.encoding == "standard")])
-(kinds.pivot_table(index=["aspect", "category"], columns="encoder", values="share", sort=False)
- .fillna(0).round(3).reset_index())
+tables.compact(kinds.pivot_table(index=["aspect", "category"], columns="encoder", values="share", sort=False)
+               .fillna(0).reset_index().rename_axis(columns=None))
 
 # %% [markdown]
 # ### The WordNet encoding
 #
 # Per unit (paired by seed and neuron, over units explained under both encodings), the best IoU with
 # WordNet-expanded token concepts minus the best IoU with the standard ones; and the same difference of
-# excess IoU, each encoding against its own null.
+# excess IoU, each encoding against its own null. The interval is a bootstrap over paired units within
+# seeds (see above); the scorecard's A6–A8 pool the seeds instead.
 
 # %% tags=["hide-input"]
 if wordnet is not None:
     shown = wordnet[wordnet["max_length"].isin([1, 2])]
-    display(pd.DataFrame([{"encoder": r.encoder, "length": r.max_length, "measure": r.measure.replace("_", " "),
+    display(tables.compact(pd.DataFrame([{"encoder": r.encoder, "length": r.max_length, "measure": r.measure.replace("_", " "),
                            "mean difference": format_ci(r.mean, r.ci_low, r.ci_high), "units": r.n}
-                          for r in shown.itertuples()]).style.hide(axis="index"))
+                          for r in shown.itertuples()])))
     at1 = shown[(shown.max_length == 1) & (shown.measure == "iou")]
     display(Markdown(
         "At length 1 the WordNet encoding changes the mean per-unit IoU by "
@@ -267,9 +278,10 @@ plots.acc_vs_iou(shown, contribution.iou_accuracy_correlation(shown))
 null_plots.iou_vs_firing(scored, max_length=1)
 
 # %% [markdown]
-# The correlations, per encoder and length (standard concepts; mean over seeds, 95 % bootstrap
-# interval, p from the seeds combined, Holm-adjusted across every test in this table and the WordNet
-# rows):
+# The correlations, per encoder and length (standard concepts; mean over seeds with a 95 % bootstrap
+# interval over units within seeds, p from the seeds' units combined, Holm-adjusted across every test in
+# this table and the WordNet rows). These p-values treat units as replicates and so overstate the
+# evidence; the scorecard's A2–A7 test the same correlations with the seeds as replicates:
 
 # %% tags=["hide-input"]
 def correlations_table(frame):
@@ -307,5 +319,5 @@ display(Markdown("\n".join(lines) + f"\n\nThe paper found the correlation {repor
 # The full table — every encoding, Pearson and Spearman, and the null's IoU in place of the real one —
 # is kept in the executed notebook (`06_results.ipynb`), not on this page.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 confound

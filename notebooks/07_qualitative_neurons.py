@@ -47,7 +47,7 @@ probe_pairs: list = [["The boys said hello to the girls.", "The girls said hello
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.render import cards, charts
+from clipneuron_utils.render import cards, charts, tables
 from clipneuron_utils.run import store
 from clipneuron_utils.explain import formulas, probe
 from clipneuron_utils.data import corpus
@@ -139,10 +139,13 @@ for name in encoders:
 display(Markdown(f"The description holds on {int(described.sum())} probe pairs. Units whose formula uses "
                  f"{', '.join(f'`{a}`' for a in positive)} and NOT {', '.join(f'`{a}`' for a in negative)}: "
                  f"{len(by_formula)}."))
-by_formula[["encoder", "neuron", "formula", "iou", "n_fires"]].head(10).reset_index(drop=True)
+tables.compact(by_formula[["encoder", "neuron", "formula", "iou", "n_fires"]].head(10)
+               .rename(columns={"n_fires": "fires on", "iou": "IoU"}))
 
 # %% tags=["hide-input"]
-closest[["encoder", "neuron", "description_iou", "n_fires", "formula", "iou"]].round(4)
+tables.compact(closest[["encoder", "neuron", "description_iou", "n_fires", "formula", "iou"]]
+               .rename(columns={"description_iou": "IoU with the description", "n_fires": "fires on",
+                                "iou": "IoU of its formula"}), digits=3)
 
 # %% [markdown]
 # ## Probing with written pairs
@@ -155,4 +158,4 @@ closest[["encoder", "neuron", "description_iou", "n_fires", "formula", "iou"]].r
 # %% tags=["hide-input"]
 for name in encoders:
     display(Markdown(f"**{store.registry(profile)[name]['label']}**"))
-    display(scored_pairs[name])
+    display(tables.compact(scored_pairs[name], wrap=True))

@@ -37,7 +37,7 @@ compare_length: int = 2  # longest formulas in the input-norm and penalty compar
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.render import charts, differences as diff
+from clipneuron_utils.render import charts, differences as diff, tables
 from clipneuron_utils.run import store
 from clipneuron_utils.models import heads
 from clipneuron_utils.models.outputs import activations
@@ -106,7 +106,7 @@ if measure_input_norm:
 # %% tags=["hide-input"]
 norm_table = pd.DataFrame(norm_rows)
 if measure_input_norm:
-    display(norm_table.round(4))
+    display(tables.compact(norm_table, digits=4))
     effects["input_norm"] = "; ".join(
         f"{r['encoder']}: probe accuracy {r['probe accuracy']:.1%} with, {r['probe accuracy, other way']:.1%} without"
         if r["input_norm (this run)"] else
@@ -135,7 +135,8 @@ for mode, concepts in modes.items():
 
 # %% tags=["hide-input"]
 wordnet_table = pd.DataFrame(wordnet_rows)
-display(wordnet_table.rename(columns={"IoU difference": "mean IoU difference (WordNet − standard), length 1"}).round(4))
+display(tables.compact(wordnet_table.rename(columns={"IoU difference": "mean IoU difference (WordNet − standard), length 1"}),
+                       digits=3))
 effects["wordnet"] = "; ".join(
     f"{mode}: {g['masks changed'].iloc[0]:,} masks changed, mean IoU difference (WordNet − standard) at length 1 "
     + ", ".join(f"{e} {d:+.4f}" for e, d in zip(g["encoder"], g["IoU difference"]))
@@ -161,7 +162,7 @@ for name in encoders:
 
 # %% tags=["hide-input"]
 search_table = pd.DataFrame(search_rows)
-display(search_table.round(4))
+display(tables.compact(search_table, digits=3))
 for kind, key in (("penalty", "penalty"), ("duplicate", "duplicate")):
     rows = search_table[search_table.comparison.str.startswith(kind)]
     effects[key] = "; ".join(f"{r.encoder}: {r.formula_changed} of {r.units} units get another formula, "
@@ -229,4 +230,4 @@ table = pd.DataFrame([
     ("LSTM direction", "unidirectional (models.py)", "bidirectional (option lstm_bidirectional)",
      "the paper says bidirectional", f"{NOT_HERE} in this run (it takes a second LSTM training)"),
 ], columns=["difference", "original (compexp nli/code/)", "this book", "why", "effect measured in this run"])
-table.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "normal"})
+tables.compact(table, wrap=True)

@@ -94,4 +94,4 @@ display(Markdown(" ".join(lines)))
 for name in encoders:
     display(Markdown(f"### {registry[name]['label']}"))
     display(tables.interactive(rows[name], caption=f"{name}: every unit of the primary model ({card_encoding} concepts)",
-                               html_columns=["card"]))
+                               html_columns=["card"], wrap_width=("9em", "18em")))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import single_neurons
-from . import unit_plots
+from . import tables, unit_plots
 from ..data.snli import LABELS
 
 
@@ -64,8 +64,9 @@ class NeuronCard:
         # the card's link target, as an HTML-only output (nbval compares text, so the references stand)
         display({"text/html": f'<a id="{self.anchor}" class="clipneuron-card-anchor"></a>'}, raw=True)
         display(Markdown(self.header()))
-        display(self.weights.set_index("class").T)
-        display(self.top)
+        display(tables.compact(self.weights.set_index("class").T.rename_axis(columns=None), digits=3,
+                               caption="output weight to each class"))
+        display(tables.compact(self.top, wrap=True, caption="top-activating probe pairs"))
         if self.conditional is not None:
             display(unit_plots.conditional_probability(self.conditional, title=f"{self.title}: conditional probability"))
         display(unit_plots.activation_spectrum(self.spectrum, title=f"{self.title}: activation spectrum"))

@@ -111,6 +111,54 @@ def format_numbers(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     return out
 
 
+def compact(frame: pd.DataFrame, *, digits: int = 3, keep_index: bool = False, wrap: bool = False,
+            caption: str | None = None) -> "Static":
+    """``frame`` as a small static table for reading: no index column (unless ``keep_index``: a meaningful
+    index is moved into the columns), integers with thousands separators, floats with ``digits``
+    significant digits, NaN as blank; ``wrap`` lets long text cells wrap. The book shows no raw frame (the
+    browser test checks it): use this for a short table, :func:`interactive` for a long one. Its text
+    form is the same formatted table, so nbval compares the values, not a Styler's address."""
+    out = frame.reset_index() if keep_index else frame.reset_index(drop=True)
+    out = out.copy()
+    out.columns = [" ".join(map(str, c)).strip() if isinstance(c, tuple) else str(c) for c in out.columns]
+    for column in out.columns:
+        values = out[column]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        if pd.api.types.is_integer_dtype(values):
+            out[column] = values.map("{:,}".format)
+        elif pd.api.types.is_float_dtype(values):
+            whole = values.dropna()
+            if len(whole) and np.all(np.mod(whole, 1) == 0) and whole.abs().max() >= 10:
+                out[column] = values.map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+            else:
+                out[column] = values.map(lambda v: significant(v, digits))
+    digest = hashlib.sha256(pd.util.hash_pandas_object(out.astype(str), index=False).to_numpy().tobytes())
+    digest.update(json.dumps([caption, list(out.columns)]).encode())
+    styler = out.style.hide(axis="index").set_uuid("c" + digest.hexdigest()[:10])
+    if wrap:
+        styler = styler.set_properties(**{"text-align": "left", "white-space": "normal"})
+    if caption:
+        styler = styler.set_caption(caption)
+    text = out.to_string(index=False) if len(out) else "(no rows)"
+    return Static(frame=out, html=styler.to_html(), text=f"{caption}\n{text}" if caption else text)
+
+
+@dataclass(frozen=True)
+class Static:
+    """A small static table (see :func:`compact`); ``html`` and ``text`` are its two representations."""
+
+    frame: pd.DataFrame  # the formatted frame that is shown
+    html: str
+    text: str
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/html": self.html, "text/plain": self.text}
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 @dataclass(frozen=True)
 class Table:
     """An interactive table; display it in a notebook. ``html`` and ``text`` are its two representations."""
@@ -166,7 +214,9 @@ def _serve_from_static(html: str, table_id: str) -> str:
 
 
 def interactive(frame: pd.DataFrame, *, caption: str | None = None, page_length: int = 10,
-                html_columns: list[str] | tuple[str, ...] = (), wrap: list[str] | None = None, **options) -> Table:
+                html_columns: list[str] | tuple[str, ...] = (), wrap: list[str] | None = None,
+                wrap_width: tuple[str, str] = WRAP_WIDTH, min_widths: dict[str, str] | None = None,
+                **options) -> Table:
     """``frame`` as an interactive table: sortable columns, a search box, ``page_length`` rows a page, and
     no index column. The search keeps the rows in which every word typed occurs somewhere, as a substring
     of a cell's text (DataTables' "smart" search), so a concept name finds every row that mentions it.
@@ -174,8 +224,10 @@ def interactive(frame: pd.DataFrame, *, caption: str | None = None, page_length:
     Floats get 3 significant digits (:func:`format_numbers`). ``html_columns``: columns whose cells are
     HTML (e.g. links) — itables' ``allow_html`` is then on, and every other text cell is HTML-escaped, so
     a formula such as ``pre:tok:<`` shows (and is searched) as the text it is. Text columns in ``wrap``
-    (default: those whose longest value exceeds ``WRAP_AFTER`` characters) wrap within ``WRAP_WIDTH``; other
-    cells do not wrap.
+    (default: those whose longest value exceeds ``WRAP_AFTER`` characters) wrap within ``wrap_width`` (min,
+    max; narrower for a wide table that must fit a page, e.g. the scorecard); other cells do not wrap.
+    ``min_widths``: a column -> CSS width that column's cells keep at least (the one column a reader reads
+    first, in a table squeezed by ``wrap_width``).
     ``options`` go to itables / DataTables (``order``, ``columnDefs``, ``lengthMenu``, …) and override the
     defaults here.
     """
@@ -218,7 +270,12 @@ def interactive(frame: pd.DataFrame, *, caption: str | None = None, page_length:
     wrapper = f"#{table_id}_wrapper"
     settings["css"] = (f"{wrapper} {{ max-width: 100%; }} {wrapper} td {{ white-space: nowrap; }} "
                        f"{wrapper} td.clipneuron-wrap {{ white-space: normal; overflow-wrap: anywhere; "
-                       f"min-width: {WRAP_WIDTH[0]}; max-width: {WRAP_WIDTH[1]}; }}")
+                       f"min-width: {wrap_width[0]}; max-width: {wrap_width[1]}; }}")
+    for column, width in (min_widths or {}).items():
+        if column not in shown.columns:
+            raise KeyError(f"min_widths names {column!r}, not a column of the frame ({list(shown.columns)})")
+        settings["css"] += (f" {wrapper} td:nth-child({list(shown.columns).index(column) + 1}) "
+                            f"{{ min-width: {width}; max-width: none; }}")
     # the caption goes above the table, not into it: with scrollX, DataTables draws a <caption> between the
     # header and the rows
     if _NOTEBOOK_MODE:

@@ -14,13 +14,16 @@ once at a 1400 x 900 viewport and audited; one test id per page and check (``tes
 ``layout``  no element inside the article column (``article.bd-article``, the text column of the
             sphinx-book-theme page; ``main#main-content`` also holds the right-hand table of contents) sticks
             out of that column, unless it sits inside a scroll container (``overflow-x: auto|scroll``) that
-            itself fits; and the page does not scroll sideways;
+            itself fits, or inside a cell tagged ``full-width`` (which may use the page's width, and must hold
+            its content); and the page does not scroll sideways;
 ``tables``  every interactive table (DataTables ``table.dataTable``, itables ``table[id^=itables]``) initialised,
             has rows, and typing one of its own cells into its search box leaves at least one row and fewer
             rows than before (when its rows are not all alike); a page without such a table passes;
 ``size``    the HTML file is at most 1.5 MB (1,500,000 bytes); the total of the HTML and the page's own
             resources (``_images/`` and the like; ``_static/`` and ``searchindex.js`` are shared by all pages
             and cached) is measured and reported;
+``frames``  no raw pandas frame (``table.dataframe``: an index column, raw headers, ``1024.0``): the chapters show
+            their tables through ``tables.compact`` or ``tables.interactive``;
 ``paths``   no absolute filesystem path (``/work/``, ``/home/``, ``/tmp/``, ``C:\\``, ``file:///`` ...) in the
             page's visible text (``document.body.innerText``); URLs such as ``https://host/home/`` are fine.
 
@@ -61,7 +64,7 @@ CHAPTERS = ["06_results", "01_data", "03_head_training", "07_qualitative_neurons
 VIEWPORT = {"width": 1400, "height": 900}
 #: Sphinx's generated pages, not pages of the book
 NOT_PAGES = {"genindex.html", "search.html"}
-CHECKS = ("errors", "charts", "layout", "tables", "size", "paths")
+CHECKS = ("errors", "charts", "layout", "tables", "frames", "size", "paths")
 MAX_HTML_BYTES = 1_500_000
 #: resources every page loads (cached by the browser after the first page): not counted in a page's total
 SHARED_RESOURCES = ("_static/", "searchindex.js")
@@ -211,7 +214,14 @@ LAYOUT_JS = """() => {
     }
     return false;
   };
-  const out = r => r.right > col.right + tol || r.left < col.left - tol;
+  // a cell tagged full-width (jupyter-book's tag for wide tables) may leave the column for the page's width;
+  // what is inside it must stay inside it
+  const bounds = e => {
+    const wide = e.closest('.tag_full-width');
+    if (!wide) return col;
+    return wide === e ? {left: 0, right: document.documentElement.clientWidth} : wide.getBoundingClientRect();
+  };
+  const out = (r, e) => { const b = bounds(e); return r.right > b.right + tol || r.left < b.left - tol; };
   const offenders = [];
   const add = (e, r) => {
     if (offenders.some(o => o.el.contains(e))) return;  // report the outermost only
@@ -221,7 +231,7 @@ LAYOUT_JS = """() => {
   for (const e of column.querySelectorAll('*')) {
     if (e.closest('svg') && e.tagName.toLowerCase() !== 'svg') continue;  // an svg is checked as a whole
     const r = e.getBoundingClientRect();
-    if (r.width === 0 || r.height === 0 || !out(r)) continue;
+    if (r.width === 0 || r.height === 0 || !out(r, e)) continue;
     if (getComputedStyle(e).visibility === 'hidden' || inScroller(e, false)) continue;
     add(e, r);
   }
@@ -233,7 +243,7 @@ LAYOUT_JS = """() => {
     if (!e || !t.data.trim() || e.closest('svg') || offenders.some(o => o.el.contains(e))) continue;
     range.selectNodeContents(t);
     const r = range.getBoundingClientRect();
-    if (r.width === 0 || r.height === 0 || !out(r)) continue;
+    if (r.width === 0 || r.height === 0 || !out(r, e)) continue;
     if (getComputedStyle(e).visibility === 'hidden' || inScroller(e, true)) continue;
     add(e, r);
   }
@@ -396,6 +406,13 @@ ABSOLUTE_PATH = re.compile(
 )
 
 
+def check_frames(page):
+    """Raw pandas frames on the page: each named by its first header cells."""
+    found = page.evaluate("""() => [...document.querySelectorAll("table.dataframe")].map(t =>
+        [...t.querySelectorAll("th")].slice(0, 4).map(th => th.innerText.trim()).join(" | "))""")
+    return [f"a raw pandas frame (table.dataframe), headers: {h!r}; show it with tables.compact" for h in found]
+
+
 def check_paths(text: str):
     failures = []
     for m in list(ABSOLUTE_PATH.finditer(text))[:10]:
@@ -484,6 +501,7 @@ def audit_page(browser, base: str, root: Path, name: str, shots: Path,
         screenshot(page, shot)
         audit.measures["screenshot"] = str(shot)
         run("paths", check_paths, page.evaluate("() => document.body.innerText"))
+        run("frames", check_frames, page)
         tables = run("tables", check_tables, page, table_timeout_ms) or []
         audit.measures["tables"] = len(tables)
         audit.measures["table_details"] = tables
@@ -606,11 +624,18 @@ SYNTHETIC_PAGES = {
 <p>See https://example.org/home/user/tmp/x.html, http://localhost:8000/work/, runs/tmp/seed-1 and/or ~/tmp/notes.</p>
 <div class="highlight"><pre>""" + "x = 1  # " + "long comment " * 300 + """</pre></div>
 <div style="overflow-x: auto"><table><tr><td style="min-width: 2000px">a wide table in a scroll box</td></tr></table></div>
+<table id="T_styled"><thead><tr><th class="col_heading level0 col0">units</th></tr></thead>
+<tbody><tr><td class="data row0 col0">1,024</td></tr></tbody></table>
+<div class="cell tag_full-width" style="width: 1050px"><table><tr><td style="width: 1040px">a full-width table</td></tr></table></div>
 <img src="_images/figure.svg" width="120" height="80" alt="figure">"""),
     # an over-wide pre (no scroll container) and an over-wide table
     "wide.html": ("", """<p>Fine text.</p>
 <pre style="overflow: visible; white-space: pre">""" + "OVERWIDE " * 300 + """</pre>
-<table class="dataframe"><tr><td style="min-width: 1500px">a table wider than the column</td></tr></table>"""),
+<table class="wide"><tr><td style="min-width: 1500px">a table wider than the column</td></tr></table>
+<div class="cell tag_full-width" style="width: 1050px"><div style="width: 1200px">WIDER THAN ITS FULL-WIDTH CELL</div></div>"""),
+    # a raw pandas frame (what DataFrame._repr_html_ writes), narrow enough to pass the layout check
+    "frame.html": ("", """<div><table border="1" class="dataframe"><thead><tr style="text-align: right;"><th></th>
+<th>mean_iou</th><th>units</th></tr></thead><tbody><tr><th>0</th><td>0.4123</td><td>1024.0</td></tr></tbody></table></div>"""),
     # absolute paths in the visible text (and URLs that must not be flagged)
     "paths.html": ("", """<p>Read from /home/alice/clipneuron/data.csv and https://example.org/home/bob/.</p>
 <pre>Saved to /tmp/run-3/out.json</pre><p>On Windows: C:\\Users\\bob\\snli.jsonl; docs: https://x.org/tmp/</p>"""),
@@ -677,9 +702,17 @@ def test_audit_catches_an_overwide_element(browser, synthetic_site):
     only_failing(audit, "layout")
     message = failure_message(audit, "layout")
     assert "<pre" in message and "OVERWIDE OVERWIDE" in message, message
-    assert "class='dataframe'" in message and "a table wider than the column" in message, message
+    assert "class='wide'" in message and "a table wider than the column" in message, message
     assert "scrolls sideways" in message, message
+    assert "WIDER THAN ITS FULL-WIDTH CELL" in message and "a full-width table" not in message, message
     assert "<p>" not in message and "Fine text" not in message, message
+
+
+def test_audit_catches_a_raw_frame(browser, synthetic_site):
+    audit = synthetic_audit(browser, synthetic_site, "frame.html")
+    only_failing(audit, "frames")
+    assert audit.failures["frames"] == [
+        "a raw pandas frame (table.dataframe), headers: ' | mean_iou | units | 0'; show it with tables.compact"], audit.failures
 
 
 def test_audit_catches_absolute_paths(browser, synthetic_site):
