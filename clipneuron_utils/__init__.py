@@ -11,14 +11,17 @@ an upward import, lazy imports included):
 ``models/``   the classifiers whose neurons are explained. Encoders: ``base`` (the interface),
               ``clip``, ``minilm``, ``lstm``, ``encoders`` (by name), ``features`` (the feature cache),
               ``devices``; the head: ``heads`` (model and config), ``batches``, ``training``
-              (with checkpoints), ``saving``, ``outputs`` (activations, predictions).
+              (with checkpoints), ``saving``, ``outputs`` (activations, predictions);
+              ``random_controls`` (untrained and shuffled-label control models: names, switches).
 ``explain/``  the explanations. ``vocabulary``, ``concepts``, ``wordnet``, ``formulas``, ``search``
               (semantics and API) over ``beam`` (the vectorised rounds) and ``parallel`` (processes),
               ``controls`` (the matched null), ``probe`` (units against pairs a reader writes).
 ``stats/``    from results to evidence, one module per question: ``compositionality`` (1: IoU by
               length), ``contribution`` (2: accuracy when firing), ``single_neurons`` (Goh et al.'s
-              views), ``effects`` (the claims' numbers with seed-level intervals), over ``tidy`` and
-              ``uncertainty``; ``reported`` (the paper's figures) and ``claims`` (the verdicts).
+              views), ``effects`` (the tables' numbers with unit-bootstrap intervals), over ``tidy``
+              and ``uncertainty``; ``replicates`` (per-seed figures pooled with between-seed
+              variance, equivalence tests); ``reported`` (the paper's figures) and ``claims`` (the
+              claim list, its rules, the scorecard).
 ``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``chart_parts``,
               ``charts`` (offline bundle), ``tables``, ``cards``, ``provenance``, ``differences``,
               ``sphinx_ext`` and ``book`` (the build).

@@ -136,8 +136,8 @@ def test_browser_rows_one_per_unit_with_cards_linked():
     unexplained = out.iloc[3]
     assert unexplained["formula, length 1"] == "" and unexplained["formula, length ≤ 2"] == ""
     assert np.isnan(unexplained["IoU"]) and np.isnan(unexplained["excess (null SDs)"])
-    assert out["card"].tolist() == ["", f'<a href="07_qualitative_neurons.html#{cards.anchor("lstm", 1)}">card</a>', "", ""]
-    assert cards.anchor("lstm", 1) == "card-lstm-1"
+    assert out["card"].tolist() == ["", f'<a href="07_qualitative_neurons.html#{tables.card_anchor("lstm", 1)}">card</a>', "", ""]
+    assert tables.card_anchor("lstm", 1) == "card-lstm-1"
     # searching a concept finds every unit whose formula mentions it (DataTables matches substrings of cells)
     text = out.drop(columns="card").map(str).apply(" ".join, axis=1)
     assert out.loc[text.str.contains("hyp:tok:sleeping", regex=False), "unit"].tolist() == [0, 1, 2]
@@ -168,3 +168,21 @@ def test_card_show_emits_its_anchor_as_html_only(monkeypatch):
     card.show()
     (first,), options = shown[0]
     assert first == {"text/html": '<a id="card-lstm-7" class="clipneuron-card-anchor"></a>'} and options == {"raw": True}
+
+
+def test_compact_formats_for_reading_and_shows_the_same_table_as_text():
+    frame = pd.DataFrame({"units": [1024, 7], "explained": [1024.0, 3.0], "mean_iou": [0.412345, np.nan],
+                          "formula": ["pre:tok:man", "hyp:tag:NN"]}, index=[5, 9])
+    table = tables.compact(frame, caption="units")
+    # no index column, thousands separators, whole floats as integers, 3 significant digits, NaN blank
+    assert table.frame.to_dict("list") == {"units": ["1,024", "7"], "explained": ["1,024", "3"],
+                                           "mean_iou": ["0.412", ""], "formula": ["pre:tok:man", "hyp:tag:NN"]}
+    assert 'class="dataframe"' not in table.html and "<caption>units</caption>" in table.html
+    assert ">1,024<" in table.html and ">5<" not in table.html
+    # nbval compares the text: the values, not a Styler's address
+    assert repr(table).splitlines()[0] == "units" and "0.412" in repr(table) and "0x" not in repr(table)
+    assert table._repr_mimebundle_()["text/plain"] == repr(table)
+    # the same table gives the same HTML (no random ids in the committed notebooks)
+    assert tables.compact(frame, caption="units").html == table.html
+    # a meaningful index becomes a column
+    assert list(tables.compact(frame.rename_axis("seed"), keep_index=True).frame.columns)[0] == "seed"

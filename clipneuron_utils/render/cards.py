@@ -18,11 +18,6 @@ from . import tables, unit_plots
 from ..data.snli import LABELS
 
 
-def anchor(encoder: str, neuron: int) -> str:
-    """The HTML id of a unit's card (``card-<encoder>-<unit>``): chapter 9's neuron browser links to it."""
-    return f"card-{encoder}-{int(neuron)}"
-
-
 @dataclass
 class NeuronCard:
     encoder: str
@@ -36,7 +31,7 @@ class NeuronCard:
 
     @property
     def anchor(self) -> str:
-        return anchor(self.encoder, self.neuron)
+        return tables.card_anchor(self.encoder, self.neuron)
 
     @property
     def title(self) -> str:

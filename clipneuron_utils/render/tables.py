@@ -291,6 +291,11 @@ def interactive(frame: pd.DataFrame, *, caption: str | None = None, page_length:
 # ------------------------------------------------------------------------------------------ neuron browser
 
 
+def card_anchor(encoder: str, neuron: int) -> str:
+    """The HTML id of a unit's card in chapter 7 (``card-<encoder>-<unit>``): the neuron browser links to it."""
+    return f"card-{encoder}-{int(neuron)}"
+
+
 def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, encoding: str = "standard",
                  card_units=(), card_page: str = "07_qualitative_neurons.html") -> pd.DataFrame:
     """One row per unit of one model, for chapter 9's neuron browser.
@@ -305,7 +310,6 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     the unit's card in chapter 7 for
     ``card_units``. Unexplained units have empty formulas and IoUs.
     """
-    from .cards import anchor
     from ..data.snli import LABELS
 
     frame = results[(results["encoder"] == encoder) & (results["encoding"] == encoding)]
@@ -342,5 +346,5 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     largest = weights[:, units].max(0)
     out["largest output weight"] = [LABELS[i] + ("" if w > 0 else " (all < 0)") for i, w in zip(strongest, largest)]
     cards = {int(u) for u in card_units}
-    out["card"] = [f'<a href="{card_page}#{anchor(encoder, u)}">card</a>' if u in cards else "" for u in units]
+    out["card"] = [f'<a href="{card_page}#{card_anchor(encoder, u)}">card</a>' if u in cards else "" for u in units]
     return out
