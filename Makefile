@@ -15,7 +15,7 @@ ARGS ?=
 # the smoke profile's executed notebooks live in tests/nbval/ (the nbval references), the others in book/
 BOOK_FROM := $(if $(filter smoke,$(PROFILE)),--notebooks tests/nbval --output _build/smoke,)
 
-.PHONY: book test env notebooks html pair smoke-notebooks unit nbval nbval-cpus smoke-book browser clean help
+.PHONY: book test env notebooks html pair smoke-notebooks unit nbval nbval-cpus smoke-book browser mutation clean help
 
 help:
 	@sed -n '1,4p' Makefile
@@ -69,9 +69,15 @@ smoke-book: env
 browser: env
 	$(PY) -m pytest tests/browser -q
 
+## make mutation: mutmut over the science core (about 30 min on 2 cores; not part of make test): the kill rate
+## per module and the survivors. ARGS are the script's, e.g. ARGS="--per-module 100 --seed 1" or ARGS="--report-only"
+mutation: env
+	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	$(PY) tests/mutation.py $(ARGS)
+
 ## regenerate the nbval references (after an intended change of a chapter's output)
 smoke-notebooks: env
 	$(PY) -m clipneuron_utils.run.pipeline --profile smoke $(ARGS)
 
 clean:
-	rm -rf _build runs/smoke
+	rm -rf _build runs/smoke mutants

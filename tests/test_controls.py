@@ -120,6 +120,24 @@ def test_p_value_counts_the_draws_at_least_as_good():
         controls.summarise(real.assign(n_fires=[10, 10, 13, 13, 3, 3]), draws)
 
 
+@pytest.mark.parametrize("bin_width", [0.0, 0.01])
+def test_an_unexplained_unit_gets_no_null_whatever_bin_it_shares(bin_width):
+    """A unit below min_acts (here 496: 495 fires) whose count shares draws with an explained one (497, both
+    in the 1 % bin of 497): no null for it, so nothing that averages the null over units mixes in a unit
+    that has no real IoU."""
+    real = pd.DataFrame({"neuron": [0, 1], "max_length": [1, 1], "iou": [0.3, np.nan], "n_fires": [497, 495],
+                         "explained": [True, False]})
+    counts = sorted(set(controls.firing_bins([497, 495], bin_width)))
+    draws = pd.DataFrame([(c, d, 1, 0.1 + 0.1 * d) for c in counts for d in range(3)],
+                         columns=["count", "draw", "max_length", "iou"])
+    if bin_width:
+        assert len(counts) == 1  # 499 and 500 share a bin: the case the guard is for
+    null = controls.summarise(real, draws, bin_width=bin_width).set_index("neuron")
+    assert null.loc[0, "n_draws"] == 3 and null.loc[0, "null_mean_iou"] == pytest.approx(0.2)
+    assert null.loc[1, "n_draws"] == 0
+    assert null.loc[1, ["null_mean_iou", "null_sd_iou", "p_value"]].isna().all() and pd.isna(null.loc[1, "null_count"])
+
+
 def test_null_draws_are_kept_and_grow(runs_tmp, monkeypatch):
     concepts, names = world(6, n=400, m=12)
     c = Concepts(names, sp.csc_matrix(concepts), "standard")

@@ -1,0 +1,215 @@
+"""``make mutation``: mutation testing of the science core with mutmut, a kill rate per module, the survivors.
+
+A green suite matters only if a wrong result turns it red. mutmut (``[tool.mutmut]`` in pyproject.toml names
+the core and the tests that cover it) plants one small bug at a time in a copy of the package (``mutants/``)
+and runs the tests that reach the mutated function; a mutant the tests do not notice *survives*.
+
+What is sampled, so that the run fits in about 30 minutes on two cores:
+
+* every mutant of the **verdict rules** (:data:`ALWAYS`: the functions that turn figures into verdicts);
+* a seeded random sample of ``--per-module`` mutants of every other core module (all of them with ``--all``);
+* not sampled: mutants that change only an error message or a warning (they sit inside a ``raise`` or a
+  ``warnings.warn`` statement: they change what a reader is told, never a number or a verdict; the fault
+  tests check the messages that matter).
+
+Survivors that are *equivalent* (no input can tell them from the original) are listed in :data:`EQUIVALENT`
+with the reason, keyed by module, function and the mutated line, and left out of the kill rate.
+
+Usage: ``python tests/mutation.py [--per-module 60] [--seed 0] [--all] [--report-only]``. The kill rate
+counts timeouts as kills (the mutant made a test hang, so the suite noticed) and "no tests" as survivors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import json
+import random
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTANTS = ROOT / "mutants"
+MUTMUT = [sys.executable, "-m", "mutmut"]
+
+#: functions whose every mutant runs: the rules that turn numbers into verdicts
+ALWAYS = (
+    "clipneuron_utils.stats.claims.x_effect_status",
+    "clipneuron_utils.stats.claims.x_equivalence_status",
+    "clipneuron_utils.stats.claims.x_count_status",
+    "clipneuron_utils.stats.claims.x_verdict",
+    "clipneuron_utils.stats.replicates.x_equivalence",
+)
+
+#: (module, function, the mutated line as mutmut writes it) -> why no input can tell it from the original
+EQUIVALENT: dict[tuple[str, str, str], str] = {}
+
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
+          -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", None: "not checked", 37: "killed"}
+
+
+def mutant_files() -> list[Path]:
+    return sorted(MUTANTS.glob("clipneuron_utils/**/*.py.meta"))
+
+
+def function_of(name: str) -> str:
+    """``pkg.mod.x_func__mutmut_3`` -> ``pkg.mod.x_func``."""
+    return name.rsplit("__mutmut_", 1)[0]
+
+
+def changes(meta: Path) -> dict[str, tuple[list[str], list[str], list[int]]]:
+    """Per mutant of one file: (original lines, mutated lines, changed line offsets in the function)."""
+    source = meta.with_suffix("").read_text().splitlines()
+    spans = json.loads(meta.with_suffix("").with_suffix(".py.spans").read_text())["spans"]
+    out = {}
+    module = ".".join(meta.relative_to(MUTANTS).with_suffix("").with_suffix("").parts)
+    for key, (start, end) in spans.items():
+        if key.endswith("__mutmut_orig"):
+            continue
+        prefix = key.rsplit("__mutmut_", 1)[0]
+        orig = spans.get(prefix + "__mutmut_orig")
+        if orig is None:
+            continue
+        a = source[orig[0]:orig[1]]
+        b = source[start:end]
+        rename = key.rsplit(".", 1)[-1]
+        b = [line.replace(rename, prefix + "__mutmut_orig") for line in b]
+        changed = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        if len(a) != len(b):
+            changed = [op[1] for op in difflib.SequenceMatcher(None, a, b).get_opcodes() if op[0] != "equal"]
+        out[f"{module}.{key}"] = (a, b, changed)
+    return out
+
+
+def message_lines(lines: list[str]) -> set[int]:
+    """Offsets of the lines of ``raise`` and ``warnings.warn`` statements in a function's source."""
+    text = "\n".join(lines)
+    indent = len(lines[0]) - len(lines[0].lstrip()) if lines else 0
+    try:
+        tree = ast.parse("\n".join(line[indent:] if line[:indent].strip() == "" else line for line in lines))
+    except SyntaxError:
+        del text
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        is_warn = (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                   and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "warn")
+        if isinstance(node, ast.Raise) or is_warn:
+            found.update(range(node.lineno - 1, node.end_lineno))
+    return found
+
+
+def catalogue() -> dict[str, dict]:
+    """Every generated mutant: module, function, status, the changed line, and whether it only changes a message."""
+    out = {}
+    for meta in mutant_files():
+        data = json.loads(meta.read_text())
+        diffs = changes(meta)
+        module = ".".join(meta.relative_to(MUTANTS).with_suffix("").with_suffix("").parts)
+        for name, code in data["exit_code_by_key"].items():
+            a, b, changed = diffs.get(name, ([], [], []))
+            messages = message_lines(a)
+            out[name] = {
+                "module": module, "function": function_of(name), "status": STATUS.get(code, "suspicious"),
+                "before": " / ".join(a[i].strip() for i in changed if i < len(a)),
+                "after": " / ".join(b[i].strip() for i in changed if i < len(b)),
+                "message_only": bool(changed) and all(i in messages for i in changed),
+                "seconds": (data.get("durations_by_key") or {}).get(name),
+            }
+    return out
+
+
+def sample(mutants: dict[str, dict], per_module: int | None, seed: int) -> list[str]:
+    """All verdict-rule mutants, and ``per_module`` others per module (all with None), messages left out."""
+    rng = random.Random(seed)
+    chosen, by_module = [], defaultdict(list)
+    for name, m in sorted(mutants.items()):
+        if m["message_only"]:
+            continue
+        if m["function"] in ALWAYS:
+            chosen.append(name)
+        else:
+            by_module[m["module"]].append(name)
+    for module, names in sorted(by_module.items()):
+        chosen += names if per_module is None or len(names) <= per_module else rng.sample(names, per_module)
+    return chosen
+
+
+def equivalent_reason(m: dict) -> str | None:
+    return EQUIVALENT.get((m["module"], m["function"].rsplit(".", 1)[-1], m["after"]))
+
+
+def report(mutants: dict[str, dict], names: list[str]) -> int:
+    """Print the kill rate per module and the survivors; return the number of non-equivalent survivors."""
+    rows = defaultdict(Counter)
+    survivors = []
+    for name in names:
+        m = mutants[name]
+        status = m["status"]
+        if status == "survived" or status == "no tests":
+            reason = equivalent_reason(m)
+            if reason:
+                status = "equivalent"
+            else:
+                survivors.append((name, m))
+        group = "verdict rules" if m["function"] in ALWAYS else m["module"].replace("clipneuron_utils.", "")
+        rows[group][status] += 1
+    print(f"\n{'module':<28}{'mutants':>8}{'killed':>8}{'survived':>9}{'no tests':>9}{'equiv.':>7}{'unrun':>7}"
+          f"{'kill rate':>10}")
+    total = Counter()
+    for group in sorted(rows, key=lambda g: (g != "verdict rules", g)):
+        c = rows[group]
+        total.update(c)
+        print(_row(group, c))
+    print(_row("all sampled", total))
+    if survivors:
+        print(f"\nSurvivors ({len(survivors)}): module.function — the line before → after")
+        for name, m in survivors:
+            print(f"  {name.replace('clipneuron_utils.', '')} [{m['status']}]\n      {m['before']}\n    → {m['after']}")
+    return len(survivors)
+
+
+def _row(group: str, c: Counter) -> str:
+    killed = c["killed"] + c["timeout"]
+    judged = killed + c["survived"] + c["no tests"]
+    rate = f"{killed / judged:.1%}" if judged else "—"
+    return (f"{group:<28}{sum(c.values()):>8}{killed:>8}{c['survived']:>9}{c['no tests']:>9}{c['equivalent']:>7}"
+            f"{c['not checked']:>7}{rate:>10}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--per-module", type=int, default=60, help="mutants sampled per module (default 60)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    parser.add_argument("--all", action="store_true", help="every mutant (hours on two cores)")
+    parser.add_argument("--report-only", action="store_true", help="report the last run, run nothing")
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    if not args.report_only:
+        # the first call generates every mutant and records which tests reach which function
+        subprocess.run([*MUTMUT, "run", ALWAYS[-1] + "__mutmut_1"], cwd=ROOT, check=False,
+                       stdout=subprocess.DEVNULL)
+    mutants = catalogue()
+    if not mutants:
+        print("no mutants: run without --report-only first", file=sys.stderr)
+        return 2
+    names = sample(mutants, None if args.all else args.per_module, args.seed)
+    if not args.report_only:
+        todo = [n for n in names if mutants[n]["status"] in ("not checked",)]
+        for i in range(0, len(todo), 400):  # the command line stays short
+            subprocess.run([*MUTMUT, "run", *todo[i:i + 400]], cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
+        mutants = catalogue()
+    skipped = sum(m["message_only"] for m in mutants.values())
+    print(f"{len(mutants)} mutants generated; {skipped} change only an error message or a warning (not sampled); "
+          f"{len(names)} sampled (seed {args.seed}, {'all' if args.all else f'{args.per_module} per module'}, every "
+          f"verdict-rule mutant); {time.monotonic() - start:.0f} s")
+    report(mutants, names)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
