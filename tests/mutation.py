@@ -15,7 +15,8 @@ What is sampled, so that the run fits in about 30 minutes on two cores:
 Survivors that are *equivalent* (no input can tell them from the original) are listed in :data:`EQUIVALENT`
 with the reason, keyed by module, function and the mutated line, and left out of the kill rate.
 
-Usage: ``python tests/mutation.py [--per-module 60] [--seed 0] [--all] [--report-only]``. The kill rate
+Usage: ``python tests/mutation.py [--per-module 60] [--seed 0] [--all] [--report-only] [--named]``; ``--named``
+plants the mutant classes that once survived (:data:`NAMED`) by hand and shows each caught by its test. The kill rate
 counts timeouts as kills (the mutant made a test hang, so the suite noticed) and "no tests" as survivors.
 """
 
@@ -43,6 +44,37 @@ ALWAYS = (
     "clipneuron_utils.stats.claims.x_count_status",
     "clipneuron_utils.stats.claims.x_verdict",
     "clipneuron_utils.stats.replicates.x_equivalence",
+)
+
+#: the mutant classes that once survived (issue 21), each planted by hand: (what, file, original, mutant, the test
+#: that must catch it). ``--named`` shows each test failing on its mutant and passing on the real code.
+NAMED = (
+    ("verdict: 'CI below 0' read as 'estimate below 0'", "clipneuron_utils/stats/claims.py", "    if lo > 0:\n",
+     "    if est > 0:\n", "tests/test_claims.py::test_effect_status_edges_of_each_rule"),
+    ("verdict: a CI touching 0 counted as excluding it", "clipneuron_utils/stats/claims.py", "    if lo > 0:\n",
+     "    if lo >= 0:\n", "tests/test_claims.py::test_effect_status_edges_of_each_rule"),
+    ("verdict: reaching the minimum effect read as exceeding it", "clipneuron_utils/stats/claims.py",
+     "    if hi < floor:\n", "    if hi <= floor:\n", "tests/test_claims.py::test_effect_status_edges_of_each_rule"),
+    ("verdict: an unknown control passes", "clipneuron_utils/stats/claims.py", 'if after not in ("yes", "n/a"):',
+     'if after not in ("yes", "n/a", None):', "tests/test_claims.py::test_verdicts_from_statuses"),
+    ("verdict: half the seeds no longer enough", "clipneuron_utils/stats/claims.py", "* 2 >= len(found)",
+     "* 2 > len(found)", "tests/test_claims.py::test_count_status_needs_at_least_half_the_seeds"),
+    ("TOST: the 90 % interval widened to 95 %", "clipneuron_utils/stats/replicates.py", "crit = dist.ppf(1 - alpha)",
+     "crit = dist.ppf(1 - alpha / 2)", "tests/test_claims.py::test_tost_known_answers"),
+    ("null: the guard of unexplained units deleted", "clipneuron_utils/explain/controls.py",
+     '    out.loc[~out["explained"], "null_count"] = -1\n', "",
+     "tests/test_controls.py::test_an_unexplained_unit_gets_no_null_whatever_bin_it_shares"),
+    ("threshold: ties at the quantile fire", "clipneuron_utils/explain/search.py", "return acts > q",
+     "return acts >= q", "tests/test_search.py::test_ties_at_the_quantile_do_not_fire"),
+    ("search: the default min_acts drifts from 500", "clipneuron_utils/explain/search.py", "min_acts: int = 500,",
+     "min_acts: int = 400,", "tests/test_search.py::test_the_default_min_acts_is_the_originals"),
+    ("bootstrap: percentile interval swapped for the basic one", "clipneuron_utils/stats/uncertainty.py",
+     'method="percentile"', 'method="basic"',
+     "tests/test_uncertainty.py::test_the_interval_is_the_percentile_one_not_the_basic_one"),
+    ("bootstrap: the NaN fallback dropped", "clipneuron_utils/stats/uncertainty.py", "if finite.all():",
+     "if True:", "tests/test_uncertainty.py::test_bootstrap_correlation_interval_and_undefined_cases"),
+    ("concepts: 'of' dropped from the skip list", "clipneuron_utils/explain/vocabulary.py", '"of", ', "",
+     "tests/test_concepts.py::test_the_skip_list_is_the_originals"),
 )
 
 #: (module, function, the mutated line as mutmut writes it) -> why no input can tell it from the original
@@ -181,13 +213,49 @@ def _row(group: str, c: Counter) -> str:
             f"{c['not checked']:>7}{rate:>10}")
 
 
+def _pytest(test: str, cwd: Path) -> int:
+    """Run one test with ``cwd`` first on the path (so a mutated copy of the package there is what it imports)."""
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--tb=no",
+                           str(ROOT / test)], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+
+def named() -> int:
+    """Plant each of :data:`NAMED` in a copy of the package; its test must fail there (exit 1: a failed
+    assertion, not an error) and pass on the real code. Returns the number of classes not shown so."""
+    import shutil
+    import tempfile
+
+    bad = 0
+    print(f"{'mutant class':<62}{'on the mutant':>15}{'on the code':>13}")
+    for what, path, original, mutant, test in NAMED:
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(ROOT / "clipneuron_utils", Path(tmp) / "clipneuron_utils")
+            target = Path(tmp) / path
+            text = target.read_text()
+            if text.count(original) != 1:
+                print(f"{what:<62}  the original text is not found once in {path}: update NAMED")
+                bad += 1
+                continue
+            target.write_text(text.replace(original, mutant))
+            on_mutant = _pytest(test, Path(tmp))
+        on_code = _pytest(test, ROOT)
+        ok = on_mutant == 1 and on_code == 0
+        bad += not ok
+        print(f"{what:<62}{'fails' if on_mutant == 1 else f'exit {on_mutant}':>15}"
+              f"{'passes' if on_code == 0 else f'exit {on_code}':>13}{'' if ok else '  <- not shown'}")
+    return bad
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-module", type=int, default=60, help="mutants sampled per module (default 60)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     parser.add_argument("--all", action="store_true", help="every mutant (hours on two cores)")
     parser.add_argument("--report-only", action="store_true", help="report the last run, run nothing")
+    parser.add_argument("--named", action="store_true", help="only show the named mutant classes caught (a minute)")
     args = parser.parse_args(argv)
+    if args.named:
+        return 1 if named() else 0
     start = time.monotonic()
     if not args.report_only:
         # the first call generates every mutant and records which tests reach which function
@@ -199,7 +267,7 @@ def main(argv=None) -> int:
         return 2
     names = sample(mutants, None if args.all else args.per_module, args.seed)
     if not args.report_only:
-        todo = [n for n in names if mutants[n]["status"] in ("not checked",)]
+        todo = [n for n in names if mutants[n]["status"] != "killed"]  # survivors again: the tests may have grown
         for i in range(0, len(todo), 400):  # the command line stays short
             subprocess.run([*MUTMUT, "run", *todo[i:i + 400]], cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
         mutants = catalogue()

@@ -190,6 +190,30 @@ def test_threshold_activations():
             threshold_activations(acts, alpha=bad)
 
 
+def test_ties_at_the_quantile_do_not_fire():
+    """A unit fires above its (1 − alpha) quantile, strictly: values tied at the quantile stay silent, so a
+    post-ReLU unit that is 0 on most pairs fires exactly where it is > 0, never on its zeros."""
+    tied = np.array([[0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [1.0], [2.0]])
+    assert threshold_activations(tied, alpha=0.5)[:, 0].tolist() == [False] * 8 + [True, True]  # quantile 0
+    plateau = np.array([[1.0], [2.0], [2.0], [2.0], [2.0], [3.0]])  # the 0.8 quantile is 2.0, shared by 4 pairs
+    assert threshold_activations(plateau, alpha=0.2)[:, 0].tolist() == [False] * 5 + [True]
+    assert threshold_activations(np.zeros((5, 1)), alpha=0.4).sum() == 0  # all tied: nothing fires
+    assert threshold_activations(np.array([[0.0], [1e-9]]))[:, 0].tolist() == [False, True]  # > 0, not ≥ 0
+
+
+def test_the_default_min_acts_is_the_originals():
+    """Mu & Andreas explain a unit only if it fires on at least 500 probe pairs; the default must not drift."""
+    import inspect
+
+    assert inspect.signature(beam_search_by_length).parameters["min_acts"].default == 500
+    neurons = np.zeros((600, 2), dtype=bool)
+    neurons[:500, 0] = True
+    neurons[:499, 1] = True
+    concepts = neurons.copy()
+    found = beam_search_by_length(neurons, concepts, names=["c0", "c1"], max_length=1, progress=False)
+    assert found.set_index("neuron")["explained"].to_dict() == {0: True, 1: False}
+
+
 @pytest.mark.parametrize(
     "kwargs, word",
     [

@@ -55,6 +55,17 @@ def test_mean_is_deterministic_and_nan_rather_than_an_exception():
     assert all(math.isnan(v) for v in U.bootstrap_mean([np.array([]), np.array([np.nan])]))
 
 
+def test_the_interval_is_the_percentile_one_not_the_basic_one():
+    """98 zeros and 2 hundreds: the mean is 2, its resamples run from 0 to about 5 (right-skewed). The
+    percentile interval keeps that shape and stays ≥ 0; the basic one (2·mean − quantiles) would reach
+    below 0, where no mean of these values can lie, and lean left."""
+    x = np.r_[np.zeros(98), np.full(2, 100.0)]
+    estimate, low, high = U.bootstrap_mean([x], n_resamples=4000, seed=0)
+    assert estimate == pytest.approx(2.0)
+    assert low == pytest.approx(0.0) and high == pytest.approx(5.0)  # 0 and 5 hundreds of 100 draws
+    assert high - estimate > estimate - low
+
+
 def test_means_of_several_measures_are_over_the_units_where_each_is_defined():
     rng = np.random.default_rng(3)
     seeds = []
@@ -144,6 +155,16 @@ def test_bootstrap_correlation_interval_and_undefined_cases():
     assert all(math.isnan(v) for v in U.bootstrap_correlation([np.ones(50)], [rng.random(50)]))
     x = np.r_[rng.random(20), np.nan]
     assert not math.isnan(U.bootstrap_correlation([x], [rng.random(21)], n_resamples=200)[0])
+    # 5 of 100 units differ in x: 0.95^100 = 0.6 % of resamples have a constant x (r undefined); they are left
+    # out (≤ 1 %) and the interval comes from the rest. With 1 of 100 it is 37 %: no interval.
+    y = rng.normal(size=100)
+    few = np.r_[np.ones(5), np.zeros(95)]
+    estimate, low, high = U.bootstrap_correlation([few], [few + y], n_resamples=2000, seed=2)
+    assert math.isfinite(low) and math.isfinite(high) and low < estimate < high and -1 <= low and high <= 1
+    assert estimate == pytest.approx(stats.pearsonr(few, few + y)[0], abs=1e-10)
+    one = np.r_[1.0, np.zeros(99)]
+    estimate, low, high = U.bootstrap_correlation([one], [one + y], n_resamples=2000, seed=2)
+    assert math.isfinite(estimate) and math.isnan(low) and math.isnan(high)
     # four units: r is defined but a resample is often constant, so no interval
     estimate, low, high = U.bootstrap_correlation([np.arange(4.0)], [np.array([1.0, 3, 2, 4])])
     assert estimate == pytest.approx(0.8) and math.isnan(low) and math.isnan(high)
