@@ -128,6 +128,10 @@ def test_tost_known_answers():
     assert fisher["low90"] == pytest.approx(math.tanh(z - 1.644854 * 0.02), abs=1e-6)
     assert fisher["p_tost"] == pytest.approx(0.0059570, abs=2e-6)  # Φ((z − atanh 0.1)/0.02)
     assert replicates.equivalence(scaled(z, 0, 0, 0.02), 0.1)["p_tost"] == pytest.approx(0.0062463, abs=2e-6)
+    # a p exactly at alpha is not below it: not equivalent
+    at = replicates.equivalence(scaled(0.02, -0.04, 0.08, 0.03), 0.1)["p_tost"]
+    assert replicates.equivalence(scaled(0.02, -0.04, 0.08, 0.03), 0.1, alpha=at)["equivalent"] is False
+    assert replicates.equivalence(scaled(0.02, -0.04, 0.08, 0.03), 0.1, alpha=at * 1.000001)["equivalent"] is True
     # no scale, or no spread: no test, every key present
     for bad in ({"estimate": 0.0}, scaled(0.0, 0.0, 0.0, 0.0)):
         out = replicates.equivalence(bad, 0.1)
@@ -151,6 +155,9 @@ def test_equivalence_status_edges():
     assert claims.equivalence_status(scaled(0.0, -0.3, 0.3, 0.15), 0.1) == "unclear"  # too vague for either
     assert claims.equivalence_status(scaled(0.0, -0.02, 0.02, 0.01), 0.1) == "yes"
     assert claims.equivalence_status({"estimate": 0.0}, 0.1) is None
+    # fisher is passed on: a z interval of ±0.10017 lies inside ±atanh(0.1) = ±0.10034, not inside ±0.1
+    assert claims.equivalence_status(scaled(0.0, -0.1, 0.1, 0.0609), 0.1, fisher=True) == "yes"
+    assert claims.equivalence_status(scaled(0.0, -0.1, 0.1, 0.0609), 0.1) == "unclear"
     # alpha is passed on: at alpha 0.2 the 60 % interval of a borderline case fits, at 0.05 the 90 % does not
     borderline = scaled(0.05, 0.0, 0.1, 0.035)
     assert claims.equivalence_status(borderline, 0.1, alpha=0.2) == "yes"

@@ -134,14 +134,14 @@ def effect_status(pooled: dict, direction: int, floor: float) -> str | None:
 
 def equivalence_status(pooled: dict, margin: float, *, fisher: bool = False, alpha: float = 0.05) -> str | None:
     """``yes`` (TOST: the 90 % CI inside ±margin), ``no`` (the 95 % CI excludes 0 and the estimate is at
-    least the margin, or the CI lies beyond it), ``unclear`` (neither), None (n/a)."""
+    least the margin: a CI wholly beyond the margin is a case of it), ``unclear`` (neither), None (n/a)."""
     test = replicates.equivalence(pooled, margin, alpha=alpha, fisher=fisher)
     if test["equivalent"] is None:
         return None
     if test["equivalent"]:
         return "yes"
     est, lo, hi = pooled["estimate"], pooled["ci_low"], pooled["ci_high"]
-    if lo > margin or hi < -margin or ((lo > 0 or hi < 0) and abs(est) >= margin):
+    if (lo > 0 or hi < 0) and abs(est) >= margin:
         return "no"
     return "unclear"
 
