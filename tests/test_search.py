@@ -258,3 +258,19 @@ def test_tiny_tie_heavy_problems_match_naive(seed, max_length, beam_size, expand
         got = long[long["neuron"] == u].sort_values("max_length")
         want = naive_beam_search(neurons[:, u], concepts, names, **kw)
         assert list(zip(got["formula"], got["iou"], got["length"])) == want
+
+
+def test_a_searcher_rebuilt_from_its_spec_is_the_same_searcher():
+    """Worker processes (n_jobs > 1) rebuild the searcher from its spec: masks, names and options must survive."""
+    from clipneuron_utils.explain.beam import _Searcher
+    from clipneuron_utils.explain.search import _setup
+
+    rng = np.random.default_rng(0)
+    concepts = rng.random((50, 6)) < 0.3
+    searcher = _setup(np.zeros((50, 1), dtype=bool), concepts, names=[f"c{i}" for i in range(6)], max_length=2,
+                      beam_size=3, min_acts=1, complexity_penalty=0.9, or_not=True, expand_all=False,
+                      penalty_counts_not=True, duplicate_beam=False, chunk_neurons=8)[0]
+    again = _Searcher.from_spec(searcher.spec())
+    assert again.names == searcher.names and again.options == searcher.options
+    assert (again.masks != searcher.masks).nnz == 0 and again.masks.shape == (50, 6)
+    assert [again.column(c).tolist() for c in range(6)] == concepts.T.tolist()
