@@ -153,6 +153,10 @@ def test_equivalence_status_edges():
     assert claims.equivalence_status(scaled(0.08, 0.01, 0.15, 0.035), 0.1) == "unclear"  # significant, inside δ
     assert claims.equivalence_status(scaled(-0.08, -0.15, -0.01, 0.035), 0.1) == "unclear"
     assert claims.equivalence_status(scaled(0.0, -0.3, 0.3, 0.15), 0.1) == "unclear"  # too vague for either
+    # a 95 % CI touching 0 does not exclude it: not significant, so not "no" however large the estimate
+    assert claims.equivalence_status(scaled(0.12, 0.0, 0.24, 0.0612), 0.1) == "unclear"
+    assert claims.equivalence_status(scaled(-0.12, -0.24, 0.0, 0.0612), 0.1) == "unclear"
+    assert claims.equivalence_status(scaled(0.12, 0.001, 0.24, 0.0612), 0.1) == "no"
     assert claims.equivalence_status(scaled(0.0, -0.02, 0.02, 0.01), 0.1) == "yes"
     assert claims.equivalence_status({"estimate": 0.0}, 0.1) is None
     # fisher is passed on: a z interval of ±0.10017 lies inside ±atanh(0.1) = ±0.10034, not inside ±0.1

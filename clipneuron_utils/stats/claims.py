@@ -120,7 +120,7 @@ CONTROL_COLUMNS = ("untrained CLIP", "untrained LSTM", "shuffled labels")
 def effect_status(pooled: dict, direction: int, floor: float) -> str | None:
     """``yes`` (CI excludes 0 in ``direction``, estimate ≥ ``floor``), ``small`` (significant, below it),
     ``no`` (the CI excludes an effect of ``floor`` in that direction), ``unclear`` (neither), None (n/a)."""
-    values = [pooled.get(k, math.nan) for k in ("estimate", "ci_low", "ci_high")]
+    values = [pooled.get(k) for k in ("estimate", "ci_low", "ci_high")]
     if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
         return None
     est, lo, hi = (direction * v for v in values)
