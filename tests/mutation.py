@@ -33,6 +33,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from tqdm import tqdm
+
 ROOT = Path(__file__).resolve().parents[1]
 MUTANTS = ROOT / "mutants"
 MUTMUT = [sys.executable, "-m", "mutmut"]
@@ -91,6 +93,17 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests"
 
 def mutant_files() -> list[Path]:
     return sorted(MUTANTS.glob("clipneuron_utils/**/*.py.meta"))
+
+
+def statuses() -> dict[str, int | None]:
+    """Every mutant's exit code so far (None: not run yet) — cheap enough to poll."""
+    out = {}
+    for meta in mutant_files():
+        try:
+            out.update(json.loads(meta.read_text())["exit_code_by_key"])
+        except (OSError, ValueError):  # being rewritten by mutmut: read it next time
+            pass
+    return out
 
 
 def function_of(name: str) -> str:
@@ -264,6 +277,8 @@ def main(argv=None) -> int:
     start = time.monotonic()
     if not args.report_only:
         # the first call generates every mutant and records which tests reach which function
+        print("mutmut: generating the mutants and recording which tests reach which function (about 5 min) …",
+              flush=True)
         subprocess.run([*MUTMUT, "run", ALWAYS[-1] + "__mutmut_1"], cwd=ROOT, check=False,
                        stdout=subprocess.DEVNULL)
     mutants = catalogue()
@@ -273,8 +288,16 @@ def main(argv=None) -> int:
     names = sample(mutants, None if args.all else args.per_module, args.seed)
     if not args.report_only:
         todo = [n for n in names if mutants[n]["status"] != "killed"]  # survivors again: the tests may have grown
-        for i in range(0, len(todo), 400):  # the command line stays short
-            subprocess.run([*MUTMUT, "run", *todo[i:i + 400]], cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
+        with tqdm(total=len(todo), desc="mutants run", unit="mutant") as bar:
+            for i in range(0, len(todo), 400):  # the command line stays short
+                chunk = todo[i:i + 400]
+                job = subprocess.Popen([*MUTMUT, "run", *chunk], cwd=ROOT, stdout=subprocess.DEVNULL)
+                while job.poll() is None:
+                    time.sleep(5)
+                    bar.n = i + sum(statuses().get(n) is not None for n in chunk)
+                    bar.refresh()
+                bar.n = i + len(chunk)
+                bar.refresh()
         mutants = catalogue()
     skipped = sum(m["message_only"] for m in mutants.values())
     print(f"{len(mutants)} mutants generated; {skipped} change only an error message or a warning (not sampled); "
