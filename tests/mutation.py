@@ -298,6 +298,10 @@ def main(argv=None) -> int:
                     bar.refresh()
                 bar.n = i + len(chunk)
                 bar.refresh()
+                if job.returncode:
+                    print(f"mutmut stopped with exit code {job.returncode}; the results so far are kept in mutants/: "
+                          "run make mutation again to go on", file=sys.stderr)
+                    break
         mutants = catalogue()
     skipped = sum(m["message_only"] for m in mutants.values())
     print(f"{len(mutants)} mutants generated; {skipped} change only an error message or a warning (not sampled); "
