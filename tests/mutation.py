@@ -8,9 +8,10 @@ What is sampled, so that the run fits in about 30 minutes on two cores:
 
 * every mutant of the **verdict rules** (:data:`ALWAYS`: the functions that turn figures into verdicts);
 * a seeded random sample of ``--per-module`` mutants of every other core module (all of them with ``--all``);
-* not sampled: mutants that change only an error message or a warning (they sit inside a ``raise`` or a
-  ``warnings.warn`` statement: they change what a reader is told, never a number or a verdict; the fault
-  tests check the messages that matter).
+* not sampled: mutants that change only what a reader is told, never a number or a verdict: an error
+  message or a warning (inside a ``raise``, a branch that ends by raising, a call of a local helper that
+  raises, or ``warnings.warn``) and progress bars (``tqdm(...)``). The fault tests check the messages that
+  matter.
 
 Survivors that are *equivalent* (no input can tell them from the original) are listed in :data:`EQUIVALENT`
 with the reason, keyed by module, function and the mutated line, and left out of the kill rate.
@@ -135,21 +136,51 @@ def changes(meta: Path) -> dict[str, tuple[list[str], list[str], list[int]]]:
     return out
 
 
-def message_lines(lines: list[str]) -> set[int]:
-    """Offsets of the lines of ``raise`` and ``warnings.warn`` statements in a function's source."""
-    text = "\n".join(lines)
+def _tree(lines: list[str]):
     indent = len(lines[0]) - len(lines[0].lstrip()) if lines else 0
     try:
-        tree = ast.parse("\n".join(line[indent:] if line[:indent].strip() == "" else line for line in lines))
+        return ast.parse("\n".join(line[indent:] if line[:indent].strip() == "" else line for line in lines))
     except SyntaxError:
-        del text
-        return set()
+        return None
+
+
+def raise_lines(lines: list[str]) -> set[int]:
+    """Offsets of the lines of ``raise`` and ``warnings.warn`` statements (left out before sampling)."""
+    tree = _tree(lines)
     found = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(tree) if tree else ():
         is_warn = (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
                    and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "warn")
         if isinstance(node, ast.Raise) or is_warn:
             found.update(range(node.lineno - 1, node.end_lineno))
+    return found
+
+
+def message_lines(lines: list[str]) -> set[int]:
+    """Offsets of the lines that only shape what a reader is told: ``raise`` and ``warnings.warn`` statements,
+    a branch that ends by raising (the text it builds first), calls of a local helper that raises (``fail``),
+    and progress bars (``tqdm(...)``)."""
+    tree = _tree(lines)
+    if tree is None:
+        return set()
+    raisers = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.body
+               and isinstance(node.body[-1], ast.Raise) and node is not tree.body[0]}
+    found = set()
+
+    def span(node):
+        found.update(range(node.lineno - 1, node.end_lineno))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise):
+            span(node)
+        elif isinstance(node, ast.If) and node.body and isinstance(node.body[-1], ast.Raise):
+            for statement in node.body:
+                span(statement)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name == "warn" or name in raisers or name == "tqdm":
+                span(node)
     return found
 
 
@@ -162,11 +193,12 @@ def catalogue() -> dict[str, dict]:
         module = ".".join(meta.relative_to(MUTANTS).with_suffix("").with_suffix("").parts)
         for name, code in data["exit_code_by_key"].items():
             a, b, changed = diffs.get(name, ([], [], []))
-            messages = message_lines(a)
+            messages, raising = message_lines(a), raise_lines(a)
             out[name] = {
                 "module": module, "function": function_of(name), "status": STATUS.get(code, "suspicious"),
                 "before": " / ".join(a[i].strip() for i in changed if i < len(a)),
                 "after": " / ".join(b[i].strip() for i in changed if i < len(b)),
+                "raise_only": bool(changed) and all(i in raising for i in changed),
                 "message_only": bool(changed) and all(i in messages for i in changed),
                 "seconds": (data.get("durations_by_key") or {}).get(name),
             }
@@ -174,11 +206,12 @@ def catalogue() -> dict[str, dict]:
 
 
 def sample(mutants: dict[str, dict], per_module: int | None, seed: int) -> list[str]:
-    """All verdict-rule mutants, and ``per_module`` others per module (all with None), messages left out."""
+    """All verdict-rule mutants, and ``per_module`` others per module (all with None), drawn from the mutants
+    outside ``raise``/``warn`` statements; then those that only shape a message or a progress bar are left out."""
     rng = random.Random(seed)
     chosen, by_module = [], defaultdict(list)
     for name, m in sorted(mutants.items()):
-        if m["message_only"]:
+        if m["raise_only"]:
             continue
         if m["function"] in ALWAYS:
             chosen.append(name)
@@ -186,7 +219,7 @@ def sample(mutants: dict[str, dict], per_module: int | None, seed: int) -> list[
             by_module[m["module"]].append(name)
     for module, names in sorted(by_module.items()):
         chosen += names if per_module is None or len(names) <= per_module else rng.sample(names, per_module)
-    return chosen
+    return [name for name in chosen if not mutants[name]["message_only"]]  # and what only shapes a message
 
 
 def equivalent_reason(m: dict) -> str | None:
@@ -304,7 +337,7 @@ def main(argv=None) -> int:
                     break
         mutants = catalogue()
     skipped = sum(m["message_only"] for m in mutants.values())
-    print(f"{len(mutants)} mutants generated; {skipped} change only an error message or a warning (not sampled); "
+    print(f"{len(mutants)} mutants generated; {skipped} change only a message, a warning or a progress bar (not sampled); "
           f"{len(names)} sampled (seed {args.seed}, {'all' if args.all else f'{args.per_module} per module'}, every "
           f"verdict-rule mutant); {time.monotonic() - start:.0f} s")
     report(mutants, names)
