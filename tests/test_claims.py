@@ -335,3 +335,31 @@ def test_fisher_difference_is_taken_on_z_and_reported_as_r():
     assert t["_scale"][2] == pytest.approx(4.0)  # Welch–Satterthwaite: (2s²)² / (2 s⁴/2)
     assert t["ci_high"] == pytest.approx(math.tanh(za - zb + 2.131847 * s), abs=1e-6)  # t(4), 90 %
     assert math.isnan(replicates.fisher_difference({"estimate": 0.3}, b)["estimate"])
+
+
+def test_accuracy_and_trend_claims_a5_with_known_answers():
+    """A5a: 80 % against 70 % on 3 × 1,000 probe pairs holds; A5b: CLIP's r −0.3 against the BiLSTM's 0 is
+    not 'the same trend' (|Δr| ≥ 0.1), while an encoder with the BiLSTM's r is."""
+    accuracy = pd.DataFrame({"encoder": ["clip"] * 3 + ["lstm"] * 3 + ["minilm"] * 3, "seed": [0, 1, 2] * 3,
+                             "correct": [800, 805, 795, 700, 702, 698, 600, 602, 598], "n": 1000})
+    frame = pd.concat([scored(), units("minilm", 0.0, 1200)])
+    card = claims.scorecard(frame, registry=TRAINED, encoders=["clip", "lstm", "minilm"], accuracy=accuracy)
+    a5a = row(card, "A5a", "clip")
+    assert a5a["this build"].startswith("accuracy 80.0% vs 70.0%; difference +0.100")
+    assert a5a["verdict"] == "holds" and a5a["before"] == "yes" and a5a["after"] == "n/a"
+    assert row(card, "A5a", "minilm")["verdict"] == "does not hold"  # 60.0 % against 70.0 %
+    assert row(card, "A5b", "clip")["verdict"] == "does not hold"
+    assert row(card, "A5b", "clip")["this build"].startswith("r − the BiLSTM's -0.3")
+    assert row(card, "A5b", "minilm")["verdict"] == "holds"
+    assert "lstm" not in set(card.loc[card["id"].isin(["A5a", "A5b"]), "encoder"])
+    assert list(card.columns) == ["id", "claim", "section", "paper says", "encoder", "this build", "against controls",
+                                  *claims.CONTROL_COLUMNS, "verdict", "note", "before", "after", "random"]
+    order = [list(claims.CLAIMS).index(i) for i in card["id"]]
+    assert order == sorted(order)  # rows in the claims' order, not the ids' alphabetical one
+
+
+def test_the_rules_table_names_its_columns():
+    rules = claims.rules_table()
+    assert list(rules.columns) == ["id", "claim", "section", "rule (minimum effect, control)", "Mu & Andreas"]
+    assert rules.set_index("id").loc["A1", "Mu & Andreas"].startswith("Mu & Andreas found IoU rising")
+    assert rules.set_index("id").loc["A3", "Mu & Andreas"] == "—"
