@@ -88,10 +88,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "1.959963984540054): no figure, interval or verdict can tell them apart",
 }
 
-STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
-          -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", None: "not checked", 37: "killed"}
-
-
 def mutant_files() -> list[Path]:
     return sorted(MUTANTS.glob("clipneuron_utils/**/*.py.meta"))
 
@@ -112,12 +108,12 @@ def function_of(name: str) -> str:
     return name.rsplit("__mutmut_", 1)[0]
 
 
-def changes(meta: Path) -> dict[str, tuple[list[str], list[str], list[int]]]:
-    """Per mutant of one file: (original lines, mutated lines, changed line offsets in the function)."""
+def changes(meta: Path) -> dict[str, tuple[list[str], list[str], list[int], tuple[set[int], set[int]]]]:
+    """Per mutant of one file: (original lines, mutated lines, changed line offsets in the function, the
+    original's :func:`message_lines`, computed once per function)."""
     source = meta.with_suffix("").read_text().splitlines()
     spans = json.loads(meta.with_suffix("").with_suffix(".py.spans").read_text())["spans"]
-    out = {}
-    module = ".".join(meta.relative_to(MUTANTS).with_suffix("").with_suffix("").parts)
+    out, messages = {}, {}
     for key, (start, end) in spans.items():
         if key.endswith("__mutmut_orig"):
             continue
@@ -126,13 +122,13 @@ def changes(meta: Path) -> dict[str, tuple[list[str], list[str], list[int]]]:
         if orig is None:
             continue
         a = source[orig[0]:orig[1]]
-        b = source[start:end]
-        rename = key.rsplit(".", 1)[-1]
-        b = [line.replace(rename, prefix + "__mutmut_orig") for line in b]
+        if prefix not in messages:
+            messages[prefix] = message_lines(a)
+        b = [line.replace(key, prefix + "__mutmut_orig") for line in source[start:end]]
         changed = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
         if len(a) != len(b):
             changed = [op[1] for op in difflib.SequenceMatcher(None, a, b).get_opcodes() if op[0] != "equal"]
-        out[f"{module}.{key}"] = (a, b, changed)
+        out[key] = (a, b, changed, messages[prefix])
     return out
 
 
@@ -144,63 +140,56 @@ def _tree(lines: list[str]):
         return None
 
 
-def raise_lines(lines: list[str]) -> set[int]:
-    """Offsets of the lines of ``raise`` and ``warnings.warn`` statements (left out before sampling)."""
-    tree = _tree(lines)
-    found = set()
-    for node in ast.walk(tree) if tree else ():
-        is_warn = (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-                   and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "warn")
-        if isinstance(node, ast.Raise) or is_warn:
-            found.update(range(node.lineno - 1, node.end_lineno))
-    return found
-
-
-def message_lines(lines: list[str]) -> set[int]:
-    """Offsets of the lines that only shape what a reader is told: ``raise`` and ``warnings.warn`` statements,
-    a branch that ends by raising (the text it builds first), calls of a local helper that raises (``fail``),
-    and progress bars (``tqdm(...)``)."""
+def message_lines(lines: list[str]) -> tuple[set[int], set[int]]:
+    """Offsets of a function's lines that only shape what a reader is told: (``raise`` and ``warnings.warn``
+    statements, left out before sampling; those and also a branch that ends by raising (the text it builds
+    first), calls of a local helper that raises (``fail``) and progress bars (``tqdm(...)``), left out after)."""
     tree = _tree(lines)
     if tree is None:
-        return set()
+        return set(), set()
     raisers = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.body
                and isinstance(node.body[-1], ast.Raise) and node is not tree.body[0]}
-    found = set()
+    raising, shaping = set(), set()
 
-    def span(node):
-        found.update(range(node.lineno - 1, node.end_lineno))
+    def span(node, *into):
+        for found in into:
+            found.update(range(node.lineno - 1, node.end_lineno))
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Raise):
-            span(node)
+            span(node, raising, shaping)
         elif isinstance(node, ast.If) and node.body and isinstance(node.body[-1], ast.Raise):
             for statement in node.body:
-                span(statement)
+                span(statement, shaping)
         elif isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name == "warn" or name in raisers or name == "tqdm":
-                span(node)
-    return found
+            if name == "warn":
+                span(node, raising, shaping)
+            elif name in raisers or name == "tqdm":
+                span(node, shaping)
+    return raising, shaping
 
 
 def catalogue() -> dict[str, dict]:
     """Every generated mutant: module, function, status, the changed line, and whether it only changes a message."""
+    from mutmut.stats import status_by_exit_code
+
     out = {}
     for meta in mutant_files():
         data = json.loads(meta.read_text())
         diffs = changes(meta)
         module = ".".join(meta.relative_to(MUTANTS).with_suffix("").with_suffix("").parts)
         for name, code in data["exit_code_by_key"].items():
-            a, b, changed = diffs.get(name, ([], [], []))
-            messages, raising = message_lines(a), raise_lines(a)
+            a, b, changed, (raising, messages) = diffs.get(name[len(module) + 1:], ([], [], [], (set(), set())))
+            status = status_by_exit_code[code]
             out[name] = {
-                "module": module, "function": function_of(name), "status": STATUS.get(code, "suspicious"),
+                "module": module, "function": function_of(name),
+                "status": "killed" if status == "caught by type check" else status,
                 "before": " / ".join(a[i].strip() for i in changed if i < len(a)),
                 "after": " / ".join(b[i].strip() for i in changed if i < len(b)),
                 "raise_only": bool(changed) and all(i in raising for i in changed),
                 "message_only": bool(changed) and all(i in messages for i in changed),
-                "seconds": (data.get("durations_by_key") or {}).get(name),
             }
     return out
 
