@@ -66,7 +66,9 @@ wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of
 max_length: int = 5  # atoms per formula at most (the answer is reported for every length 1..max_length)
 beam_size: int = 10  # formulas kept per round
 min_acts: int = 500  # units firing on fewer probe pairs are not explained
-activation_alpha: float = 0.0  # 0: a unit fires when its activation is > 0; else its top-alpha quantile
+activation_alpha: float = 0.0  # 0: a unit fires when its activation is > 0; else on its top-alpha share of pairs
+activation_alphas: list = [0.2, 0.1, 0.05, 0.02]  # the firing-regime sweep (chapter 8): every model searched again firing on its top-alpha share of pairs; []: none
+regime_max_length: int = 3  # atoms per formula at most in the sweep (the claims need lengths 1 and 2)
 complexity_penalty: float = 1.0  # formula score: IoU × penalty^(length − 1); 1.0: none (the paper)
 or_not: bool = False  # also try F OR NOT C (not in the paper)
 expand_all: bool = False  # expand with every concept, not only those with IoU > 0 (not in the paper)
@@ -84,7 +86,7 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils.render import charts, tables
 from clipneuron_utils.render import plots
-from clipneuron_utils.run import store
+from clipneuron_utils.run import regimes, store
 from clipneuron_utils.data import corpus
 from clipneuron_utils.artifacts import cache_key
 from clipneuron_utils.explain.search import threshold_activations
@@ -123,7 +125,8 @@ results = pd.concat(frames, ignore_index=True)
 saved_to = store.save_latest_search(profile, results, {**search_params, "activation_alpha": activation_alpha,
                                                              "vocab_size": vocab_size, "wordnet_mode": wordnet_mode,
                                                              "null_draws": null_draws, "null_bin_width": null_bin_width,
-                                                             "null_seed": seed}, models)
+                                                             "null_seed": seed, "activation_alphas": activation_alphas,
+                                                             "regime_max_length": regime_max_length}, models)
 
 # %% tags=["hide-input"]
 last = results[(results["max_length"] == max_length) & (results["encoding"] == encodings[0])]
@@ -206,3 +209,28 @@ if compare_expand_all and not expand_all:
         f"{int((gain > 1e-12).sum())} of {len(both)} explained units get a better formula, "
         f"the largest gain being {gain.max():.4f}."
     ))
+
+# %% [markdown]
+# ## The firing regime: the same search at sparser thresholds
+#
+# At > 0 the units of the models trained here fire on a third to a half of the probe pairs, where
+# near-constant concepts explain them. Each model is therefore searched again with each unit firing on
+# exactly its top ⌈α·N⌉ probe pairs, for every α of `activation_alphas` (ties broken by probe order; a pair
+# at ≤ 0 never fires), with formulas of up to `regime_max_length` concepts and its own matched null.
+# `min_acts` becomes min(`min_acts`, ⌈α·N⌉), so every unit with its full top-α count is explained.
+# Chapter 8 reads the results.
+
+# %% tags=["nbval-ignore-output", "remove-output"]
+regime_results, regime_timings = regimes.sweep(
+    profile, pairs, seed_lists, concept_sets, activation_alphas,
+    search_params={**search_params, "max_length": regime_max_length}, null_draws=null_draws, null_seed=seed,
+    n_jobs=n_jobs)
+if activation_alphas:
+    regimes.save_regimes(profile, regime_results, {**search_params, "max_length": regime_max_length,
+                                                   "activation_alphas": activation_alphas, "null_draws": null_draws})
+
+# %% [markdown]
+# Seconds per regime for every model and encoding with its null (0.x s: read from the cache of an earlier run).
+
+# %% tags=["hide-input", "nbval-ignore-output"]
+tables.compact(regime_timings) if activation_alphas else Markdown("No sweep: `activation_alphas` is empty.")

@@ -48,7 +48,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils.render import cards, charts, tables
-from clipneuron_utils.run import store
+from clipneuron_utils.run import regimes, store
 from clipneuron_utils.explain import formulas, probe
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import output_weights
@@ -69,6 +69,7 @@ store.check_search_vocab(results, vocab_size, wordnet_mode)
 concepts = store.probe_concepts(profile, pairs.probe, vocab_size, card_encoding, wordnet_mode)
 models = {name: store.load_trained(profile, name) for name in encoders}
 outputs = {name: store.probe_outputs(profile, name, pairs.probe, models[name]) for name in encoders}
+matched, matched_label = regimes.matched_primary(profile, store.latest_search(profile, pairs))  # None: no sweep
 try:
     signs = probe.polarity(description)
     described = formulas.evaluate(description, concepts)
@@ -126,7 +127,8 @@ for name in encoders:
             display(Markdown(f"**{kind} explainable {name} unit**"))
             cards.neuron_card(name, unit, results, outputs[name]["activations"], pairs.probe,
                               outputs[name]["predictions"], concepts, output_weights(models[name]),
-                              encoding=card_encoding, top_k=top_k).show()
+                              encoding=card_encoding, top_k=top_k, regime=matched,
+                              regime_label=matched_label).show()
 
 # %% [markdown]
 # ## Looking for a unit by its description

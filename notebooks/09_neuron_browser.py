@@ -32,7 +32,7 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils.stats import contribution
 from clipneuron_utils.render import cards, tables
-from clipneuron_utils.run import store
+from clipneuron_utils.run import regimes, store
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import output_weights
 from clipneuron_utils.seeding import seed_everything
@@ -51,7 +51,9 @@ scored = contribution.attach_accuracy(results, accuracy)
 weights = {name: output_weights(store.load_trained(profile, name)) for name in encoders}
 card_units = {name: sorted({u for units in cards.extremes(results, name, card_encoding, n_extremes).values() for u in units})
               for name in encoders}
-rows = {name: tables.browser_rows(scored, name, weights[name], encoding=card_encoding, card_units=card_units[name])
+matched, matched_label = regimes.matched_primary(profile, store.latest_search(profile, pairs))  # None: no sweep
+rows = {name: tables.browser_rows(scored, name, weights[name], encoding=card_encoding, card_units=card_units[name],
+                                  regime=matched, regime_label=matched_label)
         for name in encoders}
 
 # %% tags=["hide-input"]
@@ -82,7 +84,9 @@ display(Markdown(" ".join(lines)))
 # draws per firing bin it cannot fall below 1/(draws + 1), where every unit sits), the model's accuracy
 # on the probe pairs where the unit fires, and the class of its largest output weight ("(all < 0)":
 # every weight is negative, so firing pushes against every class, least against this one). *fires on*
-# counts the probe pairs on which the unit is active. Numbers have 3 significant digits.
+# counts the probe pairs on which the unit is active. The last formula, IoU and excess IoU are the unit's at the
+# *paper-matched firing regime* of chapter 8, where each unit fires on the same top share of probe pairs
+# (named in the column). Numbers have 3 significant digits.
 #
 # The tables sort (click the arrows of a column header), page, and filter: the search box keeps the rows
 # that contain what is typed, anywhere in the row, so typing a concept such as `hyp:tok:sleeping` lists

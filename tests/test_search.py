@@ -14,7 +14,7 @@ from oracle import exhaustive_best, naive_beam_search
 
 from clipneuron_utils.explain.concepts import Concepts
 from clipneuron_utils.explain.formulas import evaluate, iou, parse
-from clipneuron_utils.explain.search import COLUMNS, beam_search, beam_search_by_length, threshold_activations
+from clipneuron_utils.explain.search import COLUMNS, beam_search, beam_search_by_length, threshold_activations, top_count
 from clipneuron_utils.explain.beam import OPS
 
 
@@ -190,15 +190,28 @@ def test_threshold_activations():
             threshold_activations(acts, alpha=bad)
 
 
-def test_ties_at_the_quantile_do_not_fire():
-    """A unit fires above its (1 − alpha) quantile, strictly: values tied at the quantile stay silent, so a
-    post-ReLU unit that is 0 on most pairs fires exactly where it is > 0, never on its zeros."""
+def test_top_alpha_fires_on_exactly_its_top_k_pairs_ties_by_probe_order():
+    """At alpha a unit fires on exactly its top ⌈alpha·N⌉ pairs; equal activations fire in probe order
+    (the earlier pair first); pairs at ≤ 0 never fire, so a unit active on fewer pairs fires on fewer."""
     tied = np.array([[0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [1.0], [2.0]])
-    assert threshold_activations(tied, alpha=0.5)[:, 0].tolist() == [False] * 8 + [True, True]  # quantile 0
-    plateau = np.array([[1.0], [2.0], [2.0], [2.0], [2.0], [3.0]])  # the 0.8 quantile is 2.0, shared by 4 pairs
-    assert threshold_activations(plateau, alpha=0.2)[:, 0].tolist() == [False] * 5 + [True]
-    assert threshold_activations(np.zeros((5, 1)), alpha=0.4).sum() == 0  # all tied: nothing fires
+    assert threshold_activations(tied, alpha=0.5)[:, 0].tolist() == [False] * 8 + [True, True]  # zeros never fire
+    plateau = np.array([[1.0], [2.0], [2.0], [2.0], [2.0], [3.0]])  # k = ⌈1.2⌉ = 2: 3.0 and the first 2.0
+    assert threshold_activations(plateau, alpha=0.2)[:, 0].tolist() == [False, True, False, False, False, True]
+    assert threshold_activations(np.zeros((5, 1)), alpha=0.4).sum() == 0  # all zero: nothing fires
     assert threshold_activations(np.array([[0.0], [1e-9]]))[:, 0].tolist() == [False, True]  # > 0, not ≥ 0
+    assert top_count(100, 0.07) == 7 and top_count(9842, 0.05) == 493 and top_count(10, 0.01) == 1
+    rng = np.random.default_rng(0)
+    acts = np.round(rng.exponential(size=(997, 40)), 1)  # rounded: many ties, none at 0 among the top
+    for alpha in (0.2, 0.1, 0.05, 0.02):
+        k = int(np.ceil(alpha * 997))
+        mask = threshold_activations(acts, alpha)
+        assert (mask.sum(axis=0) == k).all()
+        for u in range(acts.shape[1]):
+            fired, silent = acts[mask[:, u], u], acts[~mask[:, u], u]
+            assert fired.min() >= silent.max()  # the top k by activation
+            edge = fired.min()  # at the edge value, the earliest tied pairs fire
+            tied_at_edge = np.flatnonzero(acts[:, u] == edge)
+            assert mask[tied_at_edge, u].tolist() == sorted(mask[tied_at_edge, u].tolist(), reverse=True)
 
 
 def test_the_default_min_acts_is_the_originals():

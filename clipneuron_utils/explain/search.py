@@ -44,12 +44,13 @@ def threshold_activations(acts: np.ndarray, alpha: float | None = None, *, what:
     """Neuron masks (pairs × units) from activations.
 
     ``alpha=None``: a unit fires iff its activation > 0 (the NLI setting). ``alpha`` in (0, 1): it fires
-    iff its activation > its own (1 − alpha) quantile (strictly, so ties at the quantile do not fire
-    and a post-ReLU unit that is zero on more than 1 − alpha of the pairs fires exactly where > 0).
-    No extra "> 0" condition: for post-ReLU units it is implied, for signed units it would not be
-    the top-alpha quantile any more. NaN or ±inf is an error, not a mask: +inf would "fire", NaN makes
-    the unit's quantile NaN, and either gives IoUs that mean nothing. ``what`` (e.g. ``"lstm model"``)
-    starts the message, so it names the model.
+    on exactly its top k = ⌈alpha · pairs⌉ pairs (the firing regime's sweep), so every unit has the same
+    firing count and the matched null one count per alpha. Ties are broken by probe order: among pairs
+    with equal activation, the earlier pair fires first. A pair whose activation is ≤ 0 never fires, so a
+    post-ReLU unit that is active on fewer than k pairs fires where it is active (fewer than k), as at
+    > 0; the firing regime's ``min_acts`` leaves it unexplained (:func:`~clipneuron_utils.explain.regime.
+    regime_min_acts`). NaN or ±inf is an error, not a mask: +inf would "fire", NaN has no rank, and either
+    gives IoUs that mean nothing. ``what`` (e.g. ``"lstm model"``) starts the message, so it names the model.
     """
     acts = np.asarray(acts)
     if acts.ndim != 2:
@@ -68,8 +69,18 @@ def threshold_activations(acts: np.ndarray, alpha: float | None = None, *, what:
         return acts > 0
     if not (isinstance(alpha, (int, float, np.floating)) and 0 < float(alpha) < 1):
         raise ValueError(f"alpha must be None or a float in (0, 1), got {alpha!r}")
-    q = np.quantile(acts, 1 - float(alpha), axis=0, keepdims=True)
-    return acts > q
+    k = top_count(acts.shape[0], alpha)
+    # stable sort of −activation: equal activations keep probe order, so the earlier pair ranks first
+    order = np.argsort(-acts, axis=0, kind="stable")[:k]
+    mask = np.zeros(acts.shape, dtype=bool)
+    np.put_along_axis(mask, order, True, axis=0)
+    return mask & (acts > 0)
+
+
+def top_count(n_pairs: int, alpha: float) -> int:
+    """k = ⌈alpha · n_pairs⌉, the firing count of every unit at the top-alpha regime (at least 1). The
+    product is rounded to 9 decimals first, so that 0.07 × 100 (7.000000000000001 in floats) is 7, not 8."""
+    return max(1, int(np.ceil(round(float(alpha) * int(n_pairs), 9))))
 
 
 def beam_search_by_length(

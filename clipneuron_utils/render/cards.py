@@ -28,6 +28,8 @@ class NeuronCard:
     top: pd.DataFrame  # top-activating pairs
     conditional: pd.DataFrame | None  # per activation bin × concept (None when unexplained)
     spectrum: pd.DataFrame
+    regime_row: pd.Series | None = None  # the unit's search result at the paper-matched firing regime
+    regime_label: str = ""
 
     @property
     def anchor(self) -> str:
@@ -50,7 +52,13 @@ class NeuronCard:
         else:
             vote = (f"All its output weights are negative: firing, it pushes against every class, least against "
                     f"**{votes['class']}** ({votes['weight']:+.3f}).")
-        return f"### {self.title} ({self.encoding} concepts, length ≤ {int(r['max_length'])})\n\n{what}. {vote}"
+        regime = ""
+        if self.regime_row is not None:
+            g = self.regime_row
+            regime = (f" At the paper-matched firing regime (it fires on its {self.regime_label} of probe pairs, "
+                      f"chapter 8): " + (f"`{g['formula']}`, IoU {g['iou']:.3f}, {g['excess_iou']:+.3f} over its "
+                                         f"matched null." if bool(g["explained"]) else "unexplained."))
+        return f"### {self.title} ({self.encoding} concepts, length ≤ {int(r['max_length'])})\n\n{what}. {vote}{regime}"
 
     def show(self) -> None:
         """Display the card in a notebook: header, weights, top pairs, and the two charts."""
@@ -69,8 +77,10 @@ class NeuronCard:
 
 def neuron_card(encoder: str, neuron: int, results: pd.DataFrame, acts: np.ndarray, probe: pd.DataFrame,
                 pred: np.ndarray, concepts, output_weights: np.ndarray, *, encoding: str = "standard",
-                max_length: int | None = None, top_k: int = 8, bin_width_sd: float = 0.5) -> NeuronCard:
-    """Build the card of ``neuron`` from the search ``results`` (one encoder, all encodings/lengths)."""
+                max_length: int | None = None, top_k: int = 8, bin_width_sd: float = 0.5,
+                regime: pd.DataFrame | None = None, regime_label: str = "") -> NeuronCard:
+    """Build the card of ``neuron`` from the search ``results`` (one encoder, all encodings/lengths);
+    ``regime``: the same model's rows at the paper-matched firing regime, named ``regime_label``."""
     rows = results[(results["encoder"] == encoder) & (results["encoding"] == encoding) & (results["neuron"] == neuron)]
     if rows.empty:
         raise ValueError(f"no search result for {encoder} unit {neuron} with the {encoding} encoding")
@@ -81,8 +91,14 @@ def neuron_card(encoder: str, neuron: int, results: pd.DataFrame, acts: np.ndarr
     if bool(row["explained"]):
         masks = single_neurons.formula_concepts(row["formula"], concepts)
         conditional = single_neurons.conditional_probability(unit, masks, bin_width_sd)
+    regime_row = None
+    if regime is not None:
+        at = regime[(regime["encoder"] == encoder) & (regime["encoding"] == encoding) & (regime["neuron"] == neuron)]
+        if len(at):
+            regime_row = at.loc[at["max_length"].idxmax()]
     return NeuronCard(
         encoder=encoder, encoding=encoding, neuron=int(neuron), row=row, weights=weights,
+        regime_row=regime_row, regime_label=regime_label,
         top=single_neurons.top_activating(unit, probe, pred, k=top_k),
         conditional=conditional,
         spectrum=single_neurons.activation_spectrum(unit, probe, pred, bin_width_sd=bin_width_sd),

@@ -9,6 +9,8 @@ Warnings (an untrained CLIP, the 1% train sample, synthetic data) become a visib
 
 Chapter 6 records the scorecard of the paper's claims the same way (:func:`record_scorecard`, under the
 reserved key ``_scorecard``); the pipeline renders it into ``_scorecard.md``, which the first page includes.
+Chapter 8 records the verdicts at the paper-matched firing regime beside those at > 0
+(:func:`record_regimes`, key ``_regimes``); they follow the scorecard in ``_scorecard.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from ..artifacts import read_json, run_dir, write_json
 FILE = "provenance.json"
 FILE_ENV = "CLIPNEURON_PROVENANCE"
 SCORECARD = "_scorecard"  # reserved key: not a provenance line
+REGIMES = "_regimes"  # reserved key: chapter 8's verdicts per regime, not a provenance line
+RESERVED = (SCORECARD, REGIMES)
 NO_SCORECARD = ("## The paper's claims in this build\n\nChapter 6 was not run in this build, so there is no "
                 "scorecard of the paper's claims.\n")
 
@@ -66,23 +70,31 @@ def record_scorecard(profile: str, markdown: str) -> None:
     record(profile, SCORECARD, {"text": markdown})
 
 
+def record_regimes(profile: str, markdown: str) -> None:
+    """Chapter 8's verdicts at > 0 and at the paper-matched regime, side by side (Markdown), for the first page."""
+    record(profile, REGIMES, {"text": markdown})
+
+
 def render_scorecard(entries: dict) -> str:
-    """``_scorecard.md``: the scorecard chapter 6 recorded, or a line saying it was not run."""
-    return (entries.get(SCORECARD) or {}).get("text") or NO_SCORECARD
+    """``_scorecard.md``: the scorecard chapter 6 recorded (or a line saying it was not run), then the
+    verdicts per firing regime chapter 8 recorded, when it ran."""
+    text = (entries.get(SCORECARD) or {}).get("text") or NO_SCORECARD
+    regimes = (entries.get(REGIMES) or {}).get("text")
+    return text + ("\n" + regimes if regimes else "")
 
 
 def warnings(entries: dict) -> list[str]:
     """The warnings among provenance ``entries``, in key order."""
-    return [e["warning"] for k, e in sorted(entries.items()) if e.get("warning") and k != SCORECARD]
+    return [e["warning"] for k, e in sorted(entries.items()) if e.get("warning") and k not in RESERVED]
 
 
 def render_markdown(profile: str, entries: dict) -> str:
     """The provenance section of the introduction: a list of what was used, warnings in a box."""
     lines = [f"## What this build used (profile `{profile}`)", ""]
-    if not any(key != SCORECARD for key in entries):
+    if not any(key not in RESERVED for key in entries):
         return "\n".join(lines + ["No provenance was recorded by this run.", ""])
     notes = warnings(entries)
     if notes:
         lines += [":::{warning} Read the results with this in mind", *[f"- {w}" for w in notes], ":::", ""]
-    lines += [f"- **{key}**: {entry['text']}" for key, entry in sorted(entries.items()) if key != SCORECARD]
+    lines += [f"- **{key}**: {entry['text']}" for key, entry in sorted(entries.items()) if key not in RESERVED]
     return "\n".join(lines) + "\n"

@@ -297,7 +297,8 @@ def card_anchor(encoder: str, neuron: int) -> str:
 
 
 def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, encoding: str = "standard",
-                 card_units=(), card_page: str = "07_qualitative_neurons.html") -> pd.DataFrame:
+                 card_units=(), card_page: str = "07_qualitative_neurons.html", regime: pd.DataFrame | None = None,
+                 regime_label: str = "") -> pd.DataFrame:
     """One row per unit of one model, for chapter 9's neuron browser.
 
     ``results``: search results of the model (one seed) with ``acc_when_firing`` attached
@@ -308,7 +309,9 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     cannot fall below 1/21, so it is not shown), the accuracy when firing, the class of the unit's largest
     output weight ("(all < 0)": every weight is negative, and this is the least negative), and a link to
     the unit's card in chapter 7 for
-    ``card_units``. Unexplained units have empty formulas and IoUs.
+    ``card_units``. Unexplained units have empty formulas and IoUs. ``regime``: the same model's search
+    rows at the paper-matched firing regime (chapter 8), whose longest formula, IoU and excess IoU follow
+    as columns named with ``regime_label`` (e.g. ``top 5 %``).
     """
     from ..data.snli import LABELS
 
@@ -345,6 +348,15 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     out["accuracy when firing"] = last["acc_when_firing"].to_numpy(dtype=float)
     largest = weights[:, units].max(0)
     out["largest output weight"] = [LABELS[i] + ("" if w > 0 else " (all < 0)") for i, w in zip(strongest, largest)]
+    if regime is not None:
+        at = regime[(regime["encoder"] == encoder) & (regime["encoding"] == encoding)]
+        if "seed" in at.columns and "seed" in frame.columns:
+            at = at[at["seed"].isin(frame["seed"].unique())]
+        at = at[at["max_length"] == at["max_length"].max()].set_index("neuron").reindex(last.index)
+        ok = at["explained"].fillna(False).astype(bool)
+        out[f"formula, {regime_label}"] = formulas(at.assign(explained=ok))
+        out[f"IoU, {regime_label}"] = at["iou"].where(ok).to_numpy(dtype=float)
+        out[f"excess IoU, {regime_label}"] = at["excess_iou"].where(ok).to_numpy(dtype=float)
     cards = {int(u) for u in card_units}
     out["card"] = [f'<a href="{card_page}#{card_anchor(encoder, u)}">card</a>' if u in cards else "" for u in units]
     return out

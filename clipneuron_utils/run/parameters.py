@@ -157,6 +157,17 @@ def _device(v: str) -> str | None:
     return ("must be auto (CUDA when available, else CPU), cpu, cuda or cuda:N with N a GPU index such as 0" + hint)
 
 
+def _alphas(v: list) -> str | None:
+    """The firing-regime sweep: numbers in (0, 1), no repeats (an empty list: no sweep)."""
+    from ..explain.regime import check_alphas
+
+    try:
+        check_alphas(v)
+    except ValueError as exc:
+        return "must be a list of distinct numbers in (0, 1), e.g. [0.2, 0.1, 0.05, 0.02] (" + str(exc) + ")"
+    return None
+
+
 #: what each parameter may be, beyond its declared type (a parameter not listed takes any value of its type)
 RULES: dict[str, Callable[[Any], str | None]] = {
     "data_source": _one_of(DATA_SOURCES),
@@ -199,6 +210,8 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "min_acts": _int_at_least(1),
     "n_jobs": _int_at_least(0),
     "activation_alpha": _float_in(0, 1),
+    "activation_alphas": _alphas,
+    "regime_max_length": _int_at_least(1),
     "complexity_penalty": _float_in(0, 1, low_open=True, high_open=False),
     "plot_lengths": _lengths,
     "alpha": _float_in(0, 1, low_open=True),

@@ -23,10 +23,11 @@ CHAPTER_START_S = 4.0
 
 
 #: work of a chapter not modelled stage by stage (estimated seconds: charts, tables, bootstrap intervals)
-FIXED_S = {"01": 3.0, "02": 2.0, "03": 3.0, "04": 5.0, "05": 5.0, "06": 30.0, "07": 15.0, "08": 10.0, "09": 10.0}
+FIXED_S = {"01": 3.0, "02": 2.0, "03": 3.0, "04": 5.0, "05": 5.0, "06": 30.0, "07": 15.0, "08": 10.0, "09": 10.0,
+           "10": 60.0}
 
 
-CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09")
+CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10")
 
 
 @dataclass
@@ -165,6 +166,13 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
         bins * draws * len(encodings) * per / jobs)
     if values.get("compare_expand_all", True) and not values.get("expand_all", False) and encoders:
         add("05", "search with every concept (comparison)", rate, f"{hidden:,} units × 1 model", hidden * per / jobs)
+    alphas = values.get("activation_alphas", [0.2, 0.1, 0.05, 0.02])
+    if alphas:
+        per_regime = search_seconds(m, values.get("regime_max_length", 3))
+        add("05", "firing-regime sweep, with its null",
+            f"{per_regime * 1000:.1f} ms/neuron at length {values.get('regime_max_length', 3)} ÷ {jobs}",
+            f"{len(alphas)} regimes × ({hidden:,} units × {n_models} models + {draws} null draws) × {len(encodings)} encodings",
+            len(alphas) * (hidden * n_models + draws) * len(encodings) * per_regime / jobs)
     # chapter 8
     add("08", "read the probe file again (all lines)", f"{figure(m.load_lines_per_s)} lines/s", f"{counts.probe.lines:,} lines",
         counts.probe.lines / m.load_lines_per_s)
