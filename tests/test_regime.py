@@ -1,0 +1,205 @@
+"""The firing regime: top-alpha masks, the sweep's min_acts, what formulas name, the paper-matched alpha,
+top vs bulk, and the sweep's store (issue 19)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from clipneuron_utils.explain import controls, regime
+from clipneuron_utils.explain.concepts import Concepts
+from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations, top_count
+from clipneuron_utils.render import cards, provenance, tables
+from clipneuron_utils.run import parameters, regimes, store
+from clipneuron_utils.stats import claims
+
+
+def sparse_token_in_dense_noise(n=2000, seed=0):
+    """Concepts: a near-constant tag (holds on 90 % of pairs), a mid tag (50 %), and 30 tokens of 2-6 %.
+    Unit 0 is dense (fires on about half of the pairs, mostly where the mid tag holds) but its *largest*
+    activations are exactly where ``hyp:tok:nobody`` holds; unit 1 is dense noise with no sparse part."""
+    rng = np.random.default_rng(seed)
+    names, cols = ["pre:tag:NN", "hyp:tag:VBG"], [rng.random(n) < 0.9, rng.random(n) < 0.5]
+    for i in range(30):
+        names.append("hyp:tok:nobody" if i == 0 else f"pre:tok:w{i}")
+        cols.append(rng.random(n) < rng.uniform(0.02, 0.06))
+    masks = np.column_stack(cols)
+    concepts = Concepts(names, sp.csc_matrix(masks))
+    token, mid = masks[:, 2], masks[:, 1]
+    dense = np.where(mid, rng.uniform(0.1, 1.0, n), 0.0) + np.where(rng.random(n) < 0.1, rng.uniform(0.1, 1.0, n), 0.0)
+    unit0 = np.where(token, 5.0 + rng.random(n), dense)
+    unit1 = np.maximum(rng.normal(0, 1, n), 0)
+    return concepts, np.column_stack([unit0, unit1]), token
+
+
+def test_a_sparse_token_formula_in_dense_noise_is_recovered_at_a_sparse_alpha_and_not_at_zero():
+    concepts, acts, token = sparse_token_in_dense_noise()
+    k = int(token.sum())
+    alpha = k / len(token)  # the unit's top k pairs are exactly the token's
+    dense = beam_search_by_length(threshold_activations(acts), concepts, max_length=3, beam_size=5, min_acts=10)
+    sparse = beam_search_by_length(threshold_activations(acts, alpha), concepts, max_length=3, beam_size=5,
+                                   min_acts=regime.regime_min_acts(500, alpha, len(token)))
+    at0 = dense[(dense.neuron == 0) & (dense.max_length == 1)].iloc[0]
+    top = sparse[(sparse.neuron == 0) & (sparse.max_length == 1)].iloc[0]
+    assert "nobody" not in at0["formula"] and at0["formula"].startswith("hyp:tag")  # the bulk: the mid tag
+    assert top["formula"] == "hyp:tok:nobody" and top["iou"] == pytest.approx(1.0)
+    assert "nobody" not in sparse[(sparse.neuron == 1) & (sparse.max_length == 3)].iloc[0]["formula"]  # noise: no
+    # and at a coarser alpha (twice the token's share) the token is still the best single concept
+    twice = beam_search_by_length(threshold_activations(acts, 2 * alpha), concepts, max_length=1, beam_size=5, min_acts=1)
+    assert twice[twice.neuron == 0].iloc[0]["formula"] == "hyp:tok:nobody"
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.1, 0.05, 0.02])
+def test_the_null_at_each_alpha_keeps_each_units_firing_count(alpha):
+    concepts, acts, _ = sparse_token_in_dense_noise(n=600, seed=1)
+    masks = threshold_activations(acts, alpha)
+    k = top_count(600, alpha)
+    assert masks.sum(axis=0).tolist() == [k, k]
+    draws = controls.random_masks(masks.sum(axis=0), 600, n_draws=5, seed=0)
+    assert draws.shape == (600, 10) and (draws.sum(axis=0) == k).all()  # every random mask has exactly the unit's count
+    null = controls.matched_null(masks, concepts, n_draws=4, seed=0, max_length=2, beam_size=3,
+                                 min_acts=regime.regime_min_acts(500, alpha, 600))
+    assert (null["null_count"] == k).all() and (null["n_draws"] == 4).all()
+
+
+def test_regime_min_acts_keeps_every_full_unit_explained_and_leaves_the_paper_threshold_alone():
+    assert regime.regime_min_acts(500, None, 9842) == 500 and regime.regime_min_acts(500, 0.0, 9842) == 500
+    assert regime.regime_min_acts(500, 0.05, 9842) == 493  # below the paper's 500: every unit explained
+    assert regime.regime_min_acts(500, 0.2, 9842) == 500
+    assert regime.regime_min_acts(500, 0.02, 9842) == 197
+    acts = np.zeros((100, 2))
+    acts[:30, 0] = np.arange(30, 0, -1)
+    acts[:3, 1] = 1.0  # active on 3 pairs only: fewer than its top 10, so it stays unexplained
+    masks = threshold_activations(acts, 0.1)
+    assert masks.sum(axis=0).tolist() == [10, 3]
+    found = beam_search_by_length(masks, Concepts(["pre:tok:x"], sp.csc_matrix(acts[:, :1] > 25)), max_length=1,
+                                  min_acts=regime.regime_min_acts(500, 0.1, 100))
+    assert found.set_index("neuron")["explained"].tolist() == [True, False]
+
+
+def test_check_alphas_names_the_bad_value():
+    assert regime.check_alphas([0.2, 0.05]) == [0.2, 0.05] and regime.check_alphas([]) == []
+    for bad, said in ((0.2, "must be a list"), ([0.2, 1.0], "1.0 is not"), ([0.1, 0.1], "given twice"),
+                      (["x"], "'x' is not"), ([True], "True is not")):
+        with pytest.raises(ValueError, match=said):
+            regime.check_alphas(bad)
+    param = parameters.Parameter("activation_alphas", "list", [], "the sweep", "05_search")
+    with pytest.raises(parameters.ParameterError, match="activation_alphas must be a list of distinct numbers"):
+        parameters.check_value(param, [0.5, 2], "params/x.yaml")
+    assert parameters.check_value(param, [0.5, 0.25], "params/x.yaml") == [0.5, 0.25]
+
+
+def test_labels_and_atom_kinds():
+    assert regime.label(0) == "> 0" and regime.label(None) == "> 0" and regime.label(0.05) == "top 5 %"
+    assert regime.label(0.2) == "top 20 %" and regime.label(0.025) == "top 2.5 %"
+    f = "((hyp:tok:nobody AND NOT pre:tag:NN) OR oth:overlap:50)"
+    assert regime.atom_kinds(f) == ["token", "tag", "overlap"]
+    assert regime.atom_kinds(float("nan")) == [] and regime.atom_kinds("") == []
+
+
+def test_kind_shares_count_the_first_atom_of_explained_units():
+    rows = pd.DataFrame({"encoder": ["a"] * 5, "alpha": 0.0, "explained": [True, True, True, True, False],
+                         "formula": ["hyp:tok:x", "(pre:tag:NN AND hyp:tok:y)", "pre:tag:DT", "oth:overlap:25", np.nan]})
+    out = regime.kind_shares(rows).iloc[0]
+    assert (out["token"], out["tag"], out["overlap"], out["units"]) == (0.25, 0.5, 0.25, 4)
+
+
+def test_concept_base_rates():
+    concepts = Concepts(["pre:tok:a", "hyp:tag:NN", "oth:overlap:50"],
+                        sp.csc_matrix(np.array([[1, 1, 0], [0, 1, 0], [0, 1, 1], [0, 0, 0]], dtype=bool)))
+    base = regime.concept_base_rates(concepts)
+    assert base["base_rate"].tolist() == [0.25, 0.75, 0.25] and base["kind"].tolist() == ["token", "tag", "overlap"]
+
+
+def sweep_rows(means: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"alpha": a, "max_length": 1, "explained": True, "iou": m + d, "encoder": "e"}
+                         for a, m in means.items() for d in (-0.01, 0.01)])
+
+
+def test_paper_matched_alpha_is_the_closest_mean_length_one_iou_to_019():
+    assert regime.paper_matched_alpha(sweep_rows({0.2: 0.30, 0.1: 0.21, 0.05: 0.14}), [0.2, 0.1, 0.05]) == 0.1
+    assert regime.paper_matched_alpha(sweep_rows({0.2: 0.26, 0.1: 0.13}), [0.2, 0.1]) == 0.1
+    # a tie goes to the larger alpha (nearer the paper's threshold)
+    assert regime.paper_matched_alpha(sweep_rows({0.2: 0.24, 0.1: 0.14}), [0.1, 0.2]) == 0.2
+    with pytest.raises(ValueError, match="no explained unit"):
+        regime.paper_matched_alpha(sweep_rows({0.2: 0.3}).assign(explained=False), [0.2])
+
+
+def test_top_vs_bulk_differ_when_no_concept_is_shared():
+    key = {"encoder": "e", "encoding": "standard", "seed": 0}
+    bulk = pd.DataFrame([{**key, "neuron": n, "formula": f, "iou": 0.4, "excess_iou": 0.0, "explained": True}
+                         for n, f in [(0, "pre:tag:NN"), (1, "(hyp:tok:no AND pre:tag:NN)"), (2, "pre:tag:DT")]])
+    top = pd.DataFrame([{**key, "neuron": n, "formula": f, "iou": 0.2, "excess_iou": 0.1}
+                        for n, f in [(0, "hyp:tok:nobody"), (1, "hyp:tok:no"), (2, "hyp:tok:x")]]
+                       ).assign(explained=[True, True, False])
+    out = regime.top_vs_bulk(bulk, top).set_index("neuron")
+    assert out["differ"].tolist() == [True, False] and out["shared_atoms"].tolist() == [0, 1]
+    assert out["kind_bulk"].tolist() == ["tag", "token"] and out["kind_top"].tolist() == ["token", "token"]
+
+
+def test_the_first_page_shows_the_regime_verdicts_after_the_scorecard(runs_tmp):
+    side = pd.DataFrame([{"id": "A1", "claim": "IoU grows | with length", "section": "§5.1", "encoder": "lstm",
+                          "this build (> 0)": "+0.01", "verdict (> 0)": "holds, as in a random network",
+                          "this build (matched)": "+0.05", "verdict (matched)": "holds"}])
+    text = claims.regime_markdown(side, matched_label="top 10 %", l1_iou={"lstm": 0.187}, paper_l1=0.19)
+    assert "| A1 | IoU grows \\| with length (§5.1) | lstm | +0.01 | **holds, as in a random network** | +0.05 | **holds** |" in text
+    assert "lstm 0.187" in text and "verdict at top 10 %" in text
+    provenance.record_scorecard("p", "## Scorecard\n")
+    provenance.record_regimes("p", text)
+    provenance.record("p", "data", {"text": "SNLI"})
+    entries = provenance.load("p")
+    rendered = provenance.render_scorecard(entries)
+    assert rendered.index("## Scorecard") < rendered.index("## The verdicts in the paper's firing regime")
+    assert "firing regime" not in provenance.render_markdown("p", entries)  # not a provenance line
+
+
+def browser_inputs():
+    results = pd.DataFrame([{"encoder": "e", "encoding": "standard", "seed": 0, "neuron": n, "max_length": 1,
+                             "formula": f"pre:tag:T{n}", "iou": 0.5, "excess_iou": 0.01, "best_atom": f"pre:tag:T{n}",
+                             "best_atom_iou": 0.5, "null_mean_iou": 0.49,
+                             "null_sd_iou": 0.01, "n_fires": 100, "explained": True, "acc_when_firing": 0.7}
+                            for n in range(3)])
+    matched = pd.DataFrame([{"encoder": "e", "encoding": "standard", "seed": 0, "neuron": n, "max_length": 1,
+                             "formula": f"hyp:tok:w{n}", "iou": 0.2, "excess_iou": 0.1, "explained": n != 2}
+                            for n in range(3)])
+    return results, matched
+
+
+def test_the_browser_shows_each_units_formula_at_the_paper_matched_regime():
+    results, matched = browser_inputs()
+    rows = tables.browser_rows(results, "e", np.ones((3, 3)), regime=matched, regime_label="top 5 %")
+    assert rows["formula, top 5 %"].tolist() == ["hyp:tok:w0", "hyp:tok:w1", ""]
+    assert rows["IoU, top 5 %"].tolist()[:2] == [0.2, 0.2] and np.isnan(rows["IoU, top 5 %"].iloc[2])
+    assert rows["excess IoU, top 5 %"].tolist()[:2] == [0.1, 0.1]
+    assert "formula, top 5 %" not in tables.browser_rows(results, "e", np.ones((3, 3))).columns
+
+
+def test_a_card_names_the_units_formula_at_the_paper_matched_regime():
+    results, matched = browser_inputs()
+    concepts = Concepts([f"pre:tag:T{n}" for n in range(3)], sp.csc_matrix(np.eye(4, 3, dtype=bool)))
+    probe = pd.DataFrame({"pair_id": list("abcd"), "premise": list("pqrs"), "hypothesis": list("wxyz"),
+                          "label": ["entailment"] * 4})
+    acts = np.arange(12, dtype=float).reshape(4, 3)
+    card = cards.neuron_card("e", 1, results, acts, probe, np.zeros(4, int), concepts, np.ones((3, 3)),
+                             regime=matched, regime_label="top 5 %")
+    assert ("At the paper-matched firing regime (it fires on its top 5 % of probe pairs, chapter 8): "
+            "`hyp:tok:w1`, IoU 0.200, +0.100 over its matched null.") in card.header()
+    unexplained = cards.neuron_card("e", 2, results, acts, probe, np.zeros(4, int), concepts, np.ones((3, 3)),
+                                    regime=matched, regime_label="top 5 %")
+    assert unexplained.header().endswith("chapter 8): unexplained.")
+    assert "paper-matched" not in cards.neuron_card("e", 1, results, acts, probe, np.zeros(4, int), concepts,
+                                                    np.ones((3, 3))).header()
+
+
+def test_a_sweep_of_other_search_results_is_refused(runs_tmp):
+    results = pd.DataFrame({"encoder": ["e"], "encoding": ["standard"], "neuron": [0], "seed": [0]})
+    store.save_latest_search("t", results, {"activation_alphas": [0.1]}, {})
+    with pytest.raises(FileNotFoundError, match=r"regimes.pkl is missing: chapter 5 stopped before .* --only 05"):
+        regimes.latest_regimes("t")
+    regimes.save_regimes("t", results.assign(alpha=0.1), {"activation_alphas": [0.1]})
+    assert len(regimes.latest_regimes("t")) == 1
+    store.save_latest_search("t", results.assign(neuron=1), {"activation_alphas": [0.1]}, {})  # chapter 5 again
+    with pytest.raises(store.StaleArtifactError, match="other search results than chapter 5's latest"):
+        regimes.latest_regimes("t")
+    store.save_latest_search("t", results, {"activation_alphas": []}, {})  # no sweep: nothing to read
+    assert regimes.latest_regimes("t") is None and regimes.matched_primary("t", store.latest_search("t")) == (None, "")
