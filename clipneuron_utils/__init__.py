@@ -15,18 +15,20 @@ an upward import, lazy imports included):
               ``random_controls`` (untrained and shuffled-label control models: names, switches).
 ``explain/``  the explanations. ``vocabulary``, ``concepts``, ``wordnet``, ``formulas``, ``search``
               (semantics and API) over ``beam`` (the vectorised rounds) and ``parallel`` (processes),
-              ``controls`` (the matched null), ``probe`` (units against pairs a reader writes).
+              ``controls`` (the matched null), ``regime`` (top-alpha firing and what it changes),
+              ``probe`` (units against pairs a reader writes).
 ``stats/``    from results to evidence, one module per question: ``compositionality`` (1: IoU by
               length), ``contribution`` (2: accuracy when firing), ``single_neurons`` (Goh et al.'s
               views), ``effects`` (the tables' numbers with unit-bootstrap intervals), over ``tidy``
               and ``uncertainty``; ``replicates`` (per-seed figures pooled with between-seed
               variance, equivalence tests); ``reported`` (the paper's figures) and ``claims`` (the
               claim list, its rules, the scorecard).
-``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``chart_parts``,
+``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``regime_plots``, ``chart_parts``,
               ``charts`` (offline bundle), ``tables``, ``cards``, ``provenance``, ``differences``,
               ``sphinx_ext`` and ``book`` (the build).
 ``run/``      running the book: ``profiles``, ``parameters`` (checked before any kernel starts),
-              ``pipeline`` (papermill, all-or-nothing), ``store`` (what chapters hand each other), and
+              ``pipeline`` (papermill, all-or-nothing), ``store`` (what chapters hand each other),
+              ``regimes`` (chapter 5's firing-regime sweep), and
               the wall-time estimate: ``workload`` (counting), ``timing`` (measuring), ``runtime``
               (projecting), ``estimate`` (reporting).
 
