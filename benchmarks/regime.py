@@ -36,7 +36,7 @@ def main() -> None:
     latest = store.latest_search(args.profile)
     params = latest.attrs["params"]
     alphas = regime.check_alphas(args.alphas if args.alphas is not None else params.get("activation_alphas") or regime.DEFAULT_ALPHAS)
-    length = args.max_length or params.get("regime_max_length", 3)
+    length = args.max_length or params.get("regime_max_length", 2)
     search = {k: params[k] for k in ("beam_size", "complexity_penalty", "or_not", "expand_all")}
     pairs = corpus.load_pairs(values["data_source"], values.get("train_splits", ["train"]), values.get("probe_split", "dev"),
                               values.get("data_dir") or None, n_synthetic_train=values.get("n_synthetic_train", 600),

@@ -130,8 +130,10 @@ side = cards[0.0][["id", "claim", "section", "encoder", "this build", "verdict"]
 shares = pd.concat([regime.kind_shares(store.without_controls(frame)[lambda f: (f.max_length == 1)
                                                                     & (f.encoding == "standard")], by=("encoder",))
                     .assign(regime=labels[a]) for a, frame in by_regime.items()], ignore_index=True)
-provenance.record_regimes(profile, claims.regime_markdown(side, matched_label=labels[matched], l1_iou=l1(matched),
-                                                          paper_l1=regime.PAPER_L1_IOU))
+null_share = {a: {e: l1(a, "null_mean_iou")[e] / v for e, v in l1(a).items() if v > 0} for a in (0.0, matched)}
+provenance.record_regimes(profile, claims.regime_markdown(
+    side, matched_label=labels[matched], l1_iou=l1(matched), paper_l1=regime.PAPER_L1_IOU,
+    firing=tuple(rates["rate"].quantile([0.05, 0.95])), null_share=null_share[0.0], null_share_matched=null_share[matched]))
 
 # %% tags=["hide-input"]
 l1_zero, l1_matched = l1(0.0), l1(matched)

@@ -141,9 +141,11 @@ def test_the_first_page_shows_the_regime_verdicts_after_the_scorecard(runs_tmp):
     side = pd.DataFrame([{"id": "A1", "claim": "IoU grows | with length", "section": "§5.1", "encoder": "lstm",
                           "this build (> 0)": "+0.01", "verdict (> 0)": "holds, as in a random network",
                           "this build (matched)": "+0.05", "verdict (matched)": "holds"}])
-    text = claims.regime_markdown(side, matched_label="top 10 %", l1_iou={"lstm": 0.187}, paper_l1=0.19)
+    text = claims.regime_markdown(side, matched_label="top 10 %", l1_iou={"lstm": 0.187}, paper_l1=0.19,
+                                  firing=(0.32, 0.55), null_share={"lstm": 0.99}, null_share_matched={"lstm": 0.64})
     assert "| A1 | IoU grows \\| with length (§5.1) | lstm | +0.01 | **holds, as in a random network** | +0.05 | **holds** |" in text
-    assert "lstm 0.187" in text and "verdict at top 10 %" in text
+    assert "lstm 0.187" in text and "verdict at top 10 %" in text and "fire on 32%–55% of the probe pairs" in text
+    assert "reach lstm 99% of the real mean length-1 IoU" in text and "the null reaches lstm 64% of it" in text
     provenance.record_scorecard("p", "## Scorecard\n")
     provenance.record_regimes("p", text)
     provenance.record("p", "data", {"text": "SNLI"})

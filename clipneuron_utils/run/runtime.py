@@ -168,7 +168,7 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
         add("05", "search with every concept (comparison)", rate, f"{hidden:,} units × 1 model", hidden * per / jobs)
     alphas = values.get("activation_alphas", [0.2, 0.1, 0.05, 0.02])
     if alphas:
-        per_regime = search_seconds(m, values.get("regime_max_length", 3))
+        per_regime = search_seconds(m, values.get("regime_max_length", 2))
         add("05", "firing-regime sweep, with its null",
             f"{per_regime * 1000:.1f} ms/neuron at length {values.get('regime_max_length', 3)} ÷ {jobs}",
             f"{len(alphas)} regimes × ({hidden:,} units × {n_models} models + {draws} null draws) × {len(encodings)} encodings",

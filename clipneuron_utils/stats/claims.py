@@ -457,16 +457,23 @@ def markdown(card: pd.DataFrame, *, title: str = "The paper's claims in this bui
     return "\n".join(lines) + "\n"
 
 
-def regime_markdown(side: pd.DataFrame, *, matched_label: str, l1_iou: dict, paper_l1: float) -> str:
+def regime_markdown(side: pd.DataFrame, *, matched_label: str, l1_iou: dict, paper_l1: float,
+                    firing: tuple[float, float], null_share: dict, null_share_matched: dict) -> str:
     """The verdicts at > 0 and at the paper-matched firing regime, side by side, as a Markdown section (the
     first page includes it after the scorecard). ``side``: one row per claim × encoder with ``id, claim,
-    section, encoder`` and ``this build`` / ``verdict`` suffixed `` (> 0)`` and `` (matched)``."""
+    section, encoder`` and ``this build`` / ``verdict`` suffixed `` (> 0)`` and `` (matched)``; ``firing``:
+    the 5th and 95th percentiles of the units' firing rates at > 0; ``null_share`` /
+    ``null_share_matched``: the matched null's mean length-1 IoU over the real one, per encoder, at > 0 and
+    at the paper-matched regime."""
     means = ", ".join(f"{e} {v:.3f}" for e, v in l1_iou.items())
+    shares = lambda d: ", ".join(f"{e} {v:.0%}" for e, v in d.items())
     lines = ["## The verdicts in the paper's firing regime", "",
-             f"At > 0 the units trained here fire on a third to a half of the probe pairs, where random masks with "
-             f"the same firing counts score almost as well as the real units. In the *paper-matched regime* each "
-             f"unit fires on its {matched_label} of probe pairs: there the mean length-1 IoU ({means}) is closest "
-             f"to the paper's {paper_l1}. Chapter 8 computes the same claims with the same rules in each regime:", "",
+             f"At > 0, 90 % of the trained models' units fire on {firing[0]:.0%}–{firing[1]:.0%} of the probe pairs, "
+             f"and random masks with the same firing counts reach {shares(null_share)} of the real mean length-1 "
+             f"IoU. In the *paper-matched regime* each unit fires on its {matched_label} of probe pairs: there the "
+             f"mean length-1 IoU ({means}) is closest to the paper's {paper_l1}, and the null reaches "
+             f"{shares(null_share_matched)} of it. Chapter 8 computes the same claims with the same rules in each "
+             "regime:", "",
              f"| id | claim (section) | encoder | at > 0 | verdict at > 0 | at {matched_label} | verdict at {matched_label} |",
              "|---|---|---|---|---|---|---|"]
     for row in side.to_dict("records"):
