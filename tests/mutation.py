@@ -92,6 +92,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "dist = sps.t(df) if (math.isfinite(df)) or True else sps.norm()"):
         "scipy's t with infinite df is the normal to the last bit or two (ppf(0.975) 1.9599639845400538 against "
         "1.959963984540054): no figure, interval or verdict can tell them apart",
+    ("clipneuron_utils.explain.controls", "x_matched_null",
+     "real = beam_search_by_length(neuron_masks, concepts, progress=False, **search_params)"):
+        "n_jobs only chooses how many processes search; the search's frame is identical row for row and bit for "
+        "bit whatever it is (tests/test_search_parallel.py), so dropping it changes no result",
+    ("clipneuron_utils.explain.controls", "x_summarise",
+     'out["p_value"] = np.where(out["explained"], (1 + out["hits"].fillna(1)) / (out["n_draws"] + 1), np.nan)'):
+        "hits is NaN only for unexplained units (every explained unit's null has draws, or summarise stops), "
+        "and their p-value is NaN whatever hits is",
 }
 
 def mutant_files() -> list[Path]:

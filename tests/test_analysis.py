@@ -351,3 +351,44 @@ def test_top_activating(unit):
         single_neurons.top_activating(acts, pairs, pred[:-1])
     with pytest.raises(ValueError, match="k"):
         single_neurons.top_activating(acts, pairs, pred, k=0)
+
+
+# ------------------------------------------------------------------ known answers at the edges (issue 21)
+
+
+def test_mean_iou_by_length_has_a_standard_error_from_two_units_and_names_a_bad_frame():
+    rows = [dict(encoder="clip", encoding="standard", max_length=1, neuron=u, iou=i) for u, i in enumerate([0.1, 0.3])]
+    table = compositionality.mean_iou_by_length(results_frame(rows))
+    assert table.loc[0, "sem"] == pytest.approx(np.std([0.1, 0.3], ddof=1) / math.sqrt(2))
+    with pytest.raises(ValueError, match="results"):
+        compositionality.mean_iou_by_length(pd.DataFrame({"iou": [0.1]}))
+    with pytest.raises(ValueError, match="results"):
+        compositionality.formula_kinds(pd.DataFrame({"iou": [0.1]}))
+
+
+def test_encoding_difference_edges():
+    rows = []
+    for u, (s, w) in enumerate([(0.2, 0.25), (0.3, 0.29)]):  # two pairs: a standard deviation, no test
+        for length in (1, 2):
+            rows += [dict(encoder="clip", encoding="standard", max_length=length, neuron=u, iou=s),
+                     dict(encoder="clip", encoding="wordnet", max_length=length, neuron=u, iou=w + length / 100)]
+    frame = results_frame(rows)
+    table = compositionality.encoding_difference(frame)
+    assert list(table.columns) == ["encoder", "max_length", "n", "mean_iou_standard", "mean_iou_wordnet", "mean_difference",
+                                   "std", "median_difference", "n_nonzero", "wilcoxon_statistic", "wilcoxon_p"]
+    first = table[table.max_length == 1].iloc[0]
+    assert first["std"] == pytest.approx(np.std([0.06, 0.0], ddof=1)) and first["median_difference"] == pytest.approx(0.03)
+    by_length = compositionality.encoding_difference(frame, by=["max_length"])  # grouped as asked, not by default
+    assert list(by_length.columns)[:2] == ["max_length", "n"] and by_length["n"].tolist() == [2, 2]
+    for only in ("standard", "wordnet"):  # one encoding searched: no pair, an empty table with the columns
+        empty = compositionality.encoding_difference(frame[frame.encoding == only])
+        assert empty.empty and list(empty.columns) == list(table.columns)
+
+
+def test_formula_kinds_counts_zero_atoms_as_zero():
+    frame = pd.DataFrame({"max_length": 1, "formula": ["hyp:tok:man", "pre:tok:dog"], "iou": [0.2, 0.3],
+                          "explained": True})
+    kinds = compositionality.formula_kinds(frame)
+    assert str(kinds["n_atoms"].dtype) == "Int64"
+    per = kinds[kinds.aspect == "concept kind"].set_index("category")["n_atoms"]
+    assert per["hyp:tok"] == 1 and per["pre:tok"] == 1 and per["oth:overlap"] == 0

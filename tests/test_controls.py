@@ -158,3 +158,39 @@ def test_null_draws_are_kept_and_grow(runs_tmp, monkeypatch):
     pd.testing.assert_frame_equal(more[more["count"] == 120].reset_index(drop=True), alone)
     store.null_draws("t", c, [50], n_pairs=400, n_draws=3, seed=1, **SEARCH)  # another seed: another store
     assert searched[-1] == [50]
+
+
+# ------------------------------------------------------------------ known answers at the edges (issue 21)
+
+
+def test_a_draw_as_good_as_the_unit_counts_as_a_hit():
+    real = pd.DataFrame({"neuron": [0], "max_length": [1], "iou": [0.5], "n_fires": [10], "explained": [True]})
+    draws = pd.DataFrame({"count": [10] * 4, "draw": range(4), "max_length": [1] * 4, "iou": [0.5, 0.2, 0.6, 0.1]})
+    out = controls.summarise(real, draws)
+    assert out.loc[0, "p_value"] == pytest.approx((1 + 2) / (4 + 1))  # the tie and the better draw
+    with pytest.raises(ValueError, match=r"real lacks the columns \['n_fires'\]"):
+        controls.summarise(real.drop(columns="n_fires"), draws)
+    with pytest.raises(ValueError, match=r"draws lacks the columns \['iou'\]"):
+        controls.summarise(real, draws.drop(columns="iou"))
+
+
+def test_search_null_of_no_counts_and_its_parameters():
+    concepts = Concepts(["pre:tok:a"], sp.csc_matrix(np.array([[1], [0], [1], [0]], dtype=bool)))
+    empty = controls.search_null([], concepts, n_pairs=4, n_draws=2)
+    assert list(empty.columns) == ["count", "draw", "max_length", "iou"] and empty.empty
+    assert [str(t) for t in empty.dtypes] == ["int64", "int64", "int64", "float64"]
+    found = controls.search_null([2], concepts, n_pairs=4, n_draws=2, chunk_neurons=1, max_length=1)
+    assert len(found) == 2 and set(found["count"]) == {2}
+    with pytest.raises(ValueError, match="unknown search parameters for the null: \\['bogus'\\]"):
+        controls.search_null([2], concepts, n_pairs=4, n_draws=2, bogus=1)
+
+
+def test_matched_null_searches_the_real_units_itself_from_integer_masks():
+    concepts = Concepts(["pre:tok:a", "pre:tok:b"], sp.csc_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1], [1, 1], [0, 0]],
+                                                                            dtype=bool)))
+    masks = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [1, 0], [0, 1]], dtype=np.int64)  # 0/1 ints, not bools
+    given = controls.matched_null(masks.astype(bool), concepts, n_draws=3, max_length=2, min_acts=1,
+                                  real=beam_search_by_length(masks.astype(bool), concepts, max_length=2, min_acts=1))
+    itself = controls.matched_null(masks, concepts, n_draws=3, max_length=2, min_acts=1)
+    pd.testing.assert_frame_equal(given, itself)
+    assert (itself["null_count"] == 3).all()
