@@ -9,6 +9,7 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats as sps
 
 from clipneuron_utils.stats import claims, replicates
 
@@ -363,3 +364,25 @@ def test_the_rules_table_names_its_columns():
     assert list(rules.columns) == ["id", "claim", "section", "rule (minimum effect, control)", "Mu & Andreas"]
     assert rules.set_index("id").loc["A1", "Mu & Andreas"].startswith("Mu & Andreas found IoU rising")
     assert rules.set_index("id").loc["A3", "Mu & Andreas"] == "—"
+
+
+# ------------------------------------------------------------------ known answers of the pooling (issue 21)
+
+
+def test_pooled_p_values_and_dropped_seeds_have_known_answers():
+    one = replicates.pool([0.5], [0.04])  # one seed: z = 0.5 / 0.2 = 2.5 on the normal
+    assert one["p"] == pytest.approx(2 * sps.norm.sf(2.5)) and one["df"] == math.inf
+    equal = replicates.pool([0.3, 0.3, 0.3], [0.01, 0.01, 0.01])  # no between-seed variance: se = 0.1 / √3, t on 2 df
+    assert equal["se"] == pytest.approx(0.1 / math.sqrt(3)) and equal["df"] == 2
+    assert equal["p"] == pytest.approx(2 * sps.t(2).sf(0.3 / (0.1 / math.sqrt(3))))
+    # a seed with a NaN estimate is dropped even though its variance is positive; so is one of variance 0
+    dropped = replicates.pool([0.3, np.nan, 0.3, 0.3, 0.9], [0.01, 0.01, 0.01, 0.01, 0.0])
+    assert dropped["k"] == 3 and dropped["estimate"] == pytest.approx(0.3)
+    diff = replicates.difference(replicates.pool([0.5], [0.04]), replicates.pool([0.2], [0.05]))
+    assert diff["p"] == pytest.approx(2 * sps.norm.sf(0.3 / 0.3)) and diff["df"] == math.inf and math.isnan(diff["tau2"])
+
+
+def test_describe_switches_to_significant_digits_below_the_last_decimal():
+    assert replicates.describe({"estimate": 0.0123, "ci_low": -0.1, "ci_high": 0.2, "k": 3}) == "+0.012 [-0.100, +0.200], 3 seeds"
+    assert replicates.describe({"estimate": 0.00048, "ci_low": -0.3, "ci_high": 0.31, "k": 1}) == "+0.00048 [-0.3, +0.31], 1 seed"
+    assert replicates.describe({"estimate": 0.001, "ci_low": 0.0, "ci_high": 0.002, "k": 2}) == "+0.001 [+0.000, +0.002], 2 seeds"
