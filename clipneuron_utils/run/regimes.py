@@ -30,24 +30,29 @@ def sweep(profile: str, pairs, seed_lists: dict, concept_sets: dict, alphas, *, 
     per alpha by :func:`~clipneuron_utils.explain.regime.regime_min_acts`. The null keeps exact firing
     counts (every unit fires on the same k, so it is one set of draws per alpha and encoding)."""
     alphas = regime.check_alphas(alphas)
-    frames, timings = [], []
+    frames = {a: [] for a in alphas}
+    seconds = dict.fromkeys(alphas, 0.0)
     n_pairs = len(pairs.probe)
+    params = {a: {**search_params, "min_acts": regime.regime_min_acts(search_params["min_acts"], a, n_pairs)}
+              for a in alphas}
     for alpha in alphas:
-        started = time.perf_counter()
-        params = {**search_params, "min_acts": regime.regime_min_acts(search_params["min_acts"], alpha, n_pairs)}
-        print(f"firing regime {regime.label(alpha)}: every unit fires on its top {params['min_acts']:,} of "
+        print(f"firing regime {regime.label(alpha)}: every unit fires on its top {params[alpha]['min_acts']:,} of "
               f"{n_pairs:,} probe pairs at most")
-        for name, seeds in seed_lists.items():
-            for s in seeds:
-                acts = store.probe_outputs(profile, name, pairs.probe, seed=s)["activations"]
+    for name, seeds in seed_lists.items():
+        for s in seeds:
+            acts = store.probe_outputs(profile, name, pairs.probe, seed=s)["activations"] if alphas else None  # read once
+            for alpha in alphas:
+                started = time.perf_counter()
                 mask = threshold_activations(acts, alpha, what=f"{name} model (seed {s})")
                 for encoding, concepts in concept_sets.items():
                     found = store.search_results(profile, name, encoding, mask, concepts,
-                                                 activations_key=cache_key(mask), n_jobs=n_jobs, **params)
+                                                 activations_key=cache_key(mask), n_jobs=n_jobs, **params[alpha])
                     found = store.matched_null(profile, mask, concepts, found, n_draws=null_draws, seed=null_seed,
-                                               bin_width=0.0, n_jobs=n_jobs, **params)
-                    frames.append(found.assign(seed=s, alpha=alpha))
-        timings.append({"regime": regime.label(alpha), "seconds": round(time.perf_counter() - started, 1)})
+                                               bin_width=0.0, n_jobs=n_jobs, **params[alpha])
+                    frames[alpha].append(found.assign(seed=s, alpha=alpha))
+                seconds[alpha] += time.perf_counter() - started
+    timings = [{"regime": regime.label(a), "seconds": round(seconds[a], 1)} for a in alphas]
+    frames = [f for a in alphas for f in frames[a]]
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return results, pd.DataFrame(timings)
 
