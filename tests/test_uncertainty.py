@@ -229,3 +229,39 @@ def test_format_ci_has_three_significant_digits_and_keeps_signs():
     assert U.format_ci(12.345, 100, -3) == "12.3 [100, -3.00]"
     assert U.format_ci(0.1, float("nan"), None) == "0.100 [n/a, n/a]"
     assert U.format_ci(np.nan, np.nan, np.nan) == "n/a [n/a, n/a]"
+
+
+# ------------------------------------------------------------------ known answers at the edges (issue 21)
+
+
+def test_pearson_is_exact_far_from_zero_and_never_beyond_one():
+    """Centring before the sums keeps r exact when the values sit far from 0 (1e8 + noise): uncentred, the
+    sums of squares lose every digit the noise has."""
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=200)
+    x, y = 1e8 + noise, 1e8 + noise + rng.normal(scale=0.5, size=200)
+    r = U.weighted_correlation(np.ones(200), x, y)
+    assert float(r) == pytest.approx(np.corrcoef(noise, y - 1e8)[0, 1], abs=1e-9)
+    same = U.weighted_correlation(np.ones(7), np.arange(7.0) * 0.1, np.arange(7.0) * 0.3)
+    assert float(same) <= 1.0 and float(same) == pytest.approx(1.0)
+
+
+def test_spearman_of_a_constant_is_nan_and_options_have_their_bounds():
+    assert np.isnan(U.weighted_correlation(np.ones(5), np.ones(5), np.arange(5.0), method="spearman"))
+    assert np.isnan(U.weighted_correlation(np.ones(5), np.ones(5), np.arange(5.0)))
+    rng = np.random.default_rng(1)
+    xs, ys = [rng.normal(size=40)], [rng.normal(size=40)]
+    one = U.bootstrap_correlation(xs, ys, n_resamples=1)  # one resample is allowed
+    assert np.isfinite(one[0])
+    assert U.bootstrap_correlation(xs, ys, n_resamples=200) == U.bootstrap_correlation(
+        xs, ys, n_resamples=200, confidence=0.95)  # the default is the 95 % interval
+    seeds = [{"x": xs[0], "y": ys[0]}]
+    assert all(np.array_equal(a, b) for a, b in zip(
+        U.bootstrap_correlations(seeds, [("x", "y", None, "pearson")], n_resamples=200).values(),
+        U.bootstrap_correlations(seeds, [("x", "y", None, "pearson")], n_resamples=200, confidence=0.95).values()))
+    with pytest.raises(ValueError, match="one array per seed"):
+        U.bootstrap_correlation(xs + xs, ys)
+    with pytest.raises(ValueError, match="one array per seed"):
+        U.bootstrap_correlation(xs, ys, covariate=xs + xs)
+    empty = U.bootstrap_correlations([], [("x", "y", None, "pearson")])
+    assert set(empty) == {"estimate", "low", "high", "per_seed"} and np.isnan(empty["low"]).all()
