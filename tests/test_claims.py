@@ -386,3 +386,40 @@ def test_describe_switches_to_significant_digits_below_the_last_decimal():
     assert replicates.describe({"estimate": 0.0123, "ci_low": -0.1, "ci_high": 0.2, "k": 3}) == "+0.012 [-0.100, +0.200], 3 seeds"
     assert replicates.describe({"estimate": 0.00048, "ci_low": -0.3, "ci_high": 0.31, "k": 1}) == "+0.00048 [-0.3, +0.31], 1 seed"
     assert replicates.describe({"estimate": 0.001, "ci_low": 0.0, "ci_high": 0.002, "k": 2}) == "+0.001 [+0.000, +0.002], 2 seeds"
+
+
+def test_the_resampled_correlations_equal_a_loop_of_r():
+    """The bootstrap of correlation_difference computes every resample's (partial) r at once; each equals
+    _r of that resample, constant covariates and constant variables included."""
+    rng = np.random.default_rng(3)
+    x, y, z = rng.normal(size=60), rng.normal(size=60), rng.normal(size=60)
+    y = y + 0.5 * x + 0.3 * z
+    idx = np.stack([rng.integers(0, 60, 60) for _ in range(50)])
+    for cov in (None, z, np.full(60, 2.0)):
+        many = replicates._r_many(x, y, cov, idx)
+        loop = [replicates._r(x[i], y[i], None if cov is None else cov[i]) for i in idx]
+        np.testing.assert_allclose(many, loop, rtol=0, atol=1e-12)
+    assert np.isnan(replicates._r_many(np.ones(60), y, None, idx)).all()
+    assert np.isnan(replicates._r_many(x, y, z, idx[:, :2])).all()  # fewer than 3 units
+
+
+def test_correlation_difference_matches_the_loop_it_replaced():
+    frame = pd.concat([units("clip", -0.2, 150, seeds=(0, 1)).assign(max_length=m) for m in (1, 2)], ignore_index=True)
+    frame.loc[frame.max_length == 2, "iou"] += np.random.default_rng(0).normal(0, 0.05, (frame.max_length == 2).sum())
+    got = replicates.correlation_difference(frame, "clip", first={"max_length": 1, "encoding": "standard"},
+                                            second={"max_length": 2, "encoding": "standard"}, covariate="log_n_fires")
+    rng = np.random.default_rng(0)
+    ds, vs = [], []
+    for s in (0, 1):
+        sides = [replicates._columns(frame[(frame.seed == s) & (frame.max_length == m) & (frame.encoding == "standard")],
+                                     "iou", "acc_when_firing", "log_n_fires")[3].set_index("neuron") for m in (1, 2)]
+        common = sides[0].index.intersection(sides[1].index)
+        arr = [(f.loc[common, "iou"].to_numpy(float), f.loc[common, "acc_when_firing"].to_numpy(float),
+                f.loc[common, "log_n_fires"].to_numpy(float)) for f in sides]
+        ds.append(replicates._r(*arr[1]) - replicates._r(*arr[0]))
+        boot = [replicates._r(*(a[i] for a in arr[1])) - replicates._r(*(a[i] for a in arr[0]))
+                for i in (rng.integers(0, len(common), len(common)) for _ in range(200))]
+        vs.append(np.var(boot, ddof=1))
+    want = replicates.pool(ds, vs)
+    for key in ("estimate", "ci_low", "ci_high", "p"):
+        assert got[key] == pytest.approx(want[key], rel=1e-9, abs=1e-12)

@@ -121,8 +121,33 @@ def correlation(scored: pd.DataFrame, model: str, encoding: str, length: int, x:
     return pool(rs, vs, alpha=alpha, transform=np.tanh)
 
 
-def _boot_variance(stat: Callable[[np.ndarray], float], n: int, rng: np.random.Generator, resamples: int) -> float:
-    values = np.array([stat(rng.integers(0, n, n)) for _ in range(resamples)])
+def _r_many(x: np.ndarray, y: np.ndarray, z: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
+    """:func:`_r` of every resample ``idx[i]`` at once (rows of index arrays): the same residuals on [1, z]
+    (an OLS fit on a constant z leaves x − mean, as the least-squares fit does) and the same NaN where a
+    residual does not vary; equal to the loop to rounding, ~40x faster."""
+    xs, ys = x[idx], y[idx]
+    if z is not None:
+        zc = z[idx] - z[idx].mean(axis=1, keepdims=True)
+        zz = (zc * zc).sum(axis=1, keepdims=True)
+        safe = np.where(zz > 0, zz, 1.0)
+
+        def residual(a):
+            ac = a - a.mean(axis=1, keepdims=True)
+            return ac - np.where(zz > 0, (ac * zc).sum(axis=1, keepdims=True) / safe, 0.0) * zc
+
+        xs, ys = residual(xs), residual(ys)
+    xc, yc = xs - xs.mean(axis=1, keepdims=True), ys - ys.mean(axis=1, keepdims=True)
+    sxx, syy = (xc * xc).sum(axis=1), (yc * yc).sum(axis=1)
+    flat = (np.std(xs, axis=1) == 0) | (np.std(ys, axis=1) == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.clip((xc * yc).sum(axis=1) / np.sqrt(sxx * syy), -1.0, 1.0)
+    return np.where(flat | (idx.shape[1] < 3), np.nan, r)
+
+
+def _boot_variance(stat: Callable[[np.ndarray], np.ndarray], n: int, rng: np.random.Generator, resamples: int) -> float:
+    """Variance of ``stat`` over ``resamples`` unit resamples; ``stat`` takes them all at once (rows of
+    index arrays, drawn one resample after another as a loop would draw them)."""
+    values = np.asarray(stat(np.stack([rng.integers(0, n, n) for _ in range(resamples)])), dtype=float)
     values = values[np.isfinite(values)]
     # identical resamples (e.g. two encodings that give every unit the same formula): a tiny, not a zero, variance
     return max(float(values.var(ddof=1)), 1e-18) if len(values) > 2 else math.nan
@@ -149,11 +174,10 @@ def correlation_difference(scored: pd.DataFrame, model: str, *, first: dict, sec
         arrays = [(f.loc[common, x].to_numpy(float), f.loc[common, y].to_numpy(float),
                    f.loc[common, covariate].to_numpy(float) if covariate else None) for f in sides]
 
-        def stat(idx=None, arrays=arrays):
-            pick = (lambda a: a if idx is None or a is None else a[idx])
-            return _r(*map(pick, arrays[1])) - _r(*map(pick, arrays[0]))
+        def stat(idx, arrays=arrays):  # every resample's r(second) − r(first)
+            return _r_many(*arrays[1], idx) - _r_many(*arrays[0], idx)
 
-        d = stat()
+        d = _r(*arrays[1]) - _r(*arrays[0])
         if math.isfinite(d):
             ds.append(d)
             vs.append(_boot_variance(stat, len(common), rng, resamples))
