@@ -100,6 +100,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'out["p_value"] = np.where(out["explained"], (1 + out["hits"].fillna(1)) / (out["n_draws"] + 1), np.nan)'):
         "hits is NaN only for unexplained units (every explained unit's null has draws, or summarise stops), "
         "and their p-value is NaN whatever hits is",
+    ("clipneuron_utils.explain.beam", "xǁ_Searcherǁinitial_duplicates",
+     'chosen = np.argsort(-score, kind="STABLE")[:k]  # position 2c: atom c, 2c + 1: its twin'):
+        "numpy reads the sort kind by its first letter, case-insensitively: 'STABLE' is the same stable sort",
+    ("clipneuron_utils.explain.concepts", "xǁConceptsǁload", "with np.load(path, allow_pickle=True) as z:"):
+        "the file holds only numeric and string arrays (Concepts.save writes no objects), which load the same "
+        "whether pickles are allowed or not",
 }
 
 def mutant_files() -> list[Path]:

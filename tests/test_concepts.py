@@ -355,3 +355,19 @@ def test_probe_concepts_cache_keys_the_wordnet_mode(runs_tmp, capsys, needs_word
     assert "cache hit: standard" in capsys.readouterr().out
     with pytest.raises(ValueError, match="wordnet_mode"):
         store.probe_concepts("t", mode_pairs, 100, "standard", "morphy", progress=False)
+
+
+# ------------------------------------------------------------------ known answers at the edges (issue 21)
+
+
+def test_summarize_comparison_known_answers():
+    from clipneuron_utils.explain.concepts import summarize_comparison
+
+    frame = pd.DataFrame({"name": ["hyp:tok:b", "hyp:tok:a", "hyp:tok:c", "hyp:tok:d"],
+                          "pairs_standard": [10, 4, 5, 7], "pairs_wordnet": [13, 7, 5, 8], "added": [3, 3, 0, 1]})
+    out = summarize_comparison(frame)
+    assert out == {"n_concepts": 4, "n_changed": 3, "share_changed": 0.75, "pairs_added_total": 7,
+                   "mean_added_if_changed": pytest.approx(7 / 3), "median_relative_growth_if_changed": pytest.approx(0.3),
+                   "max_added": 3, "max_added_concept": "hyp:tok:a"}  # ties of the largest gain: by name
+    same = summarize_comparison(frame.assign(pairs_wordnet=frame["pairs_standard"], added=0))
+    assert same["n_changed"] == 0 and same["mean_added_if_changed"] == 0.0 and same["max_added_concept"] is None

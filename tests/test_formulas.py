@@ -117,3 +117,13 @@ def test_de_morgan_and_evaluation_agree_with_python(f, g, seed):
         return py(h.left, i) or py(h.right, i)
 
     assert ev(f).tolist() == [py(f, i) for i in range(12)]
+
+
+# ------------------------------------------------------------------ known answers at the edges (issue 21)
+
+
+def test_masks_given_as_numbers_count_as_true_where_non_zero():
+    lookup = {"pre:tok:a": np.array([0, 2, 1, 0]), "pre:tok:b": np.array([1, 1, 0, 0])}
+    got = evaluate("(pre:tok:a AND NOT pre:tok:b)", lookup)
+    assert got.dtype == bool and got.tolist() == [False, False, True, False]
+    assert iou(np.array([True, True, False]), np.array([0, 2, 0])) == pytest.approx(0.5)

@@ -14,7 +14,8 @@ from oracle import exhaustive_best, naive_beam_search
 
 from clipneuron_utils.explain.concepts import Concepts
 from clipneuron_utils.explain.formulas import evaluate, iou, parse
-from clipneuron_utils.explain.search import COLUMNS, beam_search, beam_search_by_length, threshold_activations, top_count
+from clipneuron_utils.explain.search import (COLUMNS, beam_search, beam_search_by_length, beam_trace, threshold_activations,
+                                             top_count)
 from clipneuron_utils.explain.beam import OPS
 
 
@@ -287,3 +288,11 @@ def test_a_searcher_rebuilt_from_its_spec_is_the_same_searcher():
     assert again.names == searcher.names and again.options == searcher.options
     assert (again.masks != searcher.masks).nnz == 0 and again.masks.shape == (50, 6)
     assert [again.column(c).tolist() for c in range(6)] == concepts.T.tolist()
+
+
+def test_beam_trace_takes_one_unit_and_searches_it_whatever_it_fires_on():
+    concepts = Concepts(["pre:tok:a", "pre:tok:b"], sp.csc_matrix(np.array([[1, 0], [1, 1], [0, 1]], dtype=bool)))
+    with pytest.raises(ValueError, match="one column"):
+        beam_trace(np.zeros((3, 2), dtype=bool), concepts, max_length=1)
+    trace = beam_trace(np.array([True, False, False]), concepts, max_length=1, beam_size=2)
+    assert trace.iloc[0]["formula"] == "pre:tok:a" and trace.iloc[0]["iou"] == pytest.approx(0.5)
