@@ -117,12 +117,12 @@ def sweep_rows(means: dict) -> pd.DataFrame:
 
 
 def test_paper_matched_alpha_is_the_closest_mean_length_one_iou_to_019():
-    assert regime.paper_matched_alpha(sweep_rows({0.2: 0.30, 0.1: 0.21, 0.05: 0.14}), [0.2, 0.1, 0.05]) == 0.1
-    assert regime.paper_matched_alpha(sweep_rows({0.2: 0.26, 0.1: 0.13}), [0.2, 0.1]) == 0.1
+    assert regime.paper_matched_alpha(sweep_rows({0.2: 0.30, 0.1: 0.21, 0.05: 0.14}), [0.2, 0.1, 0.05], target=0.19) == 0.1
+    assert regime.paper_matched_alpha(sweep_rows({0.2: 0.26, 0.1: 0.13}), [0.2, 0.1], target=0.19) == 0.1
     # a tie goes to the larger alpha (nearer the paper's threshold)
-    assert regime.paper_matched_alpha(sweep_rows({0.2: 0.24, 0.1: 0.14}), [0.1, 0.2]) == 0.2
+    assert regime.paper_matched_alpha(sweep_rows({0.2: 0.24, 0.1: 0.14}), [0.1, 0.2], target=0.19) == 0.2
     with pytest.raises(ValueError, match="no explained unit"):
-        regime.paper_matched_alpha(sweep_rows({0.2: 0.3}).assign(explained=False), [0.2])
+        regime.paper_matched_alpha(sweep_rows({0.2: 0.3}).assign(explained=False), [0.2], target=0.19)
 
 
 def test_top_vs_bulk_differ_when_no_concept_is_shared():
@@ -205,3 +205,11 @@ def test_a_sweep_of_other_search_results_is_refused(runs_tmp):
         regimes.latest_regimes("t")
     store.save_latest_search("t", results, {"activation_alphas": []}, {})  # no sweep: nothing to read
     assert regimes.latest_regimes("t") is None and regimes.matched_primary("t", store.latest_search("t")) == (None, "")
+
+
+def test_the_books_paper_matched_alpha_uses_trained_encoders_standard_concepts_and_the_papers_figure():
+    rows = pd.concat([sweep_rows({0.2: 0.26, 0.1: 0.17}).assign(encoding="standard", encoder="lstm"),
+                      sweep_rows({0.2: 0.19, 0.1: 0.05}).assign(encoding="wordnet", encoder="lstm"),  # left out
+                      sweep_rows({0.2: 0.19, 0.1: 0.05}).assign(encoding="standard", encoder="lstm-shuffled")])  # a control
+    rows.attrs["params"] = {"activation_alphas": [0.2, 0.1]}
+    assert regimes.paper_matched(rows) == 0.1  # |0.17 − 0.19| < |0.26 − 0.19|

@@ -18,7 +18,6 @@ import pandas as pd
 
 from .search import top_count
 
-PAPER_L1_IOU = 0.19  # the paper's mean length-1 IoU (CLIP), which the paper-matched alpha matches
 DEFAULT_ALPHAS = (0.2, 0.1, 0.05, 0.02)
 KINDS = ("token", "tag", "overlap")
 _ATOM = re.compile(r"(?:pre|hyp|oth):(tok|tag|overlap):[^\s()]+")
@@ -95,10 +94,10 @@ def firing_rates(masks_by_model: dict) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def paper_matched_alpha(results: pd.DataFrame, alphas, *, target: float = PAPER_L1_IOU) -> float:
+def paper_matched_alpha(results: pd.DataFrame, alphas, *, target: float) -> float:
     """The alpha of the sweep whose mean length-1 IoU (explained units of every model in ``results``, all
-    seeds and encodings given) is closest to the paper's 0.19; ties go to the larger alpha (the denser
-    regime, nearer the paper's threshold)."""
+    seeds and encodings given) is closest to ``target`` (the paper's, ``stats.reported``); ties go to the
+    larger alpha (the denser regime, nearer the paper's threshold)."""
     alphas = check_alphas(alphas)
     if not alphas:
         raise ValueError("paper_matched_alpha needs at least one alpha of the sweep")

@@ -103,9 +103,12 @@ def at(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
 
 def paper_matched(frame: pd.DataFrame) -> float:
     """The paper-matched alpha of a sweep: :func:`regime.paper_matched_alpha` over the trained encoders'
-    units (controls left out), standard concepts."""
+    units (controls left out), standard concepts, against the paper's mean length-1 IoU."""
+    from ..stats.reported import PAPER_MEAN_IOU_CLIP
+
     rows = store.without_controls(frame)
-    return regime.paper_matched_alpha(rows[rows["encoding"] == "standard"], frame.attrs["params"]["activation_alphas"])
+    return regime.paper_matched_alpha(rows[rows["encoding"] == "standard"], frame.attrs["params"]["activation_alphas"],
+                                      target=PAPER_MEAN_IOU_CLIP[1])
 
 
 def matched_primary(profile: str, search: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
