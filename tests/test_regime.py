@@ -213,3 +213,16 @@ def test_the_books_paper_matched_alpha_uses_trained_encoders_standard_concepts_a
                       sweep_rows({0.2: 0.19, 0.1: 0.05}).assign(encoding="standard", encoder="lstm-shuffled")])  # a control
     rows.attrs["params"] = {"activation_alphas": [0.2, 0.1]}
     assert regimes.paper_matched(rows) == 0.1  # |0.17 − 0.19| < |0.26 − 0.19|
+
+
+def test_firing_rates_and_more_known_answers():
+    masks = {("lstm", 0): np.array([[1, 0], [1, 0], [0, 0], [1, 1]], dtype=np.int64)}  # 0/1 ints
+    rates = regime.firing_rates(masks)
+    assert list(rates.columns) == ["encoder", "seed", "neuron", "rate"]
+    assert rates["neuron"].tolist() == [0, 1] and rates["rate"].tolist() == [0.75, 0.25]
+    key = {"encoder": "e", "encoding": "standard", "seed": 0, "neuron": 0, "excess_iou": 0.0, "explained": True}
+    out = regime.top_vs_bulk(pd.DataFrame([{**key, "formula": "pre:tok:a", "iou": 0.4}]),
+                             pd.DataFrame([{**key, "formula": "hyp:tok:b", "iou": 0.2}])).iloc[0]
+    assert out["differ"] and out["shared_atoms"] == 0 and (out["iou_bulk"], out["iou_top"]) == (0.4, 0.2)
+    odd = Concepts(["pre:tok:a", "custom"], sp.csc_matrix(np.array([[1, 0], [0, 1]], dtype=bool)))
+    assert regime.concept_base_rates(odd)["kind"].tolist() == ["token", "other"]
