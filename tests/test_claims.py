@@ -423,3 +423,28 @@ def test_correlation_difference_matches_the_loop_it_replaced():
     want = replicates.pool(ds, vs)
     for key in ("estimate", "ci_low", "ci_high", "p"):
         assert got[key] == pytest.approx(want[key], rel=1e-9, abs=1e-12)
+
+
+def test_a4_a6_and_a7_read_their_own_lengths_and_directions():
+    """A frame where only the length-2 standard IoU (A4) and only the length-1 WordNet IoU (A6) track accuracy
+    (r ≈ −0.97): A4 and A6 hold before and after the control, A7 (length 2, WordNet = standard) does not."""
+    rng = np.random.default_rng(11)
+    frames = []
+    for s in (0, 1, 2):
+        n = 300
+        acc_z, noise = rng.standard_normal(n), rng.standard_normal((4, n))
+        fires = rng.integers(500, 5000, n)
+        iou = {(1, "standard"): 0.2 + 0.02 * noise[0], (1, "wordnet"): 0.2 - 0.02 * acc_z + 0.005 * noise[1],
+               (2, "standard"): 0.2 - 0.02 * acc_z + 0.005 * noise[2]}
+        iou[(2, "wordnet")] = iou[(2, "standard")]
+        for (length, encoding), values in iou.items():
+            frames.append(pd.DataFrame({"encoder": "clip", "encoding": encoding, "seed": s, "max_length": length,
+                                        "neuron": np.arange(n), "iou": values, "n_fires": fires, "explained": True,
+                                        "acc_when_firing": 0.7 + 0.05 * acc_z}))
+    frame = pd.concat(frames, ignore_index=True)
+    a4, b4, before4, after4 = claims._figures("A4", "clip", frame, {"seed": 0}, 0.05)
+    assert a4["estimate"] < -0.9 and (before4, after4) == ("yes", "yes")
+    a6, b6, before6, after6 = claims._figures("A6", "clip", frame, {"seed": 0}, 0.05)
+    assert a6["estimate"] < -0.9 and (before6, after6) == ("yes", "yes")
+    a7, _, before7, _ = claims._figures("A7", "clip", frame, {"seed": 0}, 0.05)
+    assert abs(a7["estimate"]) < 1e-6 and before7 != "yes"
