@@ -89,11 +89,6 @@ def latest_regimes(profile: str, search: pd.DataFrame | None = None) -> pd.DataF
     return frame
 
 
-def primary(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each encoder's primary model (its first seed), as :func:`store.primary_rows`."""
-    return store.primary_rows(frame)
-
-
 def at(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
     """The sweep's rows at one alpha (compared as floats)."""
     out = frame[np.isclose(frame["alpha"].astype(float), float(alpha))].reset_index(drop=True)
@@ -118,4 +113,4 @@ def matched_primary(profile: str, search: pd.DataFrame) -> tuple[pd.DataFrame | 
     if frame is None:
         return None, ""
     alpha = paper_matched(frame)
-    return primary(at(frame, alpha)), regime.label(alpha)
+    return store.primary_rows(at(frame, alpha)), regime.label(alpha)
