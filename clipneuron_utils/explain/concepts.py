@@ -305,6 +305,39 @@ def build_concepts(
     return Concepts(names, masks, encoding, pair_ids, wordnet_mode if encoding == "wordnet" else None)
 
 
+def masks_like(pairs: pd.DataFrame, reference: Concepts) -> Concepts:
+    """The masks of ``reference``'s concepts (same names, vocabulary, encoding and WordNet mode) on other
+    ``pairs``, e.g. edited probe pairs: a concept is a fixed definition, not re-chosen from the new pairs.
+    A tag that ``reference`` has no concept for is ignored."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise ValueError(f"pairs need columns {', '.join(REQUIRED_COLUMNS)}; missing {', '.join(missing)}")
+    vocab = reference.vocab
+    lookup = {w: j for j, w in enumerate(vocab)}
+    syn_index = _synonym_index(vocab, reference.wordnet_mode or "exact") if reference.encoding == "wordnet" else None
+    blocks = []
+    for tok_col, _ in SIDES.values():
+        block = _membership(pairs[tok_col], lookup, len(vocab))
+        if syn_index is not None:
+            rows, cols = _synonym_occurrences(pairs[tok_col], syn_index)
+            block = (block + _bool_csc(rows, cols, block.shape)).astype(bool)
+        blocks.append(block)
+    for side, (_, tag_col) in SIDES.items():
+        tags = [n.split(":", 2)[2] for n in reference.names if n.startswith(f"{side}:tag:")]
+        blocks.append(_membership(pairs[tag_col], {t: j for j, t in enumerate(tags)}, len(tags)))
+    masks = sp.hstack([*blocks, _overlap_masks(pairs)], format="csc").astype(bool)
+    masks.sort_indices()
+    names = ([f"pre:tok:{w}" for w in vocab] + [f"hyp:tok:{w}" for w in vocab]
+             + [n for side in SIDES for n in reference.names if n.startswith(f"{side}:tag:")]
+             + [f"oth:overlap:{t}" for t in OVERLAP_THRESHOLDS])
+    order = {n: j for j, n in enumerate(names)}
+    if set(order) != set(reference.names):
+        raise ValueError("reference concepts are not in build_concepts' layout (tokens, tags, overlap)")
+    masks = masks[:, [order[n] for n in reference.names]]
+    ids = pairs["pair_id"].astype(str).tolist() if "pair_id" in pairs.columns else None
+    return Concepts(reference.names, masks, reference.encoding, ids, reference.wordnet_mode)
+
+
 # ----------------------------------------------------------------------------------------- compare
 
 

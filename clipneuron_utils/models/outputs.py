@@ -51,6 +51,16 @@ def predict(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = None, b
     return logits.argmax(1).astype(np.int64), probs
 
 
+def hidden_and_predictions(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = None, batch_size: int = 1024,
+                           device: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(hidden units float32 ``(n, hidden)``, predicted label ids) from one pass, e.g. for edited pairs."""
+    pairs = as_pairs(pairs)
+    on_device(model, device)
+    data = _prepare(model, pairs, cache, False)
+    logits, acts = _outputs(model, data, np.arange(len(pairs)), batch_size)
+    return acts, logits.argmax(1).astype(np.int64)
+
+
 def accuracy(model: NLIModel, pairs: pd.DataFrame, *, cache: FeatureCache | None = None, device: Any = None) -> float:
     labels, _ = predict(model, pairs, cache=cache, device=device)
     return float((labels == label_ids(pairs)).mean())

@@ -1,0 +1,87 @@
+"""Ablating hidden units: the model's predictions with some probed units held at zero or at their mean.
+
+The probed units feed the output layer only (``mlp[1]`` → Dropout → ``mlp[3]``), so an ablated model's
+logits are the saved activations with those columns replaced, times the output weights: no encoder runs
+again (:func:`ablated_predictions`, what the book uses). :func:`ablate` does the same inside the model,
+with a forward hook on the ReLU that is removed on exit; the tests check that both agree and that the
+model is restored exactly.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .heads import NLIModel
+
+MODES = ("zero", "mean")
+
+
+def _units(units: Sequence[int], hidden: int) -> np.ndarray:
+    idx = np.unique(np.asarray(list(units), dtype=np.int64))
+    if len(idx) and (idx.min() < 0 or idx.max() >= hidden):
+        raise ValueError(f"ablated units must be in [0, {hidden}); got {idx.min()}..{idx.max()}")
+    return idx
+
+
+def fill_values(activations: np.ndarray, mode: str) -> np.ndarray:
+    """What an ablated unit outputs: 0 (``zero``) or its mean activation over the probe pairs (``mean``)."""
+    if mode not in MODES:
+        raise ValueError(f"ablation mode must be one of {MODES}; got {mode!r}")
+    if mode == "zero":
+        return np.zeros(activations.shape[1], dtype=np.float64)
+    return activations.astype(np.float64).mean(axis=0)
+
+
+@contextmanager
+def ablate(model: NLIModel, units: Sequence[int], fill: np.ndarray | float = 0.0) -> Iterator[NLIModel]:
+    """Inside the block, ``model``'s hidden ``units`` output ``fill`` (a scalar, or one value per hidden
+    unit); every other unit and weight is untouched, and the hook is removed on exit, error or not."""
+    idx = torch.from_numpy(_units(units, model.config.hidden))
+    values = torch.as_tensor(np.broadcast_to(np.asarray(fill, dtype=np.float32), (model.config.hidden,)).copy())
+
+    def hook(_module, _inputs, output):
+        out = output.clone()
+        out[:, idx.to(out.device)] = values.to(out.device, out.dtype)[idx.to(out.device)]
+        return out
+
+    handle = model.mlp[1].register_forward_hook(hook)
+    try:
+        yield model
+    finally:
+        handle.remove()
+
+
+def logits_from_hidden(activations: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The output layer on the hidden units (eval mode: dropout is the identity), float64 ``(n, 3)``."""
+    return activations.astype(np.float64) @ weights.astype(np.float64).T + bias.astype(np.float64)
+
+
+class Ablator:
+    """One model's saved activations and output layer: predictions with any set of units ablated.
+
+    The intact logits are computed once; a set ``S`` held at ``fill`` changes them by
+    ``(fill[S] − h[:, S]) @ W[:, S].T``, so each set costs only its own columns."""
+
+    def __init__(self, activations: np.ndarray, weights: np.ndarray, bias: np.ndarray):
+        self.h = np.ascontiguousarray(activations, dtype=np.float64)
+        self.w = np.asarray(weights, dtype=np.float64)
+        self.base = self.h @ self.w.T + np.asarray(bias, dtype=np.float64)
+        self.hidden = self.h.shape[1]
+
+    def predictions(self, unit_sets, fill: np.ndarray) -> np.ndarray:
+        """Predicted classes with each set of ``unit_sets`` ablated: ``(len(unit_sets), n)``."""
+        out = np.empty((len(unit_sets), len(self.h)), dtype=np.int64)
+        for row, units in enumerate(unit_sets):
+            idx = _units(units, self.hidden)
+            out[row] = (self.base + (fill[idx][None, :] - self.h[:, idx]) @ self.w[:, idx].T).argmax(axis=1)
+        return out
+
+
+def ablated_predictions(activations: np.ndarray, weights: np.ndarray, bias: np.ndarray, unit_sets,
+                        fill: np.ndarray) -> np.ndarray:
+    """:meth:`Ablator.predictions` for one call."""
+    return Ablator(activations, weights, bias).predictions(unit_sets, fill)

@@ -1,0 +1,255 @@
+"""Do explained neurons matter? The causal tests' numbers, pooled over training seeds, and their verdicts.
+
+Three interventions (chapter 10), each computed per trained model (the replicate) with its within-model
+variance and pooled over seeds by :func:`.replicates.pool`:
+
+* **Ablation**: the change in probe accuracy when k units are held at their mean (or zero), for the top k
+  by IoU, the top k by excess IoU over the matched null, the bottom k, and random k (many draws). Within a
+  model, the variance is the paired per-pair variance of the change in correctness, plus the spread of the
+  random draws.
+* **Faithfulness**: a unit's formula names a token; edits of that token alone (:mod:`..explain.edits`)
+  should move the unit the way the formula's truth moves. A unit is **faithful** when its formula's edits
+  move it that way by at least :data:`MIN_SHIFT` of its probe SD more than the same edits of a token of
+  the same frequency and tag (the *frequency control*): a one-sided Welch test of
+  ``mean(formula) − mean(frequency) > MIN_SHIFT`` at :data:`FAITHFUL_ALPHA`. The matched null's formula
+  (the best formula of a random mask with the unit's firing count) goes through the same test: the share
+  of units its edits pass is what the criterion finds where there is nothing to find.
+* **Adversarial pairs**: pairs that satisfy a unit's lexical formula (``There is a W.`` appended to the
+  premise), with a gold label the unit does not push to, against the same pairs with a noun of the same
+  frequency and tag appended that leaves the formula false: the error rates, and their paired difference.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from ..data.snli import LABELS
+from . import claims, replicates
+
+MIN_SHIFT = 0.1  # probe SDs: the smallest extra move of a unit under its formula's edits that counts
+FAITHFUL_ALPHA = 0.05
+MIN_EDITS = 4  # edits of each kind a unit needs to be tested
+MIN_FAITHFUL_GAIN = 0.10  # ten points more faithful units than the null formula's
+CLASSES = ("all", *LABELS)
+
+
+# ------------------------------------------------------------------------------------------ ablation
+
+
+def _change(gold: np.ndarray, base: np.ndarray, ablated: np.ndarray, sel: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """(mean over draws of the accuracy change, its within-model variance, each draw's change) on ``sel``."""
+    c0 = (base[sel] == gold[sel]).astype(float)
+    c1 = (ablated[:, sel] == gold[sel][None, :]).astype(float)
+    per_draw = c1.mean(axis=1) - c0.mean()
+    n, r = int(sel.sum()), len(per_draw)
+    pair_var = float(np.var(c1.mean(axis=0) - c0, ddof=1)) / n if n > 1 else math.nan
+    draw_var = float(np.var(per_draw, ddof=1)) / r if r > 1 else 0.0
+    return float(per_draw.mean()), pair_var + draw_var, per_draw
+
+
+def accuracy_changes(gold: np.ndarray, base: np.ndarray, ablated: dict) -> pd.DataFrame:
+    """One row per (ranking, k, class): ``delta`` (ablated − intact accuracy), ``var`` (within the model),
+    from ``ablated[(ranking, k)]``: predictions ``(draws, n)``. Also ``top excess − random`` per k: the
+    change of the top k by excess IoU minus the mean change of random k, with its paired variance."""
+    rows = []
+    for cls in CLASSES:
+        sel = np.ones(len(gold), bool) if cls == "all" else gold == LABELS.index(cls)
+        for (ranking, k), preds in ablated.items():
+            delta, var, _ = _change(gold, base, np.atleast_2d(preds), sel)
+            rows.append({"ranking": ranking, "k": k, "class": cls, "delta": delta, "var": var})
+        for k in sorted({k for (_, k) in ablated}):
+            top, rand = ablated.get(("top excess IoU", k)), ablated.get(("random", k))
+            if top is None or rand is None:
+                continue
+            c_top = (np.atleast_2d(top)[0, sel] == gold[sel]).astype(float)
+            c_rand = (np.atleast_2d(rand)[:, sel] == gold[sel][None, :]).astype(float)
+            d = c_top - c_rand.mean(axis=0)
+            per_draw = c_rand.mean(axis=1)
+            var = float(np.var(d, ddof=1)) / len(d) + (float(np.var(per_draw, ddof=1)) / len(per_draw)
+                                                      if len(per_draw) > 1 else 0.0)
+            rows.append({"ranking": "top excess − random", "k": k, "class": cls, "delta": float(d.mean()), "var": var})
+    return pd.DataFrame(rows)
+
+
+def pool_rows(per_seed: pd.DataFrame, by, estimate: str = "delta", variance: str = "var") -> pd.DataFrame:
+    """``per_seed`` rows pooled over seeds within each group of ``by`` (random effects, :func:`replicates.pool`)."""
+    out = []
+    for key, group in per_seed.groupby(list(by), sort=False):
+        pooled = replicates.pool(group[estimate].to_numpy(), group[variance].to_numpy())
+        out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
+                    **{k: pooled[k] for k in ("estimate", "ci_low", "ci_high", "k")}, "_pooled": pooled})
+    return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------------------------- faithfulness
+
+
+def unit_faithfulness(edits: pd.DataFrame, min_shift: float = MIN_SHIFT, alpha: float = FAITHFUL_ALPHA) -> pd.DataFrame:
+    """One row per unit from its edits (``kind``: formula / frequency / null; ``shift``: the directed change
+    of its activation in probe SDs): the means, the share of formula edits that move it the predicted way,
+    and ``faithful`` / ``null_faithful`` (see the module docstring; None where a kind has too few edits)."""
+    keys = [c for c in ("encoder", "seed", "regime", "unit") if c in edits.columns]
+    rows = []
+    for key, group in edits.groupby(keys, sort=True):
+        by_kind = {k: g["shift"].to_numpy(dtype=float) for k, g in group.groupby("kind")}
+        f, c, n = (by_kind.get(k, np.array([])) for k in ("formula", "frequency", "null"))
+        row = dict(zip(keys, key))
+        row.update(formula=group["formula"].iloc[0], atom=group["atom"].iloc[0], n_formula=len(f),
+                   n_frequency=len(c), n_null=len(n), formula_shift=f.mean() if len(f) else math.nan,
+                   frequency_shift=c.mean() if len(c) else math.nan, null_shift=n.mean() if len(n) else math.nan,
+                   moved=float((f > 0).mean()) if len(f) else math.nan,
+                   faithful=_passes(f, c, min_shift, alpha), null_faithful=_passes(n, c, min_shift, alpha))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _passes(test: np.ndarray, control: np.ndarray, min_shift: float, alpha: float):
+    if len(test) < MIN_EDITS or len(control) < MIN_EDITS:
+        return None
+    if np.ptp(test) == 0 and np.ptp(control) == 0:  # no spread at all: the difference is exact
+        return bool(test.mean() - control.mean() > min_shift)
+    p = sps.ttest_ind(test - min_shift, control, equal_var=False, alternative="greater").pvalue
+    return bool(p < alpha)
+
+
+def faithful_shares(units: pd.DataFrame) -> pd.DataFrame:
+    """Per (encoder, regime): the pooled share of tested units that are faithful, the null formula's share,
+    and their difference (paired on the units of each seed)."""
+    rows = []
+    tested = units[units["faithful"].notna() & units["null_faithful"].notna()]
+    for (encoder, regime), frame in tested.groupby(["encoder", "regime"], sort=False):
+        per_seed = []
+        for seed, g in frame.groupby("seed"):
+            f, n = g["faithful"].astype(float).to_numpy(), g["null_faithful"].astype(float).to_numpy()
+            d = f - n
+            per_seed.append({"seed": seed, "units": len(g), "faithful": f.sum(), "null": n.sum(), "d": d.mean(),
+                             "var": max(float(np.var(d, ddof=1)) if len(d) > 1 else 0.0, 0.25 / len(d)) / len(d)})
+        s = pd.DataFrame(per_seed)
+        for what, col in (("faithful", "faithful"), ("null formula", "null")):
+            pooled = replicates.proportion(s[col], s["units"])
+            rows.append({"encoder": encoder, "regime": regime, "measure": what, "units": int(s["units"].sum()),
+                         **{k: pooled[k] for k in ("estimate", "ci_low", "ci_high", "k")}, "_pooled": pooled})
+        pooled = replicates.pool(s["d"], s["var"])
+        rows.append({"encoder": encoder, "regime": regime, "measure": "faithful − null formula",
+                     "units": int(s["units"].sum()), **{k: pooled[k] for k in ("estimate", "ci_low", "ci_high", "k")},
+                     "_pooled": pooled})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------- adversarial
+
+
+def adversarial_rates(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per (encoder, regime): error rates on the formula pairs and on their controls, and the paired
+    difference, pooled over seeds; from one row per base pair with ``err_formula`` / ``err_control``."""
+    rows = []
+    for (encoder, regime), frame in pairs.groupby(["encoder", "regime"], sort=False):
+        per_seed = []
+        for seed, g in frame.groupby("seed"):
+            a, b = g["err_formula"].astype(float).to_numpy(), g["err_control"].astype(float).to_numpy()
+            d = a - b
+            n = len(d)
+            per_seed.append({"n": n, "formula": a.sum(), "control": b.sum(), "d": d.mean(),
+                             "var": max(float(np.var(d, ddof=1)) if n > 1 else 0.0, 0.25 / n) / n})
+        s = pd.DataFrame(per_seed)
+        for what, col in (("formula pairs", "formula"), ("control pairs", "control")):
+            pooled = replicates.proportion(s[col], s["n"])
+            rows.append({"encoder": encoder, "regime": regime, "measure": what, "pairs": int(s["n"].sum()),
+                         **{k: pooled[k] for k in ("estimate", "ci_low", "ci_high", "k")}, "_pooled": pooled})
+        pooled = replicates.pool(s["d"], s["var"])
+        rows.append({"encoder": encoder, "regime": regime, "measure": "formula − control", "pairs": int(s["n"].sum()),
+                     **{k: pooled[k] for k in ("estimate", "ci_low", "ci_high", "k")}, "_pooled": pooled})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------- verdicts
+
+
+@dataclass(frozen=True)
+class CausalClaim:
+    key: str
+    short: str
+    sentence: str
+    rule: str
+
+
+CAUSAL = {c.key: c for c in (
+    CausalClaim("C1", "ablating well-explained units costs less accuracy than ablating random ones",
+                "better-explained neurons are less accurate when they fire (§5.1, read causally: they matter "
+                "less to the model's accuracy) (paraphrase)",
+                f"accuracy change of the top 64 by excess IoU − that of random 64 > 0 (95 % CI) and ≥ "
+                f"{claims.MIN_ACCURACY_GAIN:.0%}; control: the same on the random networks"),
+    CausalClaim("C2", "a unit responds to what its formula names",
+                "what the method assumes: a formula that matches a unit's firing describes what drives it "
+                "(Mu & Andreas, §3; paraphrase)",
+                f"share of faithful units − the null formula's share > 0 (95 % CI) and ≥ {MIN_FAITHFUL_GAIN:.0%}"),
+    CausalClaim("C3", "pairs that satisfy a unit's lexical formula are misclassified more often",
+                "\"the boys said hello to the girls\" / \"the girls said hello\" is called contradiction because of "
+                "unit 870 (§5.3), at scale (paraphrase; Mu & Andreas built adversarial pairs the same way)",
+                f"error rate on formula pairs − on matched control pairs > 0 (95 % CI) and ≥ {claims.MIN_ACCURACY_GAIN:.0%}"),
+)}
+
+
+def _status(pooled: dict | None, floor: float) -> str | None:
+    return claims.effect_status(pooled, +1, floor) if pooled else None
+
+
+def card(ablation: pd.DataFrame, shares: pd.DataFrame, adversarial: pd.DataFrame, encoders, regimes: dict,
+         controls: dict, k: int = 64, mode: str = "mean") -> pd.DataFrame:
+    """One row per causal claim × encoder × regime: the figure and the verdict (:data:`claims.VERDICTS`).
+
+    ``regimes``: label → regime value in the frames' ``regime`` column; ``controls``: encoder → the names
+    of its random-network control models (C1 is also computed on them)."""
+    rows = []
+
+    def pick(frame, **match):
+        sel = frame
+        for col, val in match.items():
+            sel = sel[sel[col] == val]
+        return sel["_pooled"].iloc[0] if len(sel) else None
+
+    for label, value in regimes.items():
+        for encoder in encoders:
+            a = pick(ablation, encoder=encoder, regime=value, mode=mode, ranking="top excess − random", k=k,
+                     **{"class": "all"})
+            shows = any(_status(pick(ablation, encoder=c, regime=value, mode=mode, ranking="top excess − random",
+                                     k=k, **{"class": "all"}), claims.MIN_ACCURACY_GAIN) == "yes"
+                        for c in controls.get(encoder, ()))
+            figures = {"C1": (a, claims.MIN_ACCURACY_GAIN, shows),
+                       "C2": (pick(shares, encoder=encoder, regime=value, measure="faithful − null formula"),
+                              MIN_FAITHFUL_GAIN, False),
+                       "C3": (pick(adversarial, encoder=encoder, regime=value, measure="formula − control"),
+                              claims.MIN_ACCURACY_GAIN, False)}
+            for key, (pooled, floor, random_shows) in figures.items():
+                status = _status(pooled, floor)
+                rows.append({"id": key, "claim": CAUSAL[key].short, "encoder": encoder, "regime": label,
+                             "this build": replicates.describe(pooled) if pooled else "n/a",
+                             "verdict": claims.verdict(status, "n/a", random_shows)})
+    return pd.DataFrame(rows)
+
+
+def markdown(table: pd.DataFrame, *, sentences: list[str] | None = None) -> str:
+    """The causal verdicts as a Markdown section for the first page (after the scorecard)."""
+    regimes = list(dict.fromkeys(table["regime"]))
+    lines = ["## Do explained neurons matter? The causal tests", ""]
+    if sentences:
+        lines += [" ".join(sentences), ""]
+    head = " | ".join(f"at {r} | verdict at {r}" for r in regimes)
+    lines += [f"| id | claim | encoder | {head} |", "|---|---|---|" + "---|---|" * len(regimes)]
+    for (key, encoder), group in table.groupby(["id", "encoder"], sort=False):
+        cells = [key, CAUSAL[key].short, encoder]
+        for r in regimes:
+            row = group[group["regime"] == r]
+            cells += [row["this build"].iloc[0], f"**{row['verdict'].iloc[0]}**"] if len(row) else ["n/a", "n/a"]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def rules_table() -> pd.DataFrame:
+    return pd.DataFrame([{"id": c.key, "claim": c.short, "as stated": c.sentence, "rule (minimum effect)": c.rule}
+                         for c in CAUSAL.values()])
