@@ -10,7 +10,8 @@ Warnings (an untrained CLIP, the 1% train sample, synthetic data) become a visib
 Chapter 6 records the scorecard of the paper's claims the same way (:func:`record_scorecard`, under the
 reserved key ``_scorecard``); the pipeline renders it into ``_scorecard.md``, which the first page includes.
 Chapter 8 records the verdicts at the paper-matched firing regime beside those at > 0
-(:func:`record_regimes`, key ``_regimes``); they follow the scorecard in ``_scorecard.md``.
+(:func:`record_regimes`, key ``_regimes``); they follow the scorecard in ``_scorecard.md``, and chapter 10's
+causal verdicts (:func:`record_causal`, key ``_causal``) follow them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ FILE = "provenance.json"
 FILE_ENV = "CLIPNEURON_PROVENANCE"
 SCORECARD = "_scorecard"  # reserved key: not a provenance line
 REGIMES = "_regimes"  # reserved key: chapter 8's verdicts per regime, not a provenance line
-RESERVED = (SCORECARD, REGIMES)
+CAUSAL = "_causal"  # reserved key: chapter 10's causal verdicts
+RESERVED = (SCORECARD, REGIMES, CAUSAL)
 NO_SCORECARD = ("## The paper's claims in this build\n\nChapter 6 was not run in this build, so there is no "
                 "scorecard of the paper's claims.\n")
 
@@ -75,12 +77,19 @@ def record_regimes(profile: str, markdown: str) -> None:
     record(profile, REGIMES, {"text": markdown})
 
 
+def record_causal(profile: str, markdown: str) -> None:
+    """Chapter 10's verdicts on the causal reading of the paper's claims (Markdown), for the first page."""
+    record(profile, CAUSAL, {"text": markdown})
+
+
 def render_scorecard(entries: dict) -> str:
     """``_scorecard.md``: the scorecard chapter 6 recorded (or a line saying it was not run), then the
-    verdicts per firing regime chapter 8 recorded, when it ran."""
+    verdicts per firing regime chapter 8 recorded and the causal verdicts chapter 10 recorded, when they ran."""
     text = (entries.get(SCORECARD) or {}).get("text") or NO_SCORECARD
-    regimes = (entries.get(REGIMES) or {}).get("text")
-    return text + ("\n" + regimes if regimes else "")
+    for key in (REGIMES, CAUSAL):
+        more = (entries.get(key) or {}).get("text")
+        text += "\n" + more if more else ""
+    return text
 
 
 def warnings(entries: dict) -> list[str]:

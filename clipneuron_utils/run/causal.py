@@ -125,6 +125,20 @@ def edit_plans(editor: edit_rules.Editor, rows: pd.DataFrame, *, units: int, edi
     return pd.concat(plans, ignore_index=True) if plans else pd.DataFrame()
 
 
+def shifts(plans: pd.DataFrame, probe_acts: np.ndarray, edited_acts: np.ndarray) -> pd.DataFrame:
+    """Each edit's unit activation ``before`` (on its source pair) and ``after``, and its directed ``shift``:
+    the change times the predicted direction, in units of the unit's SD over the probe pairs (NaN for a
+    unit that never varies)."""
+    units = plans["unit"].to_numpy(dtype=np.int64)
+    before = probe_acts[plans["source"].to_numpy(dtype=np.int64), units]
+    after = edited_acts[np.arange(len(plans)), units]
+    sd = probe_acts.std(axis=0)[units]
+    shift = plans["direction"].to_numpy(dtype=float) * (after - before) / np.where(sd > 0, sd, np.nan)
+    keep = ["unit", "kind", "formula", "edited_formula", "atom", "edit", "old", "new", "direction", "source",
+            "premise", "hypothesis"]
+    return plans[keep].assign(before=before, after=after, shift=shift)
+
+
 def adversarial_plans(editor: edit_rules.Editor, rows: pd.DataFrame, weights: np.ndarray, gold: np.ndarray, *,
                       units: int, pairs: int, seed: int) -> pd.DataFrame:
     """Pairs with ``There is a W.`` appended to the premise, for the best-explained units whose formula has
@@ -205,21 +219,13 @@ def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, e
     result = {"ablation": ablation(rows_by_regime, acts, weights, bias, gold, ks=params["ks"], draws=params["draws"],
                                    seed=seed).assign(**tag)}
     if interventions:
-        sd = acts.std(axis=0)
         edit_frames, adv_frames = [], []
         for value, rows in rows_by_regime.items():
             plans = edit_plans(editor, rows, units=params["units"], edits=params["edits"], length=params["length"],
                                seed=seed, search_params=search_params)
             if len(plans):
                 new_acts, _ = _run_pairs(model, plans)
-                units = plans["unit"].to_numpy()
-                before = acts[plans["source"].to_numpy(dtype=np.int64), units]
-                after = new_acts[np.arange(len(plans)), units]
-                scale = np.where(sd[units] > 0, sd[units], np.nan)
-                shift = plans["direction"].to_numpy(dtype=float) * (after - before) / scale
-                edit_frames.append(plans[["unit", "kind", "formula", "edited_formula", "atom", "edit", "old", "new",
-                                          "direction", "source", "premise", "hypothesis"]]
-                                   .assign(before=before, after=after, shift=shift, regime=value, **tag))
+                edit_frames.append(shifts(plans, acts, new_acts).assign(regime=value, **tag))
             adv = adversarial_plans(editor, rows, weights, gold, units=params["adversarial_units"],
                                     pairs=params["adversarial_pairs"], seed=seed)
             if len(adv):

@@ -24,10 +24,10 @@ CHAPTER_START_S = 4.0
 
 #: work of a chapter not modelled stage by stage (estimated seconds: charts, tables, bootstrap intervals)
 FIXED_S = {"01": 3.0, "02": 2.0, "03": 3.0, "04": 5.0, "05": 5.0, "06": 30.0, "07": 15.0, "08": 10.0, "09": 10.0,
-           "10": 60.0}
+           "10": 60.0, "11": 240.0}
 
 
-CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10")
+CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11")
 
 
 @dataclass

@@ -22,6 +22,7 @@ variance and pooled over seeds by :func:`.replicates.pool`:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,8 @@ from . import claims, replicates
 MIN_SHIFT = 0.1  # probe SDs: the smallest extra move of a unit under its formula's edits that counts
 FAITHFUL_ALPHA = 0.05
 MIN_EDITS = 4  # edits of each kind a unit needs to be tested
+MIN_UNITS = 5  # tested units a model needs for its faithful share to count
+MIN_PAIRS = 10  # adversarial base pairs a model needs for its error rates to count
 MIN_FAITHFUL_GAIN = 0.10  # ten points more faithful units than the null formula's
 CLASSES = ("all", *LABELS)
 
@@ -76,13 +79,19 @@ def accuracy_changes(gold: np.ndarray, base: np.ndarray, ablated: dict) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def _figures(pooled: dict) -> dict:
+    """The columns of a pooled figure in the chapter's tables (``seeds``: how many were pooled)."""
+    return {"estimate": pooled["estimate"], "ci_low": pooled["ci_low"], "ci_high": pooled["ci_high"],
+            "seeds": pooled["k"]}
+
+
 def pool_rows(per_seed: pd.DataFrame, by, estimate: str = "delta", variance: str = "var") -> pd.DataFrame:
     """``per_seed`` rows pooled over seeds within each group of ``by`` (random effects, :func:`replicates.pool`)."""
     out = []
     for key, group in per_seed.groupby(list(by), sort=False):
         pooled = replicates.pool(group[estimate].to_numpy(), group[variance].to_numpy())
         out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
-                    **{k: pooled[k] for k in ("estimate", "ci_low", "ci_high", "k")}, "_pooled": pooled})
+                    **_figures(pooled), "_pooled": pooled})
     return pd.DataFrame(out)
 
 
@@ -113,30 +122,37 @@ def _passes(test: np.ndarray, control: np.ndarray, min_shift: float, alpha: floa
         return None
     if np.ptp(test) == 0 and np.ptp(control) == 0:  # no spread at all: the difference is exact
         return bool(test.mean() - control.mean() > min_shift)
-    p = sps.ttest_ind(test - min_shift, control, equal_var=False, alternative="greater").pvalue
+    with warnings.catch_warnings():  # nearly constant shifts: scipy warns of precision loss, the test stands
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = sps.ttest_ind(test - min_shift, control, equal_var=False, alternative="greater").pvalue
     return bool(p < alpha)
 
 
 def faithful_shares(units: pd.DataFrame) -> pd.DataFrame:
     """Per (encoder, regime): the pooled share of tested units that are faithful, the null formula's share,
-    and their difference (paired on the units of each seed)."""
+    and their difference (paired on the units of each seed); a seed with fewer than :data:`MIN_UNITS`
+    tested units is left out."""
     rows = []
     tested = units[units["faithful"].notna() & units["null_faithful"].notna()]
     for (encoder, regime), frame in tested.groupby(["encoder", "regime"], sort=False):
         per_seed = []
         for seed, g in frame.groupby("seed"):
+            if len(g) < MIN_UNITS:
+                continue
             f, n = g["faithful"].astype(float).to_numpy(), g["null_faithful"].astype(float).to_numpy()
             d = f - n
             per_seed.append({"seed": seed, "units": len(g), "faithful": f.sum(), "null": n.sum(), "d": d.mean(),
                              "var": max(float(np.var(d, ddof=1)) if len(d) > 1 else 0.0, 0.25 / len(d)) / len(d)})
         s = pd.DataFrame(per_seed)
+        if s.empty:
+            continue
         for what, col in (("faithful", "faithful"), ("null formula", "null")):
             pooled = replicates.proportion(s[col], s["units"])
             rows.append({"encoder": encoder, "regime": regime, "measure": what, "units": int(s["units"].sum()),
-                         **{k: pooled[k] for k in ("estimate", "ci_low", "ci_high", "k")}, "_pooled": pooled})
+                         **_figures(pooled), "_pooled": pooled})
         pooled = replicates.pool(s["d"], s["var"])
         rows.append({"encoder": encoder, "regime": regime, "measure": "faithful − null formula",
-                     "units": int(s["units"].sum()), **{k: pooled[k] for k in ("estimate", "ci_low", "ci_high", "k")},
+                     "units": int(s["units"].sum()), **_figures(pooled),
                      "_pooled": pooled})
     return pd.DataFrame(rows)
 
@@ -146,24 +162,29 @@ def faithful_shares(units: pd.DataFrame) -> pd.DataFrame:
 
 def adversarial_rates(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per (encoder, regime): error rates on the formula pairs and on their controls, and the paired
-    difference, pooled over seeds; from one row per base pair with ``err_formula`` / ``err_control``."""
+    difference, pooled over seeds; from one row per base pair with ``err_formula`` / ``err_control`` (a
+    seed with fewer than :data:`MIN_PAIRS` pairs is left out)."""
     rows = []
     for (encoder, regime), frame in pairs.groupby(["encoder", "regime"], sort=False):
         per_seed = []
         for seed, g in frame.groupby("seed"):
+            if len(g) < MIN_PAIRS:
+                continue
             a, b = g["err_formula"].astype(float).to_numpy(), g["err_control"].astype(float).to_numpy()
             d = a - b
             n = len(d)
             per_seed.append({"n": n, "formula": a.sum(), "control": b.sum(), "d": d.mean(),
                              "var": max(float(np.var(d, ddof=1)) if n > 1 else 0.0, 0.25 / n) / n})
         s = pd.DataFrame(per_seed)
+        if s.empty:
+            continue
         for what, col in (("formula pairs", "formula"), ("control pairs", "control")):
             pooled = replicates.proportion(s[col], s["n"])
             rows.append({"encoder": encoder, "regime": regime, "measure": what, "pairs": int(s["n"].sum()),
-                         **{k: pooled[k] for k in ("estimate", "ci_low", "ci_high", "k")}, "_pooled": pooled})
+                         **_figures(pooled), "_pooled": pooled})
         pooled = replicates.pool(s["d"], s["var"])
         rows.append({"encoder": encoder, "regime": regime, "measure": "formula − control", "pairs": int(s["n"].sum()),
-                     **{k: pooled[k] for k in ("estimate", "ci_low", "ci_high", "k")}, "_pooled": pooled})
+                     **_figures(pooled), "_pooled": pooled})
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,78 @@
+"""Altair charts of the causal tests (chapter 10): accuracy change against the number of ablated units per
+ranking, the share of causally faithful units per model, and adversarial error rates against controls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import pandas as pd
+
+from .chart_parts import _inline, _need
+
+_RANKING_COLORS = {"top IoU": "#1b9e77", "top excess IoU": "#d95f02", "bottom IoU": "#7570b3", "random": "#666666"}
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+
+
+def ablation_curves(pooled: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.Chart:
+    """Accuracy change (pooled over seeds, 95 % CI) against k, one line per ranking, per model (column)
+    and regime (row)."""
+    _need(pooled, ["encoder", "regime", "ranking", "k", "estimate", "ci_low", "ci_high"], "pooled")
+    data = _plain(pooled[pooled["ranking"].isin(list(_RANKING_COLORS)) & pooled["encoder"].isin(list(encoders))])
+    color = alt.Color("ranking:N", scale=alt.Scale(domain=list(_RANKING_COLORS), range=list(_RANKING_COLORS.values())),
+                      title="ablated units")
+    x = alt.X("k:Q", scale=alt.Scale(type="log", base=2), title="units ablated (k)", axis=alt.Axis(values=sorted(set(data["k"]))))
+    base = alt.Chart(_inline(data))
+    lines = base.mark_line(point=True).encode(
+        x=x, y=alt.Y("estimate:Q", title="change in probe accuracy", axis=alt.Axis(format="+%")), color=color,
+        tooltip=["encoder:N", "regime:N", "ranking:N", "k:Q", alt.Tooltip("estimate:Q", format="+.2%"),
+                 alt.Tooltip("ci_low:Q", format="+.2%"), alt.Tooltip("ci_high:Q", format="+.2%")])
+    bars = base.mark_rule().encode(x=x, y="ci_low:Q", y2="ci_high:Q", color=color)
+    return alt.layer(bars, lines).properties(width=170, height=150).facet(
+        column=alt.Column("encoder:N", sort=list(encoders), title=None),
+        row=alt.Row("regime:N", sort=list(regimes), title="a unit fires on"),
+    ).properties(title="Accuracy when k units are held at their mean")
+
+
+def faithful_shares(shares: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.Chart:
+    """Share of tested units whose formula's edits move them (pooled, 95 % CI), beside the share the same
+    test finds with the matched null's formula, per model and regime."""
+    _need(shares, ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high"], "shares")
+    data = _plain(shares[shares["measure"].isin(["faithful", "null formula"])])
+    color = alt.Color("measure:N", scale=alt.Scale(domain=["faithful", "null formula"], range=["#d95f02", "#999999"]),
+                      title="edits of")
+    base = alt.Chart(_inline(data))
+    points = base.mark_point(filled=True, size=60).encode(
+        x=alt.X("estimate:Q", title="share of tested units found faithful", axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("measure:N", title=None), color=color,
+        tooltip=["encoder:N", "regime:N", "measure:N", "units:Q", alt.Tooltip("estimate:Q", format=".0%"),
+                 alt.Tooltip("ci_low:Q", format=".0%"), alt.Tooltip("ci_high:Q", format=".0%")])
+    bars = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q", y="measure:N", color=color)
+    return alt.layer(bars, points).properties(width=200, height=50).facet(
+        column=alt.Column("encoder:N", sort=list(encoders), title=None),
+        row=alt.Row("regime:N", sort=list(regimes), title="a unit fires on"),
+    ).properties(title="Do a unit's formula's words move it? (grey: the matched null's formula)")
+
+
+def adversarial_rates(rates: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.Chart:
+    """Error rates (pooled, 95 % CI) on pairs built to satisfy a unit's formula and on their controls."""
+    _need(rates, ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high"], "rates")
+    data = _plain(rates[rates["measure"].isin(["formula pairs", "control pairs"])])
+    color = alt.Color("measure:N", scale=alt.Scale(domain=["formula pairs", "control pairs"], range=["#d95f02", "#999999"]),
+                      title=None)
+    base = alt.Chart(_inline(data))
+    points = base.mark_point(filled=True, size=60).encode(
+        x=alt.X("estimate:Q", title="error rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("measure:N", title=None), color=color,
+        tooltip=["encoder:N", "regime:N", "measure:N", "pairs:Q", alt.Tooltip("estimate:Q", format=".1%"),
+                 alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%")])
+    bars = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q", y="measure:N", color=color)
+    return alt.layer(bars, points).properties(width=200, height=50).facet(
+        column=alt.Column("encoder:N", sort=list(encoders), title=None),
+        row=alt.Row("regime:N", sort=list(regimes), title="a unit fires on"),
+    ).properties(title="Errors on pairs built to satisfy a unit's formula, against matched controls")
