@@ -11,24 +11,28 @@ an upward import, lazy imports included):
 ``models/``   the classifiers whose neurons are explained. Encoders: ``base`` (the interface),
               ``clip``, ``minilm``, ``lstm``, ``encoders`` (by name), ``features`` (the feature cache),
               ``devices``; the head: ``heads`` (model and config), ``batches``, ``training``
-              (with checkpoints), ``saving``, ``outputs`` (activations, predictions);
+              (with checkpoints), ``saving``, ``outputs`` (activations, predictions), ``ablation``
+              (units held at zero or their mean: a hook, and the closed form on saved activations);
               ``random_controls`` (untrained and shuffled-label control models: names, switches).
 ``explain/``  the explanations. ``vocabulary``, ``concepts``, ``wordnet``, ``formulas``, ``search``
               (semantics and API) over ``beam`` (the vectorised rounds) and ``parallel`` (processes),
               ``controls`` (the matched null), ``regime`` (top-alpha firing and what it changes),
-              ``probe`` (units against pairs a reader writes).
+              ``probe`` (units against pairs a reader writes), ``edits`` (the stated edit rules of the
+              causal tests, checked on the concept masks).
 ``stats/``    from results to evidence, one module per question: ``compositionality`` (1: IoU by
               length), ``contribution`` (2: accuracy when firing), ``single_neurons`` (Goh et al.'s
               views), ``effects`` (the tables' numbers with unit-bootstrap intervals), over ``tidy``
               and ``uncertainty``; ``replicates`` (per-seed figures pooled with between-seed
               variance, equivalence tests); ``reported`` (the paper's figures) and ``claims`` (the
-              claim list, its rules, the scorecard).
-``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``regime_plots``, ``chart_parts``,
+              claim list, its rules, the scorecard); ``causal`` (ablation, faithfulness and adversarial
+              figures pooled over seeds, and the causal claims' verdicts).
+``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``regime_plots``, ``causal_plots``, ``chart_parts``,
               ``charts`` (offline bundle), ``tables``, ``cards``, ``provenance``, ``differences``,
               ``sphinx_ext`` and ``book`` (the build).
 ``run/``      running the book: ``profiles``, ``parameters`` (checked before any kernel starts),
               ``pipeline`` (papermill, all-or-nothing), ``store`` (what chapters hand each other),
-              ``regimes`` (chapter 5's firing-regime sweep), and
+              ``regimes`` (chapter 5's firing-regime sweep), ``causal`` (chapter 10's interventions on every
+              model, cached), and
               the wall-time estimate: ``workload`` (counting), ``timing`` (measuring), ``runtime``
               (projecting), ``estimate`` (reporting).
 

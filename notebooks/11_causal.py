@@ -241,6 +241,15 @@ else:
 
 # %% tags=["hide-input"]
 if len(units):
+    counts = units.groupby(["encoder", "regime"], sort=False).agg(tested=("faithful", lambda x: int(x.notna().sum())),
+                                                                 null=("null_faithful", lambda x: int(x.notna().sum())))
+    display(Markdown("Units whose matched null's formula names a word (so that its edits can be made), of the units "
+                     "tested: " + "; ".join(f"{e} at {r}: {c['null']} of {c['tested']}" for (e, r), c in counts.iterrows())
+                     + f". Where a model has fewer than {causal_stats.MIN_UNITS} per seed, the null's share, and C2 with "
+                     "it, cannot be computed."))
+
+# %% tags=["hide-input"]
+if len(units):
     summary = units.groupby(["encoder", "regime"], sort=False).agg(
         tested=("faithful", lambda x: int(x.notna().sum())), formula_shift=("formula_shift", "mean"),
         frequency_shift=("frequency_shift", "mean"), null_shift=("null_shift", "mean"),

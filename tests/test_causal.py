@@ -283,3 +283,15 @@ def test_no_edit_is_planned_where_the_formula_cannot_change(editor):
     """Every synthetic hypothesis has a noun, so ``hyp:tok:eating OR hyp:tag:NN`` is always true: no edit of
     ``eating`` can change its truth, and none is planned."""
     assert editor.plan("(hyp:tok:eating OR hyp:tag:NN)", "hyp:tok:eating", 8, np.random.default_rng(1)).empty
+
+
+def test_the_first_page_shows_the_causal_verdicts_after_the_regimes(runs_tmp):
+    from clipneuron_utils.render import provenance
+
+    provenance.record_scorecard("p", "## Scorecard\n")
+    provenance.record_causal("p", "## Causal\n")
+    assert provenance.render_scorecard(provenance.load("p")) == "## Scorecard\n\n## Causal\n"
+    provenance.record_regimes("p", "## Regimes\n")
+    text = provenance.render_scorecard(provenance.load("p"))
+    assert text.index("## Scorecard") < text.index("## Regimes") < text.index("## Causal")
+    assert "Causal" not in provenance.render_markdown("p", provenance.load("p"))

@@ -30,11 +30,12 @@ def test_parameters_are_chapter_7s():
 
 def test_placed_after_chapters_7_and_8():
     """The browser (chapter 9) follows the qualitative neurons (7) and the firing regime (8, file 10), and it
-    runs after chapter 5's sweep, whose paper-matched formulas it shows."""
+    runs after chapter 5's sweep, whose paper-matched formulas it shows; the causal tests (10, file 11) close
+    the part."""
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
     chapters = next(p["chapters"] for p in toc["parts"] if p["caption"] == "Explaining neurons")
     files = [c["file"] for c in chapters]
-    assert files[-3:] == ["07_qualitative_neurons", "10_firing_regime", "09_neuron_browser"]
+    assert files[-4:] == ["07_qualitative_neurons", "10_firing_regime", "09_neuron_browser", "11_causal"]
 
 
 def test_cell_tags():

@@ -128,33 +128,36 @@ def _passes(test: np.ndarray, control: np.ndarray, min_shift: float, alpha: floa
     return bool(p < alpha)
 
 
+def _share_var(p: float, n: int) -> float:
+    return max(p * (1 - p), 0.25 / n) / n  # as replicates.proportion: never a zero variance
+
+
 def faithful_shares(units: pd.DataFrame) -> pd.DataFrame:
-    """Per (encoder, regime): the pooled share of tested units that are faithful, the null formula's share,
-    and their difference (paired on the units of each seed); a seed with fewer than :data:`MIN_UNITS`
-    tested units is left out."""
+    """Per (encoder, regime): the pooled share of tested units that are faithful, the share the same test
+    gives with the matched null's formula (over the units whose null formula names a word), and their
+    difference. A seed counts for a share when it has at least :data:`MIN_UNITS` such units."""
     rows = []
-    tested = units[units["faithful"].notna() & units["null_faithful"].notna()]
-    for (encoder, regime), frame in tested.groupby(["encoder", "regime"], sort=False):
+    for (encoder, regime), frame in units.groupby(["encoder", "regime"], sort=False):
         per_seed = []
         for seed, g in frame.groupby("seed"):
-            if len(g) < MIN_UNITS:
-                continue
-            f, n = g["faithful"].astype(float).to_numpy(), g["null_faithful"].astype(float).to_numpy()
-            d = f - n
-            per_seed.append({"seed": seed, "units": len(g), "faithful": f.sum(), "null": n.sum(), "d": d.mean(),
-                             "var": max(float(np.var(d, ddof=1)) if len(d) > 1 else 0.0, 0.25 / len(d)) / len(d)})
+            f, n = g["faithful"].dropna().astype(float), g["null_faithful"].dropna().astype(float)
+            per_seed.append({"seed": seed, "n_f": len(f), "f": f.sum(), "n_n": len(n), "n": n.sum()})
         s = pd.DataFrame(per_seed)
-        if s.empty:
-            continue
-        for what, col in (("faithful", "faithful"), ("null formula", "null")):
-            pooled = replicates.proportion(s[col], s["units"])
-            rows.append({"encoder": encoder, "regime": regime, "measure": what, "units": int(s["units"].sum()),
-                         **_figures(pooled), "_pooled": pooled})
-        pooled = replicates.pool(s["d"], s["var"])
-        rows.append({"encoder": encoder, "regime": regime, "measure": "faithful − null formula",
-                     "units": int(s["units"].sum()), **_figures(pooled),
-                     "_pooled": pooled})
-    return pd.DataFrame(rows)
+        ok_f, ok_n = s[s["n_f"] >= MIN_UNITS], s[s["n_n"] >= MIN_UNITS]
+        for what, sel, hits, total in (("faithful", ok_f, "f", "n_f"), ("null formula", ok_n, "n", "n_n")):
+            if len(sel):
+                pooled = replicates.proportion(sel[hits], sel[total])
+                rows.append({"encoder": encoder, "regime": regime, "measure": what, "units": int(sel[total].sum()),
+                             **_figures(pooled), "_pooled": pooled})
+        both = s[(s["n_f"] >= MIN_UNITS) & (s["n_n"] >= MIN_UNITS)]
+        if len(both):
+            pf, pn = both["f"] / both["n_f"], both["n"] / both["n_n"]
+            var = [_share_var(a, na) + _share_var(b, nb) for a, na, b, nb in zip(pf, both["n_f"], pn, both["n_n"])]
+            pooled = replicates.pool((pf - pn).to_numpy(), var)
+            rows.append({"encoder": encoder, "regime": regime, "measure": "faithful − null formula",
+                         "units": int(both["n_f"].sum()), **_figures(pooled), "_pooled": pooled})
+    return pd.DataFrame(rows, columns=["encoder", "regime", "measure", "units", "estimate", "ci_low", "ci_high",
+                                       "seeds", "_pooled"])
 
 
 # ------------------------------------------------------------------------------------- adversarial
