@@ -258,7 +258,8 @@ def test_card_verdicts_follow_the_rules_and_the_random_networks():
     def ablation(enc, est, lo, hi):
         return _pooled(est, lo, hi).assign(encoder=enc, regime="> 0", mode="mean", ranking="top excess − random", k=64,
                                            **{"class": "all"})
-    shares = _pooled(0.3, 0.15, 0.45).assign(encoder="lstm", regime="> 0", measure="faithful − null formula")
+    shares = pd.concat([_pooled(0.3, 0.15, 0.45).assign(encoder="lstm", regime="> 0", measure="formula − frequency"),
+                        _pooled(0.0, -0.05, 0.05).assign(encoder="lstm", regime="> 0", measure="null − frequency")])
     adversarial = _pooled(0.002, -0.005, 0.008).assign(encoder="lstm", regime="> 0", measure="formula − control")
     frames = pd.concat([ablation("lstm", 0.05, 0.02, 0.08), ablation("lstm-untrained", 0.0, -0.01, 0.01)])
     card = causal_stats.card(frames, shares, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
@@ -267,6 +268,10 @@ def test_card_verdicts_follow_the_rules_and_the_random_networks():
     both = pd.concat([ablation("lstm", 0.05, 0.02, 0.08), ablation("lstm-untrained", 0.05, 0.02, 0.08)])
     card = causal_stats.card(both, shares, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
     assert card.set_index("id").loc["C1", "verdict"] == "holds, as in a random network"
+    null_moves = shares.assign(estimate=0.3, ci_low=0.15, ci_high=0.45,
+                               _pooled=[shares["_pooled"].iloc[0]] * 2)  # the null formula's edits move units as much
+    card = causal_stats.card(frames, null_moves, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
+    assert card.set_index("id").loc["C2", "verdict"] == "holds, as in a random network"
     assert set(card["verdict"]) <= set(claims.VERDICTS)
     text = causal_stats.markdown(card)
     assert "| C1 |" in text and "**holds, as in a random network**" in text
@@ -295,3 +300,25 @@ def test_the_first_page_shows_the_causal_verdicts_after_the_regimes(runs_tmp):
     text = provenance.render_scorecard(provenance.load("p"))
     assert text.index("## Scorecard") < text.index("## Regimes") < text.index("## Causal")
     assert "Causal" not in provenance.render_markdown("p", provenance.load("p"))
+
+
+def test_shift_effects_pool_the_per_unit_difference():
+    units = pd.DataFrame({"encoder": "m", "regime": "> 0", "seed": np.repeat([0, 1], 6), "unit": np.tile(range(6), 2),
+                          "n_formula": 8, "n_frequency": 8, "n_null": [8] * 6 + [0] * 6,
+                          "formula_shift": 0.5, "frequency_shift": np.tile([0.0, 0.2, 0.0, 0.2, 0.0, 0.2], 2),
+                          "null_shift": [0.1] * 6 + [np.nan] * 6})
+    effects = causal_stats.shift_effects(units).set_index("measure")
+    assert effects.loc["formula − frequency", "estimate"] == pytest.approx(0.4)
+    assert effects.loc["formula − frequency", "seeds"] == 2
+    assert effects.loc["null − frequency", "estimate"] == pytest.approx(0.0)
+    assert effects.loc["null − frequency", "seeds"] == 1  # the second seed's null formulas name no word
+
+
+def test_c2_without_a_null_formula_says_so():
+    effects = _pooled(0.3, 0.15, 0.45).assign(encoder="lstm", regime="> 0", measure="formula − frequency")
+    empty = _pooled(0.0, -0.1, 0.1).iloc[:0].assign(encoder="lstm", regime="> 0", measure="x")
+    card = causal_stats.card(empty.assign(mode="mean", ranking="r", k=64, **{"class": "all"}), effects, empty,
+                             ["lstm"], {"> 0": "> 0"}, {})
+    row = card.set_index("id").loc["C2"]
+    assert row["verdict"] == "holds" and "no null control" in row["note"]
+    assert "no null control" in causal_stats.markdown(card)

@@ -13,7 +13,9 @@ variance and pooled over seeds by :func:`.replicates.pool`:
   the same frequency and tag (the *frequency control*): a one-sided Welch test of
   ``mean(formula) − mean(frequency) > MIN_SHIFT`` at :data:`FAITHFUL_ALPHA`. The matched null's formula
   (the best formula of a random mask with the unit's firing count) goes through the same test: the share
-  of units its edits pass is what the criterion finds where there is nothing to find.
+  of units its edits pass is what the criterion finds where there is nothing to find. C2's verdict rests on
+  the mean per-unit difference (formula − frequency control, :func:`shift_effects`), which uses every
+  tested unit's edits, with the null formula's difference as its control.
 * **Adversarial pairs**: pairs that satisfy a unit's lexical formula (``There is a W.`` appended to the
   premise), with a gold label the unit does not push to, against the same pairs with a noun of the same
   frequency and tag appended that leaves the formula false: the error rates, and their paired difference.
@@ -37,7 +39,6 @@ FAITHFUL_ALPHA = 0.05
 MIN_EDITS = 4  # edits of each kind a unit needs to be tested
 MIN_UNITS = 5  # tested units a model needs for its faithful share to count
 MIN_PAIRS = 10  # adversarial base pairs a model needs for its error rates to count
-MIN_FAITHFUL_GAIN = 0.10  # ten points more faithful units than the null formula's
 CLASSES = ("all", *LABELS)
 
 
@@ -160,6 +161,30 @@ def faithful_shares(units: pd.DataFrame) -> pd.DataFrame:
                                        "seeds", "_pooled"])
 
 
+def shift_effects(units: pd.DataFrame) -> pd.DataFrame:
+    """Per (encoder, regime): how much further a unit's formula's edits move it than the frequency control's
+    (``formula − frequency``, in probe SDs, the mean over tested units pooled over seeds), and the same for
+    the matched null's formula (``null − frequency``): what C2 tests."""
+    rows = []
+    for (encoder, regime), frame in units.groupby(["encoder", "regime"], sort=False):
+        for what, col in (("formula − frequency", "formula_shift"), ("null − frequency", "null_shift")):
+            est, var, n_units = [], [], 0
+            for _, g in frame.groupby("seed"):
+                ok = (g[f"n_{col.split('_')[0]}"] >= MIN_EDITS) & (g["n_frequency"] >= MIN_EDITS)
+                d = (g.loc[ok, col] - g.loc[ok, "frequency_shift"]).dropna().to_numpy(dtype=float)
+                if len(d) < MIN_UNITS:
+                    continue
+                est.append(d.mean())
+                var.append(max(float(np.var(d, ddof=1)), 1e-12) / len(d))
+                n_units += len(d)
+            if est:
+                pooled = replicates.pool(est, var)
+                rows.append({"encoder": encoder, "regime": regime, "measure": what, "units": n_units,
+                             **_figures(pooled), "_pooled": pooled})
+    return pd.DataFrame(rows, columns=["encoder", "regime", "measure", "units", "estimate", "ci_low", "ci_high",
+                                       "seeds", "_pooled"])
+
+
 # ------------------------------------------------------------------------------------- adversarial
 
 
@@ -211,7 +236,9 @@ CAUSAL = {c.key: c for c in (
     CausalClaim("C2", "a unit responds to what its formula names",
                 "what the method assumes: a formula that matches a unit's firing describes what drives it "
                 "(Mu & Andreas, §3; paraphrase)",
-                f"share of faithful units − the null formula's share > 0 (95 % CI) and ≥ {MIN_FAITHFUL_GAIN:.0%}"),
+                f"mean shift of the formula's edits − the frequency control's > 0 (95 % CI) and ≥ {MIN_SHIFT} probe "
+                "SD; control: the same for the matched null's formula (if it passes too, the edits move units "
+                "whatever a formula says)"),
     CausalClaim("C3", "pairs that satisfy a unit's lexical formula are misclassified more often",
                 "\"the boys said hello to the girls\" / \"the girls said hello\" is called contradiction because of "
                 "unit 870 (§5.3), at scale (paraphrase; Mu & Andreas built adversarial pairs the same way)",
@@ -223,12 +250,13 @@ def _status(pooled: dict | None, floor: float) -> str | None:
     return claims.effect_status(pooled, +1, floor) if pooled else None
 
 
-def card(ablation: pd.DataFrame, shares: pd.DataFrame, adversarial: pd.DataFrame, encoders, regimes: dict,
+def card(ablation: pd.DataFrame, shifts: pd.DataFrame, adversarial: pd.DataFrame, encoders, regimes: dict,
          controls: dict, k: int = 64, mode: str = "mean") -> pd.DataFrame:
     """One row per causal claim × encoder × regime: the figure and the verdict (:data:`claims.VERDICTS`).
 
     ``regimes``: label → regime value in the frames' ``regime`` column; ``controls``: encoder → the names
-    of its random-network control models (C1 is also computed on them)."""
+    of its random-network control models (C1 is also computed on them). C1's random networks and C2's null
+    formula are the controls: where they show the effect too, the verdict is *holds, as in a random network*."""
     rows = []
 
     def pick(frame, **match):
@@ -245,15 +273,19 @@ def card(ablation: pd.DataFrame, shares: pd.DataFrame, adversarial: pd.DataFrame
                                      k=k, **{"class": "all"}), claims.MIN_ACCURACY_GAIN) == "yes"
                         for c in controls.get(encoder, ()))
             figures = {"C1": (a, claims.MIN_ACCURACY_GAIN, shows),
-                       "C2": (pick(shares, encoder=encoder, regime=value, measure="faithful − null formula"),
-                              MIN_FAITHFUL_GAIN, False),
+                       "C2": (pick(shifts, encoder=encoder, regime=value, measure="formula − frequency"), MIN_SHIFT,
+                              _status(pick(shifts, encoder=encoder, regime=value, measure="null − frequency"),
+                                      MIN_SHIFT) == "yes"),
                        "C3": (pick(adversarial, encoder=encoder, regime=value, measure="formula − control"),
                               claims.MIN_ACCURACY_GAIN, False)}
+            null = pick(shifts, encoder=encoder, regime=value, measure="null − frequency")
             for key, (pooled, floor, random_shows) in figures.items():
                 status = _status(pooled, floor)
+                note = ("no null control: the matched null's formulas name no word here"
+                        if key == "C2" and pooled is not None and null is None else "")
                 rows.append({"id": key, "claim": CAUSAL[key].short, "encoder": encoder, "regime": label,
                              "this build": replicates.describe(pooled) if pooled else "n/a",
-                             "verdict": claims.verdict(status, "n/a", random_shows)})
+                             "verdict": claims.verdict(status, "n/a", random_shows), "note": note})
     return pd.DataFrame(rows)
 
 
@@ -269,7 +301,11 @@ def markdown(table: pd.DataFrame, *, sentences: list[str] | None = None) -> str:
         cells = [key, CAUSAL[key].short, encoder]
         for r in regimes:
             row = group[group["regime"] == r]
-            cells += [row["this build"].iloc[0], f"**{row['verdict'].iloc[0]}**"] if len(row) else ["n/a", "n/a"]
+            if len(row):
+                note = row["note"].iloc[0] if "note" in row else ""
+                cells += [row["this build"].iloc[0], f"**{row['verdict'].iloc[0]}**" + (f" ({note})" if note else "")]
+            else:
+                cells += ["n/a", "n/a"]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
