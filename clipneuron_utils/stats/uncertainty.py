@@ -31,10 +31,6 @@ statistic is undefined (e.g. all drawn units alike) are left out while they are 
 
 Its size (about 540 lines): one job, the seed-stratified bootstrap, whose vectorised means and
 correlations share the count matrix; the formatting at the end is a few lines.
-
-Its size (about 540 lines): one job, the unit-bootstrap intervals; most of it is the vectorised weighted
-correlation that makes 2,000 resamples one matrix product, and the checks that keep undefined statistics
-NaN. The p-value and formatting helpers are a few lines each and belong with the intervals they print.
 """
 
 from __future__ import annotations
