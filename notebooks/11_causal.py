@@ -94,6 +94,9 @@ labels = {regime.label(v): v for v in rows}
 order = list(labels)
 hidden = int(everything["neuron"].max()) + 1
 ks = [k for k in ablation_ks if k <= hidden // 2]
+if not ks:
+    raise ValueError(f"ablation_ks={ablation_ks}: every k is above half the {hidden} hidden units (the top and bottom "
+                     f"k would overlap); give smaller ones, e.g. -p 'ablation_ks=[{max(1, hidden // 16)}, {max(1, hidden // 4)}]'")
 concepts = store.probe_concepts(profile, pairs.probe, vocab_size, "standard", wordnet_mode)
 editor = edits.Editor(pairs.probe, concepts)
 params = dict(ks=ks, draws=ablation_draws, units=faithfulness_units, edits=faithfulness_edits, length=causal_length,
@@ -118,7 +121,9 @@ effects = causal_stats.shift_effects(units) if len(units) else causal_stats.shif
     columns=["encoder", "regime", "seed"]))
 k_main = 64 if 64 in ks else ks[len(ks) // 2]
 controls = {e: [c for c in claims.random_networks(e, models, registry).values() if c] for e in encoders}
-verdicts = causal_stats.card(ablation, effects, adversarial, encoders, {r: r for r in order}, controls, k=k_main)
+untestable = {"clip": "CLIP is untrained here: an architecture-only control"} if claims.untrained_clip(registry) else {}
+verdicts = causal_stats.card(ablation, effects, adversarial, encoders, {r: r for r in order}, controls, k=k_main,
+                             untestable=untestable)
 
 
 def figure(frame, **match):
@@ -142,13 +147,6 @@ def sd(row):
     return "n/a" if row is None else f"{row['estimate']:+.2f} SD [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
 
 
-sentences = []
-for e in encoders:
-    for r in order:
-        top = figure(ablation, encoder=e, regime=r, mode="mean", ranking="top excess IoU", k=k_main, **{"class": "all"})
-        rand = figure(ablation, encoder=e, regime=r, mode="mean", ranking="random", k=k_main, **{"class": "all"})
-        sentences.append(f"{e} at {r}: ablating the top {k_main} by excess IoU changes accuracy by {pct(top)}, "
-                         f"random {k_main} by {pct(rand)}")
 provenance.record_causal(profile, causal_stats.markdown(verdicts, sentences=[
     f"Chapter 10 intervenes: it ablates units, edits the words their formulas name, and builds pairs that satisfy "
     f"their formulas (figures pooled over training seeds, 95 % intervals with between-seed variance; k = {k_main})."]))

@@ -99,7 +99,8 @@ def test_rankings_pick_top_bottom_and_random_sets():
     assert list(sets["top IoU"][0]) == [1, 2]
     assert list(sets["top excess IoU"][0]) == [2, 0]
     assert list(sets["bottom IoU"][0]) == [0, 4]
-    assert len(sets["random"]) == 3 and all(len(set(s)) == 2 for s in sets["random"])
+    assert len(sets["random"]) == 3 and all(len(set(s)) == 2 and set(s) <= {0, 1, 2, 4} for s in sets["random"])
+    assert causal.rankings(rows, hidden=10, k=3, draws=3, rng=np.random.default_rng(0)) == {}  # 4 < 2k explained
 
 
 # ------------------------------------------------------------------------------------------- edits
@@ -322,3 +323,33 @@ def test_c2_without_a_null_formula_says_so():
     row = card.set_index("id").loc["C2"]
     assert row["verdict"] == "holds" and "no null control" in row["note"]
     assert "no null control" in causal_stats.markdown(card)
+
+
+def test_an_ablation_that_changes_nothing_still_counts_as_a_seed():
+    gold = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    unchanged = causal_stats.accuracy_changes(gold, gold, {("top IoU", 2): gold[None, :]})
+    changed = causal_stats.accuracy_changes(gold, gold, {("top IoU", 2): np.array([[1, 1, 2, 0, 1, 2, 0, 1]])})
+    rows = pd.concat([unchanged.assign(seed=0), changed.assign(seed=1)])
+    pooled = causal_stats.pool_rows(rows[rows["class"] == "all"], ["ranking", "k", "class"])
+    assert pooled["seeds"].iloc[0] == 2
+    assert -1 / 8 < pooled["estimate"].iloc[0] < 0
+
+
+def test_edits_of_the_controls_never_swap_the_formulas_words(editor):
+    rng = np.random.default_rng(3)
+    avoid = {"girl", "boy", "dog"}
+    plan = editor.plan("hyp:tok:man", "hyp:tok:man", 10, rng, avoid=avoid)
+    assert len(plan) and not (set(plan["old"]) | set(plan["new"])) & avoid
+
+
+def test_untrained_clip_and_single_seeds_are_not_testable():
+    effects = _pooled(0.3, 0.15, 0.45).assign(encoder="clip", regime="> 0", measure="formula − frequency")
+    empty = effects.iloc[:0].assign(measure="x")
+    ablation = empty.assign(mode="mean", ranking="r", k=64, **{"class": "all"})
+    card = causal_stats.card(ablation, effects, empty, ["clip"], {"> 0": "> 0"}, {},
+                             untestable={"clip": "CLIP is untrained here"})
+    row = card.set_index("id").loc["C2"]
+    assert row["verdict"] == "not testable in this build" and row["note"] == "CLIP is untrained here"
+    one = effects.assign(seeds=1, _pooled=[{**effects["_pooled"].iloc[0], "k": 1}])
+    card = causal_stats.card(ablation, one, empty, ["clip"], {"> 0": "> 0"}, {})
+    assert card.set_index("id").loc["C2", "verdict"] == "not testable in this build"

@@ -1,6 +1,7 @@
 """Edits of probe pairs that change what a formula says and nothing else: the inputs of the causal tests.
 
-Two rules, both stated on the page and checked on the concept masks (:func:`check_edits`):
+Two rules, both stated on the page and checked on the concept masks (:func:`check_edits`,
+:func:`changed_concepts`):
 
 * **Substitution** (faithfulness). On one side, every occurrence of a token ``old`` becomes ``new``, in
   the text (whole words, case kept) and in the tokens; the Penn tags stay (``new`` is chosen with
@@ -10,7 +11,8 @@ Two rules, both stated on the page and checked on the concept masks (:func:`chec
   may change: an edit that changes any other concept (an overlap threshold, say) is dropped.
 * **Appended clause** (adversarial pairs). ``There is a W.`` (``There are W.`` for a plural noun) is
   appended to the premise. A premise with more information still entails, or still contradicts, the
-  same hypothesis, so the gold label of an entailment or a contradiction is kept.
+  same hypothesis, so the gold label of an entailment or a contradiction is kept. A pair with W and its
+  control pair with another noun may differ only in the two nouns' concepts.
 
 Whether the formula's truth changed, and which way, is read from the edited pair's own masks
 (:func:`~clipneuron_utils.explain.concepts.masks_like`): the *predicted direction* of the unit's
@@ -52,7 +54,8 @@ def token_atoms(formula: formulas.Formula | str) -> list[str]:
 
 
 def _word(text: str) -> re.Pattern:
-    return re.compile(r"(?<![\w'])" + re.escape(text) + r"(?!\w)", re.IGNORECASE)  # "girl's" holds girl, as SNLI's tokens do
+    # "girl's" holds girl, as SNLI's tokens do; "t-shirt" does not hold shirt
+    return re.compile(r"(?<![\w'-])" + re.escape(text) + r"(?![\w-])", re.IGNORECASE)
 
 
 def _replace_text(text: str, old: str, new: str, expected: int) -> str | None:
@@ -129,6 +132,10 @@ class Editor:
         if concepts.encoding != "standard":
             raise ValueError("edits are planned on the standard concepts (a WordNet synonym would let a "
                              "substitute keep the atom true)")
+        if concepts.n_pairs != len(probe) or (concepts.pair_ids is not None and "pair_id" in probe.columns
+                                               and concepts.pair_ids != probe["pair_id"].astype(str).tolist()):
+            raise ValueError("the concepts were built on other pairs than these probe pairs: rebuild them "
+                             "(store.probe_concepts with this probe split)")
         self.probe, self.concepts = probe.reset_index(drop=True), concepts
         self.tags = usual_tags(self.probe)
         self.vocab = concepts.vocab
@@ -139,6 +146,18 @@ class Editor:
         self.by_tag = dict(by_tag)
         self.sets = {side: [set(t) for t in self.probe[cols[1]]] for side, cols in COLUMNS.items()}
         self.truth_cache: dict[str, np.ndarray] = {}
+        self._key: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What the edits depend on: the probe pairs' texts, tokens and tags, and the concepts."""
+        if self._key is None:
+            from ..artifacts import cache_key
+
+            cols = [c for side in COLUMNS.values() for c in side]
+            self._key = cache_key(*(self.probe[c].astype(str).tolist() for c in cols), self.concepts.names,
+                                  self.concepts.masks.indptr, self.concepts.masks.indices)
+        return self._key
 
     def truth(self, formula: str) -> np.ndarray:
         if formula not in self.truth_cache:
@@ -162,15 +181,19 @@ class Editor:
                 best, gap = name, g
         return best
 
-    def plan(self, formula: str, atom: str, n_edits: int, rng: np.random.Generator) -> pd.DataFrame:
+    def plan(self, formula: str, atom: str, n_edits: int, rng: np.random.Generator, avoid=()) -> pd.DataFrame:
         """Up to ``n_edits`` removals and ``n_edits`` insertions of ``atom``'s token that change the truth of
         ``formula`` and no concept but the two substituted tokens': the edited pairs with ``source``,
-        ``edit`` (removal/insertion), ``old``, ``new`` and ``direction`` (+1: the formula became true)."""
+        ``edit`` (removal/insertion), ``old``, ``new`` and ``direction`` (+1: the formula became true).
+
+        The other word of a substitution is never one of ``avoid`` (nor a word ``formula`` names): a
+        control edit must not swap the unit's own formula words in or out."""
         side, kind, word = split_name(atom)
         if kind != "tok":
             raise ValueError(f"edits substitute tokens; {atom!r} is not a token concept")
+        avoid = set(avoid) | {split_name(a)[2] for a in token_atoms(formula)}
         tag = self.tags.get(word)
-        subs = [w for w in self.by_tag.get(tag, ()) if w != word]
+        subs = [w for w in self.by_tag.get(tag, ()) if w != word and w not in avoid]
         if tag is None or not subs:
             return _empty(self.probe)
         sets, other = self.sets[side], self.sets[OTHER[side]]
@@ -189,7 +212,7 @@ class Editor:
                 else:
                     toks, tags = self.probe.at[r, COLUMNS[side][1]], self.probe.at[r, COLUMNS[side][2]]
                     choices = sorted({t for t, g in zip(toks, tags) if g == tag and self.tags.get(t) == tag
-                                      and t != word and t not in SKIP_TOKENS and t not in other[r]})
+                                      and t != word and t not in SKIP_TOKENS and t not in other[r] and t not in avoid})
                     if not choices or word in other[r]:
                         continue
                     old.append(choices[int(rng.integers(len(choices)))])

@@ -3,8 +3,9 @@
 Per model and training seed, and per firing regime (> 0 and the paper-matched α), from chapter 5's
 formulas at ``length`` atoms (standard concepts):
 
-* ablation of k units (``ks``) by four rankings, both fills (:mod:`..models.ablation`), from the saved
-  probe activations: no encoder runs, so the random-network controls are ablated too;
+* ablation of k units (``ks``) by four rankings among the explained units (random sets drawn from them
+  too), both fills (:mod:`..models.ablation`), from the saved probe activations: no encoder runs, so the
+  random-network controls are ablated too;
 * for the trained encoders, ``units`` sampled units whose formula names a token get ``edits`` removals and
   insertions of that token, the same edits of a token of the same frequency and tag, and of the token of
   the matched null's formula (:mod:`..explain.edits`); and up to ``adversarial_units`` units with an
@@ -37,18 +38,23 @@ from ..stats import causal as causal_stats
 from . import store
 
 RANKINGS = ("top IoU", "top excess IoU", "bottom IoU", "random")
-_FORMAT = 1
+_FORMAT = 2  # 2: random sets from the explained units; control edits avoid the formulas' words
 
 
 def rankings(rows: pd.DataFrame, hidden: int, k: int, draws: int, rng: np.random.Generator) -> dict:
     """The unit sets of each ranking at ``k``: top by IoU, top by excess IoU and bottom by IoU among the
-    explained units (ties by unit index), and ``draws`` random sets from all ``hidden`` units."""
+    explained units (ties by unit index), and ``draws`` random sets of k explained units (the same pool, so
+    a dead unit, which costs nothing to ablate, is never a random pick that a ranking could not make).
+    Empty when fewer than ``2k`` units are explained: the top and bottom k would overlap."""
     explained = rows[rows["explained"].astype(bool)]
+    if len(explained) < 2 * k:
+        return {}
     top = explained.sort_values(["iou", "neuron"], ascending=[False, True])["neuron"].to_numpy()
     excess = explained.sort_values(["excess_iou", "neuron"], ascending=[False, True])["neuron"].to_numpy()
     bottom = explained.sort_values(["iou", "neuron"], ascending=[True, True])["neuron"].to_numpy()
+    pool = np.sort(explained["neuron"].to_numpy())
     return {"top IoU": [top[:k]], "top excess IoU": [excess[:k]], "bottom IoU": [bottom[:k]],
-            "random": [rng.choice(hidden, size=min(k, hidden), replace=False) for _ in range(draws)]}
+            "random": [rng.choice(pool, size=k, replace=False) for _ in range(draws)]}
 
 
 def ablation(rows_by_regime: dict, activations: np.ndarray, weights: np.ndarray, bias: np.ndarray, gold: np.ndarray,
@@ -59,18 +65,16 @@ def ablation(rows_by_regime: dict, activations: np.ndarray, weights: np.ndarray,
     frames = []
     for mode in MODES:
         fill = fill_values(activations, mode)
-        random = {}  # random sets do not depend on the regime: drawn and scored once
         for value, rows in rows_by_regime.items():
             preds = {}
             for k in ks:
                 sets = rankings(rows, activations.shape[1], k, draws, np.random.default_rng([seed, k]))
                 for name, unit_sets in sets.items():
-                    if name == "random" and k in random:
-                        preds[(name, k)] = random[k]
-                        continue
                     preds[(name, k)] = ablator.predictions(unit_sets, fill)
-                random[k] = preds[("random", k)]
-            frames.append(causal_stats.accuracy_changes(gold, base, preds).assign(regime=value, mode=mode))
+            if preds:
+                frames.append(causal_stats.accuracy_changes(gold, base, preds).assign(regime=value, mode=mode))
+    if not frames:
+        return pd.DataFrame(columns=["ranking", "k", "class", "delta", "var", "regime", "mode"])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -117,8 +121,9 @@ def edit_plans(editor: edit_rules.Editor, rows: pd.DataFrame, *, units: int, edi
             jobs.append(("frequency", _swap_atom(row.formula, atom, control), control))
         if null is not None and edit_rules.token_atoms(null):
             jobs.append(("null", null, edit_rules.token_atoms(null)[0]))
+        avoid = {a.split(":", 2)[2] for _, f, _ in jobs for a in edit_rules.token_atoms(f)}
         for kind, formula, target in jobs:
-            plan = editor.plan(formula, target, edits, rng)
+            plan = editor.plan(formula, target, edits, rng, avoid=avoid)
             if len(plan):
                 plans.append(plan.assign(unit=int(row.neuron), kind=kind, formula=row.formula, edited_formula=formula,
                                          atom=target))
@@ -144,7 +149,8 @@ def adversarial_plans(editor: edit_rules.Editor, rows: pd.DataFrame, weights: np
     """Pairs with ``There is a W.`` appended to the premise, for the best-explained units whose formula has
     W un-negated (``pre:tok:W``, W a noun), on base pairs whose gold label (entailment or contradiction,
     which the clause keeps) is not the class the unit pushes to; each with its control noun's pair. Only
-    base pairs where the formula holds with W and not with the control noun are kept."""
+    base pairs where the formula holds with W and not with the control noun, and where the two pairs differ
+    in no concept but the two nouns', are kept."""
     rng = np.random.default_rng([seed, 11])
 
     def noun_atom(formula):
@@ -171,9 +177,12 @@ def adversarial_plans(editor: edit_rules.Editor, rows: pd.DataFrame, weights: np
         base = rng.permutation(base)[: 3 * pairs]
         with_w = edit_rules.append_clause(editor.probe, base, word, tag)
         with_c = edit_rules.append_clause(editor.probe, base, control.split(":", 2)[2], tag)
-        holds_w = formulas.evaluate(row.formula, masks_like(with_w, editor.concepts))
-        holds_c = formulas.evaluate(row.formula, masks_like(with_c, editor.concepts))
-        ok = np.flatnonzero(holds_w & ~holds_c)[:pairs]
+        masks_w, masks_c = masks_like(with_w, editor.concepts), masks_like(with_c, editor.concepts)
+        holds_w = formulas.evaluate(row.formula, masks_w)
+        holds_c = formulas.evaluate(row.formula, masks_c)
+        only_nouns = edit_rules.check_edits(masks_c, masks_w, np.arange(len(with_w)),
+                                            [{row.atom, control}] * len(with_w))  # no other concept differs
+        ok = np.flatnonzero(holds_w & ~holds_c & only_nouns)[:pairs]
         if len(ok) == 0:
             continue
         meta = dict(unit=int(row.neuron), formula=row.formula, word=word, control=control.split(":", 2)[2],
@@ -198,7 +207,7 @@ def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, e
     entry = store.seed_entry(store.registry(profile)[encoder], seed)
     formulas_key = [(v, r[["neuron", "formula", "iou", "excess_iou", "n_fires", "explained"]].to_numpy().tolist())
                     for v, r in rows_by_regime.items()]
-    key = cache_key(_FORMAT, entry.get("key"), entry.get("folder"), pairs_key(editor.probe), formulas_key,
+    key = cache_key(_FORMAT, entry.get("key"), entry.get("folder"), pairs_key(editor.probe), editor.key, formulas_key,
                     sorted(params.items()), sorted(search_params.items()), interventions)
     names = ("ablation", "edits", "adversarial") if interventions else ("ablation",)
     paths = {n: run_dir(profile, "causal") / f"{encoder}-{seed}-{key}-{n}.pkl" for n in names}

@@ -45,13 +45,20 @@ CLASSES = ("all", *LABELS)
 # ------------------------------------------------------------------------------------------ ablation
 
 
+def _floor(variance: float, n: int) -> float:
+    """The variance of a mean of ``n`` per-pair changes, never below that of one changed pair in ``n``: an
+    ablation that changed no prediction is an estimate of 0 with a small variance, not a seed to drop
+    (:func:`replicates.pool` drops zero variances)."""
+    return max(variance, 1.0 / n) / n
+
+
 def _change(gold: np.ndarray, base: np.ndarray, ablated: np.ndarray, sel: np.ndarray) -> tuple[float, float, np.ndarray]:
     """(mean over draws of the accuracy change, its within-model variance, each draw's change) on ``sel``."""
     c0 = (base[sel] == gold[sel]).astype(float)
     c1 = (ablated[:, sel] == gold[sel][None, :]).astype(float)
     per_draw = c1.mean(axis=1) - c0.mean()
     n, r = int(sel.sum()), len(per_draw)
-    pair_var = float(np.var(c1.mean(axis=0) - c0, ddof=1)) / n if n > 1 else math.nan
+    pair_var = _floor(float(np.var(c1.mean(axis=0) - c0, ddof=1)), n) if n > 1 else math.nan
     draw_var = float(np.var(per_draw, ddof=1)) / r if r > 1 else 0.0
     return float(per_draw.mean()), pair_var + draw_var, per_draw
 
@@ -74,8 +81,8 @@ def accuracy_changes(gold: np.ndarray, base: np.ndarray, ablated: dict) -> pd.Da
             c_rand = (np.atleast_2d(rand)[:, sel] == gold[sel][None, :]).astype(float)
             d = c_top - c_rand.mean(axis=0)
             per_draw = c_rand.mean(axis=1)
-            var = float(np.var(d, ddof=1)) / len(d) + (float(np.var(per_draw, ddof=1)) / len(per_draw)
-                                                      if len(per_draw) > 1 else 0.0)
+            var = _floor(float(np.var(d, ddof=1)), len(d)) + (float(np.var(per_draw, ddof=1)) / len(per_draw)
+                                                             if len(per_draw) > 1 else 0.0)
             rows.append({"ranking": "top excess − random", "k": k, "class": cls, "delta": float(d.mean()), "var": var})
     return pd.DataFrame(rows)
 
@@ -93,7 +100,7 @@ def pool_rows(per_seed: pd.DataFrame, by, estimate: str = "delta", variance: str
         pooled = replicates.pool(group[estimate].to_numpy(), group[variance].to_numpy())
         out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
                     **_figures(pooled), "_pooled": pooled})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=[*by, "estimate", "ci_low", "ci_high", "seeds", "_pooled"])
 
 
 # ------------------------------------------------------------------------------------- faithfulness
@@ -109,7 +116,8 @@ def unit_faithfulness(edits: pd.DataFrame, min_shift: float = MIN_SHIFT, alpha: 
         by_kind = {k: g["shift"].to_numpy(dtype=float) for k, g in group.groupby("kind")}
         f, c, n = (by_kind.get(k, np.array([])) for k in ("formula", "frequency", "null"))
         row = dict(zip(keys, key))
-        row.update(formula=group["formula"].iloc[0], atom=group["atom"].iloc[0], n_formula=len(f),
+        own = group[group["kind"] == "formula"]
+        row.update(formula=group["formula"].iloc[0], atom=own["atom"].iloc[0] if len(own) else None, n_formula=len(f),
                    n_frequency=len(c), n_null=len(n), formula_shift=f.mean() if len(f) else math.nan,
                    frequency_shift=c.mean() if len(c) else math.nan, null_shift=n.mean() if len(n) else math.nan,
                    moved=float((f > 0).mean()) if len(f) else math.nan,
@@ -213,7 +221,8 @@ def adversarial_rates(pairs: pd.DataFrame) -> pd.DataFrame:
         pooled = replicates.pool(s["d"], s["var"])
         rows.append({"encoder": encoder, "regime": regime, "measure": "formula − control", "pairs": int(s["n"].sum()),
                      **_figures(pooled), "_pooled": pooled})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["encoder", "regime", "measure", "pairs", "estimate", "ci_low", "ci_high",
+                                       "seeds", "_pooled"])
 
 
 # ---------------------------------------------------------------------------------------- verdicts
@@ -231,8 +240,9 @@ CAUSAL = {c.key: c for c in (
     CausalClaim("C1", "ablating well-explained units costs less accuracy than ablating random ones",
                 "better-explained neurons are less accurate when they fire (§5.1, read causally: they matter "
                 "less to the model's accuracy) (paraphrase)",
-                f"accuracy change of the top 64 by excess IoU − that of random 64 > 0 (95 % CI) and ≥ "
-                f"{claims.MIN_ACCURACY_GAIN:.0%}; control: the same on the random networks"),
+                f"accuracy change of the top k by excess IoU − that of random k (k = 64, or the middle of "
+                f"ablation_ks) > 0 (95 % CI) and ≥ {claims.MIN_ACCURACY_GAIN:.0%}; control: the same on the random "
+                "networks"),
     CausalClaim("C2", "a unit responds to what its formula names",
                 "what the method assumes: a formula that matches a unit's firing describes what drives it "
                 "(Mu & Andreas, §3; paraphrase)",
@@ -251,12 +261,15 @@ def _status(pooled: dict | None, floor: float) -> str | None:
 
 
 def card(ablation: pd.DataFrame, shifts: pd.DataFrame, adversarial: pd.DataFrame, encoders, regimes: dict,
-         controls: dict, k: int = 64, mode: str = "mean") -> pd.DataFrame:
+         controls: dict, k: int = 64, mode: str = "mean", untestable: dict | None = None) -> pd.DataFrame:
     """One row per causal claim × encoder × regime: the figure and the verdict (:data:`claims.VERDICTS`).
 
     ``regimes``: label → regime value in the frames' ``regime`` column; ``controls``: encoder → the names
     of its random-network control models (C1 is also computed on them). C1's random networks and C2's null
-    formula are the controls: where they show the effect too, the verdict is *holds, as in a random network*."""
+    formula are the controls: where they show the effect too, the verdict is *holds, as in a random network*.
+    A figure from one seed has no between-model variance: it is *not testable*, as is every row of an
+    encoder in ``untestable`` (encoder → why, e.g. an untrained CLIP)."""
+    untestable = untestable or {}
     rows = []
 
     def pick(frame, **match):
@@ -283,9 +296,14 @@ def card(ablation: pd.DataFrame, shifts: pd.DataFrame, adversarial: pd.DataFrame
                 status = _status(pooled, floor)
                 note = ("no null control: the matched null's formulas name no word here"
                         if key == "C2" and pooled is not None and null is None else "")
+                testable = encoder not in untestable and pooled is not None and pooled.get("k", 0) >= 2
+                if encoder in untestable:
+                    note = untestable[encoder]
+                elif pooled is not None and pooled.get("k", 0) < 2:
+                    note = "one seed: no between-model variance"
                 rows.append({"id": key, "claim": CAUSAL[key].short, "encoder": encoder, "regime": label,
                              "this build": replicates.describe(pooled) if pooled else "n/a",
-                             "verdict": claims.verdict(status, "n/a", random_shows), "note": note})
+                             "verdict": claims.verdict(status, "n/a", random_shows, testable), "note": note})
     return pd.DataFrame(rows)
 
 
