@@ -274,35 +274,36 @@ def build_concepts(
     n = len(pairs)
     steps = tqdm(total=4, desc=f"concepts ({encoding})", disable=not progress, leave=False)
     vocab = build_vocab(pairs, int(vocab_size))
-    lookup = {w: j for j, w in enumerate(vocab)}
-    tok_blocks = []
     syn_index = _synonym_index(vocab, wordnet_mode) if encoding == "wordnet" else None
+    tags = {side: sorted(set(itertools.chain.from_iterable(pairs[tag_col]))) for side, (_, tag_col) in SIDES.items()}
+    steps.update(1)
+    masks, names = _masks(pairs, vocab, tags, syn_index)
+    steps.update(3)
+    steps.close()
+    pair_ids = pairs["pair_id"].astype(str).tolist() if "pair_id" in pairs.columns else None
+    assert masks.shape == (n, len(names))
+    return Concepts(names, masks, encoding, pair_ids, wordnet_mode if encoding == "wordnet" else None)
+
+
+def _masks(pairs: pd.DataFrame, vocab: Sequence[str], tags: dict[str, list[str]], syn_index) -> tuple[sp.csc_matrix, list[str]]:
+    """The masks and names of the tokens ``vocab`` (with their synonyms when ``syn_index`` is given), the
+    ``tags`` of each side and the overlap thresholds on ``pairs``, in that order."""
+    lookup = {w: j for j, w in enumerate(vocab)}
+    blocks = []
     for tok_col, _ in SIDES.values():
         block = _membership(pairs[tok_col], lookup, len(vocab))
         if syn_index is not None:
             rows, cols = _synonym_occurrences(pairs[tok_col], syn_index)
             block = (block + _bool_csc(rows, cols, block.shape)).astype(bool)
-        tok_blocks.append(block)
-    steps.update(2)
-    tag_blocks, tag_names = [], []
+        blocks.append(block)
     for side, (_, tag_col) in SIDES.items():
-        tags = sorted(set(itertools.chain.from_iterable(pairs[tag_col])))
-        tag_blocks.append(_membership(pairs[tag_col], {t: j for j, t in enumerate(tags)}, len(tags)))
-        tag_names += [f"{side}:tag:{t}" for t in tags]
-    steps.update(1)
-    masks = sp.hstack([*tok_blocks, *tag_blocks, _overlap_masks(pairs)], format="csc").astype(bool)
+        blocks.append(_membership(pairs[tag_col], {t: j for j, t in enumerate(tags[side])}, len(tags[side])))
+    masks = sp.hstack([*blocks, _overlap_masks(pairs)], format="csc").astype(bool)
     masks.sort_indices()
-    names = (
-        [f"pre:tok:{w}" for w in vocab]
-        + [f"hyp:tok:{w}" for w in vocab]
-        + tag_names
-        + [f"oth:overlap:{t}" for t in OVERLAP_THRESHOLDS]
-    )
-    steps.update(1)
-    steps.close()
-    pair_ids = pairs["pair_id"].astype(str).tolist() if "pair_id" in pairs.columns else None
-    assert masks.shape == (n, len(names))
-    return Concepts(names, masks, encoding, pair_ids, wordnet_mode if encoding == "wordnet" else None)
+    names = ([f"pre:tok:{w}" for w in vocab] + [f"hyp:tok:{w}" for w in vocab]
+             + [f"{side}:tag:{t}" for side in SIDES for t in tags[side]]
+             + [f"oth:overlap:{t}" for t in OVERLAP_THRESHOLDS])
+    return masks, names
 
 
 def masks_like(pairs: pd.DataFrame, reference: Concepts) -> Concepts:
@@ -313,23 +314,9 @@ def masks_like(pairs: pd.DataFrame, reference: Concepts) -> Concepts:
     if missing:
         raise ValueError(f"pairs need columns {', '.join(REQUIRED_COLUMNS)}; missing {', '.join(missing)}")
     vocab = reference.vocab
-    lookup = {w: j for j, w in enumerate(vocab)}
     syn_index = _synonym_index(vocab, reference.wordnet_mode or "exact") if reference.encoding == "wordnet" else None
-    blocks = []
-    for tok_col, _ in SIDES.values():
-        block = _membership(pairs[tok_col], lookup, len(vocab))
-        if syn_index is not None:
-            rows, cols = _synonym_occurrences(pairs[tok_col], syn_index)
-            block = (block + _bool_csc(rows, cols, block.shape)).astype(bool)
-        blocks.append(block)
-    for side, (_, tag_col) in SIDES.items():
-        tags = [n.split(":", 2)[2] for n in reference.names if n.startswith(f"{side}:tag:")]
-        blocks.append(_membership(pairs[tag_col], {t: j for j, t in enumerate(tags)}, len(tags)))
-    masks = sp.hstack([*blocks, _overlap_masks(pairs)], format="csc").astype(bool)
-    masks.sort_indices()
-    names = ([f"pre:tok:{w}" for w in vocab] + [f"hyp:tok:{w}" for w in vocab]
-             + [n for side in SIDES for n in reference.names if n.startswith(f"{side}:tag:")]
-             + [f"oth:overlap:{t}" for t in OVERLAP_THRESHOLDS])
+    tags = {side: [n.split(":", 2)[2] for n in reference.names if n.startswith(f"{side}:tag:")] for side in SIDES}
+    masks, names = _masks(pairs, vocab, tags, syn_index)
     order = {n: j for j, n in enumerate(names)}
     if set(order) != set(reference.names):
         raise ValueError("reference concepts are not in build_concepts' layout (tokens, tags, overlap)")

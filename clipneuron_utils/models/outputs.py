@@ -33,10 +33,7 @@ def activations(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = Non
     """Post-ReLU hidden units (eval mode) for every pair: float32 ``(n_pairs, hidden)``.
 
     ``device``: where to compute them (the model is moved there); None: where the model is."""
-    pairs = as_pairs(pairs)
-    on_device(model, device)
-    data = _prepare(model, pairs, cache, progress)
-    return _outputs(model, data, np.arange(len(pairs)), batch_size)[1]
+    return hidden_and_predictions(model, pairs, cache=cache, batch_size=batch_size, progress=progress, device=device)[0]
 
 
 def predict(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = None, batch_size: int = 1024,
@@ -52,11 +49,12 @@ def predict(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = None, b
 
 
 def hidden_and_predictions(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = None, batch_size: int = 1024,
-                           device: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """(hidden units float32 ``(n, hidden)``, predicted label ids) from one pass, e.g. for edited pairs."""
+                           progress: bool = False, device: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(hidden units float32 ``(n, hidden)``, predicted label ids) from one pass, e.g. for edited pairs;
+    ``device`` as in :func:`activations`."""
     pairs = as_pairs(pairs)
     on_device(model, device)
-    data = _prepare(model, pairs, cache, False)
+    data = _prepare(model, pairs, cache, progress)
     logits, acts = _outputs(model, data, np.arange(len(pairs)), batch_size)
     return acts, logits.argmax(1).astype(np.int64)
 
