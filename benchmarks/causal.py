@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from clipneuron_utils.data import corpus
-from clipneuron_utils.explain import edits
+from clipneuron_utils.explain import edits, regime
 from clipneuron_utils.run import causal, parameters, profiles, regimes, store
 
 BUDGET_S = 480.0  # issue 20: the causal tests add at most 8 minutes to make book PROFILE=offline
@@ -77,7 +77,7 @@ def main() -> None:
     setup = time.perf_counter() - started
     cache = ProbeOnlyCache(pairs.probe)
     n_seeds = sum(len(store.seeds_of(registry[name])) for name in models)
-    print(f"{len(models)} models ({n_seeds} with their seeds), regimes {[causal.regime.label(v) for v in rows]}, {params}")
+    print(f"{len(models)} models ({n_seeds} with their seeds), regimes {[regime.label(v) for v in rows]}, {params}")
     total = setup
     with tempfile.TemporaryDirectory() as tmp:
         causal.run_dir = lambda profile, *parts: Path(tmp).joinpath(*parts)  # results: never the real store

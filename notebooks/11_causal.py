@@ -112,13 +112,10 @@ def named(frame):
 
 ablation = causal_stats.pool_rows(named(found["ablation"]), ["encoder", "regime", "mode", "ranking", "k", "class"])
 units = causal_stats.unit_faithfulness(named(found["edits"])) if len(found["edits"]) else pd.DataFrame()
-shares = causal_stats.faithful_shares(units) if len(units) else pd.DataFrame(
-    columns=["encoder", "regime", "measure", "units", "estimate", "ci_low", "ci_high", "seeds", "_pooled"])
+shares = causal_stats.faithful_shares(units) if len(units) else causal_stats.figure_frame([], "units")
 adv_pairs = causal.adversarial_pairs(named(found["adversarial"]) if len(found["adversarial"]) else found["adversarial"])
-adversarial = causal_stats.adversarial_rates(adv_pairs) if len(adv_pairs) else pd.DataFrame(
-    columns=["encoder", "regime", "measure", "pairs", "estimate", "ci_low", "ci_high", "seeds", "_pooled"])
-effects = causal_stats.shift_effects(units) if len(units) else causal_stats.shift_effects(pd.DataFrame(
-    columns=["encoder", "regime", "seed"]))
+adversarial = causal_stats.adversarial_rates(adv_pairs) if len(adv_pairs) else causal_stats.figure_frame([], "pairs")
+effects = causal_stats.shift_effects(units) if len(units) else causal_stats.figure_frame([], "units")
 k_main = 64 if 64 in ks else ks[len(ks) // 2]
 controls = {e: [c for c in claims.random_networks(e, models, registry).values() if c] for e in encoders}
 untestable = {"clip": "CLIP is untrained here: an architecture-only control"} if claims.untrained_clip(registry) else {}

@@ -83,8 +83,7 @@ def substitute(pairs: pd.DataFrame, rows, side: str, old, new) -> pd.DataFrame:
         record["pair_id"] = f"{record.get('pair_id', row)}~{side}:{o}>{n}"
         record["source"], record["old"], record["new"] = int(row), o, n
         out.append(record)
-    extra = [c for c in ("source", "old", "new") if c not in pairs.columns]
-    return pd.DataFrame(out, columns=[*pairs.columns, *extra])
+    return _edited(out, pairs, ("source", "old", "new"))
 
 
 def append_clause(pairs: pd.DataFrame, rows, word: str, tag: str) -> pd.DataFrame:
@@ -106,7 +105,12 @@ def append_clause(pairs: pd.DataFrame, rows, word: str, tag: str) -> pd.DataFram
         record["pair_id"] = f"{record.get('pair_id', row)}+{word}"
         record["source"] = int(row)
         out.append(record)
-    return pd.DataFrame(out, columns=[*pairs.columns, "source"] if "source" not in pairs.columns else pairs.columns)
+    return _edited(out, pairs, ("source",))
+
+
+def _edited(records: list[dict], pairs: pd.DataFrame, extra) -> pd.DataFrame:
+    """Edited pairs as a frame with ``pairs``' columns then the ``extra`` ones (even when there is none)."""
+    return pd.DataFrame(records, columns=[*pairs.columns, *(c for c in extra if c not in pairs.columns)])
 
 
 def changed_concepts(before: Concepts, after: Concepts, sources) -> list[set[str]]:

@@ -2,7 +2,7 @@
 
 The probed units feed the output layer only (``mlp[1]`` → Dropout → ``mlp[3]``), so an ablated model's
 logits are the saved activations with those columns replaced, times the output weights: no encoder runs
-again (:func:`ablated_predictions`, what the book uses). :func:`ablate` does the same inside the model,
+again (:class:`Ablator`, what the book uses). :func:`ablate` does the same inside the model,
 with a forward hook on the ReLU that is removed on exit; the tests check that both agree and that the
 model is restored exactly.
 """
@@ -55,11 +55,6 @@ def ablate(model: NLIModel, units: Sequence[int], fill: np.ndarray | float = 0.0
         handle.remove()
 
 
-def logits_from_hidden(activations: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """The output layer on the hidden units (eval mode: dropout is the identity), float64 ``(n, 3)``."""
-    return activations.astype(np.float64) @ weights.astype(np.float64).T + bias.astype(np.float64)
-
-
 class Ablator:
     """One model's saved activations and output layer: predictions with any set of units ablated.
 
@@ -80,8 +75,3 @@ class Ablator:
             out[row] = (self.base + (fill[idx][None, :] - self.h[:, idx]) @ self.w[:, idx].T).argmax(axis=1)
         return out
 
-
-def ablated_predictions(activations: np.ndarray, weights: np.ndarray, bias: np.ndarray, unit_sets,
-                        fill: np.ndarray) -> np.ndarray:
-    """:meth:`Ablator.predictions` for one call."""
-    return Ablator(activations, weights, bias).predictions(unit_sets, fill)

@@ -38,41 +38,36 @@ def ablation_curves(pooled: pd.DataFrame, encoders: Sequence[str], regimes: Sequ
     ).properties(title="Accuracy when k units are held at their mean")
 
 
-def faithful_shares(shares: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.Chart:
-    """Share of tested units whose formula's edits move them (pooled, 95 % CI), beside the share the same
-    test finds with the matched null's formula, per model and regime."""
-    _need(shares, ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high"], "shares")
-    data = _plain(shares[shares["measure"].isin(["faithful", "null formula"])])
-    color = alt.Color("measure:N", scale=alt.Scale(domain=["faithful", "null formula"], range=["#d95f02", "#999999"]),
-                      title="edits of")
+def _rates(data: pd.DataFrame, measures: Sequence[str], colors: Sequence[str], *, encoders: Sequence[str],
+           regimes: Sequence[str], x_title: str, count: str, fmt: str, legend: str | None, title: str) -> alt.Chart:
+    """Two pooled rates per model (column) and regime (row), points with their 95 % intervals."""
+    data = _plain(data[data["measure"].isin(list(measures))])
+    color = alt.Color("measure:N", scale=alt.Scale(domain=list(measures), range=list(colors)), title=legend)
     base = alt.Chart(_inline(data))
     points = base.mark_point(filled=True, size=60).encode(
-        x=alt.X("estimate:Q", title="share of tested units found faithful", axis=alt.Axis(format="%"),
-                scale=alt.Scale(domain=[0, 1])),
+        x=alt.X("estimate:Q", title=x_title, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("measure:N", title=None), color=color,
-        tooltip=["encoder:N", "regime:N", "measure:N", "units:Q", alt.Tooltip("estimate:Q", format=".0%"),
-                 alt.Tooltip("ci_low:Q", format=".0%"), alt.Tooltip("ci_high:Q", format=".0%")])
+        tooltip=["encoder:N", "regime:N", "measure:N", f"{count}:Q", alt.Tooltip("estimate:Q", format=fmt),
+                 alt.Tooltip("ci_low:Q", format=fmt), alt.Tooltip("ci_high:Q", format=fmt)])
     bars = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q", y="measure:N", color=color)
     return alt.layer(bars, points).properties(width=200, height=50).facet(
         column=alt.Column("encoder:N", sort=list(encoders), title=None),
         row=alt.Row("regime:N", sort=list(regimes), title="a unit fires on"),
-    ).properties(title="Do a unit's formula's words move it? (grey: the matched null's formula)")
+    ).properties(title=title)
+
+
+def faithful_shares(shares: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.Chart:
+    """Share of tested units whose formula's edits move them (pooled, 95 % CI), beside the share the same
+    test finds with the matched null's formula, per model and regime."""
+    _need(shares, ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high"], "shares")
+    return _rates(shares, ["faithful", "null formula"], ["#d95f02", "#999999"], encoders=encoders, regimes=regimes,
+                  x_title="share of tested units found faithful", count="units", fmt=".0%", legend="edits of",
+                  title="Do a unit's formula's words move it? (grey: the matched null's formula)")
 
 
 def adversarial_rates(rates: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.Chart:
     """Error rates (pooled, 95 % CI) on pairs built to satisfy a unit's formula and on their controls."""
     _need(rates, ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high"], "rates")
-    data = _plain(rates[rates["measure"].isin(["formula pairs", "control pairs"])])
-    color = alt.Color("measure:N", scale=alt.Scale(domain=["formula pairs", "control pairs"], range=["#d95f02", "#999999"]),
-                      title=None)
-    base = alt.Chart(_inline(data))
-    points = base.mark_point(filled=True, size=60).encode(
-        x=alt.X("estimate:Q", title="error rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y("measure:N", title=None), color=color,
-        tooltip=["encoder:N", "regime:N", "measure:N", "pairs:Q", alt.Tooltip("estimate:Q", format=".1%"),
-                 alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%")])
-    bars = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q", y="measure:N", color=color)
-    return alt.layer(bars, points).properties(width=200, height=50).facet(
-        column=alt.Column("encoder:N", sort=list(encoders), title=None),
-        row=alt.Row("regime:N", sort=list(regimes), title="a unit fires on"),
-    ).properties(title="Errors on pairs built to satisfy a unit's formula, against matched controls")
+    return _rates(rates, ["formula pairs", "control pairs"], ["#d95f02", "#999999"], encoders=encoders,
+                  regimes=regimes, x_title="error rate", count="pairs", fmt=".1%", legend=None,
+                  title="Errors on pairs built to satisfy a unit's formula, against matched controls")

@@ -26,9 +26,9 @@ import pandas as pd
 from ..artifacts import CorruptArtifactError, cache_key, discard, load_frame, run_dir, save_frame
 from ..data.snli import LABELS
 from ..explain import edits as edit_rules
-from ..explain import formulas, regime
+from ..explain import formulas
 from ..explain.concepts import masks_like
-from ..explain.controls import random_masks
+from ..explain.controls import SEARCH_KEYS, random_masks
 from ..explain.probe import polarity
 from ..explain.search import beam_search_by_length
 from ..models.ablation import MODES, Ablator, fill_values
@@ -37,7 +37,6 @@ from ..models.outputs import hidden_and_predictions
 from ..stats import causal as causal_stats
 from . import store
 
-RANKINGS = ("top IoU", "top excess IoU", "bottom IoU", "random")
 _FORMAT = 2  # 2: random sets from the explained units; control edits avoid the formulas' words
 
 
@@ -62,16 +61,16 @@ def ablation(rows_by_regime: dict, activations: np.ndarray, weights: np.ndarray,
     """:func:`causal_stats.accuracy_changes` for each regime and fill of one model."""
     ablator = Ablator(activations, weights, bias)
     base = ablator.base.argmax(axis=1)
+    sets = {value: {(name, k): unit_sets for k in ks  # drawn once per regime, ablated with each fill
+                    for name, unit_sets in rankings(rows, activations.shape[1], k, draws,
+                                                    np.random.default_rng([seed, k])).items()}
+            for value, rows in rows_by_regime.items()}
     frames = []
     for mode in MODES:
         fill = fill_values(activations, mode)
-        for value, rows in rows_by_regime.items():
-            preds = {}
-            for k in ks:
-                sets = rankings(rows, activations.shape[1], k, draws, np.random.default_rng([seed, k]))
-                for name, unit_sets in sets.items():
-                    preds[(name, k)] = ablator.predictions(unit_sets, fill)
-            if preds:
+        for value, chosen in sets.items():
+            if chosen:
+                preds = {key: ablator.predictions(unit_sets, fill) for key, unit_sets in chosen.items()}
                 frames.append(causal_stats.accuracy_changes(gold, base, preds).assign(regime=value, mode=mode))
     if not frames:
         return pd.DataFrame(columns=["ranking", "k", "class", "delta", "var", "regime", "mode"])
@@ -90,10 +89,8 @@ def null_formulas(counts, concepts, *, n_pairs: int, length: int, seed: int, sea
     if not counts:
         return []
     masks = random_masks(counts, n_pairs, tries, seed)
-    found = beam_search_by_length(masks, concepts, max_length=length, min_acts=0, progress=False,
-                                  beam_size=search_params.get("beam_size", 10),
-                                  complexity_penalty=search_params.get("complexity_penalty", 1.0),
-                                  or_not=search_params.get("or_not", False), expand_all=search_params.get("expand_all", False))
+    search = {k: v for k, v in search_params.items() if k in SEARCH_KEYS and k != "max_length"}  # as chapter 5 searched
+    found = beam_search_by_length(masks, concepts, max_length=length, min_acts=0, progress=False, **search)
     found = found[found["max_length"] == length].sort_values("neuron")["formula"].tolist()
     out = []
     for i in range(len(counts)):
@@ -293,6 +290,3 @@ def regime_rows(search: pd.DataFrame, swept: pd.DataFrame | None, matched: float
         out[float(matched)] = cut(at(swept, matched))
     return out
 
-
-def labels(values) -> dict:
-    return {regime.label(v): v for v in values}

@@ -93,6 +93,19 @@ def _figures(pooled: dict) -> dict:
             "seeds": pooled["k"]}
 
 
+FIGURES = ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high", "seeds", "_pooled"]
+
+
+def _figure_row(encoder, regime, measure: str, pooled: dict, **counts) -> dict:
+    """One row of a pooled figure's table (``counts``: how many units or pairs it rests on)."""
+    return {"encoder": encoder, "regime": regime, "measure": measure, **counts, **_figures(pooled), "_pooled": pooled}
+
+
+def figure_frame(rows: list[dict], count: str) -> pd.DataFrame:
+    """Pooled figures as a table, with its columns even when there is no row."""
+    return pd.DataFrame(rows, columns=[*FIGURES[:3], count, *FIGURES[3:]])
+
+
 def pool_rows(per_seed: pd.DataFrame, by, estimate: str = "delta", variance: str = "var") -> pd.DataFrame:
     """``per_seed`` rows pooled over seeds within each group of ``by`` (random effects, :func:`replicates.pool`)."""
     out = []
@@ -137,10 +150,6 @@ def _passes(test: np.ndarray, control: np.ndarray, min_shift: float, alpha: floa
     return bool(p < alpha)
 
 
-def _share_var(p: float, n: int) -> float:
-    return max(p * (1 - p), 0.25 / n) / n  # as replicates.proportion: never a zero variance
-
-
 def faithful_shares(units: pd.DataFrame) -> pd.DataFrame:
     """Per (encoder, regime): the pooled share of tested units that are faithful, the share the same test
     gives with the matched null's formula (over the units whose null formula names a word), and their
@@ -156,17 +165,14 @@ def faithful_shares(units: pd.DataFrame) -> pd.DataFrame:
         for what, sel, hits, total in (("faithful", ok_f, "f", "n_f"), ("null formula", ok_n, "n", "n_n")):
             if len(sel):
                 pooled = replicates.proportion(sel[hits], sel[total])
-                rows.append({"encoder": encoder, "regime": regime, "measure": what, "units": int(sel[total].sum()),
-                             **_figures(pooled), "_pooled": pooled})
+                rows.append(_figure_row(encoder, regime, what, pooled, units=int(sel[total].sum())))
         both = s[(s["n_f"] >= MIN_UNITS) & (s["n_n"] >= MIN_UNITS)]
         if len(both):
             pf, pn = both["f"] / both["n_f"], both["n"] / both["n_n"]
-            var = [_share_var(a, na) + _share_var(b, nb) for a, na, b, nb in zip(pf, both["n_f"], pn, both["n_n"])]
+            var = replicates.proportion_variance(pf, both["n_f"]) + replicates.proportion_variance(pn, both["n_n"])
             pooled = replicates.pool((pf - pn).to_numpy(), var)
-            rows.append({"encoder": encoder, "regime": regime, "measure": "faithful − null formula",
-                         "units": int(both["n_f"].sum()), **_figures(pooled), "_pooled": pooled})
-    return pd.DataFrame(rows, columns=["encoder", "regime", "measure", "units", "estimate", "ci_low", "ci_high",
-                                       "seeds", "_pooled"])
+            rows.append(_figure_row(encoder, regime, "faithful − null formula", pooled, units=int(both["n_f"].sum())))
+    return figure_frame(rows, "units")
 
 
 def shift_effects(units: pd.DataFrame) -> pd.DataFrame:
@@ -187,10 +193,8 @@ def shift_effects(units: pd.DataFrame) -> pd.DataFrame:
                 n_units += len(d)
             if est:
                 pooled = replicates.pool(est, var)
-                rows.append({"encoder": encoder, "regime": regime, "measure": what, "units": n_units,
-                             **_figures(pooled), "_pooled": pooled})
-    return pd.DataFrame(rows, columns=["encoder", "regime", "measure", "units", "estimate", "ci_low", "ci_high",
-                                       "seeds", "_pooled"])
+                rows.append(_figure_row(encoder, regime, what, pooled, units=n_units))
+    return figure_frame(rows, "units")
 
 
 # ------------------------------------------------------------------------------------- adversarial
@@ -216,13 +220,10 @@ def adversarial_rates(pairs: pd.DataFrame) -> pd.DataFrame:
             continue
         for what, col in (("formula pairs", "formula"), ("control pairs", "control")):
             pooled = replicates.proportion(s[col], s["n"])
-            rows.append({"encoder": encoder, "regime": regime, "measure": what, "pairs": int(s["n"].sum()),
-                         **_figures(pooled), "_pooled": pooled})
+            rows.append(_figure_row(encoder, regime, what, pooled, pairs=int(s["n"].sum())))
         pooled = replicates.pool(s["d"], s["var"])
-        rows.append({"encoder": encoder, "regime": regime, "measure": "formula − control", "pairs": int(s["n"].sum()),
-                     **_figures(pooled), "_pooled": pooled})
-    return pd.DataFrame(rows, columns=["encoder", "regime", "measure", "pairs", "estimate", "ci_low", "ci_high",
-                                       "seeds", "_pooled"])
+        rows.append(_figure_row(encoder, regime, "formula − control", pooled, pairs=int(s["n"].sum())))
+    return figure_frame(rows, "pairs")
 
 
 # ---------------------------------------------------------------------------------------- verdicts

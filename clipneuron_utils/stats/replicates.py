@@ -206,8 +206,14 @@ def mean_difference(scored: pd.DataFrame, model: str, *, first: dict, second: di
 def proportion(successes, totals, alpha: float = 0.05) -> dict:
     """Per-seed proportions (e.g. probe accuracy: correct of n) pooled over seeds."""
     p = np.asarray(successes, dtype=float) / np.asarray(totals, dtype=float)
-    var = np.maximum(p * (1 - p), 0.25 / np.asarray(totals, dtype=float)) / np.asarray(totals, dtype=float)
-    return pool(p, var, alpha=alpha)
+    return pool(p, proportion_variance(p, totals), alpha=alpha)
+
+
+def proportion_variance(p, totals):
+    """The within-seed variance of a proportion ``p`` of ``totals``, never below that of p = 1/2 over
+    ``4·totals`` (a share of 0 or 1 is not exact)."""
+    n = np.asarray(totals, dtype=float)
+    return np.maximum(np.asarray(p, dtype=float) * (1 - np.asarray(p, dtype=float)), 0.25 / n) / n
 
 
 def difference(a: dict, b: dict, alpha: float = 0.05) -> dict:
