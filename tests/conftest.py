@@ -1,5 +1,6 @@
 """Shared fixtures: the SNLI folder of ../shared when present, and an isolated runs/ folder."""
 
+import json
 import os
 from pathlib import Path
 
@@ -21,3 +22,15 @@ def runs_tmp(tmp_path, monkeypatch) -> Path:
     """Point runs/ at a temporary folder so tests never touch the checkout's artifacts."""
     monkeypatch.setenv("CLIPNEURON_RUNS", str(tmp_path / "runs"))
     return tmp_path / "runs"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under mutmut (``make mutation``) a mutant's tests run fastest first: mutmut stops at the first failure, so a
+    mutant that a quick known-answer test kills no longer waits for the slow scorecard tests to run before it."""
+    if not os.environ.get("MUTANT_UNDER_TEST"):
+        return
+    try:
+        durations = json.loads(Path("mutmut-stats.json").read_text())["duration_by_test"]
+    except (OSError, ValueError, KeyError):  # the stats run that writes it: keep pytest's order
+        return
+    items.sort(key=lambda item: durations.get(item.nodeid, 0.0))

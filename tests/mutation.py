@@ -48,6 +48,8 @@ ALWAYS = (
     "clipneuron_utils.stats.claims.x_count_status",
     "clipneuron_utils.stats.claims.x_verdict",
     "clipneuron_utils.stats.replicates.x_equivalence",
+    "clipneuron_utils.stats.causal.x_rule",
+    "clipneuron_utils.stats.causal.x__status",
 )
 
 #: the mutant classes that once survived (issue 21), each planted by hand: (what, file, original, mutant, the test
@@ -332,19 +334,17 @@ def main(argv=None) -> int:
     if not args.report_only:
         todo = [n for n in names if mutants[n]["status"] != "killed"]  # survivors again: the tests may have grown
         with tqdm(total=len(todo), desc="mutants run", unit="mutant") as bar:
-            for i in range(0, len(todo), 400):  # the command line stays short
-                chunk = todo[i:i + 400]
-                job = subprocess.Popen([*MUTMUT, "run", *chunk], cwd=ROOT, stdout=subprocess.DEVNULL)
-                while job.poll() is None:
-                    time.sleep(5)
-                    bar.n = i + sum(statuses().get(n) is not None for n in chunk)
-                    bar.refresh()
-                bar.n = i + len(chunk)
+            # one call: each call first reruns every test that reaches its mutants on the real code
+            job = subprocess.Popen([*MUTMUT, "run", *todo], cwd=ROOT, stdout=subprocess.DEVNULL)
+            while job.poll() is None:
+                time.sleep(5)
+                bar.n = sum(statuses().get(n) is not None for n in todo)
                 bar.refresh()
-                if job.returncode:
-                    print(f"mutmut stopped with exit code {job.returncode}; the results so far are kept in mutants/: "
-                          "run make mutation again to go on", file=sys.stderr)
-                    break
+            bar.n = len(todo)
+            bar.refresh()
+        if job.returncode:
+            print(f"mutmut stopped with exit code {job.returncode}; the results so far are kept in mutants/: "
+                  "run make mutation again to go on", file=sys.stderr)
         mutants = catalogue()
     skipped = sum(m["message_only"] for m in mutants.values())
     print(f"{len(mutants)} mutants generated; {skipped} change only a message, a warning or a progress bar (not sampled); "

@@ -278,6 +278,32 @@ def test_card_verdicts_follow_the_rules_and_the_random_networks():
     assert "| C1 |" in text and "**holds, as in a random network**" in text
 
 
+def test_the_causal_rule_at_each_of_its_branches():
+    """Known answers of :func:`causal.rule`: minimum 0.01, two seeds unless said."""
+    def p(est, lo, hi, k=2):
+        return {"estimate": est, "ci_low": lo, "ci_high": hi, "k": k}
+
+    rule = causal_stats.rule
+    assert rule(p(0.05, 0.02, 0.08), 0.01, []) == ("holds", "")
+    assert rule(p(0.01, 0.001, 0.02), 0.01, []) == ("holds", "")  # exactly the minimum effect is enough
+    assert rule(p(0.005, 0.001, 0.009), 0.01, []) == ("too small to matter", "")
+    assert rule(p(0.0, -0.01, 0.0099), 0.01, []) == ("does not hold", "")
+    assert rule(p(0.0, -0.01, 0.01), 0.01, []) == ("inconclusive", "")  # the CI reaches the minimum
+    assert rule(p(0.05, 0.0, 0.08), 0.01, []) == ("inconclusive", "")  # a CI touching 0 does not exclude it
+    assert rule(p(-0.05, -0.08, -0.02), 0.01, []) == ("does not hold", "")  # the wrong sign
+    assert rule(p(0.05, 0.02, 0.08), 0.01, [p(0.0, -0.01, 0.005), None]) == ("holds", "")
+    assert rule(p(0.05, 0.02, 0.08), 0.01, [p(0.0, -0.01, 0.005), p(0.03, 0.01, 0.05)]) == \
+        ("holds, as in a random network", "")
+    assert rule(p(0.05, 0.02, 0.08), 0.01, [p(0.005, 0.001, 0.009)]) == ("holds", "")  # a small control does not
+    one_seed = ("not testable in this build", "one seed: no between-model variance")
+    assert rule(p(0.05, 0.02, 0.08, k=1), 0.01, []) == one_seed
+    assert rule(p(0.05, 0.02, 0.08, k=0), 0.01, []) == one_seed
+    assert rule(p(0.05, 0.02, 0.08), 0.01, [], "untrained CLIP") == ("not testable in this build", "untrained CLIP")
+    assert rule(p(0.05, 0.02, 0.08, k=1), 0.01, [], "untrained") == ("not testable in this build", "untrained")
+    assert rule(None, 0.01, [p(0.05, 0.02, 0.08)]) == ("not testable in this build", "")
+    assert rule(p(float("nan"), 0.02, 0.08), 0.01, []) == ("not testable in this build", "")
+
+
 def test_causal_parameters_are_checked():
     assert RULES["ablation_ks"]([16, 64]) is None
     assert RULES["ablation_ks"]([16, 16]) and RULES["ablation_ks"]([]) and RULES["ablation_ks"]([0])

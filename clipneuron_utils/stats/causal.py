@@ -261,9 +261,24 @@ def _status(pooled: dict | None, floor: float) -> str | None:
     return claims.effect_status(pooled, +1, floor) if pooled else None
 
 
+def rule(pooled: dict | None, floor: float, controls: list, untestable: str | None = None) -> tuple[str, str]:
+    """One causal verdict and its note: the pooled figure against its minimum effect ``floor`` (both signs of
+    :func:`claims.effect_status`), *holds, as in a random network* where any of ``controls`` (their pooled
+    figures) passes the same rule, and *not testable* with the reason where the encoder is ``untestable`` or
+    the figure comes from one seed (no between-model variance)."""
+    shows = any(_status(c, floor) == "yes" for c in controls)
+    note = ""
+    if untestable:
+        note = untestable
+    elif pooled is not None and pooled.get("k", 0) < 2:
+        note = "one seed: no between-model variance"
+    testable = not untestable and pooled is not None and pooled.get("k", 0) >= 2
+    return claims.verdict(_status(pooled, floor), "n/a", shows, testable), note
+
+
 def card(ablation: pd.DataFrame, shifts: pd.DataFrame, adversarial: pd.DataFrame, encoders, regimes: dict,
          controls: dict, k: int = 64, mode: str = "mean", untestable: dict | None = None) -> pd.DataFrame:
-    """One row per causal claim × encoder × regime: the figure and the verdict (:data:`claims.VERDICTS`).
+    """One row per causal claim × encoder × regime: the figure and the verdict (:func:`rule`).
 
     ``regimes``: label → regime value in the frames' ``regime`` column; ``controls``: encoder → the names
     of its random-network control models (C1 is also computed on them). C1's random networks and C2's null
@@ -281,30 +296,24 @@ def card(ablation: pd.DataFrame, shifts: pd.DataFrame, adversarial: pd.DataFrame
 
     for label, value in regimes.items():
         for encoder in encoders:
-            a = pick(ablation, encoder=encoder, regime=value, mode=mode, ranking="top excess − random", k=k,
-                     **{"class": "all"})
-            shows = any(_status(pick(ablation, encoder=c, regime=value, mode=mode, ranking="top excess − random",
-                                     k=k, **{"class": "all"}), claims.MIN_ACCURACY_GAIN) == "yes"
-                        for c in controls.get(encoder, ()))
-            figures = {"C1": (a, claims.MIN_ACCURACY_GAIN, shows),
-                       "C2": (pick(shifts, encoder=encoder, regime=value, measure="formula − frequency"), MIN_SHIFT,
-                              _status(pick(shifts, encoder=encoder, regime=value, measure="null − frequency"),
-                                      MIN_SHIFT) == "yes"),
-                       "C3": (pick(adversarial, encoder=encoder, regime=value, measure="formula − control"),
-                              claims.MIN_ACCURACY_GAIN, False)}
+            def ablated(model):
+                return pick(ablation, encoder=model, regime=value, mode=mode, ranking="top excess − random", k=k,
+                            **{"class": "all"})
+
             null = pick(shifts, encoder=encoder, regime=value, measure="null − frequency")
-            for key, (pooled, floor, random_shows) in figures.items():
-                status = _status(pooled, floor)
-                note = ("no null control: the matched null's formulas name no word here"
-                        if key == "C2" and pooled is not None and null is None else "")
-                testable = encoder not in untestable and pooled is not None and pooled.get("k", 0) >= 2
-                if encoder in untestable:
-                    note = untestable[encoder]
-                elif pooled is not None and pooled.get("k", 0) < 2:
-                    note = "one seed: no between-model variance"
+            figures = {"C1": (ablated(encoder), claims.MIN_ACCURACY_GAIN,
+                              [ablated(c) for c in controls.get(encoder, ())]),
+                       "C2": (pick(shifts, encoder=encoder, regime=value, measure="formula − frequency"), MIN_SHIFT,
+                              [null]),
+                       "C3": (pick(adversarial, encoder=encoder, regime=value, measure="formula − control"),
+                              claims.MIN_ACCURACY_GAIN, [])}
+            for key, (pooled, floor, against) in figures.items():
+                verdict, note = rule(pooled, floor, against, untestable.get(encoder))
+                if not note and key == "C2" and pooled is not None and null is None:
+                    note = "no null control: the matched null's formulas name no word here"
                 rows.append({"id": key, "claim": CAUSAL[key].short, "encoder": encoder, "regime": label,
                              "this build": replicates.describe(pooled) if pooled else "n/a",
-                             "verdict": claims.verdict(status, "n/a", random_shows, testable), "note": note})
+                             "verdict": verdict, "note": note})
     return pd.DataFrame(rows)
 
 
