@@ -220,7 +220,6 @@ def catalogue() -> dict[str, dict]:
 def sample(mutants: dict[str, dict], per_module: int | None, seed: int) -> list[str]:
     """All verdict-rule mutants, and ``per_module`` others per module (all with None), drawn from the mutants
     outside ``raise``/``warn`` statements; then those that only shape a message or a progress bar are left out."""
-    rng = random.Random(seed)
     chosen, by_module = [], defaultdict(list)
     for name, m in sorted(mutants.items()):
         if m["raise_only"]:
@@ -230,6 +229,7 @@ def sample(mutants: dict[str, dict], per_module: int | None, seed: int) -> list[
         else:
             by_module[m["module"]].append(name)
     for module, names in sorted(by_module.items()):
+        rng = random.Random(f"{seed}:{module}")  # one stream per module: a new module leaves the others' samples alone
         chosen += names if per_module is None or len(names) <= per_module else rng.sample(names, per_module)
     return [name for name in chosen if not mutants[name]["message_only"]]  # and what only shapes a message
 
