@@ -392,3 +392,126 @@ def test_formula_kinds_counts_zero_atoms_as_zero():
     assert str(kinds["n_atoms"].dtype) == "Int64"
     per = kinds[kinds.aspect == "concept kind"].set_index("category")["n_atoms"]
     assert per["hyp:tok"] == 1 and per["pre:tok"] == 1 and per["oth:overlap"] == 0
+
+
+# ------------------------------------------------------------ known answers at the edges, round 2 (issue 21)
+
+
+def test_mean_iou_by_length_puts_max_length_last_when_asked_to_group_by_it():
+    """An explicit ``by`` naming max_length groups by it once, as the last key (one row per length)."""
+    rows = [dict(encoder="clip", max_length=length, neuron=u, iou=0.1 * length + 0.1 * u)
+            for length in (1, 2) for u in range(2)]
+    table = compositionality.mean_iou_by_length(results_frame(rows), by=["max_length", "encoder"])
+    assert list(table.columns) == ["encoder", "max_length", "mean_iou", "sem", "n_explained", "n_units"]
+    assert table["max_length"].tolist() == [1, 2]
+    assert table["mean_iou"].tolist() == pytest.approx([0.15, 0.25])
+
+
+def test_encoding_difference_tests_five_nonzero_pairs_by_default():
+    """Five neurons, WordNet − standard = +0.01, +0.02, −0.005, +0.03, +0.04: the default min_pairs is 5, so the
+    test runs; the one negative difference has the smallest |d| (rank 1), so W = 1 and the exact two-sided p is
+    2 · P(W ≤ 1) = 2 · 2/32 = 0.125."""
+    delta = [0.01, 0.02, -0.005, 0.03, 0.04]
+    rows = []
+    for u, d in enumerate(delta):
+        rows += [dict(encoder="clip", encoding="standard", max_length=1, neuron=u, iou=0.2),
+                 dict(encoder="clip", encoding="wordnet", max_length=1, neuron=u, iou=0.2 + d)]
+    row = compositionality.encoding_difference(results_frame(rows)).iloc[0]
+    assert row["n_nonzero"] == 5
+    assert row["wilcoxon_statistic"] == 1.0 and row["wilcoxon_p"] == pytest.approx(0.125)
+    assert math.isnan(compositionality.encoding_difference(results_frame(rows), min_pairs=6).iloc[0]["wilcoxon_p"])
+
+
+def test_compositionality_tables_name_the_results_frame():
+    """A results frame lacking a needed column, or a ``by`` column, is refused with the parameter's name."""
+    frame = results_frame([dict(max_length=1, neuron=0, iou=0.1)])  # no encoding column
+    with pytest.raises(ValueError, match="^results lacks column"):
+        compositionality.encoding_difference(frame)
+    with pytest.raises(ValueError, match=r"^results lacks column\(s\) seed"):
+        compositionality.formula_kinds(frame, by=["seed"])
+
+
+def test_formula_kinds_counts_formulas_per_concept_kind():
+    """Two formulas, 'hyp:tok:man' and '(hyp:tok:man AND NOT pre:tok:man)': hyp:tok is used by both, pre:tok by
+    one, the other kinds by none — the concept-kind rows' n_formulas, with share = n_formulas / 2."""
+    frame = pd.DataFrame({"max_length": 2, "formula": ["hyp:tok:man", "(hyp:tok:man AND NOT pre:tok:man)"],
+                          "iou": [0.2, 0.3], "explained": True})
+    kinds = compositionality.formula_kinds(frame)
+    kinds = kinds[kinds.aspect == "concept kind"].set_index("category")
+    assert kinds["n_formulas"].to_dict() == {"pre:tok": 1, "hyp:tok": 2, "pre:tag": 0, "hyp:tag": 0, "oth:overlap": 0}
+    assert kinds["share"].tolist() == pytest.approx([0.5, 1.0, 0.0, 0.0, 0.0])
+
+
+# activations with a hand-checkable SD: mean 2, SD exactly 2 (population, zeros included), two pairs not firing
+KNOWN_ACTS = np.array([2.0, 0.0, 6.0, 2.0, 0.0, 2.0])
+
+
+def test_conditional_probability_of_a_hand_computed_unit():
+    """KNOWN_ACTS in SD from zero are 1, 0, 3, 1, 0, 1. With the default width 0.5 SD the bins are: not firing
+    (pairs 1, 4), [1, 1.5) (pairs 0, 3, 5, raw 2) and [3, 3.5) (pair 2, raw 6). Concept c holds on pairs 0 and
+    2: shares 0, 1/3, 1; concept d on the rest: 1, 2/3, 0. One row per (bin, concept), numbered 0..5."""
+    c = np.array([1, 0, 1, 0, 0, 0], bool)
+    frame = single_neurons.conditional_probability(KNOWN_ACTS, {"c": c, "d": ~c})
+    assert frame.index.tolist() == list(range(6))
+    assert frame["bin"].tolist() == [0.0, 1.25, 3.25] * 2
+    assert frame["bin_low"].tolist() == [0.0, 1.0, 3.0] * 2 and frame["bin_high"].tolist() == [0.0, 1.5, 3.5] * 2
+    assert frame["bin_label"].tolist()[:3] == [single_neurons.ZERO_BIN_LABEL, "[1, 1.5) SD", "[3, 3.5) SD"]
+    assert frame["share"].tolist() == pytest.approx([0, 1 / 3, 1, 1, 2 / 3, 0])
+    assert frame["n_pairs"].tolist() == [2, 3, 1] * 2
+    assert frame["act_min"].tolist() == [0.0, 2.0, 6.0] * 2 and frame["act_max"].tolist() == [0.0, 2.0, 6.0] * 2
+    assert frame.attrs == {"sd": 2.0, "origin": "zero", "center": 0.0, "bin_width_sd": 0.5}
+
+
+def test_conditional_probability_of_no_pairs_reports_no_spread():
+    """No activations: an empty table whose SD is 0 (nothing varies), not an invented 1."""
+    frame = single_neurons.conditional_probability(np.array([]), {"c": np.array([], bool)})
+    assert frame.empty and frame.attrs["sd"] == 0.0
+
+
+def test_bin_table_links_bin_codes_to_rows():
+    """The bin table's bin_code is the code _activation_bins gives each pair: −1 for the not-firing bin, then
+    0, 1, … for the firing bins in order."""
+    bins = single_neurons._activation_bins(KNOWN_ACTS, 0.5, "zero", True)
+    assert bins["code"].tolist() == [0, -1, 1, 0, -1, 0]
+    assert single_neurons._bin_table(bins)["bin_code"].tolist() == [-1, 0, 1]
+
+
+def test_activation_spectrum_of_a_hand_computed_unit():
+    """KNOWN_ACTS measured from the mean (2) in SD (2): 0, −1, 2, 0, −1, 0, and activation 0 sits at −1 SD, so
+    the firing bins are [0, 0.5) and [2, 2.5). Sorted by activation (ties in pair order): pairs 2, 0, 3, 5, 1, 4,
+    ranked 1..6 as integers; the frame has exactly the documented columns and the SD, origin, centre and width
+    in its attrs."""
+    pairs = pd.DataFrame({"premise": list("abcdef"), "hypothesis": list("ABCDEF"),
+                          "label": ["entailment", "neutral", "contradiction", "neutral", "entailment", "neutral"]})
+    spectrum = single_neurons.activation_spectrum(KNOWN_ACTS, pairs, pred=[0, 1, 2, 2, 0, 1], origin="mean")
+    assert list(spectrum.columns) == ["rank", "pair_id", "premise", "hypothesis", "activation", "activation_sd", "firing",
+                                      "bin_order", "bin", "bin_low", "bin_high", "bin_label", "gold", "predicted", "correct"]
+    assert spectrum["rank"].tolist() == [1, 2, 3, 4, 5, 6] and spectrum["rank"].dtype == np.int64
+    assert spectrum["pair_id"].tolist() == ["2", "0", "3", "5", "1", "4"]
+    assert spectrum["activation_sd"].tolist() == [2.0, 0.0, 0.0, 0.0, -1.0, -1.0]
+    assert spectrum["bin"].tolist() == [2.25, 0.25, 0.25, 0.25, -1.0, -1.0]
+    assert spectrum["bin_low"].tolist() == [2.0, 0.0, 0.0, 0.0, -1.0, -1.0]
+    assert spectrum["bin_high"].tolist() == [2.5, 0.5, 0.5, 0.5, -1.0, -1.0]
+    assert spectrum["correct"].tolist() == [True, True, False, True, True, True]
+    assert spectrum.attrs == {"sd": 2.0, "origin": "mean", "center": 2.0, "bin_width_sd": 0.5}
+
+
+def test_activation_spectrum_names_each_bad_argument():
+    """Bad input is refused with the name of the argument at fault, spelt as the caller knows it."""
+    pairs = pd.DataFrame({"premise": list("abc"), "hypothesis": list("ABC")})
+    with pytest.raises(ValueError, match="^acts_of_unit must be 1-D"):
+        single_neurons.activation_spectrum(np.zeros((3, 2)), pairs, gold=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"^pairs \(or pass gold\) lacks column\(s\) label"):
+        single_neurons.activation_spectrum(np.zeros(3), pairs)
+    with pytest.raises(ValueError, match="^gold holds"):
+        single_neurons.activation_spectrum(np.zeros(3), pairs, gold=["entailment", "yes", "neutral"])
+
+
+def test_top_activating_defaults_to_ten_and_allows_one(unit):
+    """k defaults to 10 (the paper's examples), and k = 1 (the single strongest pair) is allowed."""
+    acts, pairs, pred = unit
+    assert np.count_nonzero(acts > 0) > 10
+    top = single_neurons.top_activating(acts, pairs, pred)
+    assert len(top) == 10 and top["activation"].tolist() == sorted(acts, reverse=True)[:10]
+    one = single_neurons.top_activating(acts, pairs, pred, k=1)
+    assert one["pair_id"].tolist() == ["p5"]

@@ -448,3 +448,208 @@ def test_a4_a6_and_a7_read_their_own_lengths_and_directions():
     assert a6["estimate"] < -0.9 and (before6, after6) == ("yes", "yes")
     a7, _, before7, _ = claims._figures("A7", "clip", frame, {"seed": 0}, 0.05)
     assert abs(a7["estimate"]) < 1e-6 and before7 != "yes"
+
+
+# ------------------------------------------------------- known answers that pin the wiring (issue 21, mutants)
+
+
+def test_r_needs_three_units_and_correlation_reads_only_its_encoding():
+    """_r of two units is undefined (any two points lie on a line, r = ±1 says nothing); three units give the
+    hand-computed r. correlation() uses only the rows of the encoding asked for: with one seed of 5 standard
+    units (r = 0.8 by hand) it is exactly 0.8 with the Fisher interval tanh(atanh 0.8 ± 1.96·√(1/2)), whatever
+    the WordNet rows of the same units say."""
+    assert math.isnan(replicates._r(np.array([0.0, 1.0]), np.array([0.0, 1.0])))
+    assert replicates._r(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0])) == pytest.approx(0.5)
+    base = {"encoder": "clip", "seed": 0, "max_length": 1, "neuron": np.arange(5), "n_fires": 100, "explained": True,
+            "iou": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    frame = pd.concat([pd.DataFrame({**base, "encoding": "standard", "acc_when_firing": [2.0, 1.0, 4.0, 3.0, 5.0]}),
+                       pd.DataFrame({**base, "encoding": "wordnet", "acc_when_firing": [5.0, 3.0, 4.0, 1.0, 2.0]})])
+    pooled = replicates.correlation(frame, "clip", "standard", 1)
+    assert pooled["k"] == 1 and pooled["estimate"] == pytest.approx(0.8)
+    assert pooled["ci_high"] == pytest.approx(math.tanh(math.atanh(0.8) + 1.959964 * math.sqrt(0.5)), abs=1e-6)
+
+
+def test_columns_keeps_one_firing_units_and_ignores_unrelated_gaps():
+    """A unit that fired once has log firing count 0 (kept, not dropped as if it never fired); a NaN in a column
+    the statistic does not use (here the formula) does not drop a unit; unexplained units and units that never
+    fired (log of 0) are left out."""
+    frame = pd.DataFrame({"n_fires": [1, 0, 5, 10], "explained": [True, True, True, False],
+                          "iou": [0.1, 0.2, 0.3, 0.4], "acc_when_firing": [0.5, 0.6, 0.7, 0.8],
+                          "formula": ["a", "b", None, "d"]})
+    x, y, z, data = replicates._columns(frame, "iou", "acc_when_firing", "log_n_fires")
+    assert x.tolist() == [0.1, 0.3] and z.tolist() == pytest.approx([0.0, math.log(5)])
+    x, y, z, data = replicates._columns(frame, "iou", "acc_when_firing", None)
+    assert x.tolist() == [0.1, 0.2, 0.3] and z is None and len(data) == 3
+
+
+def test_proportion_passes_alpha_on():
+    """One seed of 80 of 100: p = 0.8, SE = √(0.8·0.2/100) = 0.04, so the 90 % interval is 0.8 ± 1.644854·0.04."""
+    out = replicates.proportion([80], [100], alpha=0.1)
+    assert out["estimate"] == pytest.approx(0.8)
+    assert out["ci_low"] == pytest.approx(0.8 - 1.644854 * 0.04, abs=1e-6)
+    assert out["ci_high"] == pytest.approx(0.8 + 1.644854 * 0.04, abs=1e-6)
+
+
+def test_boot_variance_needs_three_finite_resamples():
+    """Two finite resampled values are too few for a variance (NaN: the seed is dropped, not given a made-up
+    precision); three give their sample variance ([1, 2, 3] → 1)."""
+    rng = np.random.default_rng(0)
+    two = replicates._boot_variance(lambda idx: np.array([1.0, 3.0] + [np.nan] * (len(idx) - 2)), 4, rng, 5)
+    assert math.isnan(two)
+    three = replicates._boot_variance(lambda idx: np.array([1.0, 2.0, 3.0] + [np.nan] * (len(idx) - 3)), 4, rng, 5)
+    assert three == pytest.approx(1.0)
+
+
+def test_correlation_difference_uses_the_units_explained_at_both_lengths():
+    """Units explained at length 2 only are left out of the paired Δr: the result equals that of the frame
+    without them (not a KeyError, not a different figure)."""
+    frame = units("clip", -0.2, 40, seeds=(0,))
+    frame = frame[frame.encoding == "standard"].copy()
+    frame.loc[frame.max_length == 2, "iou"] += np.random.default_rng(0).normal(0, 0.02, (frame.max_length == 2).sum())
+    first, second = {"max_length": 1, "encoding": "standard"}, {"max_length": 2, "encoding": "standard"}
+    only_long = (frame.max_length == 1) & (frame.neuron < 5)
+    with_gaps = frame.copy()
+    with_gaps.loc[only_long, ["iou", "explained"]] = [np.nan, False]
+    got = replicates.correlation_difference(with_gaps, "clip", first=first, second=second, resamples=50)
+    want = replicates.correlation_difference(frame[~frame.neuron.lt(5)], "clip", first=first, second=second,
+                                             resamples=50)
+    assert got["k"] == 1 and math.isfinite(got["estimate"])
+    for key in ("estimate", "ci_low", "ci_high"):
+        assert got[key] == pytest.approx(want[key], rel=1e-12)
+
+
+def _one_length(frame, lengths=(1,)):
+    return frame[frame.max_length.isin(lengths) & (frame.encoding == "standard")]
+
+
+def test_scorecard_rows_that_cannot_be_scored_say_why_and_claims_without_controls_show_none():
+    """With length-1 formulas only, A1, A4 and A10 are 'n/a', not testable, with the note 'needs formulas of
+    length 2'; claims that have no control (A5a, A11, and A5b without length 2) show 'n/a' against controls and
+    '—' in every random-network column."""
+    frame = _one_length(pd.concat([units("clip", -0.3, 40, seeds=(0, 1)), units("lstm", 0.0, 40, seeds=(0, 1))]))
+    accuracy = pd.DataFrame({"encoder": ["clip", "clip", "lstm", "lstm"], "seed": [0, 1, 0, 1],
+                             "correct": [80, 81, 70, 71], "n": 100})
+    pair = pd.DataFrame({"encoder": "clip", "seed": [0, 1], "predicted": ["contradiction", "contradiction"]})
+    card = claims.scorecard(frame, registry=TRAINED, encoders=["clip", "lstm"], accuracy=accuracy,
+                            units=claims.unit_patterns(frame, {}), adversarial=pair)
+    for claim, encoder in (("A1", "clip"), ("A4", "lstm"), ("A10", "clip"), ("A10", "lstm")):
+        found = row(card, claim, encoder)
+        assert (found["this build"], found["against controls"], found["verdict"], found["note"]) == (
+            "n/a", "n/a", "not testable in this build", "needs formulas of length 2")
+    assert row(card, "A5b", "clip")["against controls"] == "n/a"  # its control is Δr, which needs length 2
+    a11 = row(card, "A11", "clip")
+    assert a11["this build"] == "contradiction in 2 of 2 seeds (predicted: contradiction, contradiction)"
+    assert (a11["against controls"], a11["verdict"], a11["note"]) == ("n/a", "holds", "")
+    for claim in ("A5a", "A5b", "A11"):
+        assert [row(card, claim, "clip")[c] for c in claims.CONTROL_COLUMNS] == ["—", "—", "—"]
+
+
+def test_scorecard_without_wordnet_says_so_and_scores_a5b_against_the_length_change():
+    """Lengths 1 and 2 but no WordNet search: A6, A7 and A8 say 'the WordNet encoding was not searched'; A5b's
+    control is the Δr of CLIP minus the BiLSTM's (both 0 here: the same r at both lengths), equivalent to 0."""
+    frame = _one_length(pd.concat([units("clip", -0.3, 40, seeds=(0, 1)), units("lstm", 0.0, 40, seeds=(0, 1))]),
+                        (1, 2))
+    accuracy = pd.DataFrame({"encoder": ["clip", "clip", "lstm", "lstm"], "seed": [0, 1, 0, 1],
+                             "correct": [80, 81, 70, 71], "n": 100})
+    card = claims.scorecard(frame, registry=TRAINED, encoders=["clip", "lstm"], accuracy=accuracy)
+    for claim in ("A6", "A7", "A8"):
+        for encoder in ("clip", "lstm"):
+            found = row(card, claim, encoder)
+            assert (found["this build"], found["verdict"], found["note"]) == (
+                "n/a", "not testable in this build", "the WordNet encoding was not searched")
+    a5b = row(card, "A5b", "clip")
+    assert str(a5b["against controls"]).startswith("Δr − the BiLSTM's ") and a5b["after"] == "yes"
+
+
+def test_a_control_without_the_pattern_does_not_show_it():
+    """A9 with an untrained LSTM in the run that has no single-token unit: its cell reads '0 units' (not
+    '(shows it)'), so the verdict is 'holds', not 'holds, as in a random network'."""
+    frame = _one_length(pd.concat([units("lstm", 0.0, 20, seeds=(0, 1)),
+                                   units("lstm-untrained", 0.0, 20, seeds=(0,), seed_shift=(0.0,))]))
+    frame.loc[(frame.encoder == "lstm") & (frame.neuron == 3), ["formula", "iou"]] = ["hyp:tok:outside", 0.5]
+    card = claims.scorecard(frame, registry=TRAINED, encoders=["lstm"], units=claims.unit_patterns(frame, {}))
+    a9 = row(card, "A9", "lstm")
+    assert a9["this build"] == "units: seed 0: 1; seed 1: 1 (e.g. unit 3: `hyp:tok:outside`, IoU 0.500)"
+    assert a9["untrained LSTM"] == "0 units" and a9["verdict"] == "holds"
+
+
+def test_scorecard_of_no_encoders_is_an_empty_card_with_its_columns():
+    """No encoder asked for: no rows, but the card's columns (a page can still render its header)."""
+    card = claims.scorecard(_one_length(units("lstm", 0.0, 10, seeds=(0,), seed_shift=(0.0,))), registry=TRAINED,
+                            encoders=[])
+    assert len(card) == 0
+    assert list(card.columns) == ["id", "claim", "section", "paper says", "encoder", "this build", "against controls",
+                                  *claims.CONTROL_COLUMNS, "verdict", "note", "before", "after", "random"]
+
+
+def test_unit_patterns_read_each_seeds_own_weights_and_keep_columns_when_empty():
+    """The same `pre:tok:man AND NOT hyp:tok:man` unit in two seeds: seed 0's weights push it to contradiction,
+    seed 1's to entailment, so only seed 0's unit is A10's. A frame with no explained unit gives an empty table
+    with the documented columns."""
+    frame = pd.DataFrame({"encoder": "lstm", "seed": [0, 1], "encoding": "standard", "max_length": 2, "neuron": 0,
+                          "explained": True, "formula": "(pre:tok:man AND NOT hyp:tok:man)", "iou": 0.3,
+                          "null_mean_iou": 0.1, "null_sd_iou": 0.01})
+    weights = {("lstm", 0): np.array([[0.0], [0.0], [1.0]]), ("lstm", 1): np.array([[1.0], [0.0], [0.0]])}
+    patterns = claims.unit_patterns(frame, weights)
+    assert patterns["seed"].tolist() == [0, 1] and patterns["missing_word_contradiction"].tolist() == [True, False]
+    assert patterns["beats_null"].tolist() == [True, True]  # 0.3 − 0.1 ≥ 3 · 0.01
+    empty = claims.unit_patterns(frame.assign(explained=False), weights)
+    assert len(empty) == 0
+    assert list(empty.columns) == ["encoder", "seed", "neuron", "max_length", "formula", "iou", "beats_null",
+                                   "single_hyp_token", "missing_word_contradiction"]
+
+
+def test_markdown_of_a_hand_built_card():
+    """The scorecard's Markdown, whole: title, the sentences, the sentence on where verdicts come from, the
+    table with its notes in the verdict cell and '|' escaped."""
+    card = pd.DataFrame([{"id": "A1", "claim": "IoU grows", "section": "§5.1", "encoder": "clip",
+                          "this build": "IoU gain +0.020", "against controls": "a|b", "verdict": "holds", "note": ""},
+                         {"id": "A4", "claim": "more negative", "section": "§5.1", "encoder": "lstm",
+                          "this build": "n/a", "against controls": "n/a", "verdict": "not testable in this build",
+                          "note": "needs formulas of length 2"}])
+    assert claims.markdown(card, sentences=["One.", "Two."]) == (
+        "## The paper's claims in this build\n\nOne. Two.\n\n"
+        "The verdicts are computed in chapter 6 from this build's numbers (figures pooled over training seeds, "
+        "95 % intervals with between-seed variance):\n\n"
+        "| id | claim (section) | encoder | this build | against controls | verdict |\n|---|---|---|---|---|---|\n"
+        "| A1 | IoU grows (§5.1) | clip | IoU gain +0.020 | a\\|b | **holds** |\n"
+        "| A4 | more negative (§5.1) | lstm | n/a | n/a | **not testable in this build (needs formulas of length 2)** |\n")
+
+
+def _with_length_noise(n=60, seeds=(0, 1)):
+    frame = _one_length(units("clip", -0.3, n, seeds=seeds), (1, 2)).copy()
+    long = frame.max_length == 2
+    frame.loc[long, "iou"] += np.random.default_rng(5).normal(0, 0.02, long.sum())
+    return frame
+
+
+def test_figures_pass_alpha_and_the_bootstrap_seed_on():
+    """A2's figure and its partial-r control are replicates.correlation at the claim's alpha (here 0.5, a
+    narrower interval than at 0.05); A4's Δr is replicates.correlation_difference with the scorecard's
+    bootstrap seed (7 here, a different interval from seed 0's)."""
+    frame = _with_length_noise()
+    a, b, _, _ = claims._figures("A2", "clip", frame, {}, 0.5)
+    for got, covariate in ((a, None), (b, "log_n_fires")):
+        want = replicates.correlation(frame, "clip", "standard", 1, covariate=covariate, alpha=0.5)
+        wide = replicates.correlation(frame, "clip", "standard", 1, covariate=covariate)
+        assert got["ci_low"] == pytest.approx(want["ci_low"]) and got["ci_low"] > wide["ci_low"]
+    a, b, _, _ = claims._figures("A4", "clip", frame, {"seed": 7}, 0.05)
+    kw = dict(first={"encoding": "standard", "max_length": 1}, second={"encoding": "standard", "max_length": 2})
+    for got, covariate in ((a, None), (b, "log_n_fires")):
+        want = replicates.correlation_difference(frame, "clip", covariate=covariate, seed=7, **kw)
+        other = replicates.correlation_difference(frame, "clip", covariate=covariate, seed=0, **kw)
+        assert got["ci_low"] == pytest.approx(want["ci_low"], rel=1e-12) and got["ci_low"] != other["ci_low"]
+
+
+def test_a4_control_uses_the_claims_direction_and_floor(monkeypatch):
+    """A4 with a hand-set Δr of −0.2 [−0.3, −0.1] and a partial Δr of −0.03 [−0.04, −0.02]: the figure holds
+    ('yes'), the control is significant but below the 0.05 floor ('small'), so A4 holds only before controls."""
+    def fake(scored, model, *, covariate=None, **kw):
+        if covariate:
+            return {"estimate": -0.03, "ci_low": -0.04, "ci_high": -0.02}
+        return {"estimate": -0.2, "ci_low": -0.3, "ci_high": -0.1}
+
+    monkeypatch.setattr(replicates, "correlation_difference", fake)
+    _, _, before, after = claims._figures("A4", "clip", pd.DataFrame(), {"seed": 0}, 0.05)
+    assert (before, after) == ("yes", "small")
+    assert claims.verdict(before, after) == "holds only before controls"

@@ -249,3 +249,66 @@ def test_correlation_change_recovers_a_planted_change():
                                   "n_to"]
     with pytest.raises(ValueError, match="test must be one of"):
         effects.correlation_change(scored, test="IoU ~ nothing")
+
+
+# ------------------------------------------------------------------- known answers of the wiring (issue 21)
+
+
+def test_bad_frames_get_an_error_naming_scored():
+    """A frame without the columns a table needs gets a ValueError that names the parameter and the column."""
+    no_iou = hand_frame().drop(columns="iou")
+    with pytest.raises(ValueError, match="scored lacks column.s. iou"):
+        effects.firing_confound(no_iou)
+    with pytest.raises(ValueError, match="scored lacks column.s. encoding"):
+        effects.encoding_effect(hand_frame().drop(columns="encoding"))
+
+
+def test_paired_changes_report_the_paired_units_means_at_both_ends():
+    """length_gain's mean_to and encoding_effect's mean_wordnet are the means of the paired units at the second
+    value, not the mean change: length 1 → 2 (standard) pairs neurons 0, 1 of seed 0 (IoU 0.15, 0.30 at length 2)
+    and 0, 1, 2 of seed 1 (0.50, 0.10, 0.26)."""
+    table = effects.length_gain(hand_frame(), measures=("iou",), n_resamples=50)
+    standard = table[table["encoding"] == "standard"].iloc[0]
+    assert standard["mean_to"] == pytest.approx((0.225 + 0.86 / 3) / 2, abs=1e-12)
+    assert standard["mean_to"] - standard["mean_from"] == pytest.approx(standard["mean"], abs=1e-12)
+    effect = effects.encoding_effect(hand_frame(), measures=("iou",), n_resamples=50)
+    first = effect[effect["max_length"] == 1].iloc[0]  # seed 0: 0.12, 0.20, 0.33; seed 1 (neurons 1, 2): 0.11, 0.22
+    assert first["mean_wordnet"] == pytest.approx((0.65 / 3 + 0.165) / 2, abs=1e-12)
+
+
+def test_iou_summary_of_an_empty_frame_keeps_its_columns_and_a_nan_seed_is_its_own_replicate():
+    """No rows: an empty table with the documented columns. Rows whose seed is NaN are a replicate of their own,
+    not dropped: seeds 0 (IoU 0.1, 0.3) and NaN (0.5, 0.7) give a mean over 2 seeds of (0.2 + 0.6) / 2."""
+    empty = effects.iou_summary(hand_frame().iloc[:0], n_resamples=50)
+    assert len(empty) == 0
+    assert list(empty.columns) == ["encoder", "encoding", "max_length", "measure", "mean", "ci_low", "ci_high",
+                                   "seed_sd", "n_seeds", "n_explained", "n_units"]
+    frame = pd.DataFrame({"encoder": "clip", "seed": [0, 0, np.nan, np.nan], "neuron": [0, 1, 0, 1],
+                          "iou": [0.1, 0.3, 0.5, 0.7], "explained": True})
+    row_iou = effects.iou_summary(frame, measures=("iou",), n_resamples=50).set_index("measure").loc["iou"]
+    assert row_iou["mean"] == pytest.approx(0.4) and row_iou["n_seeds"] == 2 and row_iou["n_units"] == 2
+
+
+def _small_change_frame(n=60):
+    rng = np.random.default_rng(4)
+    frames = []
+    for seed in (0, 1):
+        acc = rng.uniform(0.5, 1.0, n)
+        for length, slope in ((1, 0.0), (2, 0.4)):
+            frames.append(pd.DataFrame({"encoder": "minilm", "seed": seed, "encoding": "standard", "max_length": length,
+                                        "neuron": np.arange(n), "iou": 0.2 + slope * (acc - 0.75) + rng.normal(0, 0.05, n),
+                                        "explained": True, "n_fires": 100, "acc_when_firing": acc}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_correlation_change_passes_its_bootstrap_options_on():
+    """The bootstrap seed defaults to 0 (the documented default: a table is reproducible without one), and the
+    confidence reaches the bootstrap: a 50 % interval lies strictly inside the 95 % one of the same resamples."""
+    scored = _small_change_frame()
+    default = effects.correlation_change(scored, n_resamples=100).iloc[0]
+    zero = effects.correlation_change(scored, n_resamples=100, seed=0).iloc[0]
+    one = effects.correlation_change(scored, n_resamples=100, seed=1).iloc[0]
+    assert (default["ci_low"], default["ci_high"]) == (zero["ci_low"], zero["ci_high"])
+    assert default["ci_low"] != one["ci_low"]
+    half = effects.correlation_change(scored, n_resamples=100, confidence=0.5).iloc[0]
+    assert default["ci_low"] < half["ci_low"] < half["ci_high"] < default["ci_high"]

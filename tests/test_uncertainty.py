@@ -265,3 +265,113 @@ def test_spearman_of_a_constant_is_nan_and_options_have_their_bounds():
         U.bootstrap_correlation(xs, ys, covariate=xs + xs)
     empty = U.bootstrap_correlations([], [("x", "y", None, "pearson")])
     assert set(empty) == {"estimate", "low", "high", "per_seed"} and np.isnan(empty["low"]).all()
+
+
+# ------------------------------------------------------------ known answers at the edges, round 2 (issue 21)
+
+
+def test_correlations_stay_within_one_where_rounding_would_push_them_beyond():
+    """A variable's partial correlation with itself is exactly 1, and a Spearman correlation with a reversed
+    copy exactly −1; in floating point these inputs give 1 + 2e-16 and −1 − 2e-16 before clipping, and an
+    r outside [−1, 1] would break atanh (Fisher z) downstream."""
+    x = np.array([0.0, 0, 1, 1, 2, 0])
+    partial = U.weighted_correlation(np.ones(6), x, x, np.arange(6.0))
+    assert float(partial) == 1.0
+    # three units, each counted 2/3 times (total weight 2): reversed values, ranks exactly opposite
+    reversed_r = U.weighted_correlation(np.full(3, 2 / 3), np.array([4.0, 3, 3]), np.array([6.0, 7, 7]), method="spearman")
+    assert float(reversed_r) == -1.0
+
+
+def test_weighted_correlation_names_a_length_mismatch_of_either_kind():
+    """Weights of the wrong length, or x and y of different lengths, are caught by the function's own check
+    (message naming the rule) rather than failing deep inside numpy or silently pairing the wrong units."""
+    with pytest.raises(ValueError, match="must have the same length"):
+        U.weighted_correlation(np.ones(4), np.arange(5.0), np.arange(5.0))
+    with pytest.raises(ValueError, match="must have the same length"):
+        U.weighted_correlation(np.ones(5), np.arange(5.0), np.arange(4.0))
+
+
+def test_bootstrap_means_of_one_seed_keep_each_measure_apart():
+    """One seed, three measures of the same 6 units: a constant (its interval is the point 0.5), one with a NaN
+    (mean of the 5 defined values, 3.0, inside a real interval) and one defined on only 2 units (too few for an
+    interval: NaN, for that measure alone). A single seed is a valid input, and the measures' resample means
+    must not be mixed up (the constant would then get a spread)."""
+    sample = np.column_stack([np.full(6, 0.5), [1.0, 2, 3, 4, 5, np.nan], [1.0, 2, np.nan, np.nan, np.nan, np.nan]])
+    out = U.bootstrap_means([sample], n_resamples=400, seed=1)
+    assert out["estimate"] == pytest.approx([0.5, 3.0, 1.5])
+    assert out["low"][0] == pytest.approx(0.5) and out["high"][0] == pytest.approx(0.5)
+    assert 1.0 <= out["low"][1] < 3.0 < out["high"][1] <= 5.0
+    assert math.isnan(out["low"][2]) and math.isnan(out["high"][2])
+    assert out["n"].tolist() == [6, 5, 2] and out["n_seeds"].tolist() == [1, 1, 1]
+
+
+@pytest.mark.filterwarnings("ignore::scipy.stats.DegenerateDataWarning")  # scipy's own note on the NaN resamples
+def test_interval_with_a_few_undefined_resamples_is_the_percentile_of_the_rest():
+    """100 units of which 5 have a value: about 0.95^100 = 0.6 % of resamples draw none of them (mean
+    undefined, ≤ 1 %, so left out). The interval must then be the 2.5th and 97.5th percentiles of the
+    defined resample means — recomputed here from scipy's own draws (same generator, same seed)."""
+    rng = np.random.default_rng(0)
+    column = np.full(100, np.nan)
+    column[[3, 30, 50, 71, 96]] = rng.normal(size=5)
+    out = U.bootstrap_means([column[:, None]], n_resamples=2000, seed=7)
+
+    def nanmean(x, axis=-1):
+        with np.errstate(invalid="ignore"):
+            defined = np.isfinite(x)
+            return np.where(defined, x, 0).sum(axis=axis) / defined.sum(axis=axis)
+
+    draws = stats.bootstrap([column], nanmean, n_resamples=2000, vectorized=True, method="percentile",
+                            **{U._RNG_ARGUMENT: np.random.default_rng(7)}).bootstrap_distribution
+    defined = draws[np.isfinite(draws)]
+    assert 0 < len(draws) - len(defined) <= 20  # some, but at most 1 %, undefined
+    assert (out["low"][0], out["high"][0]) == pytest.approx(tuple(np.percentile(defined, [2.5, 97.5])), abs=1e-12)
+
+
+def test_option_checks_reject_zero_or_boolean_resamples_and_confidence_of_one():
+    """n_resamples must be a true int ≥ 1 (0, and True posing as 1, are refused) and the confidence lies in
+    (0, 1) open (1 is no interval at all) — refused by the module's own check, which names the option."""
+    x = [np.arange(10.0)]
+    for bad in (0, True):
+        with pytest.raises(ValueError, match="^n_resamples must be an int"):
+            U.bootstrap_mean(x, n_resamples=bad)
+    for bad in (1, 1.0, 1.5):
+        with pytest.raises(ValueError, match="^confidence must be a number in"):
+            U.bootstrap_mean(x, confidence=bad)
+
+
+def test_bootstrap_mean_default_seed_is_zero():
+    """The default generator seed is 0, so the book's intervals are reproducible and equal an explicit seed=0."""
+    x = [np.random.default_rng(8).normal(size=30)]
+    assert U.bootstrap_mean(x, n_resamples=300) == U.bootstrap_mean(x, n_resamples=300, seed=0)
+    assert U.bootstrap_mean(x, n_resamples=300) != U.bootstrap_mean(x, n_resamples=300, seed=1)
+
+
+def test_bootstrap_correlation_names_a_bad_covariate():
+    """A covariate that is not one 1-D array per seed is refused with the parameter's own name."""
+    xs, ys = [np.arange(5.0)], [np.arange(5.0)]
+    with pytest.raises(ValueError, match=r"^covariate\[0\] must be 1-D"):
+        U.bootstrap_correlation(xs, ys, covariate=[np.ones((5, 2))])
+
+
+def test_combined_p_with_a_perfect_correlation_stays_finite():
+    """A seed with r = −1 exactly (e.g. four units in a line) is pooled at atanh(−1 + 1e-15) ≈ −17.6, not −∞:
+    with another seed at r = 0.5 (both n = 4, variance 1) the pooled z is their mean, its p the z-test on
+    √2 · mean — a finite, positive p, and r just above −1."""
+    r, p = U.combined_p([-1.0, 0.5], [4, 4])
+    mean = (math.atanh(-1 + 1e-15) + math.atanh(0.5)) / 2
+    assert r == pytest.approx(math.tanh(mean), abs=1e-15) and r > -1
+    assert p == pytest.approx(2 * stats.norm.sf(abs(mean) * math.sqrt(2)), rel=1e-9) and p > 0
+
+
+def test_holm_reads_none_as_a_missing_p():
+    """None (a p-value that could not be computed) is NaN, outside the family: of 0.01, 0.04, 0.03 the Holm
+    adjustments are 3·0.01 = 0.03, then max(0.03, 2·0.03) = 0.06, then max(0.06, 0.04) = 0.06."""
+    adjusted = U.holm([0.01, None, 0.04, 0.03])
+    assert math.isnan(adjusted[1])
+    assert adjusted[[0, 2, 3]] == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_formatting_treats_pandas_missing_values_as_missing():
+    """pd.NA (what nullable columns hold) cannot be converted to float: it prints "n/a" like NaN and None."""
+    assert U.format_p(pd.NA) == "n/a"
+    assert U.format_ci(0.5, pd.NA, "not a number") == "0.500 [n/a, n/a]"

@@ -391,7 +391,7 @@ def unit_patterns(scored: pd.DataFrame, weights: dict, labels=("entailment", "ne
             same = match[0].notna() & (match[0] == match[1])
             push = []
             for row in rows.itertuples():
-                w = weights.get((row.encoder, int(getattr(row, "seed", 0))))
+                w = weights.get((row.encoder, int(row.seed)))
                 push.append(w is not None and labels[int(np.argmax(w[:, int(row.neuron)]))] == "contradiction")
             rows["missing_word_contradiction"] = same & np.array(push, dtype=bool)
             rows["single_hyp_token"] = False
