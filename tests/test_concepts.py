@@ -371,3 +371,59 @@ def test_summarize_comparison_known_answers():
                    "max_added": 3, "max_added_concept": "hyp:tok:a"}  # ties of the largest gain: by name
     same = summarize_comparison(frame.assign(pairs_wordnet=frame["pairs_standard"], added=0))
     assert same["n_changed"] == 0 and same["mean_added_if_changed"] == 0.0 and same["max_added_concept"] is None
+    assert same["median_relative_growth_if_changed"] == 0.0  # nothing changed: no growth, not a growth of 1
+
+
+def test_masks_like_keeps_tags_that_hold_a_colon():
+    """Penn's tag for ``;`` / ``--`` is ``:``, so ``pre:tag::`` is a real concept name: masks_like must read the
+    tag after the second colon whole, and rebuild the reference's masks on the same pairs."""
+    from clipneuron_utils.explain.concepts import masks_like
+
+    df = make_pairs([("wait ; go".split(), "go".split(), ["VB", ":", "VB"], ["VB"]),
+                     ("go now".split(), "wait ; now".split(), ["VB", "RB"], ["VB", ":", "RB"])])
+    reference = build_concepts(df, progress=False)
+    assert reference.mask("pre:tag::").tolist() == [True, False] and reference.mask("hyp:tag::").tolist() == [False, True]
+    again = masks_like(df, reference)
+    assert again.names == reference.names and (again.masks != reference.masks).nnz == 0
+    assert again.mask("pre:tag::").tolist() == [True, False]
+
+
+@pytest.fixture
+def dog_pairs():
+    """Only "dog" in the vocabulary (vocab_size 1); three hypotheses newly match it through two synonyms."""
+    return make_pairs([("a dog runs".split(), "a dog".split()),
+                       ("a dog sleeps".split(), "the hound sleeps".split()),
+                       ("a dog eats".split(), "a hound".split()),  # the synonym ends the sentence
+                       ("a dog sits".split(), "canis familiaris sits".split())])
+
+
+def test_wordnet_examples_known_answers(needs_wordnet, dog_pairs):
+    """The table the book shows for the WordNet encoding: every field of the one hypothesis concept that gained
+    pairs (chosen by default: the most gained), with the synonyms responsible most first and the first new pair."""
+    from clipneuron_utils.explain.concepts import wordnet_examples
+
+    std = build_concepts(dog_pairs, vocab_size=1, progress=False)
+    wn = build_concepts(dog_pairs, vocab_size=1, encoding="wordnet", progress=False)
+    table = wordnet_examples(dog_pairs, std, wn)  # default: the hyp concepts that gained most
+    assert table.to_dict("records") == [{
+        "concept": "hyp:tok:dog",
+        "synonyms": "andiron, blackguard, bounder, cad, canis familiaris, chase, chase after, click …",
+        "pairs (standard)": 1, "pairs (wordnet)": 4, "added": 3,
+        "responsible": "hound (2), canis familiaris (1)",  # "a hound" counts too: a synonym at the sentence's end
+        "example that newly matches": "the hound sleeps", "via": "hound",  # the first new pair, not the second
+    }]
+    short = wordnet_examples(dog_pairs, std, wn, words=["dog"], n_synonyms=2).set_index("concept")
+    assert short.loc["hyp:tok:dog", "synonyms"] == "andiron, blackguard …"
+    assert short.loc["pre:tok:dog", "added"] == 0 and short.loc["pre:tok:dog", "responsible"] == ""
+
+
+def test_wordnet_examples_use_the_synonyms_of_the_wordnet_concepts_mode(needs_wordnet, mode_pairs):
+    """With all_senses masks, the synonyms listed and counted are all_senses ones ("adult male" for "men"),
+    not the exact mode's, or the table would not explain the pairs the masks gained."""
+    from clipneuron_utils.explain.concepts import wordnet_examples
+
+    std = build_concepts(mode_pairs, vocab_size=100, progress=False)
+    naive = build_concepts(mode_pairs, vocab_size=100, encoding="wordnet", wordnet_mode="all_senses", progress=False)
+    row = wordnet_examples(mode_pairs, std, naive, words=["men"]).set_index("concept").loc["hyp:tok:men"]
+    assert row["added"] == 2 and row["responsible"] == "adult male (1), workforce (1)"
+    assert row["synonyms"].startswith("adult male, gentleman, ")

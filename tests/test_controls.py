@@ -194,3 +194,28 @@ def test_matched_null_searches_the_real_units_itself_from_integer_masks():
     itself = controls.matched_null(masks, concepts, n_draws=3, max_length=2, min_acts=1)
     pd.testing.assert_frame_equal(given, itself)
     assert (itself["null_count"] == 3).all()
+
+
+def test_bin_width_half_is_refused_and_just_below_is_accepted():
+    """``bin_width`` lies in [0, 0.5): 0.5 itself is an error naming the parameter (bins that wide would let a
+    count stand in for one half again as large), 0.49 is a valid width."""
+    with pytest.raises(ValueError, match=r"bin_width must be a number in \[0, 0.5\)"):
+        controls.firing_bins([10], 0.5)
+    assert controls.firing_bins([1, 2], 0.49).tolist() == [1, 2]  # below 1 / bin_width: each count itself
+
+
+def test_a_draw_within_the_tolerance_below_the_unit_counts_as_a_hit():
+    """The p-value's ``null >= real`` allows 1e-12 of float noise: a draw exactly 1e-12 below the real IoU is
+    still a tie, so it counts (p = (1 + 1) / (1 + 1)); one clearly below does not."""
+    real = pd.DataFrame({"neuron": [0, 1], "max_length": [1, 1], "iou": [0.5, 0.5], "n_fires": [10, 11],
+                         "explained": [True, True]})
+    draws = pd.DataFrame({"count": [10, 11], "draw": [0, 0], "max_length": [1, 1], "iou": [0.5 - 1e-12, 0.5 - 1e-9]})
+    out = controls.summarise(real, draws).set_index("neuron")
+    assert out.loc[0, "p_value"] == 1.0 and out.loc[1, "p_value"] == 0.5
+
+
+def test_search_null_passes_n_jobs_to_the_search():
+    """``n_jobs`` reaches the beam search (which checks it): a bad value is an error naming it, not ignored."""
+    concepts = Concepts(["pre:tok:a"], sp.csc_matrix(np.array([[1], [0], [1], [0]], dtype=bool)))
+    with pytest.raises(ValueError, match="n_jobs must be an integer"):
+        controls.search_null([2], concepts, n_pairs=4, n_draws=2, max_length=1, n_jobs="two")

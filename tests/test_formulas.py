@@ -127,3 +127,34 @@ def test_masks_given_as_numbers_count_as_true_where_non_zero():
     got = evaluate("(pre:tok:a AND NOT pre:tok:b)", lookup)
     assert got.dtype == bool and got.tolist() == [False, False, True, False]
     assert iou(np.array([True, True, False]), np.array([0, 2, 0])) == pytest.approx(0.5)
+
+
+def test_any_lookup_with_a_mask_method_is_used_through_it():
+    """``evaluate`` asks a look-up with a ``mask`` method (Concepts, or anything shaped like it) through that
+    method, not through indexing: such an object need not support ``[]``."""
+
+    class MaskOnly:
+        def mask(self, name):
+            return {"pre:tok:a": np.array([1, 1, 0], bool), "pre:tok:b": np.array([0, 1, 1], bool)}[name]
+
+    assert evaluate("(pre:tok:a AND NOT pre:tok:b)", MaskOnly()).tolist() == [True, False, False]
+
+
+def test_iou_counts_non_zero_entries_of_either_argument_as_true():
+    """Numeric masks on the left too: 2 and 1 are both "fires" (IoU 1 here), not bit patterns (2 & 1 == 0)."""
+    assert iou(np.array([2, 1, 0]), np.array([True, True, False])) == 1.0
+    assert iou(np.array([2, 0, 0]), np.array([1, 1, 0])) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("(a AND", "unexpected end at position 6"),  # the end of the text
+    ("(a XOR b)", "expected ')' or AND/OR at position 3"),  # where XOR starts
+    ("OR", "unexpected 'OR' at position 0"),  # a leading operator is not a leaf name
+    ("(a AND OR)", "unexpected 'OR' at position 7"),
+    ("a b", "unexpected text after formula at position 2"),
+])
+def test_parse_errors_give_the_exact_position(text, message):
+    """The error says where the text goes wrong (a character offset), so a bad formula in a table can be found."""
+    with pytest.raises(ValueError) as info:
+        parse(text)
+    assert str(info.value) == f"{message} in formula {text!r}"

@@ -226,3 +226,42 @@ def test_firing_rates_and_more_known_answers():
     assert out["differ"] and out["shared_atoms"] == 0 and (out["iou_bulk"], out["iou_top"]) == (0.4, 0.2)
     odd = Concepts(["pre:tok:a", "custom"], sp.csc_matrix(np.array([[1, 0], [0, 1]], dtype=bool)))
     assert regime.concept_base_rates(odd)["kind"].tolist() == ["token", "other"]
+
+
+def test_firing_rates_count_any_non_zero_entry_as_firing():
+    """Masks given as counts (2, 3) are "fires" like 1: the rate is the share of pairs, never above 1."""
+    rates = regime.firing_rates({("lstm", 0): np.array([[2, 0], [1, 0], [0, 0], [1, 3]])})
+    assert rates["rate"].tolist() == [0.75, 0.25]
+
+
+def test_top_vs_bulk_keeps_both_excess_ious_and_a_missing_formula_shares_nothing():
+    """The comparison carries each regime's excess IoU (what the book plots), and a formula that is missing
+    (None) on one side shares no atom with the other, rather than failing."""
+    key = {"encoder": "e", "encoding": "standard", "seed": 0, "explained": True}
+    bulk = pd.DataFrame([{**key, "neuron": 0, "formula": "pre:tok:a", "iou": 0.4, "excess_iou": 0.05},
+                         {**key, "neuron": 1, "formula": None, "iou": 0.3, "excess_iou": 0.01}])
+    top = pd.DataFrame([{**key, "neuron": 0, "formula": "(pre:tok:a OR hyp:tok:b)", "iou": 0.2, "excess_iou": 0.15},
+                        {**key, "neuron": 1, "formula": "hyp:tok:b", "iou": 0.1, "excess_iou": 0.02}])
+    out = regime.top_vs_bulk(bulk, top).set_index("neuron")
+    assert out["excess_iou_bulk"].tolist() == [0.05, 0.01] and out["excess_iou_top"].tolist() == [0.15, 0.02]
+    assert out["shared_atoms"].tolist() == [1, 0] and out["differ"].tolist() == [False, True]
+    assert pd.isna(out.loc[1, "kind_bulk"]) and out.loc[1, "kind_top"] == "token"
+
+
+def test_concept_base_rates_columns():
+    """One row per concept under the column names the book reads: concept, kind, base_rate."""
+    concepts = Concepts(["pre:tok:a", "hyp:tag:NN"], sp.csc_matrix(np.array([[1, 1], [0, 1]], dtype=bool)))
+    base = regime.concept_base_rates(concepts)
+    assert list(base.columns) == ["concept", "kind", "base_rate"]
+    assert base["concept"].tolist() == ["pre:tok:a", "hyp:tag:NN"] and base["base_rate"].tolist() == [0.5, 1.0]
+
+
+def test_kind_shares_report_every_kind_even_one_no_formula_starts_with():
+    """A kind no formula starts with is a share of 0.0 (not missing, not NaN), in the fixed order token, tag,
+    overlap; each group's shares sum to 1."""
+    rows = pd.DataFrame({"encoder": ["a", "a", "a", "b"], "alpha": 0.1, "explained": True,
+                         "formula": ["hyp:tok:x", "pre:tag:NN", "(pre:tag:DT OR oth:overlap:25)", "pre:tag:NN"]})
+    out = regime.kind_shares(rows)
+    assert list(out.columns) == ["encoder", "alpha", "token", "tag", "overlap", "units"]
+    assert out[["token", "tag", "overlap"]].to_numpy().tolist() == [[1 / 3, 2 / 3, 0.0], [0.0, 1.0, 0.0]]
+    assert out["units"].tolist() == [3, 1]

@@ -296,3 +296,57 @@ def test_beam_trace_takes_one_unit_and_searches_it_whatever_it_fires_on():
         beam_trace(np.zeros((3, 2), dtype=bool), concepts, max_length=1)
     trace = beam_trace(np.array([True, False, False]), concepts, max_length=1, beam_size=2)
     assert trace.iloc[0]["formula"] == "pre:tok:a" and trace.iloc[0]["iou"] == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------------ known answers at the edges (issue 21)
+
+
+def test_a_tie_between_an_old_beam_formula_and_a_new_candidate_keeps_the_smaller_text():
+    """b is the unit (IoU 1); a ⊃ b. Round 1 keeps b and, of the IoU-1 length-2 ties, ``(a AND b)`` (smallest text).
+    Round 2 makes ``(b AND a)``, tied with the old ``(a AND b)`` in score and length: the text decides over old
+    beam and new candidates together, so the beam stays as it was."""
+    concepts = np.array([[0, 0], [1, 1], [1, 0]], dtype=bool)  # a = {1, 2}, b = {1}
+    trace = beam_trace(np.array([False, True, False]), concepts, names=["a", "b"], max_length=3, beam_size=2)
+    beams = trace.groupby("max_length")["formula"].apply(list).to_dict()
+    assert beams == {1: ["b", "a"], 2: ["b", "(a AND b)"], 3: ["b", "(a AND b)"]}
+    assert trace.loc[trace["max_length"] == 3, "iou"].tolist() == [1.0, 1.0]
+
+
+def test_beam_trace_default_beam_is_ten_formulas():
+    """Without ``beam_size`` the trace holds the documented default beam of 10 (as beam_search_by_length)."""
+    concepts = np.eye(12, dtype=bool)  # 12 distinct atoms, each on one pair
+    trace = beam_trace(np.ones(12, dtype=bool), concepts, max_length=1)
+    assert len(trace) == 10 and trace["rank"].tolist() == list(range(10))
+    assert trace["formula"].tolist() == ["c0", "c1", "c10", "c11", "c2", "c3", "c4", "c5", "c6", "c7"]  # IoU ties: by text
+
+
+def test_non_finite_activations_message_starts_with_the_count_unless_a_model_is_named():
+    """Without ``what`` the message starts with the count (no stray prefix); with it, with the model's name."""
+    acts = np.array([[np.nan, 1.0], [0.5, np.inf]])
+    with pytest.raises(ValueError, match=r"^2 non-finite activations \(NaN or ±inf\) in 2 of 2 units \(units 0, 1\)"):
+        threshold_activations(acts)
+    with pytest.raises(ValueError, match=r"^lstm model: 2 non-finite"):
+        threshold_activations(acts, what="lstm model")
+
+
+def test_the_progress_bar_counts_the_neurons_of_each_finished_block(monkeypatch, capsys):
+    """With several processes the bar advances by the neurons of each block as it finishes (3 of 3 at the
+    end), and the frame is the one-process frame. The pool is replaced by the same blocks searched here, so
+    the test starts no process."""
+    from clipneuron_utils.explain import search
+    from clipneuron_utils.explain.parallel import _compact
+
+    def in_process(searcher, masks, todo, blocks, rounds, chunk_neurons, jobs):
+        for a, b in blocks:
+            units = todo[a:b]
+            yield {int(u): _compact(best) for u, best in zip(units, searcher.run_chunk(masks[:, units], rounds))}
+
+    monkeypatch.setattr(search, "_parallel_blocks", in_process)
+    concepts = np.array([[1, 0], [1, 1], [0, 1], [0, 0]], dtype=bool)
+    units = np.array([[1, 0, 1], [1, 1, 0], [0, 1, 0], [0, 0, 1]], dtype=bool)
+    one = beam_search_by_length(units, concepts, max_length=2, min_acts=0, progress=False)
+    capsys.readouterr()
+    two = beam_search_by_length(units, concepts, max_length=2, min_acts=0, chunk_neurons=1, n_jobs=2, progress=True)
+    assert "3/3" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(one, two)
+    assert two.loc[two["max_length"] == 1, "formula"].tolist() == ["c0", "c1", "c0"]
