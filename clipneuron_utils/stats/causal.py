@@ -157,9 +157,9 @@ def faithful_shares(units: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (encoder, regime), frame in units.groupby(["encoder", "regime"], sort=False):
         per_seed = []
-        for seed, g in frame.groupby("seed"):
+        for _, g in frame.groupby("seed"):
             f, n = g["faithful"].dropna().astype(float), g["null_faithful"].dropna().astype(float)
-            per_seed.append({"seed": seed, "n_f": len(f), "f": f.sum(), "n_n": len(n), "n": n.sum()})
+            per_seed.append({"n_f": len(f), "f": f.sum(), "n_n": len(n), "n": n.sum()})
         s = pd.DataFrame(per_seed)
         ok_f, ok_n = s[s["n_f"] >= MIN_UNITS], s[s["n_n"] >= MIN_UNITS]
         for what, sel, hits, total in (("faithful", ok_f, "f", "n_f"), ("null formula", ok_n, "n", "n_n")):
