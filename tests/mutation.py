@@ -389,7 +389,8 @@ def main(argv=None) -> int:
             job = subprocess.Popen([*MUTMUT, "run", *todo], cwd=ROOT, stdout=subprocess.DEVNULL)
             while job.poll() is None:
                 time.sleep(5)
-                bar.n = sum(statuses().get(n) is not None for n in todo)
+                done = statuses()  # once per poll (not once per mutant: that kept a core busy)
+                bar.n = sum(done.get(n) is not None for n in todo)
                 bar.refresh()
             bar.n = len(todo)
             bar.refresh()
