@@ -69,7 +69,7 @@ smoke-book: env
 browser: env
 	$(PY) -m pytest tests/browser -q
 
-## make mutation: mutmut over the science core (45-50 min on 2 cores; not part of make test): the kill rate
+## make mutation: mutmut over the science core (about 23 min on 2 cores; not part of make test): the kill rate
 ## per module and the survivors. ARGS are the script's, e.g. ARGS="--per-module 100 --seed 1" or ARGS="--report-only"
 mutation: env
 	$(PY) -m pip install --quiet -e '.[test,mutation]'

@@ -4,11 +4,12 @@ A green suite matters only if a wrong result turns it red. mutmut (``[tool.mutmu
 the core and the tests that cover it) plants one small bug at a time in a copy of the package (``mutants/``)
 and runs the tests that reach the mutated function; a mutant the tests do not notice *survives*.
 
-What is sampled (905 mutants with the defaults, 60 per module: 36.5 min alone on these two cores; 40 per module,
-673 mutants, still took 35.8 min, as the verdict rules' 199 mutants dominate):
+What is sampled (1,003 mutants with the defaults, 50 per module; 22.8 min alone on these two cores, killing 92.7 %
+of the non-equivalent ones and every verdict-rule mutant):
 
 * every mutant of the **verdict rules** (:data:`ALWAYS`: the functions that turn figures into verdicts);
-* a seeded random sample of ``--per-module`` mutants of every other core module (all of them with ``--all``);
+* a seeded random sample of ``--per-module`` mutants of every other core module (all of them with ``--all``), each
+  module from its own stream, so that adding a module leaves the others' samples alone;
 * not sampled: mutants that change only what a reader is told, never a number or a verdict: an error
   message or a warning (inside a ``raise``, a branch that ends by raising, a call of a local helper that
   raises, or ``warnings.warn``) and progress bars (``tqdm(...)``). The fault tests check the messages that
@@ -20,6 +21,10 @@ with the reason, keyed by module, function and the mutated line, and left out of
 Usage: ``python tests/mutation.py [--per-module 50] [--seed 0] [--all] [--report-only] [--named]``; ``--named``
 plants the mutant classes that once survived (:data:`NAMED`) by hand and shows each caught by its test. The kill rate
 counts timeouts as kills (the mutant made a test hang, so the suite noticed) and "no tests" as survivors.
+
+Speed: one ``mutmut run`` call for the whole sample (each call first reruns every reached test on the real code),
+and, under mutmut only, a mutant's tests run fastest first (``tests/conftest.py``): mutmut stops at the first
+failure, so a mutant a quick known-answer test kills never waits for the slow scorecard tests.
 """
 
 from __future__ import annotations
