@@ -125,6 +125,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "np.zeros is float64 by default",
     ("clipneuron_utils.models.ablation", "x_fill_values", "return activations.astype(None).mean(axis=0)"):
         "numpy reads the dtype None as float64",
+    ("clipneuron_utils.explain.controls", "x_firing_bins", "return np.where(counts > 1, np.maximum(centre, 1), counts)"):
+        "a count of 1 is its own bin centre (log 1 = 0), so 1 maps to 1 on either side of the comparison",
     ("clipneuron_utils.stats.claims", "x_unit_patterns",
      'rows["beats_null"] = (rows["iou"] - rows["null_mean_iou"]) >= NULL_SDS * sd.where(sd > 0, None)'):
         "NaN where the original has inf: an excess IoU is finite (IoU and the null's mean lie in [0, 1]), and "

@@ -149,6 +149,7 @@ def test_rankings_pick_top_bottom_and_random_sets():
 def test_masks_like_rebuilds_the_same_masks_on_the_same_pairs(probe, concepts):
     again = masks_like(probe, concepts)
     assert again.names == concepts.names
+    assert again.pair_ids == probe["pair_id"].astype(str).tolist()  # edited pairs keep their own ids
     assert (again.masks != concepts.masks).nnz == 0
 
 
@@ -166,6 +167,10 @@ def test_substitution_changes_text_and_tokens_together_and_keeps_capitals(probe)
     assert swapped["pair_id"].iloc[0] == "x~hyp:girl>boy"  # an edited pair is told apart from its source
     mismatch = frame.assign(hypothesis=["The girl's girl sits."])  # text holds the word twice, tokens once
     assert edits.substitute(mismatch, [0], "hyp", ["girl"], ["boy"]).empty
+    both = pd.concat([mismatch, frame], ignore_index=True)  # a row left out does not end the edits
+    assert edits.substitute(both, [0, 1], "hyp", ["girl", "girl"], ["boy", "boy"])["source"].tolist() == [1]
+    none = edits.append_clause(frame, [], "dog", "NN")  # no pair edited: still the pairs' columns and source
+    assert none.empty and list(none.columns) == [*frame.columns, "source"]
 
 
 @pytest.mark.parametrize("formula, atom", [("hyp:tok:girl", "hyp:tok:girl"),
@@ -277,7 +282,11 @@ def test_accuracy_changes_known_answer():
     assert rows.loc[("top excess − random", "all"), "delta"] == pytest.approx(-1 / 3 + 1 / 12)
     assert rows.loc[("top excess IoU", "entailment"), "delta"] == pytest.approx(-0.5)
     assert rows.loc[("top excess IoU", "contradiction"), "delta"] == pytest.approx(0.0)
-    assert (rows["var"] >= 0).all()
+    # within-model variances by hand: per-pair changes (ddof 1, floored at one changed pair in 6) / 6, plus the
+    # spread of the random draws' means / their number
+    assert rows.loc[("top excess IoU", "all"), "var"] == pytest.approx((4 / 15) / 6)  # one draw: no draw term
+    assert rows.loc[("random", "all"), "var"] == pytest.approx((1 / 6) / 6 + (1 / 72) / 2)  # floored pair term
+    assert rows.loc[("top excess − random", "all"), "var"] == pytest.approx(0.375 / 6 + (1 / 72) / 2)
 
 
 def test_faithful_shares_and_adversarial_rates_pool_over_seeds():
@@ -539,3 +548,15 @@ def test_the_rules_table_states_each_causal_claim():
     for row in table.itertuples(index=False):
         claim = causal_stats.CAUSAL[row[0]]
         assert tuple(row[1:]) == (claim.short, claim.sentence, claim.rule)
+
+
+def test_a_unit_with_no_spread_is_judged_exactly_and_otherwise_by_welch():
+    """Constant shifts on both sides have no variance for a t test: the difference is exact (1 − 0 > 0.1
+    passes). A constant formula side against a spread-out control is still Welch's test: a mean difference of
+    0.15 over a control with SD 0.5 on a handful of edits is not evidence of a 0.1 shift."""
+    n = causal_stats.MIN_EDITS
+    assert causal_stats._passes(np.ones(n), np.zeros(n), 0.1, 0.05) is True
+    assert causal_stats._passes(np.full(n, 0.05), np.zeros(n), 0.1, 0.05) is False
+    control = np.resize([0.35, 1.35], n)  # mean 0.85, SD 0.5
+    control = control - control.mean() + 0.85
+    assert causal_stats._passes(np.ones(n), control, 0.1, 0.05) is False

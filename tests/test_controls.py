@@ -181,6 +181,8 @@ def test_search_null_of_no_counts_and_its_parameters():
     assert [str(t) for t in empty.dtypes] == ["int64", "int64", "int64", "float64"]
     found = controls.search_null([2], concepts, n_pairs=4, n_draws=2, chunk_neurons=1, max_length=1)
     assert len(found) == 2 and set(found["count"]) == {2}
+    several = controls.search_null([1, 3], concepts, n_pairs=4, n_draws=2, max_length=1)
+    assert list(zip(several["count"], several["draw"])) == [(1, 0), (1, 1), (3, 0), (3, 1)]  # draw: 0..n_draws-1
     with pytest.raises(ValueError, match="unknown search parameters for the null: \\['bogus'\\]"):
         controls.search_null([2], concepts, n_pairs=4, n_draws=2, bogus=1)
 
