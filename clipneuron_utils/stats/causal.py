@@ -267,12 +267,9 @@ def rule(pooled: dict | None, floor: float, controls: list, untestable: str | No
     figures) passes the same rule, and *not testable* with the reason where the encoder is ``untestable`` or
     the figure comes from one seed (no between-model variance)."""
     shows = any(_status(c, floor) == "yes" for c in controls)
-    note = ""
-    if untestable:
-        note = untestable
-    elif pooled is not None and pooled.get("k", 0) < 2:
-        note = "one seed: no between-model variance"
-    testable = not untestable and pooled is not None and pooled.get("k", 0) >= 2
+    one_seed = pooled is not None and pooled.get("k", 0) < 2
+    note = untestable or ("one seed: no between-model variance" if one_seed else "")
+    testable = not untestable and pooled is not None and not one_seed
     return claims.verdict(_status(pooled, floor), "n/a", shows, testable), note
 
 
