@@ -1,5 +1,6 @@
 # clipneuron — the two commands of the README:
 #   make book  [PROFILE=paper|offline|smoke]   set up, run the chapters with papermill, build the book
+#   make check [PROFILE=...]                   set up, then list what the chapters need and what is missing
 #   make test                                  set up, unit tests, nbval on the smoke notebooks, smoke book + browser test
 # Everything is installed into .venv/ at the repository root; it is rebuilt only when pyproject.toml changes.
 
@@ -15,10 +16,10 @@ ARGS ?=
 # the smoke profile's executed notebooks live in tests/nbval/ (the nbval references), the others in book/
 BOOK_FROM := $(if $(filter smoke,$(PROFILE)),--notebooks tests/nbval --output _build/smoke,)
 
-.PHONY: book test env notebooks html pair smoke-notebooks unit nbval nbval-cpus smoke-book browser mutation clean help
+.PHONY: book check test env notebooks html pair smoke-notebooks unit nbval nbval-cpus smoke-book browser mutation clean help
 
 help:
-	@sed -n '1,4p' Makefile
+	@sed -n '1,5p' Makefile
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,11 @@ env: $(STAMP)
 
 ## make book: run the chapters under $(PROFILE), then build _build/html
 book: notebooks html
+
+## make check: what the chapters of $(PROFILE) need (WordNet, SNLI splits, CLIP weights, MiniLM, disk), ready or
+## missing with the command that fixes it; runs and writes nothing, exits 1 when something is missing
+check: env
+	$(PY) -m clipneuron_utils.run.pipeline --profile $(PROFILE) --check $(ARGS)
 
 notebooks: env
 	$(PY) -m clipneuron_utils.run.pipeline --profile $(PROFILE) $(ARGS)

@@ -6,8 +6,9 @@ an upward import, lazy imports included):
 
 ``artifacts``, ``seeding``  the ground floor: atomic, input-keyed, checksummed files under ``runs/``;
                             one seeding helper.
-``data/``     the pairs. ``snli`` (the official files, download), ``synthetic`` (the smoke data),
-              ``corpus`` (a run's train and probe pairs with their provenance).
+``data/``     the pairs and the lexicon. ``snli`` (the official files, download), ``wordnet_files``
+              (WordNet 3.0's files: found, copied from Debian's, or fetched with NLTK's downloader),
+              ``synthetic`` (the smoke data), ``corpus`` (a run's train and probe pairs with their provenance).
 ``models/``   the classifiers whose neurons are explained. Encoders: ``base`` (the interface),
               ``clip``, ``minilm``, ``lstm``, ``encoders`` (by name), ``features`` (the feature cache),
               ``devices``; the head: ``heads`` (model and config), ``batches``, ``training``
@@ -29,7 +30,8 @@ an upward import, lazy imports included):
 ``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``regime_plots``, ``causal_plots``, ``chart_parts``,
               ``charts`` (offline bundle), ``tables``, ``cards``, ``provenance``, ``differences``,
               ``sphinx_ext`` and ``book`` (the build).
-``run/``      running the book: ``profiles``, ``parameters`` (checked before any kernel starts),
+``run/``      running the book: ``profiles``, ``parameters`` and ``prerequisites`` (checked before any
+              kernel starts),
               ``pipeline`` (papermill, all-or-nothing), ``store`` (what chapters hand each other),
               ``regimes`` (chapter 5's firing-regime sweep), ``causal`` (chapter 10's interventions on every
               model, cached), and

@@ -185,4 +185,4 @@ alt.Chart(changed, title=f"Pairs per token concept: standard vs WordNet encoding
 ).properties(width=420, height=320)
 
 # %% tags=["remove-cell"]
-provenance.record(profile, "wordnet", {"text": wordnet.wordnet_source()})
+provenance.record(profile, "wordnet", wordnet.wordnet_provenance())

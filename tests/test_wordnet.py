@@ -10,6 +10,7 @@ from pathlib import Path
 import nltk
 import pytest
 
+from clipneuron_utils.data import wordnet_files
 from clipneuron_utils.explain import wordnet
 
 
@@ -100,9 +101,9 @@ def test_lexnames_matches_the_man_page_when_installed():
 
 
 def test_debian_layout_is_built_once_with_plain_files(tmp_path, monkeypatch):
-    if not all((wordnet.DEBIAN_WORDNET_DIR / f).is_file() for f in wordnet.REQUIRED_FILES):
+    if not all((wordnet_files.DEBIAN_WORDNET_DIR / f).is_file() for f in wordnet.REQUIRED_FILES):
         pytest.skip("Debian wordnet-base / wordnet-sense-index not installed")
-    root = wordnet.build_debian_layout(cache=tmp_path)
+    root = wordnet_files.build_layout(root=tmp_path / "nltk_data")
     corpus = root / "corpora" / "wordnet"
     assert root == tmp_path / "nltk_data"
     assert len((corpus / "lexnames").read_text().splitlines()) == 45
@@ -110,7 +111,7 @@ def test_debian_layout_is_built_once_with_plain_files(tmp_path, monkeypatch):
         path = corpus / name
         assert path.is_file() and not path.is_symlink() and path.stat().st_nlink == 1
     stamp = (corpus / "lexnames").stat().st_mtime_ns
-    assert wordnet.build_debian_layout(cache=tmp_path) == root
+    assert wordnet_files.build_layout(root=tmp_path / "nltk_data") == root
     assert (corpus / "lexnames").stat().st_mtime_ns == stamp  # reused, not rebuilt
     assert not [p for p in corpus.parent.iterdir() if p.name.startswith(".wordnet.tmp")]
     # NLTK's reader accepts the layout (its path security refuses symlinks and hard links).
@@ -127,9 +128,12 @@ def test_debian_layout_is_built_once_with_plain_files(tmp_path, monkeypatch):
 def no_wordnet(tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
-    monkeypatch.setattr(wordnet, "DEBIAN_WORDNET_DIR", empty)
+    monkeypatch.setattr(wordnet_files, "DEBIAN_WORDNET_DIR", empty)
+    monkeypatch.setattr(wordnet_files, "nltk_search_path", lambda: [empty])
     monkeypatch.setattr(nltk.data, "path", [str(empty)])
-    monkeypatch.setenv(wordnet.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(wordnet_files.WORDNET_ENV, raising=False)
+    monkeypatch.setenv(wordnet_files.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(wordnet_files.URL_ENV, (empty / "no-index.xml").as_uri())  # no download either
     wordnet.clear_cache()
     yield empty
     wordnet.clear_cache()
@@ -140,8 +144,9 @@ def test_missing_wordnet_raises_a_clear_error(no_wordnet):
         wordnet.synonyms("dog")
     assert isinstance(info.value, LookupError)
     message = str(info.value)
-    assert "python -m nltk.downloader wordnet" in message
+    assert f"python -m nltk.downloader -d {wordnet_files.project_nltk_root()} wordnet" in message
     assert "apt-get install wordnet-base wordnet-sense-index" in message
+    assert "export CLIPNEURON_WORDNET=" in message and "copy the nltk_data folder over" in message
 
 
 def test_incomplete_debian_folder_raises_naming_missing_files(no_wordnet):

@@ -53,6 +53,8 @@ JSONL_MD5 = {
     "train_0.01": "2ba4b023c5b8ef58668ae5a0b1275290",
 }
 SPLITS = tuple(JSONL_MD5)
+#: the splits the official archive holds (train_0.01 and test_hard are extras, not in it)
+ARCHIVE_SPLITS = ("train", "dev", "test")
 SUFFIXES = (".jsonl", ".jsonl.gz", ".txt")
 # a leaf of a Penn tree is "(TAG word)": neither part holds a space or a bracket
 _LEAF = re.compile(r"\(([^\s()]+) ([^\s()]+)\)")
@@ -105,21 +107,12 @@ def find_split(split: str, data_dir: str | os.PathLike | None = None, *, downloa
     """
     where = resolve_data_dir(data_dir)
     tried = candidate_paths(split, where.path)
-    for path in tried:
-        if path.is_file():
-            return path
-    if not where.path.is_dir() and where.origin != DEFAULT_ORIGIN and (not download or not where.path.parent.is_dir()):
-        if where.path.exists():
-            state = "is not a folder"
-        else:
-            state = "does not exist"
-            if not where.path.parent.is_dir():
-                state += f" (nor does its parent {where.path.parent.resolve()})"
-        raise SNLINotFoundError(
-            f"SNLI data folder {where.path.resolve()} (from the {where.origin}) {state}. "
-            f"Check the spelling, or create it to download SNLI there (mkdir -p {where.path.resolve()}); "
-            f"a download creates only the default ./data/snli or one new folder inside an existing one."
-        )
+    found = existing_split(split, where.path)
+    if found is not None:
+        return found
+    problem = folder_problem(where, download=download)
+    if problem:
+        raise SNLINotFoundError(problem)
     failure = "download disabled"
     if download:
         created = _first_missing(where.path)
@@ -146,6 +139,28 @@ def find_split(split: str, data_dir: str | os.PathLike | None = None, *, downloa
     )
 
 
+def existing_split(split: str, folder: Path) -> Path | None:
+    """The first file of :func:`candidate_paths` that exists, or None (no download, no reading)."""
+    return next((path for path in candidate_paths(split, folder) if path.is_file()), None)
+
+
+def folder_problem(where: DataDir, *, download: bool = True) -> str | None:
+    """Why SNLI cannot be downloaded into ``where`` (a data folder that is missing or not a folder, and that a
+    download would not create), or None. A download creates only the default ``./data/snli`` or one new
+    folder inside an existing one: a mistyped deeper path must not silently become a data folder."""
+    if where.path.is_dir() or where.origin == DEFAULT_ORIGIN or (download and where.path.parent.is_dir()):
+        return None
+    if where.path.exists():
+        state = "is not a folder"
+    else:
+        state = "does not exist"
+        if not where.path.parent.is_dir():
+            state += f" (nor does its parent {where.path.parent.resolve()})"
+    return (f"SNLI data folder {where.path.resolve()} (from the {where.origin}) {state}. "
+            f"Check the spelling, or create it to download SNLI there (mkdir -p {where.path.resolve()}); "
+            f"a download creates only the default ./data/snli or one new folder inside an existing one.")
+
+
 def _first_missing(folder: Path) -> Path | None:
     """The outermost missing folder on the way to ``folder`` (what a download would create), or None."""
     missing = None
@@ -154,6 +169,11 @@ def _first_missing(folder: Path) -> Path | None:
             break
         missing = candidate
     return missing
+
+
+def split_in_archive(split: str) -> bool:
+    """Whether the official archive (:data:`SNLI_URL`) holds ``split``."""
+    return split in ARCHIVE_SPLITS
 
 
 def snli_url() -> str:

@@ -1,165 +1,69 @@
 """WordNet 3.0 synonyms through NLTK, for the paper's WordNet concept encoding.
 
-Why this module exists: NLTK cannot download WordNet without internet, but Debian ships the same
-WordNet 3.0 database (``wordnet-base`` + ``wordnet-sense-index``, in ``/usr/share/wordnet``). NLTK's
-reader opens that folder once it sits in an ``nltk_data`` layout (``corpora/wordnet/``) together with a
-``lexnames`` file, which Debian does not ship; its 45 rows are documented in ``man 5 lexnames``.
-
-Lookup order: (1) wherever NLTK normally finds ``corpora/wordnet`` (``nltk.data.path``); (2) a layout
-built once under ``$CLIPNEURON_CACHE`` (else ``~/.cache/clipneuron``) from the Debian files, built in
-a temporary folder and renamed into place, then appended to ``nltk.data.path``; the files are copied
-(36 MB), because NLTK's path security refuses symlinks and hard links out of its data folders; (3) a
-:class:`WordNetUnavailable` error that names both ways to install it.
+Where the files come from (found, built from Debian's package, or fetched with NLTK's downloader, and
+``$CLIPNEURON_WORDNET`` to name a folder) is :mod:`clipneuron_utils.data.wordnet_files`; this module reads
+them with NLTK's ``WordNetCorpusReader`` and answers the encoding's questions: a word's synonyms, and what
+NLTK's naive lookup would have added.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import shutil
-import tempfile
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nltk
 
+from ..data import wordnet_files
+from ..data.wordnet_files import (  # noqa: F401 - re-exported: the names chapters and tests know
+    CACHE_ENV, DEBIAN_WORDNET_DIR, LEXNAMES, REQUIRED_FILES, WORDNET_ENV, WordNetUnavailable, lexnames_text,
+)
 from .vocabulary import SKIP_TOKENS
 
 
 if TYPE_CHECKING:
     import pandas as pd
 
-CACHE_ENV = "CLIPNEURON_CACHE"
-DEBIAN_WORDNET_DIR = Path("/usr/share/wordnet")
 
-#: The 45 lexicographer files of WordNet 3.0 (lexnames.5WN), in file-number order.
-LEXNAMES = (
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
-    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
-    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
-    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
-    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
-    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
-    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
-    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl",
-)
-_CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
-
-#: Files NLTK's WordNetCorpusReader opens (besides ``lexnames``, which we generate).
-REQUIRED_FILES = (
-    "cntlist.rev", "index.sense", "index.adj", "index.adv", "index.noun", "index.verb",
-    "data.adj", "data.adv", "data.noun", "data.verb", "adj.exc", "adv.exc", "noun.exc", "verb.exc",
-)
-
-INSTALL_HINT = (
-    "WordNet 3.0 was not found. Install it one of two ways:\n"
-    "  python -m nltk.downloader wordnet          (needs internet)\n"
-    "  sudo apt-get install wordnet-base wordnet-sense-index   (Debian/Ubuntu; files in "
-    "/usr/share/wordnet, which clipneuron turns into an nltk_data layout on first use)"
-)
-
-
-class WordNetUnavailable(LookupError):
-    """Neither NLTK's data path nor Debian's /usr/share/wordnet holds WordNet."""
-
-
-def cache_root() -> Path:
-    """``$CLIPNEURON_CACHE`` or ``~/.cache/clipneuron``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "clipneuron"
-
-
-def lexnames_text() -> str:
-    """The ``lexnames`` file: ``NN<TAB>name<TAB>syntactic category`` for the 45 lexicographer files."""
-    rows = [f"{i:02d}\t{name}\t{_CATEGORY[name.split('.')[0]]}" for i, name in enumerate(LEXNAMES)]
-    return "\n".join(rows) + "\n"
-
-
-def _layout_is_complete(corpus_dir: Path) -> bool:
-    """Every file present as a plain, singly-linked file (what NLTK's path security accepts)."""
-    paths = [corpus_dir / f for f in (*REQUIRED_FILES, "lexnames")]
-    return all(p.is_file() and not p.is_symlink() and p.stat().st_nlink == 1 for p in paths)
-
-
-def build_debian_layout(debian_dir: Path | None = None, cache: Path | None = None) -> Path:
-    """Build ``<cache>/nltk_data/corpora/wordnet`` from Debian's files; return the nltk_data root.
-
-    Reuses a complete existing layout. Builds in a temporary sibling folder and renames it into place,
-    so an interrupted build never leaves a half layout that a later run would trust.
-    """
-    debian_dir = Path(debian_dir if debian_dir is not None else DEBIAN_WORDNET_DIR)
-    root = Path(cache if cache is not None else cache_root()) / "nltk_data"
-    target = root / "corpora" / "wordnet"
-    if _layout_is_complete(target):
-        return root
-    missing = [f for f in REQUIRED_FILES if not (debian_dir / f).is_file()]
-    if missing:
-        raise WordNetUnavailable(f"{debian_dir} lacks {', '.join(missing)}.\n{INSTALL_HINT}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".wordnet.tmp-"))
-    try:
-        os.chmod(tmp, 0o755)
-        for src in sorted(debian_dir.iterdir()):
-            if src.is_file():
-                shutil.copyfile(src, tmp / src.name)
-        (tmp / "lexnames").write_text(lexnames_text(), encoding="utf-8")
-        (tmp / "SOURCE").write_text(f"Debian WordNet 3.0 from {debian_dir}\n", encoding="utf-8")
-        if target.exists():  # an incomplete layout: replace it
-            shutil.rmtree(target)
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process won the race; keep theirs if it is usable
-            if not _layout_is_complete(target):
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return root
-
-
-def _find_nltk_wordnet():
-    """NLTK's own lookup (folder or zip), as a path pointer, or None."""
-    for resource in ("corpora/wordnet", "corpora/wordnet.zip/wordnet/"):
-        try:
-            return nltk.data.find(resource)
-        except LookupError:
-            continue
-    return None
+def install_hint() -> str:
+    """Every way to get WordNet 3.0 (the text of :class:`WordNetUnavailable`)."""
+    return wordnet_files.install_hint()
 
 
 @functools.lru_cache(maxsize=1)
-def _reader_and_source():
+def _reader_and_files():
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
-    found = _find_nltk_wordnet()
-    if found is not None:
-        where = getattr(found, "path", str(found))
-        ours = str(cache_root().resolve()) in str(Path(str(where)).resolve())
-        # the book names the package, not this machine's folders (a reader's differ)
-        source = "Debian's wordnet-base package" if ours else "NLTK's wordnet corpus (nltk.data.path)"
-    else:
-        if not DEBIAN_WORDNET_DIR.is_dir():
-            raise WordNetUnavailable(INSTALL_HINT)
-        root = build_debian_layout()
-        if str(root) not in nltk.data.path:
-            nltk.data.path.append(str(root))
-        found = nltk.data.find("corpora/wordnet")
-        source = "Debian's wordnet-base package"
+    files = wordnet_files.locate()
+    if str(files.root) not in nltk.data.path:  # NLTK's path security reads only under its data path
+        nltk.data.path.append(str(files.root))
+    resource = "corpora/wordnet" if files.where.is_dir() else "corpora/wordnet.zip/wordnet/"
+    found = nltk.data.find(resource, paths=[str(files.root)])
     with warnings.catch_warnings():  # "multilingual functions not available": we only use English
         warnings.simplefilter("ignore")
         reader = WordNetCorpusReader(found, None)
-    return reader, f"WordNet {reader.get_version()} ({source})"
+    return reader, files
 
 
 def reader():
     """The NLTK WordNetCorpusReader in use (loaded once)."""
-    return _reader_and_source()[0]
+    return _reader_and_files()[0]
 
 
 def wordnet_source() -> str:
-    """Which WordNet was used, for provenance (e.g. ``WordNet 3.0 (Debian WordNet from ...)``)."""
-    return _reader_and_source()[1]
+    """Which WordNet was used, in words (e.g. ``WordNet 3.0 (Debian's wordnet-base package)``)."""
+    wn, files = _reader_and_files()
+    return f"WordNet {wn.get_version()} ({files.source})"
+
+
+@functools.lru_cache(maxsize=1)
+def wordnet_provenance() -> dict:
+    """For the provenance list: the source, the version and the SHA-256 of the files read
+    (:func:`clipneuron_utils.data.wordnet_files.fingerprint`), with a ``text`` line for the book."""
+    facts = wordnet_files.fingerprint(_reader_and_files()[1])
+    text = (f"{wordnet_source()}; {facts['files']} files read ({facts['bytes'] / 1e6:.1f} MB), "
+            f"SHA-256 {facts['sha256'][:16]}…")
+    return {"text": text, **facts}
 
 
 #: How :func:`synonyms` finds the synsets of a word (the ``wordnet_mode`` parameter).
@@ -267,4 +171,5 @@ def lookup_synsets(word: str) -> pd.DataFrame:
 def clear_cache() -> None:
     """Forget the loaded reader and cached synonyms (tests swap the data path)."""
     synonyms.cache_clear()
-    _reader_and_source.cache_clear()
+    wordnet_provenance.cache_clear()
+    _reader_and_files.cache_clear()

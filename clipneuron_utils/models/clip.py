@@ -130,6 +130,27 @@ def _cached_tag_file(cfg: dict, cache_dir: str | None) -> str | None:
     return None
 
 
+def tag_status(model_name: str, tag: str, cache_dir: str | None = None) -> tuple[str, str]:
+    """Whether open_clip's pretrained ``tag`` of ``model_name`` can be loaded, before anything loads it:
+    ``("ready", path)`` when it is in open_clip's cache, ``("fetch", host)`` when its server answers (chapter 2
+    downloads it), else ``("missing", how to get it)``. Imports open_clip (seconds: it imports torch)."""
+    import open_clip
+
+    tags = open_clip.list_pretrained_tags_by_model(model_name)
+    if tag not in tags:
+        return "missing", (f"{tag!r} is not a pretrained tag of {model_name} (tags: {', '.join(tags) or 'none'}) "
+                           "and no such file.\n" + _how_to(model_name, "openai" if "openai" in tags else ""))
+    cfg = open_clip.get_pretrained_cfg(model_name, tag)
+    cached = _cached_tag_file(cfg, cache_dir)
+    if cached:
+        return "ready", cached
+    source = f"https://huggingface.co/{cfg['hf_hub']}" if cfg.get("hf_hub") else cfg.get("url", "")
+    if not _offline_env() and _reachable(source or "https://huggingface.co", timeout=2.0):
+        return "fetch", urlparse(source or "https://huggingface.co").hostname or source
+    why = "HF_HUB_OFFLINE is set" if _offline_env() else f"{urlparse(source).hostname} cannot be reached"
+    return "missing", f"not in open_clip's cache and {why}.\n" + _how_to(model_name, tag)
+
+
 def _is_torchscript(path: str | os.PathLike) -> bool:
     """OpenAI's released ``.pt`` files are TorchScript archives (a zip holding ``constants.pkl``)."""
     try:

@@ -3,8 +3,10 @@
 Each ``notebooks/NN_*.py`` (jupytext py:percent) is converted to a notebook and executed by papermill
 with the parameters of ``params/NAME.yaml`` plus the ``-p`` overrides — each notebook receives only the
 keys its ``parameters`` cell declares. Before any kernel starts, every key and value is checked against
-the parameters cells (:mod:`clipneuron_utils.run.parameters`), and the run takes the profile's lock: one run
-per profile at a time, so two runs never mix their models or results.
+the parameters cells (:mod:`clipneuron_utils.run.parameters`), what the chapters need beyond code is checked
+(:mod:`clipneuron_utils.run.prerequisites`: a missing one stops the run at once; ``--check`` only lists them),
+and the run takes the profile's lock: one run per profile at a time, so two runs never mix their models or
+results. Under the lock, what the network allows is fetched (WordNet, SNLI), still before the first chapter.
 
 Executed copies are staged, stripped of volatile metadata (timings, timestamps, progress bars) so reruns
 give clean diffs, and swapped into the output folder (``book/``, or ``tests/nbval/`` for ``smoke``) with
@@ -36,7 +38,7 @@ import time
 from pathlib import Path
 
 
-from . import parameters, profiles
+from . import parameters, prerequisites, profiles
 from .profiles import PipelineError, parse_override
 from ..render import provenance
 from ..artifacts import atomic_path, environment, repo_root, run_dir, runs_root, umask, write_text
@@ -286,6 +288,22 @@ def check_consistent(output: Path, rerun: list[Path], values: dict, declared_by:
                     )
 
 
+def plan(profile: str, overrides: dict | None = None, only: list[str] | None = None) -> tuple[dict, list[Path]]:
+    """The checked parameter values and the chapter sources of a run (nothing runs, nothing is written)."""
+    profile_values = profiles.load_profile(profile)
+    if overrides and "profile" in overrides and overrides["profile"] != profile:
+        raise PipelineError("the profile is chosen with --profile, not -p profile=...")
+    sources = profiles.notebook_sources(only)
+    if not sources:
+        raise PipelineError(f"no notebooks/NN_*.py found in {profiles.notebooks_dir()}")
+    try:
+        values = parameters.resolve(profile_values, profiles.params_dir() / f"{profile}.yaml", dict(overrides or {}),
+                                    profiles.notebook_sources(None), sources)
+    except parameters.ParameterError as exc:
+        raise PipelineError(str(exc)) from None
+    return values, sources
+
+
 def run(
     profile: str,
     overrides: dict | None = None,
@@ -302,18 +320,8 @@ def run(
     YAML (as ``-p`` does).
     """
     started_all = time.perf_counter()
-    profile_values = profiles.load_profile(profile)
-    if overrides and "profile" in overrides and overrides["profile"] != profile:
-        raise PipelineError("the profile is chosen with --profile, not -p profile=...")
+    values, sources = plan(profile, overrides, only)
     output = Path(output_dir).expanduser().resolve() if output_dir else default_output_dir(profile)
-    sources = profiles.notebook_sources(only)
-    if not sources:
-        raise PipelineError(f"no notebooks/NN_*.py found in {profiles.notebooks_dir()}")
-    try:
-        values = parameters.resolve(profile_values, profiles.params_dir() / f"{profile}.yaml", dict(overrides or {}),
-                                    profiles.notebook_sources(None), sources)
-    except parameters.ParameterError as exc:
-        raise PipelineError(str(exc)) from None
     declared_by = {s.stem: parameters.read_parameters(s) for s in sources}
     if output.exists() and not output.is_dir():
         raise PipelineError(f"--output-dir {output} exists and is not a folder")
@@ -322,11 +330,18 @@ def run(
     if not os.access(writable, os.W_OK):
         raise PipelineError(f"cannot write to {writable} (the output folder {output} goes there): check its "
                             "permissions or choose another --output-dir; nothing was run")
-    print(f"[{profile}] parameters checked in {time.perf_counter() - started_all:.2f} s", flush=True)
+    needs = prerequisites.check(values, sources)
+    if prerequisites.missing(needs):
+        raise PipelineError(f"the chapters need what this machine does not have:\n{prerequisites.report(needs)}")
+    print(f"[{profile}] parameters and prerequisites checked in {time.perf_counter() - started_all:.2f} s", flush=True)
 
     with profile_lock(profile, wait=wait), _run_environment(), _kernel_stderr(run_dir(profile) / "kernels.log"):
         for stale in remove_stale(profile, output):
             print(f"[{profile}] removed {stale.name}, left by an interrupted run", flush=True)
+        try:
+            prerequisites.fetch(needs, values)
+        except Exception as exc:  # noqa: BLE001 - a failed download stops the run before any chapter, with its how-to
+            raise PipelineError(f"fetching what the chapters need failed, before any chapter ran: {exc}") from None
         runs = run_dir(profile)
         staging = Path(tempfile.mkdtemp(dir=runs, prefix=".staging-"))
         staged_output = None
@@ -488,9 +503,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--estimate", action="store_true",
                         help="run no chapter: time each stage on a small sample here and print the projected wall time "
                              "per chapter and in total (clipneuron_utils.run.estimate); writes nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="run no chapter: list what the chapters need (WordNet, SNLI splits, CLIP weights, MiniLM, "
+                             "disk), what is ready, what is missing and how to get it; exit 1 when something is missing")
     args = parser.parse_args(argv)
     if args.estimate:
         return _estimate(args)
+    if args.check:
+        return _check(args)
     try:
         overrides = dict(parse_override(p) for p in args.parameter)
         written = run(args.profile, overrides, only=args.only, output_dir=args.output_dir,
@@ -514,6 +534,26 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _check(args) -> int:
+    """``--check``: the prerequisites of the run these arguments describe; downloads nothing, writes nothing."""
+    started = time.perf_counter()
+    try:
+        overrides = dict(parse_override(p) for p in args.parameter)
+        values, sources = plan(args.profile, overrides, args.only)
+        needs = prerequisites.check(values, sources)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    chapters = ", ".join(s.stem[:2] for s in sources)
+    print(f"[{args.profile}] what chapters {chapters} need ({time.perf_counter() - started:.2f} s):")
+    print(prerequisites.report(needs))
+    lost = prerequisites.missing(needs)
+    if not lost:
+        fetched = sum(item.state == prerequisites.FETCH for item in needs)
+        print("ready" + (f": {fetched} item(s) will be downloaded before the first chapter" if fetched else ""))
+    return 1 if lost else 0
 
 
 def _estimate(args) -> int:
