@@ -2,13 +2,13 @@
 scratch, as the chapter runs them.
 
 Reads what chapters 3–5 left under ``runs/<profile>/`` (the registered models, their probe outputs, chapter
-5's formulas and its firing-regime sweep) and runs :func:`clipneuron_utils.run.causal.model_results` for
+5's formulas and its firing-regime sweep) and runs :func:`clipneuron_utils.run.interventions.model_results` for
 every model and seed with the chapter's default parameters (or the profile's), writing its results to a
 temporary folder and encoding every edited sentence again: only the probe's own sentences are read from
 the feature cache, as in a first run of the chapter. Prints seconds per model and in all, beside the
 issue's budget of 8 minutes added to the offline book.
 
-    CLIPNEURON_DATA=../shared/data/snli python benchmarks/causal.py --profile offline [--models lstm]
+    CLIPNEURON_DATA=../shared/data/snli python benchmarks/interventions.py --profile offline [--models lstm]
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import numpy as np
 
 from clipneuron_utils.data import corpus
 from clipneuron_utils.explain import edits, regime
-from clipneuron_utils.run import causal, parameters, profiles, regimes, store
+from clipneuron_utils import run
+from clipneuron_utils.run import interventions, parameters, profiles, regimes
 
 BUDGET_S = 480.0  # issue 20: the causal tests add at most 8 minutes to make book PROFILE=offline
 CHAPTER = Path(__file__).resolve().parents[1] / "notebooks" / "11_causal.py"
@@ -32,7 +33,7 @@ class ProbeOnlyCache:
     """The feature cache for the probe's sentences only: every other sentence is encoded again, unsaved."""
 
     def __init__(self, probe):
-        self.real = store.feature_cache()
+        self.real = run.feature_cache()
         self.sentences = list(dict.fromkeys(list(probe["premise"]) + list(probe["hypothesis"])))
         self.known: dict = {}
         self.encoded = 0
@@ -60,33 +61,33 @@ def main() -> None:
     pairs = corpus.load_pairs(values["data_source"], values["train_splits"], values["probe_split"],
                               values.get("data_dir") or None, n_synthetic_train=values["n_synthetic_train"],
                               n_synthetic_probe=values["n_synthetic_probe"], seed=values["seed"])
-    latest = store.latest_search(args.profile, pairs)
+    latest = run.latest_search(args.profile, pairs)
     swept = regimes.latest_regimes(args.profile, latest)
     matched = regimes.paper_matched(swept) if swept is not None else None
-    rows = causal.regime_rows(latest, swept, matched, values["causal_length"])
-    registry = store.registry(args.profile)
+    rows = interventions.regime_rows(latest, swept, matched, values["causal_length"])
+    registry = run.registry(args.profile)
     models = args.models or list(dict.fromkeys(latest["encoder"]))
-    trained = list(dict.fromkeys(store.without_controls(latest)["encoder"]))
+    trained = list(dict.fromkeys(run.without_controls(latest)["encoder"]))
     hidden = int(latest["neuron"].max()) + 1
     params = dict(ks=[k for k in values["ablation_ks"] if k <= hidden // 2], draws=values["ablation_draws"],
                   units=values["faithfulness_units"], edits=values["faithfulness_edits"], length=values["causal_length"],
                   adversarial_units=values["adversarial_units"], adversarial_pairs=values["adversarial_pairs"])
-    concepts = store.probe_concepts(args.profile, pairs.probe, values["vocab_size"], "standard", values["wordnet_mode"])
+    concepts = run.probe_concepts(args.profile, pairs.probe, values["vocab_size"], "standard", values["wordnet_mode"])
     started = time.perf_counter()
     editor = edits.Editor(pairs.probe, concepts)
     setup = time.perf_counter() - started
     cache = ProbeOnlyCache(pairs.probe)
-    n_seeds = sum(len(store.seeds_of(registry[name])) for name in models)
+    n_seeds = sum(len(run.seeds_of(registry[name])) for name in models)
     print(f"{len(models)} models ({n_seeds} with their seeds), regimes {[regime.label(v) for v in rows]}, {params}")
     total = setup
     with tempfile.TemporaryDirectory() as tmp:
-        causal.run_dir = lambda profile, *parts: Path(tmp).joinpath(*parts)  # results: never the real store
-        store.feature_cache = lambda: cache
+        interventions.run_dir = lambda profile, *parts: Path(tmp).joinpath(*parts)  # results: never the real store
+        run.feature_cache = lambda: cache
         for name in models:
-            for s in store.seeds_of(registry[name]):
+            for s in run.seeds_of(registry[name]):
                 before, t0 = cache.encoded, time.perf_counter()
                 sub = {v: r[(r["encoder"] == name) & (r["seed"] == s)] for v, r in rows.items()}
-                causal.model_results(args.profile, name, s, sub, editor, params=params,
+                interventions.model_results(args.profile, name, s, sub, editor, params=params,
                                      search_params=latest.attrs["params"], interventions=name in trained)
                 seconds = time.perf_counter() - t0
                 total += seconds

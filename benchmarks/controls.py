@@ -21,7 +21,8 @@ import time
 import numpy as np
 
 from clipneuron_utils.explain import controls
-from clipneuron_utils.run import profiles, store
+from clipneuron_utils import run
+from clipneuron_utils.run import profiles
 from clipneuron_utils.data import corpus
 from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations
 
@@ -35,18 +36,18 @@ def main() -> None:
     args = parser.parse_args()
 
     values = profiles.load_profile(args.profile)
-    latest = store.latest_search(args.profile)
+    latest = run.latest_search(args.profile)
     params = latest.attrs["params"]
     search = {k: params[k] for k in ("max_length", "beam_size", "min_acts", "complexity_penalty", "or_not", "expand_all")}
     pairs = corpus.load_pairs(values["data_source"], values.get("train_splits", ["train"]), values.get("probe_split", "dev"),
                               values.get("data_dir") or None, n_synthetic_train=values.get("n_synthetic_train", 600),
                               n_synthetic_probe=values.get("n_synthetic_probe", 300), seed=values.get("seed", 0))
-    registry = store.registry(args.profile)
+    registry = run.registry(args.profile)
     encoders = list(dict.fromkeys(latest["encoder"]))
     encodings = list(dict.fromkeys(latest["encoding"]))
-    masks = {(name, s): threshold_activations(store.probe_outputs(args.profile, name, pairs.probe, seed=s)["activations"])
-             for name in encoders for s in store.seeds_of(registry[name])}
-    concepts = {e: store.probe_concepts(args.profile, pairs.probe, params["vocab_size"], e, params["wordnet_mode"])
+    masks = {(name, s): threshold_activations(run.probe_outputs(args.profile, name, pairs.probe, seed=s)["activations"])
+             for name in encoders for s in run.seeds_of(registry[name])}
+    concepts = {e: run.probe_concepts(args.profile, pairs.probe, params["vocab_size"], e, params["wordnet_mode"])
                 for e in encodings}
     print(f"{len(masks)} models × {len(encodings)} encodings, {pairs.probe.shape[0]:,} probe pairs, search {search}")
 

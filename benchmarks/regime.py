@@ -18,7 +18,8 @@ import time
 from clipneuron_utils.data import corpus
 from clipneuron_utils.explain import controls, regime
 from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations
-from clipneuron_utils.run import profiles, store
+from clipneuron_utils import run
+from clipneuron_utils.run import profiles
 
 BUDGET_S = 600.0  # issue 19: the sweep adds at most 10 minutes to make book PROFILE=offline
 
@@ -33,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     values = profiles.load_profile(args.profile)
-    latest = store.latest_search(args.profile)
+    latest = run.latest_search(args.profile)
     params = latest.attrs["params"]
     alphas = regime.check_alphas(args.alphas if args.alphas is not None else params.get("activation_alphas") or regime.DEFAULT_ALPHAS)
     length = args.max_length or params.get("regime_max_length", 2)
@@ -41,12 +42,12 @@ def main() -> None:
     pairs = corpus.load_pairs(values["data_source"], values.get("train_splits", ["train"]), values.get("probe_split", "dev"),
                               values.get("data_dir") or None, n_synthetic_train=values.get("n_synthetic_train", 600),
                               n_synthetic_probe=values.get("n_synthetic_probe", 300), seed=values.get("seed", 0))
-    registry = store.registry(args.profile)
+    registry = run.registry(args.profile)
     models = args.models or list(dict.fromkeys(latest["encoder"]))
     encodings = list(dict.fromkeys(latest["encoding"]))
-    acts = {(name, s): store.probe_outputs(args.profile, name, pairs.probe, seed=s)["activations"]
-            for name in models for s in store.seeds_of(registry[name])}
-    concepts = {e: store.probe_concepts(args.profile, pairs.probe, params["vocab_size"], e, params["wordnet_mode"])
+    acts = {(name, s): run.probe_outputs(args.profile, name, pairs.probe, seed=s)["activations"]
+            for name in models for s in run.seeds_of(registry[name])}
+    concepts = {e: run.probe_concepts(args.profile, pairs.probe, params["vocab_size"], e, params["wordnet_mode"])
                 for e in encodings}
     n = len(pairs.probe)
     draws = params.get("null_draws", 20)

@@ -127,17 +127,17 @@ def real_problem(profile: str, neurons: int, encoder: str | None = None, encodin
     The search parameters of the profile's last chapter-5 run (``latest_search(...).attrs["params"]``) give
     the vocabulary size, WordNet mode and activation threshold; the models come from its registry."""
     from clipneuron_utils.data import corpus
-    from clipneuron_utils.run import store
+    from clipneuron_utils import run
     from clipneuron_utils.explain.search import threshold_activations
 
-    latest = store.latest_search(profile)
+    latest = run.latest_search(profile)
     params = latest.attrs["params"]
     encoder = encoder or list(dict.fromkeys(latest["encoder"]))[0]
-    entry = store.registry(profile)[encoder]
+    entry = run.registry(profile)[encoder]
     pairs = corpus.load_pairs("snli", list(train_splits), probe_split, None)
-    concepts = store.probe_concepts(profile, pairs.probe, params["vocab_size"], encoding,
+    concepts = run.probe_concepts(profile, pairs.probe, params["vocab_size"], encoding,
                                          params.get("wordnet_mode", "exact"), progress=False)
-    acts = store.probe_outputs(profile, encoder, pairs.probe)["activations"]
+    acts = run.probe_outputs(profile, encoder, pairs.probe)["activations"]
     masks = threshold_activations(acts, params.get("activation_alpha") or None, what=f"{encoder} model")
     if neurons > masks.shape[1]:
         raise SystemExit(f"--neurons {neurons}: the {encoder} model has {masks.shape[1]} units")

@@ -23,19 +23,21 @@ an upward import, lazy imports included):
 ``stats/``    from results to evidence, one module per question: ``compositionality`` (1: IoU by
               length), ``contribution`` (2: accuracy when firing), ``single_neurons`` (Goh et al.'s
               views), ``effects`` (the tables' numbers with unit-bootstrap intervals), over ``tidy``
-              and ``uncertainty``; ``replicates`` (per-seed figures pooled with between-seed
+              and ``uncertainty`` (the bootstrap), ``pvalues`` (combined over seeds, Holm); ``replicates`` (per-seed figures pooled with between-seed
               variance, equivalence tests); ``reported`` (the paper's figures) and ``claims`` (the
               claim list, its rules, the scorecard); ``causal`` (ablation, faithfulness and adversarial
               figures pooled over seeds, and the causal claims' verdicts).
 ``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``regime_plots``, ``causal_plots``, ``chart_parts``,
-              ``charts`` (offline bundle), ``tables``, ``cards``, ``provenance``, ``differences``,
+              ``charts`` (offline bundle), ``numbers`` (how figures print), ``tables``, ``cards``, ``provenance``, ``differences``,
               ``sphinx_ext`` and ``book`` (the build).
 ``run/``      running the book: ``profiles``, ``parameters`` and ``prerequisites`` (checked before any
               kernel starts),
-              ``pipeline`` (papermill, all-or-nothing), ``store`` (what chapters hand each other),
-              ``regimes`` (chapter 5's firing-regime sweep), ``causal`` (chapter 10's interventions on every
-              model, cached), and
-              the wall-time estimate: ``workload`` (counting), ``timing`` (measuring), ``runtime``
+              ``pipeline`` (papermill, all-or-nothing) and ``executed`` (what an executed chapter keeps);
+              what chapters hand each other, re-exported by ``run/__init__``: ``trained`` (models, registry,
+              seeds, health), ``caches`` (concepts, searches, the null), ``reruns`` (rerun commands);
+              ``regimes`` (the firing-regime sweep), ``interventions`` (the causal tests on every model,
+              cached), and
+              the wall-time estimate: ``workload`` (counting), ``timing``, ``timing_explain`` (measuring), ``runtime``
               (projecting), ``estimate`` (reporting).
 
 Why these cuts: the science (``data`` → ``models`` → ``explain`` → ``stats``) can be read, tested and

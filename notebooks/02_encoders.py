@@ -51,7 +51,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils.render import charts, provenance, tables
-from clipneuron_utils.run import store
+from clipneuron_utils import run
 from clipneuron_utils.models import devices, encoders as enc
 from clipneuron_utils.models.clip import clip_truncation
 from clipneuron_utils.data import corpus
@@ -62,10 +62,10 @@ charts.enable()
 pd.set_option("display.max_colwidth", 120)  # provenance strings are long and must not be cut
 seed_everything(seed)
 device = str(devices.resolve_device(device))  # fails here, naming the parameter, if CUDA is asked for and absent
-encoders = store.check_encoders(encoders)
+encoders = run.check_encoders(encoders)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-frozen = {name: enc.make_encoder(name, device=device, **store.encoder_params(name, clip_model, clip_weights,
+frozen = {name: enc.make_encoder(name, device=device, **run.encoder_params(name, clip_model, clip_weights,
                                                                                   clip_sha256))
           for name in encoders if name != "lstm"}
 

@@ -75,7 +75,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils.render import charts, tables
-from clipneuron_utils.run import store
+from clipneuron_utils import run
 from clipneuron_utils.data import corpus
 from clipneuron_utils.data.snli import LABELS
 from clipneuron_utils.models.devices import describe_device, resolve_device
@@ -85,8 +85,8 @@ from clipneuron_utils.seeding import seed_everything
 charts.enable()
 seed_everything(seed)
 device = str(resolve_device(device))  # fails here, naming the parameter, if CUDA is asked for and absent
-encoders = store.check_encoders(encoders)
-controls = store.check_controls(controls, encoders)
+encoders = run.check_encoders(encoders)
+controls = run.check_controls(controls, encoders)
 config = HeadConfig(hidden=hidden, dropout=dropout, input_norm=input_norm, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
                     lstm_max_epochs=lstm_max_epochs or None,
                     patience=patience, val_fraction=val_fraction, seed=seed,
@@ -99,13 +99,13 @@ display(Markdown(f"Data: {pairs.summary}."))
 # %% tags=["nbval-ignore-output", "remove-output"]
 models, outputs = {}, {}
 for name in encoders + controls:
-    models[name], outputs[name] = store.train_model(
+    models[name], outputs[name] = run.train_model(
         profile, name, pairs.train, pairs.probe, config,
-        seeds=store.training_seeds(seed, seeds, lstm_seeds, name, control_seeds),
+        seeds=run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds),
         clip_model=clip_model, clip_weights=clip_weights, clip_sha256=clip_sha256, device=device)
 
 # %% tags=["hide-input"]
-summary_registry = store.registry(profile)
+summary_registry = run.registry(profile)
 majority_share = pairs.probe["label"].value_counts(normalize=True).max()
 display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(
     f"- {summary_registry[name]['label']}: probe accuracy "
@@ -123,7 +123,7 @@ from clipneuron_utils.render import provenance
 from clipneuron_utils.artifacts import read_json
 
 trained_on = {read_json(Path(record["folder"]) / "model.json").get("trained_on")  # None: made before it was recorded
-              for name in encoders for record in store.registry(profile)[name]["seeds"].values()}
+              for name in encoders for record in run.registry(profile)[name]["seeds"].values()}
 trained_elsewhere = sorted(t for t in trained_on if t and t.split(" ")[0].split(":")[0] != device.split(":")[0])
 provenance.record(profile, "device (chapter 3)", {
     "text": f"features encoded, heads trained and probe activations computed on {describe_device(device)}"
@@ -133,7 +133,7 @@ if "lstm" in encoders:
     provenance.record(profile, "encoder lstm", {
         "text": f"LSTM trained end to end in chapter 3 ({'bidirectional' if lstm.lstm_bidirectional else 'unidirectional'}, "
                 f"{lstm.lstm_embedding_dim}-d embeddings, {lstm.lstm_hidden_dim}-d states, a {len(models['lstm'].vocab):,}-token "
-                f"vocabulary, {len(store.registry(profile)['lstm']['seeds'])} seed(s)); weights: random init, trained here",
+                f"vocabulary, {len(run.registry(profile)['lstm']['seeds'])} seed(s)); weights: random init, trained here",
     })
 
 # %% [markdown]
@@ -164,7 +164,7 @@ alt.Chart(curves, title="Accuracy per epoch").mark_line(point=True).encode(
 # %% tags=["hide-input"]
 gold = label_ids(pairs.probe)
 majority = pairs.probe["label"].value_counts(normalize=True).max()
-registry = store.registry(profile)
+registry = run.registry(profile)
 accuracy = pd.DataFrame([
     {"encoder": name, "model": registry[name]["label"],
      "probe accuracy": round(float((outputs[name]["predictions"] == gold).mean()), 4),

@@ -51,7 +51,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils.render import charts, provenance, tables
-from clipneuron_utils.run import store
+from clipneuron_utils import run
 from clipneuron_utils.explain import concepts, wordnet
 from clipneuron_utils.data import corpus
 from clipneuron_utils.seeding import seed_everything
@@ -63,8 +63,8 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
 probe = pairs.probe
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-standard = store.probe_concepts(profile, probe, vocab_size, "standard", wordnet_mode)
-wordnet_sets = {mode: store.probe_concepts(profile, probe, vocab_size, "wordnet", mode)
+standard = run.probe_concepts(profile, probe, vocab_size, "standard", wordnet_mode)
+wordnet_sets = {mode: run.probe_concepts(profile, probe, vocab_size, "wordnet", mode)
                 for mode in dict.fromkeys([wordnet_mode, "exact", "all_senses"])}
 wordnet_concepts = wordnet_sets[wordnet_mode]
 

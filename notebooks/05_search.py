@@ -86,7 +86,8 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils.render import charts, tables
 from clipneuron_utils.render import plots
-from clipneuron_utils.run import regimes, store
+from clipneuron_utils import run
+from clipneuron_utils.run import regimes
 from clipneuron_utils.data import corpus
 from clipneuron_utils.artifacts import cache_key
 from clipneuron_utils.explain.search import threshold_activations
@@ -94,35 +95,35 @@ from clipneuron_utils.seeding import seed_everything
 
 charts.enable()
 seed_everything(seed)
-encoders = store.check_encoders(encoders)
-controls = store.check_controls(controls, encoders)
-encodings = store.check_encodings(encodings)
+encoders = run.check_encoders(encoders)
+controls = run.check_controls(controls, encoders)
+encodings = run.check_encodings(encodings)
 search_params = dict(max_length=max_length, beam_size=beam_size, min_acts=min_acts,
                      complexity_penalty=complexity_penalty, or_not=or_not, expand_all=expand_all)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-seed_lists = {name: store.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in encoders + controls}
-models = store.check_models(profile, pairs, encoders + controls, seeds=seed_lists)  # trained by chapter 3 on these very pairs
-concept_sets = {e: store.probe_concepts(profile, pairs.probe, vocab_size, e, wordnet_mode) for e in encodings}
-masks = {(name, s): threshold_activations(store.probe_outputs(profile, name, pairs.probe, seed=s)["activations"],
+seed_lists = {name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in encoders + controls}
+models = run.check_models(profile, pairs, encoders + controls, seeds=seed_lists)  # trained by chapter 3 on these very pairs
+concept_sets = {e: run.probe_concepts(profile, pairs.probe, vocab_size, e, wordnet_mode) for e in encodings}
+masks = {(name, s): threshold_activations(run.probe_outputs(profile, name, pairs.probe, seed=s)["activations"],
                                           activation_alpha or None, what=f"{name} model (seed {s})")
          for name in encoders + controls for s in seed_lists[name]}
 frames, timings = [], []
 for (name, s), mask in masks.items():
     for encoding in encodings:
         started = time.perf_counter()
-        found = store.search_results(profile, name, encoding, mask, concept_sets[encoding],
+        found = run.search_results(profile, name, encoding, mask, concept_sets[encoding],
                                           activations_key=cache_key(mask), n_jobs=n_jobs, **search_params)
         searched = time.perf_counter()
-        found = store.matched_null(profile, mask, concept_sets[encoding], found, n_draws=null_draws, seed=seed,
+        found = run.matched_null(profile, mask, concept_sets[encoding], found, n_draws=null_draws, seed=seed,
                                         bin_width=null_bin_width, n_jobs=n_jobs, **search_params)
         frames.append(found.assign(seed=s))
         timings.append({"encoder": name, "seed": s, "encoding": encoding, "search (s)": round(searched - started, 2),
                         "matched null (s)": round(time.perf_counter() - searched, 2)})
 results = pd.concat(frames, ignore_index=True)
-saved_to = store.save_latest_search(profile, results, {**search_params, "activation_alpha": activation_alpha,
+saved_to = run.save_latest_search(profile, results, {**search_params, "activation_alpha": activation_alpha,
                                                              "vocab_size": vocab_size, "wordnet_mode": wordnet_mode,
                                                              "null_draws": null_draws, "null_bin_width": null_bin_width,
                                                              "null_seed": seed, "activation_alphas": activation_alphas,
@@ -173,7 +174,7 @@ tables.compact(pd.DataFrame({
 # The primary model of each encoder (its first training seed).
 
 # %% tags=["hide-input"]
-primary = store.primary_rows(store.without_controls(final))
+primary = run.primary_rows(run.without_controls(final))
 top = (primary[primary["explained"]].sort_values(["encoder", "encoding", "iou", "neuron"], ascending=[True, True, False, True])
        .groupby(["encoder", "encoding"]).head(5))
 tables.interactive(top[["encoder", "encoding", "neuron", "formula", "iou", "excess_iou", "best_atom", "best_atom_iou",
@@ -193,7 +194,7 @@ plots.iou_histogram(primary[primary["explained"]])
 if compare_expand_all and not expand_all:
     name, encoding = encoders[0], encodings[0]
     mask = masks[(name, seed_lists[name][0])]
-    unrestricted = store.search_results(
+    unrestricted = run.search_results(
         profile, name, encoding, mask, concept_sets[encoding],
         activations_key=cache_key(mask), n_jobs=n_jobs, **{**search_params, "expand_all": True})
     both = primary[(primary.encoder == name) & (primary.encoding == encoding)].merge(

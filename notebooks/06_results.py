@@ -68,31 +68,31 @@ from clipneuron_utils.stats import claims, reported
 from clipneuron_utils.stats import compositionality, contribution, effects
 from clipneuron_utils.render import charts, provenance, tables
 from clipneuron_utils.render import null_plots, plots
-from clipneuron_utils.run import store
+from clipneuron_utils import run
 from clipneuron_utils.data import corpus
 from clipneuron_utils.seeding import seed_everything
-from clipneuron_utils.stats.uncertainty import format_ci, format_p
+from clipneuron_utils.render.numbers import format_ci, format_p
 
 charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-everything = store.latest_search(profile, pairs)  # checked: made from this data and these models
+everything = run.latest_search(profile, pairs)  # checked: made from this data and these models
 search_params = everything.attrs.get("params", {})
 models = list(dict.fromkeys(everything["encoder"]))  # the encoders' models and the random-network controls
-store.check_models(profile, pairs, models,
-                   seeds={name: store.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in models})
-results = store.without_controls(everything)
+run.check_models(profile, pairs, models,
+                   seeds={name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in models})
+results = run.without_controls(everything)
 encoders = list(dict.fromkeys(results["encoder"]))
 controls = [m for m in models if m not in encoders]
-registry = store.registry(profile)
+registry = run.registry(profile)
 encodings = list(dict.fromkeys(results["encoding"]))
 top = int(results["max_length"].max())
 boot = dict(n_resamples=bootstrap_resamples, seed=seed)
 
 # %% tags=["hide-input"]
-lines = [f"- {registry[name]['label']}: {len(store.seeds_of(registry[name]))} seed(s), probe accuracy "
-         + ", ".join(f"{registry[name]['seeds'][str(s)]['probe_accuracy']:.1%}" for s in store.seeds_of(registry[name]))
+lines = [f"- {registry[name]['label']}: {len(run.seeds_of(registry[name]))} seed(s), probe accuracy "
+         + ", ".join(f"{registry[name]['seeds'][str(s)]['probe_accuracy']:.1%}" for s in run.seeds_of(registry[name]))
          for name in encoders]
 display(Markdown(
     ":::{important} What these results come from\n"
@@ -108,18 +108,18 @@ display(Markdown(
 ))
 
 # %% tags=["hide-input", "remove-output"]
-firing = store.firing_accuracy(profile, pairs.probe, models, search_params.get("activation_alpha", 0.0))
+firing = run.firing_accuracy(profile, pairs.probe, models, search_params.get("activation_alpha", 0.0))
 scored_all = contribution.attach_accuracy(everything, firing)
-scored = store.without_controls(scored_all)
+scored = run.without_controls(scored_all)
 summary = effects.iou_summary(scored, **boot)
 gains = effects.length_gain(scored, from_length=1, to_length=2, **boot) if top >= 2 else None
 wordnet = effects.encoding_effect(scored, **boot) if {"standard", "wordnet"} <= set(encodings) else None
 confound = effects.firing_confound(scored[scored["max_length"].isin([1, 2])], **boot)
 gold = label_ids(pairs.probe)
 probe_accuracy = pd.DataFrame([{"encoder": m, "seed": s, "n": len(gold),
-                                "correct": int(round(store.seed_entry(registry[m], s)["probe_accuracy"] * len(gold)))}
-                               for m in models for s in store.seeds_of(registry[m])])
-trained = {(m, s): store.load_trained(profile, m, s) for m in models for s in store.seeds_of(registry[m])}
+                                "correct": int(round(run.seed_entry(registry[m], s)["probe_accuracy"] * len(gold)))}
+                               for m in models for s in run.seeds_of(registry[m])])
+trained = {(m, s): run.load_trained(profile, m, s) for m in models for s in run.seeds_of(registry[m])}
 weights = {key: output_weights(model) for key, model in trained.items()}
 units = claims.unit_patterns(scored_all, weights)
 adversarial = pd.DataFrame([{"encoder": m, "seed": s,
@@ -233,7 +233,7 @@ display(Markdown("With the standard concepts:\n\n" + "\n".join(sentences) + clip
 # concepts) uses each operator mix and concept kind.
 
 # %% tags=["hide-input"]
-kinds = compositionality.formula_kinds(store.primary_rows(scored)[lambda f: (f.max_length == top) & (f.encoding == "standard")])
+kinds = compositionality.formula_kinds(run.primary_rows(scored)[lambda f: (f.max_length == top) & (f.encoding == "standard")])
 tables.compact(kinds.pivot_table(index=["aspect", "category"], columns="encoder", values="share", sort=False)
                .fillna(0).reset_index().rename_axis(columns=None))
 
@@ -266,7 +266,7 @@ else:
 # concepts.
 
 # %% tags=["hide-input"]
-primary = store.primary_rows(scored)
+primary = run.primary_rows(scored)
 shown = primary[primary["max_length"].isin(plot_lengths) & (primary["encoding"] == "standard")]
 plots.acc_vs_iou(shown, contribution.iou_accuracy_correlation(shown))
 

@@ -48,7 +48,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils.render import cards, charts, tables
-from clipneuron_utils.run import regimes, store
+from clipneuron_utils import run
+from clipneuron_utils.run import regimes
 from clipneuron_utils.explain import formulas, probe
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import output_weights
@@ -57,19 +58,19 @@ from clipneuron_utils.seeding import seed_everything
 
 charts.enable()
 seed_everything(seed)
-store.check_encodings([card_encoding])
+run.check_encodings([card_encoding])
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = store.primary_rows(store.without_controls(store.latest_search(profile, pairs)))  # checked; each encoder's primary model
+results = run.primary_rows(run.without_controls(run.latest_search(profile, pairs)))  # checked; each encoder's primary model
 encoders = list(dict.fromkeys(results["encoder"]))
 alpha = results.attrs.get("params", {}).get("activation_alpha", 0.0)
-store.check_search_vocab(results, vocab_size, wordnet_mode)
+run.check_search_vocab(results, vocab_size, wordnet_mode)
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-concepts = store.probe_concepts(profile, pairs.probe, vocab_size, card_encoding, wordnet_mode)
-models = {name: store.load_trained(profile, name) for name in encoders}
-outputs = {name: store.probe_outputs(profile, name, pairs.probe, models[name]) for name in encoders}
-matched, matched_label = regimes.matched_primary(profile, store.latest_search(profile, pairs))  # None: no sweep
+concepts = run.probe_concepts(profile, pairs.probe, vocab_size, card_encoding, wordnet_mode)
+models = {name: run.load_trained(profile, name) for name in encoders}
+outputs = {name: run.probe_outputs(profile, name, pairs.probe, models[name]) for name in encoders}
+matched, matched_label = regimes.matched_primary(profile, run.latest_search(profile, pairs))  # None: no sweep
 try:
     signs = probe.polarity(description)
     described = formulas.evaluate(description, concepts)
@@ -159,5 +160,5 @@ tables.compact(closest[["encoder", "neuron", "description_iou", "n_fires", "form
 
 # %% tags=["hide-input"]
 for name in encoders:
-    display(Markdown(f"**{store.registry(profile)[name]['label']}**"))
+    display(Markdown(f"**{run.registry(profile)[name]['label']}**"))
     display(tables.compact(scored_pairs[name], wrap=True))

@@ -38,7 +38,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils.render import charts, differences as diff, tables
-from clipneuron_utils.run import store
+from clipneuron_utils import run
 from clipneuron_utils.models import heads
 from clipneuron_utils.models.outputs import activations
 from clipneuron_utils.data import corpus, snli
@@ -51,19 +51,19 @@ charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-latest = store.primary_rows(store.without_controls(store.latest_search(profile, pairs)))  # chapter 5's, checked; primary models
-store.check_search_vocab(latest, vocab_size, wordnet_mode)
+latest = run.primary_rows(run.without_controls(run.latest_search(profile, pairs)))  # chapter 5's, checked; primary models
+run.check_search_vocab(latest, vocab_size, wordnet_mode)
 saved = latest.attrs["params"]
 top = int(saved["max_length"])
 encoders = list(dict.fromkeys(latest["encoder"]))
-registry = store.registry(profile)
+registry = run.registry(profile)
 gold = heads.label_ids(pairs.probe)
 ours = latest[latest["encoding"] == "standard"] if (latest["encoding"] == "standard").any() else None
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-standard = store.probe_concepts(profile, pairs.probe, vocab_size, "standard")
-modes = {m: store.probe_concepts(profile, pairs.probe, vocab_size, "wordnet", m) for m in ("exact", "all_senses")}
-outputs = {name: store.probe_outputs(profile, name, pairs.probe) for name in encoders}
+standard = run.probe_concepts(profile, pairs.probe, vocab_size, "standard")
+modes = {m: run.probe_concepts(profile, pairs.probe, vocab_size, "wordnet", m) for m in ("exact", "all_senses")}
+outputs = {name: run.probe_outputs(profile, name, pairs.probe) for name in encoders}
 masks = {name: threshold_activations(out["activations"], saved.get("activation_alpha") or None, what=f"{name} model")
          for name, out in outputs.items()}
 
@@ -71,7 +71,7 @@ masks = {name: threshold_activations(out["activations"], saved.get("activation_a
 def search(name, concepts, masks_of=None, **changes):
     """This run's search for one encoder with some parameters changed (cached like chapter 5's)."""
     neuron_masks = masks[name] if masks_of is None else masks_of
-    return store.search_results(profile, name, concepts.encoding, neuron_masks, concepts,
+    return run.search_results(profile, name, concepts.encoding, neuron_masks, concepts,
                                      activations_key=cache_key(neuron_masks), **diff.search_params(saved, **changes))
 
 
@@ -91,7 +91,7 @@ norm_rows = []
 if measure_input_norm:
     for name in encoders:
         used = registry[name]["config"]["input_norm"]
-        _, other = store.train_variant(profile, name, pairs, input_norm=not used)
+        _, other = run.train_variant(profile, name, pairs, input_norm=not used)
         other_masks = threshold_activations(other["activations"], saved.get("activation_alpha") or None)
         theirs = search(name, standard, other_masks, max_length=compare_length)
         mine = ours[ours.encoder == name]
@@ -183,8 +183,8 @@ if data_source == "snli":
     concepts_all = build_concepts(everything, vocab_size, "standard", progress=False)
     parts = []
     for name in encoders:
-        model = store.load_trained(profile, name)
-        acts = activations(model, everything, cache=store.feature_cache())
+        model = run.load_trained(profile, name)
+        acts = activations(model, everything, cache=run.feature_cache())
         found = beam_search_by_length(threshold_activations(acts, saved.get("activation_alpha") or None),
                                       concepts_all, **diff.search_params(saved, max_length=1), progress=False)
         a, b = diff.explained_summary(ours[ours.encoder == name], 1), diff.explained_summary(found, 1)

@@ -32,26 +32,27 @@ from IPython.display import Markdown, display
 
 from clipneuron_utils.stats import contribution
 from clipneuron_utils.render import cards, tables
-from clipneuron_utils.run import regimes, store
+from clipneuron_utils import run
+from clipneuron_utils.run import regimes
 from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import output_weights
 from clipneuron_utils.seeding import seed_everything
 
 seed_everything(seed)
-store.check_encodings([card_encoding])
+run.check_encodings([card_encoding])
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = store.primary_rows(store.without_controls(store.latest_search(profile, pairs)))  # checked; each encoder's primary model
+results = run.primary_rows(run.without_controls(run.latest_search(profile, pairs)))  # checked; each encoder's primary model
 encoders = list(dict.fromkeys(results["encoder"]))
 search_params = results.attrs.get("params", {})
-store.check_search_vocab(results, vocab_size, wordnet_mode)
-registry = store.registry(profile)
-accuracy = store.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
+run.check_search_vocab(results, vocab_size, wordnet_mode)
+registry = run.registry(profile)
+accuracy = run.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
 scored = contribution.attach_accuracy(results, accuracy)
-weights = {name: output_weights(store.load_trained(profile, name)) for name in encoders}
+weights = {name: output_weights(run.load_trained(profile, name)) for name in encoders}
 card_units = {name: sorted({u for units in cards.extremes(results, name, card_encoding, n_extremes).values() for u in units})
               for name in encoders}
-matched, matched_label = regimes.matched_primary(profile, store.latest_search(profile, pairs))  # None: no sweep
+matched, matched_label = regimes.matched_primary(profile, run.latest_search(profile, pairs))  # None: no sweep
 rows = {name: tables.browser_rows(scored, name, weights[name], encoding=card_encoding, card_units=card_units[name],
                                   regime=matched, regime_label=matched_label)
         for name in encoders}

@@ -60,28 +60,29 @@ from clipneuron_utils.explain import formulas, probe, regime
 from clipneuron_utils.explain.search import threshold_activations
 from clipneuron_utils.models.heads import label_ids, output_weights
 from clipneuron_utils.render import charts, provenance, regime_plots, tables
-from clipneuron_utils.run import regimes, store
+from clipneuron_utils import run
+from clipneuron_utils.run import regimes
 from clipneuron_utils.seeding import seed_everything
 from clipneuron_utils.stats import claims, contribution, effects, reported
-from clipneuron_utils.stats.uncertainty import format_ci
+from clipneuron_utils.render.numbers import format_ci
 
 charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-everything = store.latest_search(profile, pairs)  # checked: made from this data and these models
-store.check_search_vocab(everything, vocab_size, wordnet_mode)
+everything = run.latest_search(profile, pairs)  # checked: made from this data and these models
+run.check_search_vocab(everything, vocab_size, wordnet_mode)
 swept = regimes.latest_regimes(profile, everything)  # None: chapter 5 ran without a sweep
 if swept is None:
     raise RuntimeError("chapter 5 ran with activation_alphas: [] (no firing-regime sweep): rerun it with e.g. "
-                       f"-p 'activation_alphas=[0.2, 0.1, 0.05, 0.02]': {store.rerun_command(profile, ('05', '10'))}")
+                       f"-p 'activation_alphas=[0.2, 0.1, 0.05, 0.02]': {run.rerun_command(profile, ('05', '10'))}")
 search_params, sweep_params = everything.attrs.get("params", {}), swept.attrs.get("params", {})
 alphas = regime.check_alphas(sweep_params["activation_alphas"])
 models = list(dict.fromkeys(everything["encoder"]))
-store.check_models(profile, pairs, models,
-                   seeds={name: store.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in models})
-encoders = list(dict.fromkeys(store.without_controls(everything)["encoder"]))
-registry = store.registry(profile)
+run.check_models(profile, pairs, models,
+                   seeds={name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in models})
+encoders = list(dict.fromkeys(run.without_controls(everything)["encoder"]))
+registry = run.registry(profile)
 sweep_top = int(sweep_params["max_length"])
 boot = dict(n_resamples=bootstrap_resamples, seed=seed)
 n_pairs = len(pairs.probe)
@@ -92,24 +93,24 @@ order = list(labels.values())
 # every regime's rows, with accuracy when firing at that regime; the > 0 rows are chapter 5's, cut to the sweep's lengths
 by_regime = {0.0: everything[everything["max_length"] <= sweep_top].assign(alpha=0.0)}
 by_regime.update({a: regimes.at(swept, a) for a in alphas})
-scored = {a: contribution.attach_accuracy(rows, store.firing_accuracy(profile, pairs.probe, models, a))
+scored = {a: contribution.attach_accuracy(rows, run.firing_accuracy(profile, pairs.probe, models, a))
           for a, rows in by_regime.items()}
-outputs = {(m, s): store.probe_outputs(profile, m, pairs.probe, seed=s)["activations"]
-           for m in encoders for s in store.seeds_of(registry[m])}
+outputs = {(m, s): run.probe_outputs(profile, m, pairs.probe, seed=s)["activations"]
+           for m in encoders for s in run.seeds_of(registry[m])}
 rates = regime.firing_rates({key: threshold_activations(acts) for key, acts in outputs.items()})
-concepts = store.probe_concepts(profile, pairs.probe, vocab_size, "standard", wordnet_mode)
+concepts = run.probe_concepts(profile, pairs.probe, vocab_size, "standard", wordnet_mode)
 gold = label_ids(pairs.probe)
 probe_accuracy = pd.DataFrame([{"encoder": m, "seed": s, "n": len(gold),
-                                "correct": int(round(store.seed_entry(registry[m], s)["probe_accuracy"] * len(gold)))}
-                               for m in models for s in store.seeds_of(registry[m])])
-trained = {(m, s): store.load_trained(profile, m, s) for m in models for s in store.seeds_of(registry[m])}
+                                "correct": int(round(run.seed_entry(registry[m], s)["probe_accuracy"] * len(gold)))}
+                               for m in models for s in run.seeds_of(registry[m])])
+trained = {(m, s): run.load_trained(profile, m, s) for m in models for s in run.seeds_of(registry[m])}
 weights = {key: output_weights(model) for key, model in trained.items()}
 adversarial = pd.DataFrame([{"encoder": m, "seed": s,
                              "predicted": probe.probe(model, [tuple(adversarial_pair)])["prediction"].iloc[0]}
                             for (m, s), model in trained.items() if m in encoders])
 summaries, cards, patterns = {}, {}, {}
 for a, frame in scored.items():
-    trained_rows = store.without_controls(frame)
+    trained_rows = run.without_controls(frame)
     summaries[a] = effects.iou_summary(trained_rows, **boot).assign(regime=labels[a])
     patterns[a] = claims.unit_patterns(frame, weights)
     cards[a] = claims.scorecard(frame, registry=registry, encoders=encoders, accuracy=probe_accuracy,
@@ -127,7 +128,7 @@ def l1(a, measure="iou", encoding="standard"):
 
 side = cards[0.0][["id", "claim", "section", "encoder", "this build", "verdict"]].merge(
     cards[matched][["id", "encoder", "this build", "verdict"]], on=["id", "encoder"], suffixes=(" (> 0)", " (matched)"))
-shares = pd.concat([regime.kind_shares(store.without_controls(frame)[lambda f: (f.max_length == 1)
+shares = pd.concat([regime.kind_shares(run.without_controls(frame)[lambda f: (f.max_length == 1)
                                                                     & (f.encoding == "standard")], by=("encoder",))
                     .assign(regime=labels[a]) for a, frame in by_regime.items()], ignore_index=True)
 null_share = {a: {e: l1(a, "null_mean_iou")[e] / v for e, v in l1(a).items() if v > 0} for a in (0.0, matched)}

@@ -65,17 +65,18 @@ from IPython.display import Markdown, display
 from clipneuron_utils.data import corpus
 from clipneuron_utils.explain import edits, regime
 from clipneuron_utils.render import causal_plots, charts, provenance, tables
-from clipneuron_utils.run import causal, regimes, store
+from clipneuron_utils import run
+from clipneuron_utils.run import interventions, regimes
 from clipneuron_utils.seeding import seed_everything
-from clipneuron_utils.stats import causal as causal_stats
+from clipneuron_utils.stats import causal
 from clipneuron_utils.stats import claims
 
 charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-everything = store.latest_search(profile, pairs)  # checked: made from this data and these models
-store.check_search_vocab(everything, vocab_size, wordnet_mode)
+everything = run.latest_search(profile, pairs)  # checked: made from this data and these models
+run.check_search_vocab(everything, vocab_size, wordnet_mode)
 search_params = everything.attrs.get("params", {})
 if causal_length > int(search_params["max_length"]):
     raise ValueError(f"causal_length={causal_length} but chapter 5 searched formulas of at most "
@@ -86,10 +87,10 @@ if swept is not None and causal_length > int(swept.attrs["params"]["max_length"]
     raise ValueError(f"causal_length={causal_length} but chapter 5's sweep searched formulas of at most "
                      f"{swept.attrs['params']['max_length']} atoms (regime_max_length)")
 models = list(dict.fromkeys(everything["encoder"]))
-registry = store.check_models(profile, pairs, models, seeds={
-    name: store.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in models})
-encoders = list(dict.fromkeys(store.without_controls(everything)["encoder"]))
-rows = causal.regime_rows(everything, swept, matched, causal_length)
+registry = run.check_models(profile, pairs, models, seeds={
+    name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in models})
+encoders = list(dict.fromkeys(run.without_controls(everything)["encoder"]))
+rows = interventions.regime_rows(everything, swept, matched, causal_length)
 labels = {regime.label(v): v for v in rows}
 order = list(labels)
 hidden = int(everything["neuron"].max()) + 1
@@ -97,11 +98,11 @@ ks = [k for k in ablation_ks if k <= hidden // 2]
 if not ks:
     raise ValueError(f"ablation_ks={ablation_ks}: every k is above half the {hidden} hidden units (the top and bottom "
                      f"k would overlap); give smaller ones, e.g. -p 'ablation_ks=[{max(1, hidden // 16)}, {max(1, hidden // 4)}]'")
-concepts = store.probe_concepts(profile, pairs.probe, vocab_size, "standard", wordnet_mode)
+concepts = run.probe_concepts(profile, pairs.probe, vocab_size, "standard", wordnet_mode)
 editor = edits.Editor(pairs.probe, concepts)
 params = dict(ks=ks, draws=ablation_draws, units=faithfulness_units, edits=faithfulness_edits, length=causal_length,
               adversarial_units=adversarial_units, adversarial_pairs=adversarial_pairs)
-found = causal.run(profile, editor, {m: store.seeds_of(registry[m]) for m in models}, rows, params=params,
+found = interventions.run(profile, editor, {m: run.seeds_of(registry[m]) for m in models}, rows, params=params,
                    search_params=search_params, trained=encoders)
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
@@ -110,16 +111,16 @@ def named(frame):
     return frame.assign(regime=frame["regime"].map({v: k for k, v in labels.items()}))
 
 
-ablation = causal_stats.pool_rows(named(found["ablation"]), ["encoder", "regime", "mode", "ranking", "k", "class"])
-units = causal_stats.unit_faithfulness(named(found["edits"])) if len(found["edits"]) else pd.DataFrame()
-shares = causal_stats.faithful_shares(units) if len(units) else causal_stats.figure_frame([], "units")
-adv_pairs = causal.adversarial_pairs(named(found["adversarial"]) if len(found["adversarial"]) else found["adversarial"])
-adversarial = causal_stats.adversarial_rates(adv_pairs) if len(adv_pairs) else causal_stats.figure_frame([], "pairs")
-effects = causal_stats.shift_effects(units) if len(units) else causal_stats.figure_frame([], "units")
+ablation = causal.pool_rows(named(found["ablation"]), ["encoder", "regime", "mode", "ranking", "k", "class"])
+units = causal.unit_faithfulness(named(found["edits"])) if len(found["edits"]) else pd.DataFrame()
+shares = causal.faithful_shares(units) if len(units) else causal.figure_frame([], "units")
+adv_pairs = interventions.adversarial_pairs(named(found["adversarial"]) if len(found["adversarial"]) else found["adversarial"])
+adversarial = causal.adversarial_rates(adv_pairs) if len(adv_pairs) else causal.figure_frame([], "pairs")
+effects = causal.shift_effects(units) if len(units) else causal.figure_frame([], "units")
 k_main = 64 if 64 in ks else ks[len(ks) // 2]
 controls = {e: [c for c in claims.random_networks(e, models, registry).values() if c] for e in encoders}
 untestable = {"clip": "CLIP is untrained here: an architecture-only control"} if claims.untrained_clip(registry) else {}
-verdicts = causal_stats.card(ablation, effects, adversarial, encoders, {r: r for r in order}, controls, k=k_main,
+verdicts = causal.card(ablation, effects, adversarial, encoders, {r: r for r in order}, controls, k=k_main,
                              untestable=untestable)
 
 
@@ -144,7 +145,7 @@ def sd(row):
     return "n/a" if row is None else f"{row['estimate']:+.2f} SD [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
 
 
-provenance.record_causal(profile, causal_stats.markdown(verdicts, sentences=[
+provenance.record_causal(profile, causal.markdown(verdicts, sentences=[
     f"Chapter 10 intervenes: it ablates units, edits the words their formulas name, and builds pairs that satisfy "
     f"their formulas (figures pooled over training seeds, 95 % intervals with between-seed variance; k = {k_main})."]))
 
@@ -176,7 +177,7 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {x}
 # (chapter 6): the figure must clear the minimum with its 95 % interval on the stated side of zero.
 
 # %% tags=["hide-input"]
-tables.compact(causal_stats.rules_table(), wrap=True)
+tables.compact(causal.rules_table(), wrap=True)
 
 # %% tags=["hide-input"]
 tables.compact(verdicts, wrap=True)
@@ -251,7 +252,7 @@ if len(units):
                                                                  null=("null_faithful", lambda x: int(x.notna().sum())))
     display(Markdown("Units whose matched null's formula names a word (so that its edits can be made), of the units "
                      "tested: " + "; ".join(f"{e} at {r}: {c['null']} of {c['tested']}" for (e, r), c in counts.iterrows())
-                     + f". Where a model has fewer than {causal_stats.MIN_UNITS} per seed, the null's share, and C2 with "
+                     + f". Where a model has fewer than {causal.MIN_UNITS} per seed, the null's share, and C2 with "
                      "it, cannot be computed."))
 
 # %% tags=["hide-input"]

@@ -108,7 +108,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'out["p_value"] = np.where(out["explained"], (1 + out["hits"].fillna(1)) / (out["n_draws"] + 1), np.nan)'):
         "hits is NaN only for unexplained units (every explained unit's null has draws, or summarise stops), "
         "and their p-value is NaN whatever hits is",
-    ("clipneuron_utils.explain.beam", "xǁ_Searcherǁinitial_duplicates",
+    ("clipneuron_utils.explain.beam", "xǁSearcherǁinitial_duplicates",
      'chosen = np.argsort(-score, kind="STABLE")[:k]  # position 2c: atom c, 2c + 1: its twin'):
         "numpy reads the sort kind by its first letter, case-insensitively: 'STABLE' is the same stable sort",
     ("clipneuron_utils.explain.concepts", "xǁConceptsǁload", "with np.load(path, allow_pickle=True) as z:"):
@@ -148,7 +148,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      '"share": mixes[mix] / total, "n_atoms": math.nan, "ATOM_SHARE": math.nan})'):
         "the frame is built with explicit columns: the misspelt key is dropped and atom_share is NaN in operator "
         "rows either way",
-    ("clipneuron_utils.explain.beam", "xǁ_Searcherǁselect_duplicates", "zeros = np.zeros(K, )"):
+    ("clipneuron_utils.explain.beam", "xǁSearcherǁselect_duplicates", "zeros = np.zeros(K, )"):
         "the zeros only feed lexsort keys of small whole numbers, which float64 holds exactly and sorts the same",
     ("clipneuron_utils.explain.concepts", "x__membership",
      "cols = np.fromiter((lookup.get(t, -1) for t in items), dtype=None, count=len(items))"):

@@ -15,9 +15,9 @@ from clipneuron_utils.explain import edits, formulas
 from clipneuron_utils.explain.concepts import build_concepts, masks_like
 from clipneuron_utils.models.ablation import Ablator, ablate, fill_values
 from clipneuron_utils.models.heads import HeadConfig, NLIModel
-from clipneuron_utils.run import causal
+from clipneuron_utils.run import interventions
 from clipneuron_utils.run.parameters import RULES
-from clipneuron_utils.stats import causal as causal_stats
+from clipneuron_utils.stats import causal
 from clipneuron_utils.stats import claims
 
 
@@ -135,12 +135,12 @@ def test_the_closed_form_rounds_its_inputs_to_float64(where):
 def test_rankings_pick_top_bottom_and_random_sets():
     rows = pd.DataFrame({"neuron": [0, 1, 2, 3, 4], "iou": [0.1, 0.5, 0.3, np.nan, 0.2],
                          "excess_iou": [0.05, -0.1, 0.2, np.nan, 0.0], "explained": [True, True, True, False, True]})
-    sets = causal.rankings(rows, hidden=10, k=2, draws=3, rng=np.random.default_rng(0))
+    sets = interventions.rankings(rows, hidden=10, k=2, draws=3, rng=np.random.default_rng(0))
     assert list(sets["top IoU"][0]) == [1, 2]
     assert list(sets["top excess IoU"][0]) == [2, 0]
     assert list(sets["bottom IoU"][0]) == [0, 4]
     assert len(sets["random"]) == 3 and all(len(set(s)) == 2 and set(s) <= {0, 1, 2, 4} for s in sets["random"])
-    assert causal.rankings(rows, hidden=10, k=3, draws=3, rng=np.random.default_rng(0)) == {}  # 4 < 2k explained
+    assert interventions.rankings(rows, hidden=10, k=3, draws=3, rng=np.random.default_rng(0)) == {}  # 4 < 2k explained
 
 
 # ------------------------------------------------------------------------------------------- edits
@@ -246,12 +246,12 @@ def _planted_acts(pairs, word="girl", noise_seed=0):
 def test_the_edit_test_finds_a_planted_token_unit_faithful_and_a_random_unit_not(editor):
     rows = pd.DataFrame({"neuron": [0, 1], "formula": ["hyp:tok:girl", "hyp:tok:girl"], "n_fires": [40, 40],
                          "explained": [True, True], "iou": [0.9, 0.1], "excess_iou": [0.5, 0.0]})
-    plans = causal.edit_plans(editor, rows, units=2, edits=10, length=1, seed=0,
+    plans = interventions.edit_plans(editor, rows, units=2, edits=10, length=1, seed=0,
                               search_params={"beam_size": 5, "complexity_penalty": 1.0})
     assert {"formula", "frequency"} <= set(plans["kind"])
     probe_acts = _planted_acts(editor.probe)
     edited_acts = _planted_acts(plans, noise_seed=1)
-    units = causal_stats.unit_faithfulness(causal.shifts(plans, probe_acts, edited_acts))
+    units = causal.unit_faithfulness(interventions.shifts(plans, probe_acts, edited_acts))
     verdict = dict(zip(units["unit"], units["faithful"]))
     assert verdict[0] == True  # noqa: E712 (a numpy bool)
     assert verdict[1] == False  # noqa: E712
@@ -260,12 +260,12 @@ def test_the_edit_test_finds_a_planted_token_unit_faithful_and_a_random_unit_not
 def test_faithfulness_needs_enough_edits_and_a_margin():
     edits_frame = pd.DataFrame({"unit": 0, "formula": "f", "atom": "a",
                                 "kind": ["formula"] * 3 + ["frequency"] * 6, "shift": [1.0] * 3 + [0.0] * 6})
-    assert pd.isna(causal_stats.unit_faithfulness(edits_frame)["faithful"].iloc[0])  # 3 < MIN_EDITS
+    assert pd.isna(causal.unit_faithfulness(edits_frame)["faithful"].iloc[0])  # 3 < MIN_EDITS
     small = pd.DataFrame({"unit": 0, "formula": "f", "atom": "a", "kind": ["formula"] * 6 + ["frequency"] * 6,
                           "shift": [0.05] * 6 + [0.0] * 6})
-    assert not causal_stats.unit_faithfulness(small)["faithful"].iloc[0]  # exact, but below MIN_SHIFT
+    assert not causal.unit_faithfulness(small)["faithful"].iloc[0]  # exact, but below MIN_SHIFT
     big = small.assign(shift=[0.5] * 6 + [0.0] * 6)
-    assert causal_stats.unit_faithfulness(big)["faithful"].iloc[0]
+    assert causal.unit_faithfulness(big)["faithful"].iloc[0]
 
 
 # -------------------------------------------------------------------------------------- statistics
@@ -276,7 +276,7 @@ def test_accuracy_changes_known_answer():
     base = gold.copy()
     ablated = {("top excess IoU", 2): np.array([[0, 1, 1, 0, 2, 2]]),  # two errors: −1/3
                ("random", 2): np.array([[0, 0, 1, 1, 2, 1], [0, 0, 1, 1, 2, 2]])}  # −1/6, 0
-    rows = causal_stats.accuracy_changes(gold, base, ablated).set_index(["ranking", "class"])
+    rows = causal.accuracy_changes(gold, base, ablated).set_index(["ranking", "class"])
     assert rows.loc[("top excess IoU", "all"), "delta"] == pytest.approx(-1 / 3)
     assert rows.loc[("random", "all"), "delta"] == pytest.approx(-1 / 12)
     assert rows.loc[("top excess − random", "all"), "delta"] == pytest.approx(-1 / 3 + 1 / 12)
@@ -293,16 +293,16 @@ def test_faithful_shares_and_adversarial_rates_pool_over_seeds():
     units = pd.DataFrame({"encoder": "m", "regime": "> 0", "seed": np.repeat([0, 1, 2], 10), "unit": np.tile(range(10), 3),
                           "faithful": np.tile([True] * 8 + [False] * 2, 3),
                           "null_faithful": np.tile([False] * 9 + [True], 3)})
-    shares = causal_stats.faithful_shares(units).set_index("measure")
+    shares = causal.faithful_shares(units).set_index("measure")
     assert shares.loc["faithful", "estimate"] == pytest.approx(0.8)
     assert shares.loc["null formula", "estimate"] == pytest.approx(0.1)
     assert shares.loc["faithful − null formula", "estimate"] == pytest.approx(0.7)
     assert shares.loc["faithful − null formula", "seeds"] == 3
     few = units[units["unit"] < 3]  # fewer than MIN_UNITS per seed: nothing is pooled
-    assert causal_stats.faithful_shares(few).empty
+    assert causal.faithful_shares(few).empty
     pairs = pd.DataFrame({"encoder": "m", "regime": "> 0", "seed": np.repeat([0, 1], 20),
                           "err_formula": np.tile([True] * 5 + [False] * 15, 2), "err_control": [False] * 40})
-    rates = causal_stats.adversarial_rates(pairs).set_index("measure")
+    rates = causal.adversarial_rates(pairs).set_index("measure")
     assert rates.loc["formula pairs", "estimate"] == pytest.approx(0.25)
     assert rates.loc["control pairs", "estimate"] == pytest.approx(0.0)
     assert rates.loc["formula − control", "estimate"] == pytest.approx(0.25)  # the paired difference C3 tests
@@ -322,27 +322,27 @@ def test_card_verdicts_follow_the_rules_and_the_random_networks():
                         _pooled(0.0, -0.05, 0.05).assign(encoder="lstm", regime="> 0", measure="null − frequency")])
     adversarial = _pooled(0.002, -0.005, 0.008).assign(encoder="lstm", regime="> 0", measure="formula − control")
     frames = pd.concat([ablation("lstm", 0.05, 0.02, 0.08), ablation("lstm-untrained", 0.0, -0.01, 0.01)])
-    card = causal_stats.card(frames, shares, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
+    card = causal.card(frames, shares, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
     verdict = dict(zip(card["id"], card["verdict"]))
     assert verdict == {"C1": "holds", "C2": "holds", "C3": "does not hold"}
     both = pd.concat([ablation("lstm", 0.05, 0.02, 0.08), ablation("lstm-untrained", 0.05, 0.02, 0.08)])
-    card = causal_stats.card(both, shares, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
+    card = causal.card(both, shares, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
     assert card.set_index("id").loc["C1", "verdict"] == "holds, as in a random network"
     null_moves = shares.assign(estimate=0.3, ci_low=0.15, ci_high=0.45,
                                _pooled=[shares["_pooled"].iloc[0]] * 2)  # the null formula's edits move units as much
-    card = causal_stats.card(frames, null_moves, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
+    card = causal.card(frames, null_moves, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
     assert card.set_index("id").loc["C2", "verdict"] == "holds, as in a random network"
     assert set(card["verdict"]) <= set(claims.VERDICTS)
-    text = causal_stats.markdown(card)
+    text = causal.markdown(card)
     assert "| C1 |" in text and "**holds, as in a random network**" in text
 
 
 def test_the_causal_rule_at_each_of_its_branches():
-    """Known answers of :func:`causal.rule`: minimum 0.01, two seeds unless said."""
+    """Known answers of :func:`interventions.rule`: minimum 0.01, two seeds unless said."""
     def p(est, lo, hi, k=2):
         return {"estimate": est, "ci_low": lo, "ci_high": hi, "k": k}
 
-    rule = causal_stats.rule
+    rule = causal.rule
     assert rule(p(0.05, 0.02, 0.08), 0.01, []) == ("holds", "")
     assert rule(p(0.01, 0.001, 0.02), 0.01, []) == ("holds", "")  # exactly the minimum effect is enough
     assert rule(p(0.005, 0.001, 0.009), 0.01, []) == ("too small to matter", "")
@@ -395,7 +395,7 @@ def test_shift_effects_pool_the_per_unit_difference():
                           "n_formula": 8, "n_frequency": 8, "n_null": [8] * 6 + [0] * 6,
                           "formula_shift": 0.5, "frequency_shift": np.tile([0.0, 0.2, 0.0, 0.2, 0.0, 0.2], 2),
                           "null_shift": [0.1] * 6 + [np.nan] * 6})
-    effects = causal_stats.shift_effects(units).set_index("measure")
+    effects = causal.shift_effects(units).set_index("measure")
     assert effects.loc["formula − frequency", "estimate"] == pytest.approx(0.4)
     assert effects.loc["formula − frequency", "seeds"] == 2
     assert effects.loc["null − frequency", "estimate"] == pytest.approx(0.0)
@@ -405,19 +405,19 @@ def test_shift_effects_pool_the_per_unit_difference():
 def test_c2_without_a_null_formula_says_so():
     effects = _pooled(0.3, 0.15, 0.45).assign(encoder="lstm", regime="> 0", measure="formula − frequency")
     empty = _pooled(0.0, -0.1, 0.1).iloc[:0].assign(encoder="lstm", regime="> 0", measure="x")
-    card = causal_stats.card(empty.assign(mode="mean", ranking="r", k=64, **{"class": "all"}), effects, empty,
+    card = causal.card(empty.assign(mode="mean", ranking="r", k=64, **{"class": "all"}), effects, empty,
                              ["lstm"], {"> 0": "> 0"}, {})
     row = card.set_index("id").loc["C2"]
     assert row["verdict"] == "holds" and "no null control" in row["note"]
-    assert "no null control" in causal_stats.markdown(card)
+    assert "no null control" in causal.markdown(card)
 
 
 def test_an_ablation_that_changes_nothing_still_counts_as_a_seed():
     gold = np.array([0, 1, 2, 0, 1, 2, 0, 1])
-    unchanged = causal_stats.accuracy_changes(gold, gold, {("top IoU", 2): gold[None, :]})
-    changed = causal_stats.accuracy_changes(gold, gold, {("top IoU", 2): np.array([[1, 1, 2, 0, 1, 2, 0, 1]])})
+    unchanged = causal.accuracy_changes(gold, gold, {("top IoU", 2): gold[None, :]})
+    changed = causal.accuracy_changes(gold, gold, {("top IoU", 2): np.array([[1, 1, 2, 0, 1, 2, 0, 1]])})
     rows = pd.concat([unchanged.assign(seed=0), changed.assign(seed=1)])
-    pooled = causal_stats.pool_rows(rows[rows["class"] == "all"], ["ranking", "k", "class"])
+    pooled = causal.pool_rows(rows[rows["class"] == "all"], ["ranking", "k", "class"])
     assert pooled["seeds"].iloc[0] == 2
     assert -1 / 8 < pooled["estimate"].iloc[0] < 0
 
@@ -433,12 +433,12 @@ def test_untrained_clip_and_single_seeds_are_not_testable():
     effects = _pooled(0.3, 0.15, 0.45).assign(encoder="clip", regime="> 0", measure="formula − frequency")
     empty = effects.iloc[:0].assign(measure="x")
     ablation = empty.assign(mode="mean", ranking="r", k=64, **{"class": "all"})
-    card = causal_stats.card(ablation, effects, empty, ["clip"], {"> 0": "> 0"}, {},
+    card = causal.card(ablation, effects, empty, ["clip"], {"> 0": "> 0"}, {},
                              untestable={"clip": "CLIP is untrained here"})
     row = card.set_index("id").loc["C2"]
     assert row["verdict"] == "not testable in this build" and row["note"] == "CLIP is untrained here"
     one = effects.assign(seeds=1, _pooled=[{**effects["_pooled"].iloc[0], "k": 1}])
-    card = causal_stats.card(ablation, one, empty, ["clip"], {"> 0": "> 0"}, {})
+    card = causal.card(ablation, one, empty, ["clip"], {"> 0": "> 0"}, {})
     assert card.set_index("id").loc["C2", "verdict"] == "not testable in this build"
 
 
@@ -467,7 +467,7 @@ def test_shift_effects_known_interval_and_encoder_order():
     Encoders come out in the order given (the chapter's), not sorted."""
     one = pd.DataFrame({"seed": 0, "regime": "> 0", "unit": range(5), "n_formula": 8, "n_frequency": 8, "n_null": 0,
                         "formula_shift": [0.1, 0.2, 0.3, 0.4, 0.5], "frequency_shift": 0.0, "null_shift": np.nan})
-    effects = causal_stats.shift_effects(pd.concat([one.assign(encoder="lstm"), one.assign(encoder="clip")]))
+    effects = causal.shift_effects(pd.concat([one.assign(encoder="lstm"), one.assign(encoder="clip")]))
     assert list(effects["encoder"]) == ["lstm", "clip"] and set(effects["measure"]) == {"formula − frequency"}
     row = effects.iloc[0]
     assert row["estimate"] == pytest.approx(0.3)
@@ -484,7 +484,7 @@ def test_unit_faithfulness_is_per_regime_and_reads_shifts_as_numbers():
 
     edits_frame = pd.concat([frame("> 0", [0.4, 0.5, 0.6, 0.5]), frame("top", [0.0, 0.1, 0.0, 0.1])], ignore_index=True)
     for shifts in (edits_frame, edits_frame.astype({"shift": object})):
-        units = causal_stats.unit_faithfulness(shifts)
+        units = causal.unit_faithfulness(shifts)
         assert list(units["regime"]) == ["> 0", "top"] and list(units["unit"]) == [3, 3]
         assert list(units["faithful"]) == [True, False]
         assert units["formula_shift"].tolist() == pytest.approx([0.5, 0.05])
@@ -497,15 +497,15 @@ def test_faithfulness_uses_welch_not_a_pooled_variance():
     A pooled-variance t-test would let the twenty tight controls shrink the error (t = 4.18 on 22 df, p ≈ 0.0002)."""
     shifts = pd.DataFrame({"unit": 0, "formula": "f", "atom": "a", "kind": ["formula"] * 4 + ["frequency"] * 20,
                            "shift": [0.0, 0.4, 0.8, 1.2] + [0.0, 0.1] * 10})
-    assert causal_stats.unit_faithfulness(shifts)["faithful"].iloc[0] == False  # noqa: E712 (a numpy bool)
+    assert causal.unit_faithfulness(shifts)["faithful"].iloc[0] == False  # noqa: E712 (a numpy bool)
     moved = shifts.assign(shift=shifts["shift"] + np.repeat([0.5, 0.0], [4, 20]))  # 0.5 further: t = 3.68, p ≈ 0.017
-    assert causal_stats.unit_faithfulness(moved)["faithful"].iloc[0] == True  # noqa: E712
+    assert causal.unit_faithfulness(moved)["faithful"].iloc[0] == True  # noqa: E712
 
 
 def test_faithfulness_silences_only_scipys_runtime_warnings(monkeypatch):
     """The test silences scipy's precision-loss RuntimeWarning on nearly constant shifts; any other warning of
     the t-test (a deprecation, say) still reaches the user."""
-    real = causal_stats.sps.ttest_ind
+    real = causal.sps.ttest_ind
 
     def noisy(*args, **kwargs):
         import warnings
@@ -513,11 +513,11 @@ def test_faithfulness_silences_only_scipys_runtime_warnings(monkeypatch):
         warnings.warn("deprecated call", DeprecationWarning)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(causal_stats.sps, "ttest_ind", noisy)
+    monkeypatch.setattr(causal.sps, "ttest_ind", noisy)
     shifts = pd.DataFrame({"unit": 0, "formula": "f", "atom": "a", "kind": ["formula"] * 4 + ["frequency"] * 4,
                            "shift": [0.4, 0.5, 0.6, 0.5, 0.0, 0.1, 0.0, 0.1]})
     with pytest.warns(DeprecationWarning, match="deprecated call") as caught:
-        assert causal_stats.unit_faithfulness(shifts)["faithful"].iloc[0] == True  # noqa: E712
+        assert causal.unit_faithfulness(shifts)["faithful"].iloc[0] == True  # noqa: E712
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
 
 
@@ -531,8 +531,8 @@ def test_the_causal_section_in_markdown_known_answer():
          "note": ""},
         {"id": "C2", "encoder": "lstm", "regime": "> 0", "this build": "0.3 [0.1, 0.5]", "verdict": "holds",
          "note": "a|b"}])
-    c1, c2 = causal_stats.CAUSAL["C1"].short, causal_stats.CAUSAL["C2"].short
-    assert causal_stats.markdown(table, sentences=["One.", "Two."]) == (
+    c1, c2 = causal.CAUSAL["C1"].short, causal.CAUSAL["C2"].short
+    assert causal.markdown(table, sentences=["One.", "Two."]) == (
         "## Do explained neurons matter? The causal tests\n\nOne. Two.\n\n"
         "| id | claim | encoder | at > 0 | verdict at > 0 | at top | verdict at top |\n"
         "|---|---|---|---|---|---|---|\n"
@@ -542,11 +542,11 @@ def test_the_causal_section_in_markdown_known_answer():
 
 def test_the_rules_table_states_each_causal_claim():
     """The rules table the book prints: one row per causal claim with its id, short claim, sentence and rule."""
-    table = causal_stats.rules_table()
+    table = causal.rules_table()
     assert list(table.columns) == ["id", "claim", "as stated", "rule (minimum effect)"]
     assert list(table["id"]) == ["C1", "C2", "C3"]
     for row in table.itertuples(index=False):
-        claim = causal_stats.CAUSAL[row[0]]
+        claim = causal.CAUSAL[row[0]]
         assert tuple(row[1:]) == (claim.short, claim.sentence, claim.rule)
 
 
@@ -554,9 +554,9 @@ def test_a_unit_with_no_spread_is_judged_exactly_and_otherwise_by_welch():
     """Constant shifts on both sides have no variance for a t test: the difference is exact (1 − 0 > 0.1
     passes). A constant formula side against a spread-out control is still Welch's test: a mean difference of
     0.15 over a control with SD 0.5 on a handful of edits is not evidence of a 0.1 shift."""
-    n = causal_stats.MIN_EDITS
-    assert causal_stats._passes(np.ones(n), np.zeros(n), 0.1, 0.05) is True
-    assert causal_stats._passes(np.full(n, 0.05), np.zeros(n), 0.1, 0.05) is False
+    n = causal.MIN_EDITS
+    assert causal._passes(np.ones(n), np.zeros(n), 0.1, 0.05) is True
+    assert causal._passes(np.full(n, 0.05), np.zeros(n), 0.1, 0.05) is False
     control = np.resize([0.35, 1.35], n)  # mean 0.85, SD 0.5
     control = control - control.mean() + 0.85
-    assert causal_stats._passes(np.ones(n), control, 0.1, 0.05) is False
+    assert causal._passes(np.ones(n), control, 0.1, 0.05) is False

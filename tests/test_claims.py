@@ -411,7 +411,7 @@ def test_correlation_difference_matches_the_loop_it_replaced():
     rng = np.random.default_rng(0)
     ds, vs = [], []
     for s in (0, 1):
-        sides = [replicates._columns(frame[(frame.seed == s) & (frame.max_length == m) & (frame.encoding == "standard")],
+        sides = [replicates._pair_columns(frame[(frame.seed == s) & (frame.max_length == m) & (frame.encoding == "standard")],
                                      "iou", "acc_when_firing", "log_n_fires")[3].set_index("neuron") for m in (1, 2)]
         common = sides[0].index.intersection(sides[1].index)
         arr = [(f.loc[common, "iou"].to_numpy(float), f.loc[common, "acc_when_firing"].to_numpy(float),
@@ -476,9 +476,9 @@ def test_columns_keeps_one_firing_units_and_ignores_unrelated_gaps():
     frame = pd.DataFrame({"n_fires": [1, 0, 5, 10], "explained": [True, True, True, False],
                           "iou": [0.1, 0.2, 0.3, 0.4], "acc_when_firing": [0.5, 0.6, 0.7, 0.8],
                           "formula": ["a", "b", None, "d"]})
-    x, y, z, data = replicates._columns(frame, "iou", "acc_when_firing", "log_n_fires")
+    x, y, z, data = replicates._pair_columns(frame, "iou", "acc_when_firing", "log_n_fires")
     assert x.tolist() == [0.1, 0.3] and z.tolist() == pytest.approx([0.0, math.log(5)])
-    x, y, z, data = replicates._columns(frame, "iou", "acc_when_firing", None)
+    x, y, z, data = replicates._pair_columns(frame, "iou", "acc_when_firing", None)
     assert x.tolist() == [0.1, 0.2, 0.3] and z is None and len(data) == 3
 
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clipneuron_utils.explain import wordnet
+from clipneuron_utils.data import synthetic
+from clipneuron_utils.explain import concepts, wordnet
 from clipneuron_utils.explain.concepts import (
     OVERLAP_THRESHOLDS,
     Concepts,
@@ -338,23 +339,23 @@ def test_ten_thousand_pairs_is_fast():
 
 
 def test_probe_concepts_cache_keys_the_wordnet_mode(runs_tmp, capsys, needs_wordnet, mode_pairs):
-    from clipneuron_utils.run import store
+    from clipneuron_utils import run
 
-    exact = store.probe_concepts("t", mode_pairs, 100, "wordnet", progress=False)
-    naive = store.probe_concepts("t", mode_pairs, 100, "wordnet", "all_senses", progress=False)
+    exact = run.probe_concepts("t", mode_pairs, 100, "wordnet", progress=False)
+    naive = run.probe_concepts("t", mode_pairs, 100, "wordnet", "all_senses", progress=False)
     assert (exact.wordnet_mode, naive.wordnet_mode) == ("exact", "all_senses")
     assert (exact.masks != naive.masks).nnz > 0
     files = sorted(p.name for p in (runs_tmp / "t" / "concepts").glob("*.npz"))
     assert [f.rsplit("-", 1)[0] for f in files] == ["wordnet-all_senses-100", "wordnet-exact-100"]
     capsys.readouterr()
-    again = store.probe_concepts("t", mode_pairs, 100, "wordnet", "all_senses", progress=False)
+    again = run.probe_concepts("t", mode_pairs, 100, "wordnet", "all_senses", progress=False)
     assert "cache hit: wordnet (all_senses)" in capsys.readouterr().out and again.wordnet_mode == "all_senses"
     # The standard masks do not depend on the mode: one file serves both.
-    store.probe_concepts("t", mode_pairs, 100, "standard", progress=False)
-    store.probe_concepts("t", mode_pairs, 100, "standard", "all_senses", progress=False)
+    run.probe_concepts("t", mode_pairs, 100, "standard", progress=False)
+    run.probe_concepts("t", mode_pairs, 100, "standard", "all_senses", progress=False)
     assert "cache hit: standard" in capsys.readouterr().out
     with pytest.raises(ValueError, match="wordnet_mode"):
-        store.probe_concepts("t", mode_pairs, 100, "standard", "morphy", progress=False)
+        run.probe_concepts("t", mode_pairs, 100, "standard", "morphy", progress=False)
 
 
 # ------------------------------------------------------------------ known answers at the edges (issue 21)
@@ -427,3 +428,15 @@ def test_wordnet_examples_use_the_synonyms_of_the_wordnet_concepts_mode(needs_wo
     row = wordnet_examples(mode_pairs, std, naive, words=["men"]).set_index("concept").loc["hyp:tok:men"]
     assert row["added"] == 2 and row["responsible"] == "adult male (1), workforce (1)"
     assert row["synonyms"].startswith("adult male, gentleman, ")
+
+
+def test_wordnet_examples_show_pairs_that_newly_match():
+    probe = synthetic.make_pairs(90, seed=2)
+    standard = concepts.build_concepts(probe, 50, "standard", progress=False)
+    wordnet = concepts.build_concepts(probe, 50, "wordnet", progress=False)
+    table = concepts.wordnet_examples(probe, standard, wordnet, words=["small"])
+    row = table[table.concept == "pre:tok:small"].iloc[0]
+    assert row["pairs (standard)"] == 0  # synthetic premises never say "small" ...
+    assert row["pairs (wordnet)"] > 0  # ... but often "little", one of its WordNet synonyms
+    assert row["via"] == "little"
+    assert row["via"] and row["via"] in row["example that newly matches"].lower()

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from clipneuron_utils.explain import controls
-from clipneuron_utils.run import store
+from clipneuron_utils import run
 from clipneuron_utils.explain.concepts import Concepts
 from clipneuron_utils.explain.search import beam_search_by_length
 
@@ -141,7 +141,7 @@ def test_an_unexplained_unit_gets_no_null_whatever_bin_it_shares(bin_width):
 def test_null_draws_are_kept_and_grow(runs_tmp, monkeypatch):
     concepts, names = world(6, n=400, m=12)
     c = Concepts(names, sp.csc_matrix(concepts), "standard")
-    first = store.null_draws("t", c, [50, 80], n_pairs=400, n_draws=3, seed=0, **SEARCH)
+    first = run.null_draws("t", c, [50, 80], n_pairs=400, n_draws=3, seed=0, **SEARCH)
     searched = []
     real_search = controls.search_null
 
@@ -150,13 +150,13 @@ def test_null_draws_are_kept_and_grow(runs_tmp, monkeypatch):
         return real_search(counts, *args, **kwargs)
 
     monkeypatch.setattr(controls, "search_null", spy)
-    again = store.null_draws("t", c, [50, 80], n_pairs=400, n_draws=3, seed=0, **SEARCH)
+    again = run.null_draws("t", c, [50, 80], n_pairs=400, n_draws=3, seed=0, **SEARCH)
     pd.testing.assert_frame_equal(first, again)
-    more = store.null_draws("t", c, [80, 120], n_pairs=400, n_draws=3, seed=0, **SEARCH)
+    more = run.null_draws("t", c, [80, 120], n_pairs=400, n_draws=3, seed=0, **SEARCH)
     assert searched == [[120]]  # only the count never searched
     alone = controls.search_null([120], c, n_pairs=400, n_draws=3, seed=0, **SEARCH)
     pd.testing.assert_frame_equal(more[more["count"] == 120].reset_index(drop=True), alone)
-    store.null_draws("t", c, [50], n_pairs=400, n_draws=3, seed=1, **SEARCH)  # another seed: another store
+    run.null_draws("t", c, [50], n_pairs=400, n_draws=3, seed=1, **SEARCH)  # another seed: another store
     assert searched[-1] == [50]
 
 

@@ -348,7 +348,7 @@ def test_the_lstm_epoch_is_summed_over_its_own_batch_plan():
     fit = timing.split_fit_val(700, 0.1)[0]
     order = np.random.default_rng(3).permutation(700)[:fit]
     data = batches._Data(700, p_ids=[np.zeros(n) for n in lengths[:, 0]], h_ids=[np.zeros(n) for n in lengths[:, 1]])
-    plan = batches._batches(order, config, _rng_after_permutation(3, 700), data)
+    plan = batches.minibatches(order, config, _rng_after_permutation(3, 700), data)
     expected = sum(0.002 + 1e-6 * len(b) * (lengths[b, 0].max() + lengths[b, 1].max()) for b in plan)
     assert got == pytest.approx(expected)
     assert sum(len(b) for b in plan) == fit
@@ -357,7 +357,7 @@ def test_the_lstm_epoch_is_summed_over_its_own_batch_plan():
 
 
 def _rng_after_permutation(seed: int, n: int) -> np.random.Generator:
-    """The generator in the state lstm_epoch_seconds hands to batches._batches (after its own permutation)."""
+    """The generator in the state lstm_epoch_seconds hands to batches.minibatches (after its own permutation)."""
     rng = np.random.default_rng(seed)
     rng.permutation(n)
     return rng

@@ -78,7 +78,7 @@ def test_failure_mid_copy_leaves_the_output_byte_identical(project, monkeypatch,
     _, _, out = project
     pipeline.run("demo", output_dir=out)
     before = snapshot(out)
-    real, calls = pipeline._write_clean, []
+    real, calls = pipeline.write_clean, []
 
     def disk_full(*args, **kwargs):
         calls.append(args)
@@ -86,7 +86,7 @@ def test_failure_mid_copy_leaves_the_output_byte_identical(project, monkeypatch,
             raise OSError(errno.ENOSPC, "No space left on device", str(args[1]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "_write_clean", disk_full)
+    monkeypatch.setattr(pipeline, "write_clean", disk_full)
     assert pipeline.main(["--profile", "demo", "--output-dir", str(out), "-p", "seed=9"]) == 1
     err = capsys.readouterr().err
     assert "No space left on device" in err and "free some disk space" in err and "not changed" in err
@@ -167,9 +167,9 @@ def test_partial_run_with_other_data_is_refused(project):
 
 def test_a_chapter_rerun_alone_cannot_sit_beside_chapters_of_another_run(project):
     notebooks, _, out = project
-    pointer = "from clipneuron_utils import artifacts\nfrom clipneuron_utils.run import store\npointer = artifacts.run_dir(profile) / 'model.txt'\n"
-    makes = pointer + "pointer.write_text(f'key{hidden}')\nstore.note_use('models', {'lstm': f'key{hidden}'})\n"
-    reads = pointer + "store.note_use('models', {'lstm': pointer.read_text()})\n"
+    pointer = "from clipneuron_utils import artifacts\nfrom clipneuron_utils import run\npointer = artifacts.run_dir(profile) / 'model.txt'\n"
+    makes = pointer + "pointer.write_text(f'key{hidden}')\nrun.note_use('models', {'lstm': f'key{hidden}'})\n"
+    reads = pointer + "run.note_use('models', {'lstm': pointer.read_text()})\n"
     (notebooks / "01_first.py").write_text(chapter(makes, PARAMS + "hidden: int = 64  # units\n"))  # chapter 3's role
     (notebooks / "02_second.py").write_text(chapter(reads))  # chapter 5's role: reads what the last run made
     pipeline.run("demo", output_dir=out)
@@ -263,13 +263,13 @@ def test_every_chapter_parameter_is_declared_with_a_type_and_help():
 
 def test_allowed_names_agree_with_the_modules():
     from clipneuron_utils.data import corpus
-    from clipneuron_utils.run import store
+    from clipneuron_utils import run
     from clipneuron_utils.models import heads
 
     assert parameters.ENCODERS == heads.ENCODERS
     from clipneuron_utils.models import random_controls
     assert random_controls.controls_of(parameters.CONTROLS) == list(parameters.CONTROLS)
-    assert parameters.ENCODINGS == store.ENCODINGS
+    assert parameters.ENCODINGS == run.ENCODINGS
     assert parameters.DATA_SOURCES == corpus.DATA_SOURCES
 
 

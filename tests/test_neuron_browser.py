@@ -45,7 +45,7 @@ def test_cell_tags():
         tags = cell.metadata.get("tags", [])
         if "tables.interactive" in cell.source or "display(Markdown" in cell.source:
             assert "hide-input" in tags, cell.source[:80]
-        if "store.latest_search" in cell.source:
+        if "run.latest_search" in cell.source:
             assert "remove-output" in tags, "the loading cell logs cache hits"
     assert notebook.cells[0].source.startswith("# 9. Neuron browser")
 

@@ -5,7 +5,7 @@ import textwrap
 import nbformat
 import pytest
 
-from clipneuron_utils.run import pipeline, profiles
+from clipneuron_utils.run import executed, pipeline, profiles
 
 HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
 
@@ -96,14 +96,14 @@ def test_strip_keeps_one_copy_of_a_chart_spec():
     cell.outputs = [nbformat.v4.new_output("display_data", data={
         "application/vnd.vegalite.v6+json": {"mark": "point"}, "text/html": "<div></div>", "text/plain": "<Chart>"})]
     notebook = nbformat.v4.new_notebook(cells=[cell])
-    pipeline.strip_volatile(notebook)
+    executed.strip_volatile(notebook)
     assert set(notebook.cells[0].outputs[0]["data"]) == {"text/html", "text/plain"}
 
 
 def test_parameter_cells_fold_into_one_box(tmp_path):
     import nbformat
 
-    from clipneuron_utils.run.pipeline import parameters_box
+    from clipneuron_utils.run.executed import parameters_box
 
     source = tmp_path / "01_x.py"
     source.write_text('# %% tags=["parameters"]\nprofile: str = "paper"  # the profile\nmax_length: int = 5  # atoms | at most\n'
@@ -141,6 +141,6 @@ def test_parameters_box_reads_the_run_after_its_metadata_is_cleaned(tmp_path):
     nb.metadata["papermill"] = {"parameters": {"profile": "offline"}}
     executed, target = tmp_path / "run.ipynb", tmp_path / "clean.ipynb"
     nbformat.write(nb, executed)
-    pipeline._write_clean(executed, target, {"uses": {}}, source)
+    pipeline.write_clean(executed, target, {"uses": {}}, source)
     box = nbformat.read(target, as_version=4).cells[0].source
     assert "| `profile` | **`'offline'`** | the profile |" in box

@@ -9,7 +9,7 @@ import pytest
 
 from clipneuron_utils.stats import compositionality, contribution, single_neurons
 from clipneuron_utils.render import charts
-from clipneuron_utils.render import chart_parts, plots, unit_plots
+from clipneuron_utils.render import numbers, plots, unit_plots
 from clipneuron_utils.data.snli import LABELS
 
 POINTED = {"point", "circle", "square", "bar", "rule", "tick"}
@@ -130,7 +130,7 @@ def test_acc_vs_iou_facets_layers_and_stats_in_headers(results_with_accuracy):
     rows = values(spec)
     assert len({r["panel_order"] for r in rows}) == len(corr) == 8
     for _, c in corr.iterrows():  # every panel's header names it and carries its own statistics
-        label = f"r = {chart_parts.format_r(c['pearson_r'])}, p = {plots.format_p(c['pearson_p'])}"
+        label = f"r = {numbers.format_r(c['pearson_r'])}, p = {numbers.format_p(c['pearson_p'])}"
         name = json.dumps(f"{c['encoder']} · {c['encoding']} · max_length {c['max_length']}")  # as the expression holds it
         assert label in header and name in header
     assert "r = -1.000" in header

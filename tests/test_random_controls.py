@@ -13,7 +13,7 @@ from clipneuron_utils.models.heads import HeadConfig, NLIModel
 from clipneuron_utils.models.lstm import build_vocab, lstm_identity
 from clipneuron_utils.models.outputs import accuracy
 from clipneuron_utils.models.training import train
-from clipneuron_utils.run import store
+from clipneuron_utils import run
 from clipneuron_utils.seeding import seed_everything
 
 TINY = HeadConfig(hidden=32, max_epochs=12, patience=12, batch_size=64, lr=5e-3, lstm_embedding_dim=16,
@@ -35,7 +35,7 @@ def test_names_are_checked():
     with pytest.raises(ValueError, match="list"):
         random_controls.controls_of("lstm-untrained")
     with pytest.raises(ValueError, match="need their encoder"):
-        store.check_controls(["clip-shuffled"], ["lstm"])
+        run.check_controls(["clip-shuffled"], ["lstm"])
     assert random_controls.head_changes("lstm-untrained") == {"freeze_lstm": True}
     assert random_controls.head_changes("clip-untrained") == {}
     assert random_controls.encoder_weights("clip-untrained", "openai") == "untrained"
@@ -51,9 +51,9 @@ def test_switches_leave_the_keys_of_ordinary_models_alone():
 
 
 def test_seeds_of_controls():
-    assert store.training_seeds(0, 3, 2, "lstm-shuffled", 1) == [0]
-    assert store.training_seeds(0, 3, 2, "lstm-shuffled") == [0, 1]  # 0: as many as its encoder
-    assert store.training_seeds(5, 3, 0, "minilm-shuffled", 2) == [5, 6]
+    assert run.training_seeds(0, 3, 2, "lstm-shuffled", 1) == [0]
+    assert run.training_seeds(0, 3, 2, "lstm-shuffled") == [0, 1]  # 0: as many as its encoder
+    assert run.training_seeds(5, 3, 0, "minilm-shuffled", 2) == [5, 6]
 
 
 def test_frozen_lstm_keeps_its_initial_weights(splits):

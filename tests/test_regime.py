@@ -10,7 +10,8 @@ from clipneuron_utils.explain import controls, regime
 from clipneuron_utils.explain.concepts import Concepts
 from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations, top_count
 from clipneuron_utils.render import cards, provenance, tables
-from clipneuron_utils.run import parameters, regimes, store
+from clipneuron_utils import run
+from clipneuron_utils.run import parameters, regimes
 from clipneuron_utils.stats import claims
 
 
@@ -195,16 +196,16 @@ def test_a_card_names_the_units_formula_at_the_paper_matched_regime():
 
 def test_a_sweep_of_other_search_results_is_refused(runs_tmp):
     results = pd.DataFrame({"encoder": ["e"], "encoding": ["standard"], "neuron": [0], "seed": [0]})
-    store.save_latest_search("t", results, {"activation_alphas": [0.1]}, {})
+    run.save_latest_search("t", results, {"activation_alphas": [0.1]}, {})
     with pytest.raises(FileNotFoundError, match=r"regimes.pkl is missing: chapter 5 stopped before .* --only 05"):
         regimes.latest_regimes("t")
     regimes.save_regimes("t", results.assign(alpha=0.1), {"activation_alphas": [0.1]})
     assert len(regimes.latest_regimes("t")) == 1
-    store.save_latest_search("t", results.assign(neuron=1), {"activation_alphas": [0.1]}, {})  # chapter 5 again
-    with pytest.raises(store.StaleArtifactError, match="other search results than chapter 5's latest"):
+    run.save_latest_search("t", results.assign(neuron=1), {"activation_alphas": [0.1]}, {})  # chapter 5 again
+    with pytest.raises(run.StaleArtifactError, match="other search results than chapter 5's latest"):
         regimes.latest_regimes("t")
-    store.save_latest_search("t", results, {"activation_alphas": []}, {})  # no sweep: nothing to read
-    assert regimes.latest_regimes("t") is None and regimes.matched_primary("t", store.latest_search("t")) == (None, "")
+    run.save_latest_search("t", results, {"activation_alphas": []}, {})  # no sweep: nothing to read
+    assert regimes.latest_regimes("t") is None and regimes.matched_primary("t", run.latest_search("t")) == (None, "")
 
 
 def test_the_books_paper_matched_alpha_uses_trained_encoders_standard_concepts_and_the_papers_figure():

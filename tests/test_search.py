@@ -276,7 +276,7 @@ def test_tiny_tie_heavy_problems_match_naive(seed, max_length, beam_size, expand
 
 def test_a_searcher_rebuilt_from_its_spec_is_the_same_searcher():
     """Worker processes (n_jobs > 1) rebuild the searcher from its spec: masks, names and options must survive."""
-    from clipneuron_utils.explain.beam import _Searcher
+    from clipneuron_utils.explain.beam import Searcher
     from clipneuron_utils.explain.search import _setup
 
     rng = np.random.default_rng(0)
@@ -284,7 +284,7 @@ def test_a_searcher_rebuilt_from_its_spec_is_the_same_searcher():
     searcher = _setup(np.zeros((50, 1), dtype=bool), concepts, names=[f"c{i}" for i in range(6)], max_length=2,
                       beam_size=3, min_acts=1, complexity_penalty=0.9, or_not=True, expand_all=False,
                       penalty_counts_not=True, duplicate_beam=False, chunk_neurons=8)[0]
-    again = _Searcher.from_spec(searcher.spec())
+    again = Searcher.from_spec(searcher.spec())
     assert again.names == searcher.names and again.options == searcher.options
     assert (again.masks != searcher.masks).nnz == 0 and again.masks.shape == (50, 6)
     assert [again.column(c).tolist() for c in range(6)] == concepts.T.tolist()
@@ -334,14 +334,14 @@ def test_the_progress_bar_counts_the_neurons_of_each_finished_block(monkeypatch,
     end), and the frame is the one-process frame. The pool is replaced by the same blocks searched here, so
     the test starts no process."""
     from clipneuron_utils.explain import search
-    from clipneuron_utils.explain.parallel import _compact
+    from clipneuron_utils.explain.parallel import compact_rounds
 
     def in_process(searcher, masks, todo, blocks, rounds, chunk_neurons, jobs):
         for a, b in blocks:
             units = todo[a:b]
-            yield {int(u): _compact(best) for u, best in zip(units, searcher.run_chunk(masks[:, units], rounds))}
+            yield {int(u): compact_rounds(best) for u, best in zip(units, searcher.run_chunk(masks[:, units], rounds))}
 
-    monkeypatch.setattr(search, "_parallel_blocks", in_process)
+    monkeypatch.setattr(search, "parallel_blocks", in_process)
     concepts = np.array([[1, 0], [1, 1], [0, 1], [0, 0]], dtype=bool)
     units = np.array([[1, 0, 1], [1, 1, 0], [0, 1, 0], [0, 0, 1]], dtype=bool)
     one = beam_search_by_length(units, concepts, max_length=2, min_acts=0, progress=False)

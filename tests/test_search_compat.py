@@ -274,13 +274,13 @@ def test_flags_must_be_booleans(flag, value):
 
 
 def test_options_are_part_of_the_search_cache_key(runs_tmp):
-    from clipneuron_utils.run import store
+    from clipneuron_utils import run
 
     concepts = Concepts(["a", "b", "d"], sp.csc_matrix(np.stack([DUP_A, DUP_B, DUP_D], axis=1)))
     params = dict(max_length=2, beam_size=2, min_acts=1, progress=False)
     found = {}
     for dup in (False, True):
-        found[dup] = store.search_results("t", "lstm", "standard", DUP_NEURON[:, None], concepts,
+        found[dup] = run.search_results("t", "lstm", "standard", DUP_NEURON[:, None], concepts,
                                                activations_key="k", duplicate_beam=dup, **params)
     assert len(list((runs_tmp / "t" / "search" / "cache").glob("*.pkl"))) == 2
     assert found[False]["formula"].tolist() == ["a", "(b OR d)"]

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from test_search import problem
 
 from clipneuron_utils.explain.concepts import Concepts
-from clipneuron_utils.explain.parallel import _blocks, resolve_jobs, usable_cores
+from clipneuron_utils.explain.parallel import neuron_blocks, resolve_jobs, usable_cores
 from clipneuron_utils.explain.search import beam_search, beam_search_by_length
 
 
@@ -57,12 +57,12 @@ def test_every_core_and_the_last_slice():
 
 def test_blocks_are_contiguous_whole_chunks():
     for n_todo, chunk, jobs in ((1024, 16, 2), (1000, 7, 3), (5, 1, 2), (0, 4, 2), (3, 16, 8)):
-        blocks = _blocks(n_todo, chunk, jobs)
+        blocks = neuron_blocks(n_todo, chunk, jobs)
         assert [a for a, _ in blocks[1:]] == [b for _, b in blocks[:-1]]
         assert (blocks[0][0], blocks[-1][1]) == (0, n_todo) if n_todo else blocks == []
         assert all(a % chunk == 0 for a, _ in blocks)
-    assert len(_blocks(1024, 16, 2)) == 32
-    assert _blocks(1024, 16, 1) == [(0, 1024)]
+    assert len(neuron_blocks(1024, 16, 2)) == 32
+    assert neuron_blocks(1024, 16, 1) == [(0, 1024)]
 
 
 @pytest.mark.parametrize("bad", ["2", 1.5, 2.0, None, True])

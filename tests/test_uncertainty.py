@@ -1,14 +1,12 @@
 """Bootstrap intervals over seeds, the vectorized (partial) correlations, p-value pooling, formatting."""
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
 import pingouin
 import pytest
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from clipneuron_utils.stats import uncertainty as U
 
@@ -173,67 +171,6 @@ def test_bootstrap_correlation_interval_and_undefined_cases():
 # --------------------------------------------------------------------------------------- p-values
 
 
-def test_combined_p_with_one_seed_returns_the_given_p():
-    assert U.combined_p([0.3], [100], pvalues=[0.0123]) == (0.3, 0.0123)
-    # seeds without an r are left out: the one left gives its own p
-    assert U.combined_p([np.nan, 0.3], [100, 100], pvalues=[0.5, 0.0123]) == (0.3, 0.0123)
-    r, p = U.combined_p([0.3], [100])  # no p given: the Fisher z-test
-    assert r == pytest.approx(0.3) and p == pytest.approx(2 * stats.norm.sf(math.atanh(0.3) * math.sqrt(97)))
-    assert all(math.isnan(v) for v in U.combined_p([0.3], [3]))  # n − 3 = 0: no variance
-
-
-def test_combined_p_of_three_identical_seeds_is_smaller_than_one_seeds():
-    rng = np.random.default_rng(7)
-    x = rng.normal(size=80)
-    y = 0.25 * x + rng.normal(size=80)
-    fit = pingouin.corr(x, y)
-    r, p_one = float(fit["r"].iloc[0]), float(fit["p_val"].iloc[0])
-    r_all, p_all = U.combined_p([r] * 3, [80] * 3, pvalues=[p_one] * 3)
-    assert r_all == pytest.approx(r, abs=1e-12)
-    assert p_all < p_one / 10
-    # fixed effect: z = atanh r · √(3 (n − 3)); a covariate costs one degree of freedom per seed
-    assert p_all == pytest.approx(2 * stats.norm.sf(math.atanh(r) * math.sqrt(3 * 77)), rel=1e-9)
-    assert U.combined_p([r] * 3, [80] * 3, n_covariates=1)[1] > p_all
-
-
-def test_holm_equals_statsmodels_and_keeps_nans_in_place():
-    p = np.array([0.01, np.nan, 0.04, 0.03, None, 0.2], dtype=float)
-    adjusted = U.holm(p)
-    finite = np.isfinite(p)
-    assert np.isnan(adjusted[~finite]).all()
-    assert adjusted[finite] == pytest.approx(multipletests(p[finite], method="holm")[1])
-    assert adjusted[0] == pytest.approx(0.04)  # 4 tests in the family, not 6
-    assert U.holm([]).shape == (0,) and np.isnan(U.holm([np.nan])).all()
-
-
-# ------------------------------------------------------------------------------------- formatting
-
-
-def test_format_p_is_scientific_with_two_digits_and_never_zero():
-    assert U.format_p(3.2e-05) == "3.2e-05"
-    assert U.format_p(0.49) == "4.9e-01"
-    assert U.format_p(1.0) == "1.0e+00"
-    assert U.format_p(float("nan")) == "n/a" and U.format_p(None) == "n/a"
-    for p in [0.0, 1e-320, 5e-300, 1e-16, 0.0499, 0.05, 0.999, 0.3]:
-        text = U.format_p(p)
-        assert text not in ("0", "0.0", "0.00") and not re.fullmatch(r"[0.]+(e[+-]?0+)?", text)
-        assert re.fullmatch(r"<?\d\.\de[+-]\d{2,3}", text), text
-    assert U.format_p(0.0).startswith("<")  # underflow: below the smallest double, not zero
-
-
-def test_format_ci_has_three_significant_digits_and_keeps_signs():
-    assert U.format_ci(0.382, 0.375, 0.389) == "0.382 [0.375, 0.389]"
-    assert U.format_ci(-0.0213, -0.0402, -0.00251) == "-0.0213 [-0.0402, -0.00251]"
-    assert U.format_ci(0.38234, 0.37512, 0.38949) == "0.382 [0.375, 0.389]"
-    assert U.format_ci(0.5, 0.25, 1) == "0.500 [0.250, 1.00]"
-    assert U.format_ci(12.345, 100, -3) == "12.3 [100, -3.00]"
-    assert U.format_ci(0.1, float("nan"), None) == "0.100 [n/a, n/a]"
-    assert U.format_ci(np.nan, np.nan, np.nan) == "n/a [n/a, n/a]"
-
-
-# ------------------------------------------------------------------ known answers at the edges (issue 21)
-
-
 def test_pearson_is_exact_far_from_zero_and_never_beyond_one():
     """Centring before the sums keeps r exact when the values sit far from 0 (1e8 + noise): uncentred, the
     sums of squares lose every digit the noise has."""
@@ -353,25 +290,3 @@ def test_bootstrap_correlation_names_a_bad_covariate():
         U.bootstrap_correlation(xs, ys, covariate=[np.ones((5, 2))])
 
 
-def test_combined_p_with_a_perfect_correlation_stays_finite():
-    """A seed with r = −1 exactly (e.g. four units in a line) is pooled at atanh(−1 + 1e-15) ≈ −17.6, not −∞:
-    with another seed at r = 0.5 (both n = 4, variance 1) the pooled z is their mean, its p the z-test on
-    √2 · mean — a finite, positive p, and r just above −1."""
-    r, p = U.combined_p([-1.0, 0.5], [4, 4])
-    mean = (math.atanh(-1 + 1e-15) + math.atanh(0.5)) / 2
-    assert r == pytest.approx(math.tanh(mean), abs=1e-15) and r > -1
-    assert p == pytest.approx(2 * stats.norm.sf(abs(mean) * math.sqrt(2)), rel=1e-9) and p > 0
-
-
-def test_holm_reads_none_as_a_missing_p():
-    """None (a p-value that could not be computed) is NaN, outside the family: of 0.01, 0.04, 0.03 the Holm
-    adjustments are 3·0.01 = 0.03, then max(0.03, 2·0.03) = 0.06, then max(0.06, 0.04) = 0.06."""
-    adjusted = U.holm([0.01, None, 0.04, 0.03])
-    assert math.isnan(adjusted[1])
-    assert adjusted[[0, 2, 3]] == pytest.approx([0.03, 0.06, 0.06])
-
-
-def test_formatting_treats_pandas_missing_values_as_missing():
-    """pd.NA (what nullable columns hold) cannot be converted to float: it prints "n/a" like NaN and None."""
-    assert U.format_p(pd.NA) == "n/a"
-    assert U.format_ci(0.5, pd.NA, "not a number") == "0.500 [n/a, n/a]"

@@ -229,8 +229,9 @@ def install_hint() -> str:
         "      (Debian/Ubuntu: the files go to /usr/share/wordnet; clipneuron copies them into its data folder on "
         "first use)\n"
         f"  python -m nltk.downloader -d {ours} wordnet\n"
-        "      (NLTK's downloader, needs internet; a run does this itself where the network allows. Without "
-        "internet here: run it on a machine that has it and copy the nltk_data folder over)\n"
+        "      (NLTK's downloader, with a Python that has NLTK, e.g. the project's .venv/bin/python; needs "
+        "internet, and a run does this itself where the network allows. Without internet here: run it on a "
+        "machine that has it and copy the nltk_data folder over)\n"
         f"Then, or to use a WordNet folder of your own (an nltk_data folder, or a dictionary folder such as "
         f"/usr/share/wordnet): export {WORDNET_ENV}=/path/to/that/folder"
     )

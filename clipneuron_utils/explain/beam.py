@@ -48,7 +48,7 @@ Compatibility with the original code (Mu & Andreas' ``compexp``, ``nli/code/anal
   ``penalty_counts_not`` (``NEIGHBORS`` is a unary node in ``formula.py``), so both options together are
   the original's search. Formulas are reported without the ``NEIGHBORS`` wrapper (the mask is A's);
   :func:`beam_trace` marks entries that descend from a twin. This mode runs on the same vectorised
-  rounds (only the seeding and the selection differ: :meth:`_Searcher.select_duplicates`), at about
+  rounds (only the seeding and the selection differ: :meth:`Searcher.select_duplicates`), at about
   the default's speed; its ties follow the column order of the concept matrix, as the original's follow
   its feature indices.
 """
@@ -72,7 +72,7 @@ _AND, _OR, _AND_NOT, _OR_NOT = range(4)
 _MARGIN = 1e-6
 
 
-def _as_concepts(concept_masks, names) -> tuple[sp.csc_matrix, list[str]]:
+def as_concepts(concept_masks, names) -> tuple[sp.csc_matrix, list[str]]:
     if hasattr(concept_masks, "masks") and hasattr(concept_masks, "names"):
         if names is not None and list(names) != list(concept_masks.names):
             raise ValueError("names must be None or equal to the Concepts object's names")
@@ -100,13 +100,13 @@ def _as_concepts(concept_masks, names) -> tuple[sp.csc_matrix, list[str]]:
     return masks, names
 
 
-def _check_int(name: str, value, low: int) -> int:
+def check_int(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
 
 
-class _Entry:
+class BeamEntry:
     """One beam formula: its scores, counts and mask (kept so the next round needs no re-evaluation)."""
 
     __slots__ = ("formula", "text", "length", "score", "iou", "mask", "n_f", "n_nf", "origin", "plen", "twin")
@@ -122,7 +122,7 @@ class _Entry:
         return (-self.score, self.length, self.text)
 
 
-class _Searcher:
+class Searcher:
     """State shared by all neurons: the concept matrix, its counts and precomputed text ranks."""
 
     def __init__(self, masks, names, *, beam_size, complexity_penalty, or_not, expand_all,
@@ -162,10 +162,10 @@ class _Searcher:
         return (self.masks.indptr, self.masks.indices, self.masks.shape, self.names, self.options)
 
     @classmethod
-    def from_spec(cls, spec: tuple) -> _Searcher:
+    def from_spec(cls, spec: tuple) -> Searcher:
         indptr, indices, shape, names, options = spec
         masks = sp.csc_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=shape, copy=False)
-        masks.has_sorted_indices = True  # sorted by _as_concepts
+        masks.has_sorted_indices = True  # sorted by as_concepts
         return cls(masks, list(names), **options)
 
     def rows(self, c: int) -> np.ndarray:
@@ -176,7 +176,7 @@ class _Searcher:
         out[self.rows(c)] = True
         return out
 
-    def combine(self, parent: _Entry, o: int, c: int, score, iou, inter, union, n_n) -> _Entry:
+    def combine(self, parent: BeamEntry, o: int, c: int, score, iou, inter, union, n_n) -> BeamEntry:
         leaf, idx = self.leaves[c], self.rows(c)
         if o in (_AND, _OR_NOT):
             mask = np.zeros(self.n, dtype=bool) if o == _AND else np.ones(self.n, dtype=bool)
@@ -191,12 +191,12 @@ class _Searcher:
             _OR_NOT: Or(parent.formula, Not(leaf)),
         }[o]
         n_f = int(union - n_n + inter)
-        return _Entry(formula, parent.length + 1, float(score), float(iou), mask, n_f, int(inter),
+        return BeamEntry(formula, parent.length + 1, float(score), float(iou), mask, n_f, int(inter),
                       (parent.text, o, c), parent.plen + 1 + int(self.op_extra[o]), parent.twin)
 
     # ------------------------------------------------------------------------------- one chunk
 
-    def run_chunk(self, neuron_masks: np.ndarray, rounds: int, trace: list | None = None) -> list[list[_Entry]]:
+    def run_chunk(self, neuron_masks: np.ndarray, rounds: int, trace: list | None = None) -> list[list[BeamEntry]]:
         """Best entry after each round (0..rounds) for each neuron of the chunk.
 
         ``trace`` (a list): receives each neuron's whole beam after each round, ``trace[r][i]``.
@@ -232,7 +232,7 @@ class _Searcher:
                 trace.append(full)
         return best
 
-    def initial_beam(self, iou, n_nc) -> list[_Entry]:
+    def initial_beam(self, iou, n_nc) -> list[BeamEntry]:
         k, m = min(self.beam_size, self.m), self.m
         if k < m:
             v = np.partition(iou, m - k)[m - k]
@@ -244,11 +244,11 @@ class _Searcher:
             chosen = np.arange(m)
         chosen = chosen[np.lexsort((self.name_rank[chosen], -iou[chosen]))]
         return [
-            _Entry(self.leaves[c], 1, float(iou[c]), float(iou[c]), self.column(c), int(self.n_c[c]), int(n_nc[c]))
+            BeamEntry(self.leaves[c], 1, float(iou[c]), float(iou[c]), self.column(c), int(self.n_c[c]), int(n_nc[c]))
             for c in chosen
         ]
 
-    def initial_duplicates(self, iou, n_nc) -> list[_Entry]:
+    def initial_duplicates(self, iou, n_nc) -> list[BeamEntry]:
         """``duplicate_beam``: every atom, then its same-mask twin, best ``beam_size`` by score only
         (ties in that order: atom before twin, columns in order)."""
         k = min(self.beam_size, 2 * self.m)
@@ -258,11 +258,11 @@ class _Searcher:
         out = []
         for p in chosen:
             c, twin = divmod(int(p), 2)
-            out.append(_Entry(self.leaves[c], 1, float(score[p]), float(iou[c]), self.column(c), int(self.n_c[c]),
+            out.append(BeamEntry(self.leaves[c], 1, float(score[p]), float(iou[c]), self.column(c), int(self.n_c[c]),
                               int(n_nc[c]), plen=twin_plen if twin else 1, twin=bool(twin)))
         return out
 
-    def round(self, beams, columns, n_n, n_nc, expand) -> list[list[_Entry]]:
+    def round(self, beams, columns, n_n, n_nc, expand) -> list[list[BeamEntry]]:
         """One expansion of every beam of the chunk: counts → float32 scores → bound → exact top-k."""
         nb, K, m, n_ops = len(beams), self.beam_size, self.m, self.ops
         # Each neuron's F ∧ N, then the unique beam masks F (by text), as columns of one matrix.
@@ -375,7 +375,7 @@ class _Searcher:
         )
         return inter, union
 
-    def select(self, beam, k, o, c, score, iou, inter, union, n_n) -> list[_Entry]:
+    def select(self, beam, k, o, c, score, iou, inter, union, n_n) -> list[BeamEntry]:
         """The best ``beam_size`` of old beam + candidates, by (−score, length, text)."""
         K = len(beam)
         old_score = np.array([e.score for e in beam])
@@ -407,10 +407,10 @@ class _Searcher:
             else:
                 j -= K
                 out.append(self.combine(beam[k[j]], o[j], c[j], score[j], iou[j], inter[j], union[j], n_n))
-        out.sort(key=_Entry.key)
+        out.sort(key=BeamEntry.key)
         return out
 
-    def select_duplicates(self, beam, k, o, c, score, iou, inter, union, n_n) -> list[_Entry]:
+    def select_duplicates(self, beam, k, o, c, score, iou, inter, union, n_n) -> list[BeamEntry]:
         """``duplicate_beam``: the best ``beam_size`` of the original's pool, by score only, ties in pool
         order. The pool is the old beam in its order, then for each beam slot k, each expansion atom c
         (column order) and its twin copy (d = 0, 1), each op in the original's order, the candidate;

@@ -16,7 +16,7 @@ the representative is at most ``bin_width / 2`` away plus the rounding to a whol
 within ``bin_width``, and it is the count itself below ``1 / bin_width``). That
 is what makes the control cheap enough for every seed × encoder × encoding: one model's 1,024 units
 usually fall into a few dozen 1 % bins, and models searched with the same concepts reuse each other's
-draws (:func:`clipneuron_utils.run.store.null_draws` keeps them).
+draws (:func:`clipneuron_utils.run.caches.null_draws` keeps them).
 
 Random masks of one count are drawn from a generator seeded by ``(seed, count, draw)``, so a draw never
 depends on which other counts are searched with it: a cache of draws can grow without changing them.

@@ -139,7 +139,7 @@ class Editor:
         if concepts.n_pairs != len(probe) or (concepts.pair_ids is not None and "pair_id" in probe.columns
                                                and concepts.pair_ids != probe["pair_id"].astype(str).tolist()):
             raise ValueError("the concepts were built on other pairs than these probe pairs: rebuild them "
-                             "(store.probe_concepts with this probe split)")
+                             "(run.probe_concepts with this probe split)")
         self.probe, self.concepts = probe.reset_index(drop=True), concepts
         self.tags = usual_tags(self.probe)
         self.vocab = concepts.vocab

@@ -5,7 +5,7 @@ With ``n_jobs`` ≠ 1 (≤ 0: every usable core) the neurons to explain are cut 
 whole chunks (the chunks of one process, about :data:`BLOCKS_PER_JOB` blocks per process, so the last
 blocks finish close together) and searched by a joblib pool of loky worker processes; the frame is
 identical to one process's, row for row and bit for bit. A task carries its block's mask columns
-and the concept matrix as its index arrays (:meth:`_Searcher.spec`, ~1.3 MB for SNLI dev's 4,083
+and the concept matrix as its index arrays (:meth:`Searcher.spec`, ~1.3 MB for SNLI dev's 4,083
 concepts: ~2 ms to pickle and unpickle, about 16 times per process); each worker builds its searcher
 from the first one (~10 ms) and keeps it for the rest of the call, and returns only each neuron's
 (formula, IoU, length) per round, not the beams' masks. (joblib's automatic memory maps would send the
@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 
-from .beam import _Entry, _Searcher
+from .beam import BeamEntry, Searcher
 
 
 #: blocks of neurons per process: enough that the last ones finish close together (the cost of a
@@ -56,7 +56,7 @@ def resolve_jobs(n_jobs) -> int:
     return int(n_jobs) if n_jobs > 0 else usable_cores()
 
 
-def _blocks(n_todo: int, chunk_neurons: int, jobs: int) -> list[tuple[int, int]]:
+def neuron_blocks(n_todo: int, chunk_neurons: int, jobs: int) -> list[tuple[int, int]]:
     """Contiguous (start, stop) ranges of the neurons to search, each of whole chunks (the last may be short)."""
     if jobs <= 1:
         return [(0, n_todo)] if n_todo else []
@@ -65,13 +65,13 @@ def _blocks(n_todo: int, chunk_neurons: int, jobs: int) -> list[tuple[int, int]]
     return [(start, min(start + size, n_todo)) for start in range(0, n_todo, size)]
 
 
-def _compact(best: list[_Entry]) -> list[tuple[str, float, int]]:
+def compact_rounds(best: list[BeamEntry]) -> list[tuple[str, float, int]]:
     """(text, IoU, atoms) of a neuron's best formula after each round: all the frame needs (no masks)."""
     return [(e.text, e.iou, e.length) for e in best]
 
 
-#: in a worker process: the searcher of the current call (token → _Searcher), built by its first block
-_WORKER_SEARCHER: dict[str, _Searcher] = {}
+#: in a worker process: the searcher of the current call (token → Searcher), built by its first block
+_WORKER_SEARCHER: dict[str, Searcher] = {}
 
 
 def _keep_heap() -> None:
@@ -100,19 +100,19 @@ def _search_block(token: str, spec: tuple, block: np.ndarray, units: np.ndarray,
         if not _WORKER_SEARCHER:
             _keep_heap()
         _WORKER_SEARCHER.clear()  # a previous call's searcher is not needed any more
-        searcher = _WORKER_SEARCHER[token] = _Searcher.from_spec(spec)
+        searcher = _WORKER_SEARCHER[token] = Searcher.from_spec(spec)
     out = {}
     for start in range(0, block.shape[1], chunk_neurons):
         part = block[:, start : start + chunk_neurons]
         for u, best in zip(units[start : start + chunk_neurons], searcher.run_chunk(part, rounds)):
-            out[int(u)] = _compact(best)
+            out[int(u)] = compact_rounds(best)
     return out
 
 
-def _parallel_blocks(searcher: _Searcher, neuron_masks, todo, blocks, rounds, chunk_neurons, jobs):
+def parallel_blocks(searcher: Searcher, neuron_masks, todo, blocks, rounds, chunk_neurons, jobs):
     """Each block's results, as the blocks finish, from a joblib pool of ``jobs`` loky processes.
 
-    The concept matrix travels as :meth:`_Searcher.spec` (its index arrays, names, options), pickled
+    The concept matrix travels as :meth:`Searcher.spec` (its index arrays, names, options), pickled
     with each block: ~1.3 MB and ~2 ms a block for SNLI dev's 4,083 concepts, and a process gets ~16
     blocks. Each worker builds its searcher from the first spec it receives and keeps it for the rest
     of the call (``token``), so the matrix is set up once per worker. (joblib's automatic memory

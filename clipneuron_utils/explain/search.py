@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .formulas import Leaf, Not, parse
-from .beam import _Searcher, _as_concepts, _check_int
-from .parallel import _blocks, _compact, _parallel_blocks, resolve_jobs
+from .beam import Searcher, as_concepts, check_int
+from .parallel import neuron_blocks, compact_rounds, parallel_blocks, resolve_jobs
 
 
 if TYPE_CHECKING:  # pandas is imported where frames are made: worker processes (n_jobs) start faster
@@ -131,16 +131,16 @@ def beam_search_by_length(
     n_fires = neuron_masks.sum(axis=0).astype(np.int64)
     todo = np.flatnonzero(n_fires >= min_acts)
     results: dict[int, list[tuple[str, float, int]]] = {}
-    blocks = _blocks(len(todo), chunk_neurons, jobs)
+    blocks = neuron_blocks(len(todo), chunk_neurons, jobs)
     with tqdm(total=len(todo), desc="beam search", unit="neuron", disable=not progress) as bar:
         if min(jobs, len(blocks)) <= 1:
             for start in range(0, len(todo), chunk_neurons):
                 idx = todo[start : start + chunk_neurons]
                 for u, best in zip(idx, searcher.run_chunk(neuron_masks[:, idx], max_length - 1)):
-                    results[int(u)] = _compact(best)
+                    results[int(u)] = compact_rounds(best)
                 bar.update(len(idx))
         else:
-            for part in _parallel_blocks(searcher, neuron_masks, todo, blocks, max_length - 1, chunk_neurons, jobs):
+            for part in parallel_blocks(searcher, neuron_masks, todo, blocks, max_length - 1, chunk_neurons, jobs):
                 results.update(part)
                 bar.update(len(part))
 
@@ -170,15 +170,15 @@ def _setup(neuron_masks, concept_masks, *, names, max_length, beam_size, min_act
     if neuron_masks.ndim != 2:
         raise ValueError(f"neuron_masks must be 2-D (pairs × units), got shape {neuron_masks.shape}")
     neuron_masks = neuron_masks.astype(bool, copy=False)
-    masks, names = _as_concepts(concept_masks, names)
+    masks, names = as_concepts(concept_masks, names)
     if masks.shape[0] != neuron_masks.shape[0]:
         raise ValueError(
             f"neuron_masks has {neuron_masks.shape[0]} pairs (rows) but concept_masks has {masks.shape[0]}"
         )
-    max_length = _check_int("max_length", max_length, 1)
-    beam_size = _check_int("beam_size", beam_size, 1)
-    min_acts = _check_int("min_acts", min_acts, 0)
-    chunk_neurons = _check_int("chunk_neurons", chunk_neurons, 1)
+    max_length = check_int("max_length", max_length, 1)
+    beam_size = check_int("beam_size", beam_size, 1)
+    min_acts = check_int("min_acts", min_acts, 0)
+    chunk_neurons = check_int("chunk_neurons", chunk_neurons, 1)
     penalty = float(complexity_penalty)
     if not (math.isfinite(penalty) and penalty > 0):
         raise ValueError(f"complexity_penalty must be a finite float > 0, got {complexity_penalty!r}")
@@ -189,7 +189,7 @@ def _setup(neuron_masks, concept_masks, *, names, max_length, beam_size, min_act
         if not isinstance(value, (bool, np.bool_)):  # 1 and True would make different cache keys
             raise ValueError(f"{flag} must be True or False, got {value!r}")
         flags[flag] = bool(value)
-    searcher = _Searcher(masks, names, beam_size=beam_size, complexity_penalty=penalty, **flags)
+    searcher = Searcher(masks, names, beam_size=beam_size, complexity_penalty=penalty, **flags)
     return searcher, neuron_masks, max_length, min_acts, chunk_neurons
 
 

@@ -53,8 +53,8 @@ class Encoder:
 
     def encode(self, sentences: Sequence[str], batch_size: int | None = None, progress: bool = True) -> np.ndarray:
         """Features of ``sentences`` in their order, float32 ``(n, dim)``; duplicates are encoded once."""
-        sentences = _check_sentences(sentences)
-        batch_size = _check_batch_size(self.default_batch_size if batch_size is None else batch_size)
+        sentences = check_sentences(sentences)
+        batch_size = check_batch_size(self.default_batch_size if batch_size is None else batch_size)
         unique = list(dict.fromkeys(sentences))
         if not unique:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -67,7 +67,7 @@ class Encoder:
         return f"<{type(self).__name__} {self.name} dim={self.dim}>"
 
 
-def _check_sentences(sentences: Any) -> list[str]:
+def check_sentences(sentences: Any) -> list[str]:
     if isinstance(sentences, str) or not isinstance(sentences, Iterable):
         raise TypeError("sentences must be a list of strings (not a single string)")
     sentences = list(sentences)
@@ -77,13 +77,13 @@ def _check_sentences(sentences: Any) -> list[str]:
     return sentences
 
 
-def _check_batch_size(batch_size: Any) -> int:
+def check_batch_size(batch_size: Any) -> int:
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     return int(batch_size)
 
 
-def _versions(*modules: str) -> dict[str, str]:
+def library_versions(*modules: str) -> dict[str, str]:
     import importlib
 
     out = {}

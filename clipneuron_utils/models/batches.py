@@ -32,7 +32,7 @@ class _Data:
         return self
 
 
-def _prepare(model: NLIModel, pairs: pd.DataFrame, cache: FeatureCache | None, progress: bool) -> _Data:
+def prepare_data(model: NLIModel, pairs: pd.DataFrame, cache: FeatureCache | None, progress: bool) -> _Data:
     if model.encoder_name == "lstm":
         index = model.token_index
         ids = lambda toks: np.array([index.get(t, 1) for t in toks] or [1], dtype=np.int64)  # noqa: E731
@@ -56,7 +56,7 @@ def _padded(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(padded), torch.from_numpy(lengths)
 
 
-def _uv(model: NLIModel, data: _Data, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_vectors(model: NLIModel, data: _Data, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     if data.u is not None:
         t = torch.from_numpy(idx).to(data.u.device)
         return data.u[t], data.v[t]
@@ -67,7 +67,7 @@ def _uv(model: NLIModel, data: _Data, idx: np.ndarray) -> tuple[torch.Tensor, to
     return u, v
 
 
-def _batches(fit_idx: np.ndarray, config: HeadConfig, rng: np.random.Generator, data: _Data | None) -> list[np.ndarray]:
+def minibatches(fit_idx: np.ndarray, config: HeadConfig, rng: np.random.Generator, data: _Data | None) -> list[np.ndarray]:
     """Shuffled minibatches; with ``data`` (LSTM bucketing), pools of 50 batches are sorted by
     (premise, hypothesis) length before being cut into batches, and the batch order is shuffled."""
     order, size = rng.permutation(fit_idx), config.batch_size
@@ -92,7 +92,7 @@ def _no_single_pair(batches: list[np.ndarray]) -> list[np.ndarray]:
     return batches
 
 
-def _outputs(model: NLIModel, data: _Data, idx: np.ndarray, batch_size: int, hidden: bool = True):
+def batched_outputs(model: NLIModel, data: _Data, idx: np.ndarray, batch_size: int, hidden: bool = True):
     """(logits, hidden units) for ``idx`` in eval mode, batched (LSTM: by length, then put back in order)."""
     model.eval()
     order = np.arange(len(idx))
@@ -103,7 +103,7 @@ def _outputs(model: NLIModel, data: _Data, idx: np.ndarray, batch_size: int, hid
     with torch.inference_mode():
         for start in range(0, len(idx), batch_size):
             rows = order[start:start + batch_size]
-            h = model.hidden_units(*_uv(model, data, idx[rows]))
+            h = model.hidden_units(*pair_vectors(model, data, idx[rows]))
             logits[rows] = model.mlp[3](model.mlp[2](h)).cpu().numpy()
             if hidden:
                 acts[rows] = h.cpu().numpy()

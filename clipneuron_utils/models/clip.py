@@ -28,8 +28,8 @@ from ..artifacts import (
     cache_key,
     file_sha256,
 )
-from .base import Encoder, _check_batch_size, _check_sentences, _versions
-from .devices import _prepare_device, resolve_device
+from .base import Encoder, check_batch_size, check_sentences, library_versions
+from .devices import prepare_device, resolve_device
 
 
 TINY_MODEL = "clipneuron-tiny"
@@ -329,7 +329,7 @@ class ClipTextEncoder(Encoder):
             "sha256": self.sha256,
             "seed": self.seed if self.kind == "untrained" else None,
             "quick_gelu": self.quick_gelu,
-            "versions": _versions("open_clip", "torch"),
+            "versions": library_versions("open_clip", "torch"),
         }
 
     @property
@@ -380,7 +380,7 @@ class ClipTextEncoder(Encoder):
         ``tokenize`` cuts silently (the end token replaces the 77th), so the uncut length is only known
         from the tokenizer's own BPE: the same text cleaning and vocabulary, nothing re-implemented.
         """
-        sentences = _check_sentences(sentences)
+        sentences = check_sentences(sentences)
         tok = self.tokenizer
         if not hasattr(tok, "sot_token_id") or getattr(tok, "reduction_fn", None) is not None:
             raise NotImplementedError(
@@ -397,7 +397,7 @@ class ClipTextEncoder(Encoder):
         """Batches of sentences sorted by token length (stable), each cut to its longest sequence."""
         import torch
 
-        _prepare_device(self.device)
+        prepare_device(self.device)
         tokens = self.tokenize(sentences)
         nonpad = (tokens != 0).to(torch.int64)
         # last non-pad position + 1 (token id 0 is also "!", so count from the end, not the zeros)
@@ -422,10 +422,10 @@ class ClipTextEncoder(Encoder):
         """``model.encode_text(tokenizer(texts))`` batched in the given order: no cut, sort or de-dup."""
         import torch
 
-        sentences = _check_sentences(sentences)
-        batch_size = _check_batch_size(self.default_batch_size if batch_size is None else batch_size)
+        sentences = check_sentences(sentences)
+        batch_size = check_batch_size(self.default_batch_size if batch_size is None else batch_size)
         out = np.empty((len(sentences), self.dim), dtype=np.float32)
-        _prepare_device(self.device)
+        prepare_device(self.device)
         with torch.inference_mode():
             for start in tqdm(range(0, len(sentences), batch_size), desc="encode_text", disable=not progress, leave=False):
                 chunk = sentences[start:start + batch_size]
@@ -441,7 +441,7 @@ def clip_truncation(encoder: ClipTextEncoder, sentences: Sequence[str], n_exampl
     """
     if not isinstance(encoder, ClipTextEncoder):
         raise TypeError(f"encoder must be a ClipTextEncoder (make_encoder('clip', ...)); got {type(encoder).__name__}")
-    sentences = _check_sentences(sentences)
+    sentences = check_sentences(sentences)
     lengths = encoder.token_lengths(sentences)
     cut = np.flatnonzero(lengths > encoder.context_length)
     return {

@@ -110,7 +110,7 @@ def cpu_threads() -> int:
     return physical_cores()
 
 
-def _prepare_device(device: Any) -> None:
+def prepare_device(device: Any) -> None:
     """Before encoding or training on ``device``: on the CPU, use every core (:func:`use_all_cores`)."""
     import torch
 

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .base import Encoder, _check_sentences
+from .base import Encoder, check_sentences
 from .clip import ClipTextEncoder
 from .minilm import MiniLMEncoder
 
@@ -38,7 +38,7 @@ def compare_with_encode_text(encoder: Encoder, sentences: Sequence[str], batch_s
     """
     import time
 
-    sentences = _check_sentences(sentences)
+    sentences = check_sentences(sentences)
     encoder.encode(sentences[:4], batch_size=batch_size, progress=False)  # warm-up
     start = time.perf_counter()
     ours = encoder.encode(sentences, batch_size=batch_size, progress=False)

@@ -24,7 +24,7 @@ from ..artifacts import (
     shown,
     write_json,
 )
-from .base import Encoder, _check_batch_size, _check_sentences
+from .base import Encoder, check_batch_size, check_sentences
 from .devices import describe_device
 
 
@@ -59,7 +59,7 @@ class FeatureCache:
     def __init__(self, root: str | os.PathLike, *, verbose: bool = True, chunk_size: int | None = None):
         self.root = Path(root)
         self.verbose = verbose
-        self.chunk_size = _check_batch_size(self.CHUNK_SIZE if chunk_size is None else chunk_size)
+        self.chunk_size = check_batch_size(self.CHUNK_SIZE if chunk_size is None else chunk_size)
         self.hits = 0
         self.misses = 0
 
@@ -92,7 +92,7 @@ class FeatureCache:
                batch_size: int | None = None) -> np.ndarray:
         """Cached features of ``sentences``; encodes (and stores) them only on a miss, resuming from
         the chunks a killed run left."""
-        sentences = _check_sentences(sentences)
+        sentences = check_sentences(sentences)
         path = self.path(encoder, sentences)
         if path.is_file():
             try:
@@ -128,7 +128,7 @@ class FeatureCache:
                           progress: bool) -> np.ndarray:
         """``encoder.encode(sentences)``, written chunk by chunk under :meth:`partial_dir` and resumed from it."""
         unique = list(dict.fromkeys(sentences))
-        size = _check_batch_size(encoder.default_batch_size if batch_size is None else batch_size)
+        size = check_batch_size(encoder.default_batch_size if batch_size is None else batch_size)
         plan = encoder._batch_plan(unique, size) if unique else None
         if plan is None:  # an encoder without a plan: one call, as before
             return encoder.encode(sentences, batch_size=batch_size, progress=progress)

@@ -29,7 +29,7 @@ from ..artifacts import (
 )
 from ..data.snli import LABELS
 from .base import Encoder
-from .devices import _prepare_device, resolve_device
+from .devices import prepare_device, resolve_device
 from .encoders import encoder_from_spec
 from .lstm import LSTMEncoder, simple_tokenize
 
@@ -120,7 +120,7 @@ class HeadConfig:
         return out
 
 
-def _check_encoder_name(name: Any) -> str:
+def check_encoder_name(name: Any) -> str:
     if name not in ENCODERS:
         raise ValueError(f"encoder name must be one of {', '.join(ENCODERS)}; got {name!r}")
     return name
@@ -181,7 +181,7 @@ class NLIModel(nn.Module):
     def __init__(self, encoder_name: str, config: HeadConfig, dim: int, *, vocab: list[str] | None = None,
                  encoder_spec: dict | None = None, encoder_identity: dict | None = None):
         super().__init__()
-        self.encoder_name = _check_encoder_name(encoder_name)
+        self.encoder_name = check_encoder_name(encoder_name)
         self.config = config
         self.vocab = vocab
         self.encoder_spec = encoder_spec
@@ -231,7 +231,7 @@ def frozen_encoder(model: NLIModel, device: Any = None) -> Encoder:
     if model.frozen_encoder is None:
         spec = model.encoder_spec or {}
         params = {**spec.get("params", {}), "device": str(device if device is not None else model_device(model))}
-        _attach(model, encoder_from_spec({**spec, "params": params}))
+        attach_encoder(model, encoder_from_spec({**spec, "params": params}))
     return model.frozen_encoder
 
 
@@ -240,7 +240,7 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _attach(model: NLIModel, encoder: Encoder) -> None:
+def attach_encoder(model: NLIModel, encoder: Encoder) -> None:
     saved, got = model.encoder_identity or {}, encoder.identity
     strip = lambda d: {k: v for k, v in d.items() if k != "versions"}  # noqa: E731
     if strip(saved) != strip(got):
@@ -259,7 +259,7 @@ def on_device(model: NLIModel, device: Any = None) -> NLIModel:
         dev = resolve_device(device)
         if model_device(model) != dev:
             model.to(dev)
-    _prepare_device(model_device(model))
+    prepare_device(model_device(model))
     return model
 
 

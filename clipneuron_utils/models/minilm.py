@@ -15,8 +15,8 @@ from ..artifacts import (
     environment,
     file_sha256,
 )
-from .base import Encoder, _versions
-from .devices import _prepare_device, resolve_device
+from .base import Encoder, library_versions
+from .devices import prepare_device, resolve_device
 
 
 MINILM_HUB = "sentence-transformers/all-MiniLM-L6-v2"
@@ -74,7 +74,7 @@ class MiniLMEncoder(Encoder):
             "model": MINILM_HUB,
             "sha256": self.sha256,
             "max_seq_length": int(self.model.max_seq_length),
-            "versions": _versions("sentence_transformers", "transformers", "torch"),
+            "versions": library_versions("sentence_transformers", "transformers", "torch"),
         }
 
     @property
@@ -112,7 +112,7 @@ class MiniLMEncoder(Encoder):
         if api is None:
             return None
         model, (length, preprocess, batch_to_device) = self.model, api
-        _prepare_device(self.device)
+        prepare_device(self.device)
         order = np.argsort([-length(sentence) for sentence in sentences])  # as encode() does it
         flatten = getattr(model, "_can_flatten_inputs", None)
         if flatten is not None and flatten():
@@ -146,7 +146,7 @@ class MiniLMEncoder(Encoder):
 
         if self._encode_api() is not None:
             return super()._encode_unique(sentences, batch_size, progress)
-        _prepare_device(self.device)
+        prepare_device(self.device)
         with torch.inference_mode():
             return self.model.encode(sentences, batch_size=batch_size, show_progress_bar=progress,
                                      convert_to_numpy=True).astype(np.float32)

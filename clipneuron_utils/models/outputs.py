@@ -24,7 +24,7 @@ from ..artifacts import (
 from ..data.snli import LABELS
 from .features import FeatureCache
 from .devices import describe_device
-from .batches import _outputs, _prepare
+from .batches import batched_outputs, prepare_data
 from .heads import NLIModel, as_pairs, label_ids, model_device, model_fingerprint, on_device, pairs_key
 
 
@@ -42,8 +42,8 @@ def predict(model: NLIModel, pairs: Any, *, cache: FeatureCache | None = None, b
     in :func:`activations`."""
     pairs = as_pairs(pairs)
     on_device(model, device)
-    data = _prepare(model, pairs, cache, progress)
-    logits, _ = _outputs(model, data, np.arange(len(pairs)), batch_size, hidden=False)
+    data = prepare_data(model, pairs, cache, progress)
+    logits, _ = batched_outputs(model, data, np.arange(len(pairs)), batch_size, hidden=False)
     probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy().astype(np.float32)
     return logits.argmax(1).astype(np.int64), probs
 
@@ -54,8 +54,8 @@ def hidden_and_predictions(model: NLIModel, pairs: Any, *, cache: FeatureCache |
     ``device`` as in :func:`activations`."""
     pairs = as_pairs(pairs)
     on_device(model, device)
-    data = _prepare(model, pairs, cache, progress)
-    logits, acts = _outputs(model, data, np.arange(len(pairs)), batch_size)
+    data = prepare_data(model, pairs, cache, progress)
+    logits, acts = batched_outputs(model, data, np.arange(len(pairs)), batch_size)
     return acts, logits.argmax(1).astype(np.int64)
 
 
@@ -102,8 +102,8 @@ def probe_outputs(model: NLIModel, pairs: Any, folder: str | Path, name: str = "
             print(f"cache hit: {name} outputs for {n} pairs ({shown(folder)})", flush=True)
             return saved
     on_device(model, device)  # only when they are computed: a cache hit needs no device
-    data = _prepare(model, pairs, cache, progress)
-    logits, acts = _outputs(model, data, np.arange(n), 1024)
+    data = prepare_data(model, pairs, cache, progress)
+    logits, acts = batched_outputs(model, data, np.arange(n), 1024)
     out = {"activations": acts, "predictions": logits.argmax(1).astype(np.int64),
            "probabilities": torch.softmax(torch.from_numpy(logits), 1).numpy().astype(np.float32)}
     for k, path in files.items():

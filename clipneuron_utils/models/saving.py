@@ -29,7 +29,7 @@ from .base import Encoder
 from .features import FeatureCache
 from .encoders import make_encoder
 from .devices import resolve_device
-from .heads import FORMAT, FROZEN, HeadConfig, NLIModel, _attach, _check_encoder_name, as_pairs, training_key
+from .heads import FORMAT, FROZEN, HeadConfig, NLIModel, attach_encoder, check_encoder_name, as_pairs, training_key
 from .lstm import lstm_identity
 from . import training
 from .training import CHECKPOINT
@@ -112,7 +112,7 @@ def load_model(folder: str | Path, *, encoder: Encoder | None = None) -> NLIMode
     if (folder / "history.csv").is_file():
         model.history = load_frame(folder / "history.csv")
     if encoder is not None:
-        _attach(model, encoder)
+        attach_encoder(model, encoder)
     return model.eval()
 
 
@@ -128,7 +128,7 @@ def fit_or_load(encoder_name: str, train_pairs: pd.DataFrame, folder: str | Path
     change what the model is — a model trained on CUDA is reused on the CPU and vice versa, and
     ``model.json`` records where it was trained (``trained_on``).
     """
-    _check_encoder_name(encoder_name)
+    check_encoder_name(encoder_name)
     config = config or HeadConfig()
     train_pairs = as_pairs(train_pairs)
     dev = resolve_device(device)

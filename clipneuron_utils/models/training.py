@@ -30,16 +30,16 @@ from ..artifacts import (
 )
 from .base import Encoder
 from .features import FeatureCache
-from .devices import _prepare_device, describe_device, resolve_device
+from .devices import prepare_device, describe_device, resolve_device
 from .encoders import make_encoder
 from ..seeding import seed_everything
-from .batches import _batches, _outputs, _prepare, _uv
+from .batches import minibatches, batched_outputs, prepare_data, pair_vectors
 from .heads import (
     FORMAT,
     FROZEN,
     HeadConfig,
     NLIModel,
-    _check_encoder_name,
+    check_encoder_name,
     as_pairs,
     label_ids,
     model_device,
@@ -65,7 +65,7 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
     data, device type), training resumes after its epoch, and the result equals an uninterrupted run's
     bit for bit on the same machine. The caller deletes it once the model is saved (:func:`fit_or_load` does).
     """
-    _check_encoder_name(encoder_name)
+    check_encoder_name(encoder_name)
     config = config or HeadConfig()
     if not isinstance(config, HeadConfig):
         raise ValueError(f"config must be a HeadConfig, got {type(config).__name__}")
@@ -88,10 +88,10 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
     model = NLIModel(encoder_name, config, **model_args)  # initialised on the CPU whatever the device
     if encoder is not None:
         model.frozen_encoder = encoder
-    _prepare_device(dev)
+    prepare_device(dev)
     model.to(dev)
     model.trained_on = describe_device(dev)
-    data = _prepare(model, train_pairs, cache, progress)
+    data = prepare_data(model, train_pairs, cache, progress)
 
     rng = np.random.default_rng(config.seed)
     perm = rng.permutation(len(train_pairs))
@@ -129,9 +129,9 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
         start = time.perf_counter()
         model.train()
         total, correct, seen = 0.0, 0, 0
-        batches = _batches(fit_idx, config, rng, data if model.lstm is not None and config.lstm_bucket else None)
+        batches = minibatches(fit_idx, config, rng, data if model.lstm is not None and config.lstm_bucket else None)
         for idx in tqdm(batches, desc=f"epoch {epoch}/{max_epochs}", unit="batch", disable=not progress, leave=False):
-            logits = model(*_uv(model, data, idx))
+            logits = model(*pair_vectors(model, data, idx))
             target = y[torch.from_numpy(idx).to(dev)]
             loss = loss_fn(logits, target)
             optimizer.zero_grad()
@@ -143,7 +143,7 @@ def train(encoder_name: str, train_pairs: pd.DataFrame, config: HeadConfig | Non
         row = {"epoch": epoch, "train_loss": total / seen, "train_acc": correct / seen,
                "val_loss": np.nan, "val_acc": np.nan}
         if n_val:
-            logits, _ = _outputs(model, data, val_idx, 1024, hidden=False)
+            logits, _ = batched_outputs(model, data, val_idx, 1024, hidden=False)
             lt = torch.from_numpy(logits)
             row["val_loss"] = float(loss_fn(lt, y_cpu[torch.from_numpy(val_idx)]))
             row["val_acc"] = float((lt.argmax(1) == y_cpu[torch.from_numpy(val_idx)]).float().mean())

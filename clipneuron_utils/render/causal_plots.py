@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from .chart_parts import _inline, _need
+from .chart_parts import inline_data, check_columns
 
 _RANKING_COLORS = {"top IoU": "#1b9e77", "top excess IoU": "#d95f02", "bottom IoU": "#7570b3", "random": "#666666"}
 
@@ -21,12 +21,12 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 def ablation_curves(pooled: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.Chart:
     """Accuracy change (pooled over seeds, 95 % CI) against k, one line per ranking, per model (column)
     and regime (row)."""
-    _need(pooled, ["encoder", "regime", "ranking", "k", "estimate", "ci_low", "ci_high"], "pooled")
+    check_columns(pooled, ["encoder", "regime", "ranking", "k", "estimate", "ci_low", "ci_high"], "pooled")
     data = _plain(pooled[pooled["ranking"].isin(list(_RANKING_COLORS)) & pooled["encoder"].isin(list(encoders))])
     color = alt.Color("ranking:N", scale=alt.Scale(domain=list(_RANKING_COLORS), range=list(_RANKING_COLORS.values())),
                       title="ablated units")
     x = alt.X("k:Q", scale=alt.Scale(type="log", base=2), title="units ablated (k)", axis=alt.Axis(values=sorted(set(data["k"]))))
-    base = alt.Chart(_inline(data))
+    base = alt.Chart(inline_data(data))
     lines = base.mark_line(point=True).encode(
         x=x, y=alt.Y("estimate:Q", title="change in probe accuracy", axis=alt.Axis(format="+%")), color=color,
         tooltip=["encoder:N", "regime:N", "ranking:N", "k:Q", alt.Tooltip("estimate:Q", format="+.2%"),
@@ -43,7 +43,7 @@ def _rates(data: pd.DataFrame, measures: Sequence[str], colors: Sequence[str], *
     """Two pooled rates per model (column) and regime (row), points with their 95 % intervals."""
     data = _plain(data[data["measure"].isin(list(measures))])
     color = alt.Color("measure:N", scale=alt.Scale(domain=list(measures), range=list(colors)), title=legend)
-    base = alt.Chart(_inline(data))
+    base = alt.Chart(inline_data(data))
     points = base.mark_point(filled=True, size=60).encode(
         x=alt.X("estimate:Q", title=x_title, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("measure:N", title=None), color=color,
@@ -59,7 +59,7 @@ def _rates(data: pd.DataFrame, measures: Sequence[str], colors: Sequence[str], *
 def faithful_shares(shares: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.Chart:
     """Share of tested units whose formula's edits move them (pooled, 95 % CI), beside the share the same
     test finds with the matched null's formula, per model and regime."""
-    _need(shares, ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high"], "shares")
+    check_columns(shares, ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high"], "shares")
     return _rates(shares, ["faithful", "null formula"], ["#d95f02", "#999999"], encoders=encoders, regimes=regimes,
                   x_title="share of tested units found faithful", count="units", fmt=".0%", legend="edits of",
                   title="Do a unit's formula's words move it? (grey: the matched null's formula)")
@@ -67,7 +67,7 @@ def faithful_shares(shares: pd.DataFrame, encoders: Sequence[str], regimes: Sequ
 
 def adversarial_rates(rates: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.Chart:
     """Error rates (pooled, 95 % CI) on pairs built to satisfy a unit's formula and on their controls."""
-    _need(rates, ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high"], "rates")
+    check_columns(rates, ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high"], "rates")
     return _rates(rates, ["formula pairs", "control pairs"], ["#d95f02", "#999999"], encoders=encoders,
                   regimes=regimes, x_title="error rate", count="pairs", fmt=".1%", legend=None,
                   title="Errors on pairs built to satisfy a unit's formula, against matched controls")

@@ -18,7 +18,7 @@ from ..stats import tidy
 LABEL_COLORS = {"entailment": "#1b9e77", "neutral": "#7570b3", "contradiction": "#d95f02"}
 
 
-def _inline(frame: pd.DataFrame) -> alt.InlineData:
+def inline_data(frame: pd.DataFrame) -> alt.InlineData:
     """Inline records; JSON via pandas turns NaN/NA into null, numpy scalars into numbers.
 
     Six decimals are far beyond what a chart draws or a tooltip prints (at most four), and nulls are
@@ -29,20 +29,16 @@ def _inline(frame: pd.DataFrame) -> alt.InlineData:
     return alt.InlineData(values=[{k: v for k, v in r.items() if v is not None} for r in records])
 
 
-_need = tidy._columns  # one check of a frame's columns for the tables and the charts
+check_columns = tidy.check_columns  # one check of a frame's columns for the tables and the charts
 
 
-def format_r(r: float) -> str:
-    return "n/a" if r is None or not math.isfinite(r) else f"{r:.3f}"
-
-
-_CONTROL_WIDTH, _CONTROL_HEIGHT = 280, 220
+CONTROL_WIDTH, CONTROL_HEIGHT = 280, 220
 
 
 _FORMULA_CHARS = 80
 
 
-def _round(frame: pd.DataFrame, columns: Sequence[str], digits: int = 4) -> pd.DataFrame:
+def round_columns(frame: pd.DataFrame, columns: Sequence[str], digits: int = 4) -> pd.DataFrame:
     """Numeric ``columns`` rounded (per-unit charts keep 3 decimals: their tooltips print 3)."""
     out = frame.copy()
     for c in columns:
@@ -51,14 +47,14 @@ def _round(frame: pd.DataFrame, columns: Sequence[str], digits: int = 4) -> pd.D
     return out
 
 
-def _short_formula(formula) -> str | None:
+def short_formula(formula) -> str | None:
     if formula is None or (isinstance(formula, float) and not math.isfinite(formula)):
         return None
     text = str(formula)
     return text if len(text) <= _FORMULA_CHARS else text[: _FORMULA_CHARS - 1] + "…"
 
 
-def _columnar(frame: pd.DataFrame, keys: Sequence[str], arrays: Sequence[str], every: Sequence[str] = (),
+def columnar_records(frame: pd.DataFrame, keys: Sequence[str], arrays: Sequence[str], every: Sequence[str] = (),
               **scalars) -> list[dict]:
     """One record per ``keys`` group whose ``arrays`` hold the group's values as lists (for ``flatten``).
 
@@ -66,14 +62,14 @@ def _columnar(frame: pd.DataFrame, keys: Sequence[str], arrays: Sequence[str], e
     ``scalars`` are added to every record.
     """
     records = []
-    for key, sub in tidy._groups(frame, list(keys)):
+    for key, sub in tidy.iter_groups(frame, list(keys)):
         record = {**key, **scalars, **{c: [] for c in every}}
         record.update({c: sub[c].tolist() for c in arrays})
         records.append(record)
     return records
 
 
-def _header_expr(labels: dict) -> str:
+def header_label_expr(labels: dict) -> str:
     """A header ``labelExpr`` giving each facet value its own (multi-line) label; unknown values as they are."""
     expr = "datum.value"
     for value, label in reversed(list(labels.items())):

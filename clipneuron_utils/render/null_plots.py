@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..stats import tidy
-from .chart_parts import _CONTROL_HEIGHT, _CONTROL_WIDTH, _columnar, _header_expr, _inline, _need, _round, _short_formula, format_r
+from .chart_parts import CONTROL_HEIGHT, CONTROL_WIDTH, columnar_records, header_label_expr, inline_data, check_columns, round_columns, short_formula
+from .numbers import format_r
 
 
 _CONTROL_COLUMNS = 3
@@ -27,7 +28,7 @@ _SEED_COLOR = "#4c78a8"
 def _encoder_facet(encoders: Sequence, labels: dict | None = None) -> alt.Facet:
     header = alt.Header(title=None, labelLimit=0, labelFontSize=12, labelFontWeight="bold")
     if labels:
-        header = alt.Header(title=None, labelLimit=0, labelFontSize=11, labelExpr=_header_expr(labels))
+        header = alt.Header(title=None, labelLimit=0, labelFontSize=11, labelExpr=header_label_expr(labels))
     return alt.Facet("encoder:N", sort=list(encoders), header=header)
 
 
@@ -45,7 +46,7 @@ def _select_units(scored: pd.DataFrame, max_length, encoding, name: str = "score
         if frame.empty:
             raise ValueError(f"{name} has no rows with encoding {encoding!r} at max_length {max_length!r} "
                              f"(present: {present})")
-    frame = frame[tidy._explained(frame)]
+    frame = frame[tidy.explained_mask(frame)]
     if frame.empty:
         raise ValueError(f"{name} has no explained units at max_length {max_length!r} with encoding {encoding!r}")
     return frame
@@ -61,14 +62,14 @@ def iou_against_null(summary: pd.DataFrame, *,
     :func:`effects.iou_summary`; only its ``"iou"`` and ``"null_mean_iou"`` measures are drawn. Each
     panel's y axis is fitted to its own data.
     """
-    _need(summary, ["encoder", "encoding", "max_length", "measure", "mean", "ci_low", "ci_high", "n_seeds"], "summary")
+    check_columns(summary, ["encoder", "encoding", "max_length", "measure", "mean", "ci_low", "ci_high", "n_seeds"], "summary")
     series = {"iou": "real units", "null_mean_iou": "matched null"}
     for measure in series:
         if not (summary["measure"] == measure).any():
             raise ValueError(f"summary has no rows with measure {measure!r}")
     data = summary[summary["measure"].isin(list(series))].copy()
     data["series"] = data["measure"].map(series)
-    data = _round(data[["encoder", "encoding", "max_length", "series", "mean", "ci_low", "ci_high", "n_seeds"]],
+    data = round_columns(data[["encoder", "encoding", "max_length", "series", "mean", "ci_low", "ci_high", "n_seeds"]],
                   ["mean", "ci_low", "ci_high"])
     encoders = list(pd.unique(data["encoder"]))
     encodings = list(pd.unique(data["encoding"]))
@@ -113,8 +114,8 @@ def iou_against_null(summary: pd.DataFrame, *,
         x=x, y=y, color=color, tooltip=tooltip).transform_filter(real)
     subtitle = [f"solid: explained units' mean, bars: 95% bootstrap CI over units; dashed and shaded: {_NULL_NOTE},",
                 "its mean and 95% CI; each panel's y axis fitted to its data"]
-    return alt.layer(band, lines, null_points, bars, points, data=_inline(data)).properties(
-        width=_CONTROL_WIDTH, height=_CONTROL_HEIGHT
+    return alt.layer(band, lines, null_points, bars, points, data=inline_data(data)).properties(
+        width=CONTROL_WIDTH, height=CONTROL_HEIGHT
     ).facet(
         facet=_encoder_facet(encoders), columns=_CONTROL_COLUMNS
     ).resolve_scale(y="independent").properties(title=alt.Title(title, subtitle=subtitle))
@@ -166,10 +167,10 @@ def acc_vs_excess_iou(scored: pd.DataFrame, correlations: pd.DataFrame | None = 
     ``"excess IoU ~ accuracy"`` and method ``"pearson"`` (:func:`effects.firing_confound`; without
     them, r is computed here and no p is shown). Points are coloured by seed when there are several.
     """
-    _need(scored, ["encoder", "encoding", "max_length", "neuron", "iou", "excess_iou", "acc_when_firing", "n_fires"],
+    check_columns(scored, ["encoder", "encoding", "max_length", "neuron", "iou", "excess_iou", "acc_when_firing", "n_fires"],
           "scored")
     if correlations is not None:
-        _need(correlations, ["encoder", "test", "method", "r", "ci_low", "ci_high", "p_holm", "n"], "correlations")
+        check_columns(correlations, ["encoder", "test", "method", "r", "ci_low", "ci_high", "p_holm", "n"], "correlations")
     frame = _select_units(scored, max_length, encoding)
     frame = frame[_finite(frame, ["excess_iou", "acc_when_firing"])]
     if frame.empty:
@@ -177,13 +178,13 @@ def acc_vs_excess_iou(scored: pd.DataFrame, correlations: pd.DataFrame | None = 
                          f"with encoding {encoding!r}")
     has_seed = "seed" in frame
     arrays = [c for c in ("neuron", "formula", "iou", "excess_iou", "acc_when_firing", "n_fires") if c in frame]
-    points = _round(frame[["encoder", *(["seed"] if has_seed else []), *arrays]],
+    points = round_columns(frame[["encoder", *(["seed"] if has_seed else []), *arrays]],
                     ["iou", "excess_iou", "acc_when_firing"], 3)
     if "formula" in points:
-        points["formula"] = points["formula"].map(_short_formula)
+        points["formula"] = points["formula"].map(short_formula)
     encoders = list(pd.unique(points["encoder"]))
 
-    labels, records = {}, _columnar(points, ["encoder", "seed"] if has_seed else ["encoder"], arrays)
+    labels, records = {}, columnar_records(points, ["encoder", "seed"] if has_seed else ["encoder"], arrays)
     for encoder in encoders:
         sub = points[points["encoder"] == encoder]
         stats = _excess_stats(correlations, encoder, encoding, max_length, sub)
@@ -194,7 +195,7 @@ def acc_vs_excess_iou(scored: pd.DataFrame, correlations: pd.DataFrame | None = 
             ends = np.array([x.min(), x.max()])
             fit = pd.DataFrame({"excess_iou": ends, "acc_when_firing": intercept + slope * ends}).round(4)
             text = f"accuracy = {intercept:.3f} {'+' if slope >= 0 else '−'} {abs(slope):.3f} × excess IoU"
-            records += _columnar(fit, [], ["excess_iou", "acc_when_firing"], arrays, encoder=encoder, fit=text)
+            records += columnar_records(fit, [], ["excess_iou", "acc_when_firing"], arrays, encoder=encoder, fit=text)
 
     # fitted to the data (padded a few pixels, so that the rule at 0 clears the axis and no point sits on it)
     x = alt.X("excess_iou:Q", title="best IoU − matched null's mean IoU",
@@ -223,8 +224,8 @@ def acc_vs_excess_iou(scored: pd.DataFrame, correlations: pd.DataFrame | None = 
     subtitle = [f"explained units at max_length {max_length}, {encoding} concepts; "
                 f"{'colour: seed' if len(seeds) > 1 else 'one point per unit'}; red: least-squares line",
                 f"dashed: excess IoU 0, the mean IoU of {_NULL_NOTE}; headers: Pearson r [95% CI], Holm-adjusted p"]
-    return alt.layer(zero, dots, fit_line).properties(width=_CONTROL_WIDTH, height=_CONTROL_HEIGHT).facet(
-        facet=_encoder_facet(encoders, labels), columns=_CONTROL_COLUMNS, data=_inline(pd.DataFrame(records)),
+    return alt.layer(zero, dots, fit_line).properties(width=CONTROL_WIDTH, height=CONTROL_HEIGHT).facet(
+        facet=_encoder_facet(encoders, labels), columns=_CONTROL_COLUMNS, data=inline_data(pd.DataFrame(records)),
     ).transform_flatten(arrays).properties(title=alt.Title(title, subtitle=subtitle))
 
 
@@ -255,7 +256,7 @@ def iou_vs_firing(scored: pd.DataFrame, *, max_length: int = 1, encoding: str = 
     and sorted, so a reader sees how much of the IoU the firing count alone buys and how far the real
     units sit above it.
     """
-    _need(scored, ["encoder", "encoding", "max_length", "neuron", "iou", "null_mean_iou", "n_fires"], "scored")
+    check_columns(scored, ["encoder", "encoding", "max_length", "neuron", "iou", "null_mean_iou", "n_fires"], "scored")
     frame = _select_units(scored, max_length, encoding)
     frame = frame[_finite(frame, ["n_fires"]) & (pd.to_numeric(frame["n_fires"], errors="coerce") > 0)]
     if frame.empty:
@@ -263,15 +264,15 @@ def iou_vs_firing(scored: pd.DataFrame, *, max_length: int = 1, encoding: str = 
                          f"with encoding {encoding!r}")
     has_seed = "seed" in frame
     arrays = ["neuron", "iou", "null_mean_iou", "n_fires"]
-    points = _round(frame[["encoder", *(["seed"] if has_seed else []), *arrays]], ["iou", "null_mean_iou"], 3)
+    points = round_columns(frame[["encoder", *(["seed"] if has_seed else []), *arrays]], ["iou", "null_mean_iou"], 3)
     encoders = list(pd.unique(points["encoder"]))
-    records = _columnar(points, ["encoder", "seed"] if has_seed else ["encoder"], arrays)
+    records = columnar_records(points, ["encoder", "seed"] if has_seed else ["encoder"], arrays)
     curve_name = "matched null: mean IoU of random masks with the same firing count"
     for encoder in encoders:
         valid = points[(points["encoder"] == encoder) & points["null_mean_iou"].notna()]
         if len(valid):
-            curve = _round(_null_curve(valid), ["null_mean_iou", "n_fires"], 4)
-            records += _columnar(curve, [], ["n_fires", "null_mean_iou"], arrays, encoder=encoder, curve=curve_name)
+            curve = round_columns(_null_curve(valid), ["null_mean_iou", "n_fires"], 4)
+            records += columnar_records(curve, [], ["n_fires", "null_mean_iou"], arrays, encoder=encoder, curve=curve_name)
 
     x = alt.X("n_fires:Q", title="probe pairs the unit fires on (log scale)", scale=alt.Scale(type="log"))
     y_title = "best IoU"
@@ -292,6 +293,6 @@ def iou_vs_firing(scored: pd.DataFrame, *, max_length: int = 1, encoding: str = 
     ).transform_filter("isValid(datum.curve)")
     subtitle = [f"explained units at max_length {max_length}, {encoding} concepts; points: units",
                 f"orange: mean IoU of {_NULL_NOTE}, averaged per firing count"]
-    return alt.layer(dots, null_line).properties(width=_CONTROL_WIDTH, height=_CONTROL_HEIGHT).facet(
-        facet=_encoder_facet(encoders), columns=_CONTROL_COLUMNS, data=_inline(pd.DataFrame(records)),
+    return alt.layer(dots, null_line).properties(width=CONTROL_WIDTH, height=CONTROL_HEIGHT).facet(
+        facet=_encoder_facet(encoders), columns=_CONTROL_COLUMNS, data=inline_data(pd.DataFrame(records)),
     ).transform_flatten(arrays).properties(title=alt.Title(title, subtitle=subtitle))

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..stats import contribution, tidy
-from .chart_parts import _columnar, _header_expr, _inline, _need, _round, _short_formula, format_r
+from .chart_parts import columnar_records, header_label_expr, inline_data, check_columns, round_columns, short_formula
+from .numbers import format_p, format_r
 
 
 KEYS = ("encoder", "encoding", "max_length")
@@ -43,12 +44,6 @@ _MULTILINE = "split(datum.value, '\\n')"  # header labels hold "\n" between line
 
 def _present(frame: pd.DataFrame, keys: Sequence[str] = KEYS) -> list[str]:
     return [k for k in keys if k in frame.columns]
-
-
-def format_p(p: float) -> str:
-    if p is None or not math.isfinite(p):
-        return "n/a"
-    return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
 
 
 def stats_label(row) -> str:
@@ -76,14 +71,14 @@ def acc_vs_iou(
     the least-squares line and Pearson r, p and n in the panel's header. ``correlations`` is
     :func:`contribution.iou_accuracy_correlation` of the same frame (computed when None).
     """
-    _need(results_with_accuracy, ["neuron", "iou", "acc_when_firing"], "results_with_accuracy")
+    check_columns(results_with_accuracy, ["neuron", "iou", "acc_when_firing"], "results_with_accuracy")
     frame = results_with_accuracy
     keys = _present(frame)
     if correlations is None:
         correlations = contribution.iou_accuracy_correlation(frame, by=keys)
-    _need(correlations, [*keys, "n", "pearson_r", "pearson_p", "slope", "intercept"], "correlations")
+    check_columns(correlations, [*keys, "n", "pearson_r", "pearson_p", "slope", "intercept"], "correlations")
     acc = pd.to_numeric(frame["acc_when_firing"], errors="coerce")
-    points = frame[tidy._explained(frame) & acc.notna()].copy()
+    points = frame[tidy.explained_mask(frame) & acc.notna()].copy()
     cols = [c for c in ("neuron", "formula", "iou", "acc_when_firing", "n_fires") if c in points.columns]
     points = points[keys + cols]
 
@@ -106,14 +101,14 @@ def acc_vs_iou(
     # points carry only what their tooltip prints, as one record of arrays per panel (flattened by the chart:
     # page weight); the panel's name and statistics are in its header and in the fitted line's tooltip
     if "formula" in points:
-        points["formula"] = points["formula"].map(_short_formula)
+        points["formula"] = points["formula"].map(short_formula)
     arrays = [c for c in cols if c in points]
-    points = _round(points.drop(columns=keys), ["iou", "acc_when_firing"], 3)
-    records = _columnar(points, ["panel_order"], arrays, kind="neuron")
+    points = round_columns(points.drop(columns=keys), ["iou", "acc_when_firing"], 3)
+    records = columnar_records(points, ["panel_order"], arrays, kind="neuron")
     for line in pd.DataFrame(lines).groupby("panel_order", sort=True) if lines else []:
         order, sub = line
         first = sub.iloc[0]
-        records += _columnar(sub.round({"iou": 4, "acc_when_firing": 4}), [], ["iou", "acc_when_firing"], arrays,
+        records += columnar_records(sub.round({"iou": 4, "acc_when_firing": 4}), [], ["iou", "acc_when_firing"], arrays,
                              panel_order=int(order), stats=first["stats"], slope=round(float(first["slope"]), 4),
                              intercept=round(float(first["intercept"]), 4), kind="fit")
     data = pd.DataFrame(records)
@@ -136,8 +131,8 @@ def acc_vs_iou(
     labels = {int(r.panel_order): r.panel for r in panels.itertuples()}
     return alt.layer(dots, fit).properties(width=300, height=220).facet(
         facet=alt.Facet("panel_order:O", sort="ascending",
-                        header=alt.Header(title=None, labelExpr=_header_expr(labels), labelLimit=0, labelFontSize=11)),
-        columns=max(n_columns, 1), data=_inline(data),
+                        header=alt.Header(title=None, labelExpr=header_label_expr(labels), labelLimit=0, labelFontSize=11)),
+        columns=max(n_columns, 1), data=inline_data(data),
     ).transform_flatten(arrays).resolve_scale(x="independent", y="independent").properties(
         title=alt.Title(title, subtitle=subtitle))
 
@@ -147,7 +142,7 @@ def mean_iou_by_length(table: pd.DataFrame, *, title: str = "Mean best IoU by ma
 
     ``table`` is :func:`compositionality.mean_iou_by_length`.
     """
-    _need(table, ["max_length", "mean_iou", "sem"], "table")
+    check_columns(table, ["max_length", "mean_iou", "sem"], "table")
     frame = table.copy()
     sem = frame["sem"].fillna(0.0)
     frame["iou_low"], frame["iou_high"] = frame["mean_iou"] - sem, frame["mean_iou"] + sem
@@ -162,7 +157,7 @@ def mean_iou_by_length(table: pd.DataFrame, *, title: str = "Mean best IoU by ma
     tooltip = [_key_tooltip(k) for k in _present(frame, ("encoder", "encoding"))] + [
         alt.Tooltip("max_length:O"), alt.Tooltip("mean_iou:Q", format=".4f"), alt.Tooltip("sem:Q", format=".4f"),
     ] + [alt.Tooltip(f"{c}:Q") for c in ("n_explained", "n_units") if c in frame]
-    base = alt.Chart(_inline(frame))
+    base = alt.Chart(inline_data(frame))
     line = base.mark_line().encode(x=x, y=y, tooltip=tooltip, **enc)
     point_enc = {k: v for k, v in enc.items() if k == "color"}
     points = base.mark_point(filled=True, size=60).encode(x=x, y=y, tooltip=tooltip, **point_enc)
@@ -182,17 +177,17 @@ def iou_histogram(results: pd.DataFrame, max_length: int | None = None, bins: in
 
     At one ``max_length`` (the largest in ``results`` by default).
     """
-    _need(results, ["iou"], "results")
+    check_columns(results, ["iou"], "results")
     frame = results
     if "max_length" in frame:
         max_length = int(frame["max_length"].max()) if max_length is None else int(max_length)
         frame = frame[frame["max_length"] == max_length]
     keys = _present(frame, ("encoder", "encoding"))
-    explained = frame[tidy._explained(frame)]
+    explained = frame[tidy.explained_mask(frame)]
     top = float(explained["iou"].max()) if len(explained) else 1.0
     edges = np.linspace(0.0, top if top > 0 else 1.0, int(bins) + 1)
     rows = []
-    for key, sub in tidy._groups(explained, keys):
+    for key, sub in tidy.iter_groups(explained, keys):
         counts, _ = np.histogram(sub["iou"].to_numpy(float), bins=edges)
         for low, high, count in zip(edges[:-1], edges[1:], counts):
             rows.append({**key, "iou_low": low, "iou_high": high, "n_units": int(count)})
@@ -203,7 +198,7 @@ def iou_histogram(results: pd.DataFrame, max_length: int | None = None, bins: in
     if "encoding" in keys:
         enc["column"] = alt.Column("encoding:N", title="concept encoding")
     subtitle = f"explained units, max_length {max_length}" if max_length is not None else "explained units"
-    return alt.Chart(_inline(hist)).mark_bar().encode(
+    return alt.Chart(inline_data(hist)).mark_bar().encode(
         x=alt.X("iou_low:Q", title="best IoU", bin="binned"),
         x2="iou_high:Q",
         y=alt.Y("n_units:Q", title="units"),
@@ -214,7 +209,7 @@ def iou_histogram(results: pd.DataFrame, max_length: int | None = None, bins: in
 
 
 __all__ = ["acc_vs_iou", "mean_iou_by_length", "conditional_probability", "activation_spectrum", "iou_histogram",
-           "stats_label", "format_r", "format_p"]
+           "stats_label"]
 
 
 __all__ += ["iou_against_null", "acc_vs_excess_iou", "iou_vs_firing"]

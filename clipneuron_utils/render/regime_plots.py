@@ -10,21 +10,21 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .chart_parts import _inline, _need
+from .chart_parts import inline_data, check_columns
 
 _KIND_COLORS = {"token": "#1b9e77", "tag": "#7570b3", "overlap": "#d95f02"}
 
 
 def firing_rates(rates: pd.DataFrame, encoders: Sequence[str]) -> alt.Chart:
     """Histogram of the share of probe pairs each unit fires on at > 0, one row per model (all seeds)."""
-    _need(rates, ["encoder", "rate"], "rates")
+    check_columns(rates, ["encoder", "rate"], "rates")
     edges = np.linspace(0, 1, 41)
     frames = []
     for name in encoders:
         counts, _ = np.histogram(rates.loc[rates.encoder == name, "rate"], bins=edges)
         frames.append(pd.DataFrame({"encoder": name, "from": edges[:-1], "to": edges[1:], "units": counts}))
     data = pd.concat(frames, ignore_index=True)
-    return alt.Chart(_inline(data)).mark_bar(color="#4c78a8").encode(
+    return alt.Chart(inline_data(data)).mark_bar(color="#4c78a8").encode(
         x=alt.X("from:Q", title="share of probe pairs the unit fires on (> 0)", scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%")),
         x2="to:Q",
@@ -37,7 +37,7 @@ def firing_rates(rates: pd.DataFrame, encoders: Sequence[str]) -> alt.Chart:
 def base_rates(rates: pd.DataFrame, alphas: Sequence[float]) -> alt.LayerChart:
     """Histogram (log base rate) of the concepts by kind, with the sweep's firing shares as rules: a
     concept much commoner than a unit fires cannot match it, whatever it means."""
-    _need(rates, ["kind", "base_rate"], "rates")
+    check_columns(rates, ["kind", "base_rate"], "rates")
     shown = rates[rates["base_rate"] > 0]
     edges = np.logspace(np.log10(max(shown["base_rate"].min(), 1e-5)), 0, 31)
     frames = []
@@ -45,7 +45,7 @@ def base_rates(rates: pd.DataFrame, alphas: Sequence[float]) -> alt.LayerChart:
         counts, _ = np.histogram(sub["base_rate"], bins=edges)
         frames.append(pd.DataFrame({"kind": kind, "from": edges[:-1], "to": edges[1:], "concepts": counts}))
     data = pd.concat(frames, ignore_index=True)
-    bars = alt.Chart(_inline(data)).mark_bar(opacity=0.8).encode(
+    bars = alt.Chart(inline_data(data)).mark_bar(opacity=0.8).encode(
         x=alt.X("from:Q", scale=alt.Scale(type="log"), title="share of probe pairs on which the concept holds (log)",
                 axis=alt.Axis(format="%")),
         x2="to:Q",
@@ -55,7 +55,7 @@ def base_rates(rates: pd.DataFrame, alphas: Sequence[float]) -> alt.LayerChart:
         tooltip=["kind:N", alt.Tooltip("from:Q", format=".2%"), alt.Tooltip("to:Q", format=".2%"), "concepts:Q"],
     )
     lines = pd.DataFrame({"alpha": [float(a) for a in alphas], "label": [f"top {a * 100:g} %" for a in alphas]})
-    rules = alt.Chart(_inline(lines)).mark_rule(color="black", strokeDash=[4, 3]).encode(
+    rules = alt.Chart(inline_data(lines)).mark_rule(color="black", strokeDash=[4, 3]).encode(
         x="alpha:Q", tooltip=[alt.Tooltip("label:N", title="a unit fires on")])
     return (bars + rules).properties(width=560, height=220, title="How common each concept is (dashed: the sweep's firing shares)")
 
@@ -63,9 +63,9 @@ def base_rates(rates: pd.DataFrame, alphas: Sequence[float]) -> alt.LayerChart:
 def kind_shares(shares: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.Chart:
     """Stacked bars: share of explained units whose best formula's first concept is a token, a tag or an
     overlap, per regime (x) and model (row)."""
-    _need(shares, ["encoder", "regime", "token", "tag", "overlap"], "shares")
+    check_columns(shares, ["encoder", "regime", "token", "tag", "overlap"], "shares")
     long = shares.melt(id_vars=["encoder", "regime"], value_vars=list(_KIND_COLORS), var_name="kind", value_name="share")
-    return alt.Chart(_inline(long)).mark_bar().encode(
+    return alt.Chart(inline_data(long)).mark_bar().encode(
         x=alt.X("regime:N", sort=list(regimes), title="a unit fires on", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("share:Q", stack="normalize", axis=alt.Axis(format="%"), title="explained units"),
         color=alt.Color("kind:N", scale=alt.Scale(domain=list(_KIND_COLORS), range=list(_KIND_COLORS.values())),
@@ -79,7 +79,7 @@ def kind_shares(shares: pd.DataFrame, encoders: Sequence[str], regimes: Sequence
 def iou_by_regime(summary: pd.DataFrame, encoders: Sequence[str], regimes: Sequence[str]) -> alt.LayerChart:
     """Mean best IoU by formula length (line, 95 % interval bars) and the matched null's mean and band,
     one panel per model, colour per regime. ``summary``: :func:`effects.iou_summary` rows with ``regime``."""
-    _need(summary, ["encoder", "regime", "max_length", "measure", "mean", "ci_low", "ci_high"], "summary")
+    check_columns(summary, ["encoder", "regime", "max_length", "measure", "mean", "ci_low", "ci_high"], "summary")
     real = summary[summary["measure"] == "iou"]
     null = summary[summary["measure"] == "null_mean_iou"]
     color = alt.Color("regime:N", sort=list(regimes), title="a unit fires on")
@@ -95,7 +95,7 @@ def iou_by_regime(summary: pd.DataFrame, encoders: Sequence[str], regimes: Seque
     layered = alt.layer(
         band.transform_filter("datum.kind === 'null'"), null_line.transform_filter("datum.kind === 'null'"),
         line.transform_filter("datum.kind === 'real'"), bars.transform_filter("datum.kind === 'real'"),
-        data=_inline(data[["encoder", "regime", "max_length", "mean", "ci_low", "ci_high", "kind"]]),
+        data=inline_data(data[["encoder", "regime", "max_length", "mean", "ci_low", "ci_high", "kind"]]),
     )
     return layered.properties(width=170, height=200).facet(
         column=alt.Column("encoder:N", sort=list(encoders), title=None)

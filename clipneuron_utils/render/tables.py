@@ -320,7 +320,7 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
         raise ValueError(f"no search result for the {encoder} model with the {encoding} encoding")
     if "seed" in frame.columns and frame["seed"].nunique() > 1:
         raise ValueError(f"results hold {frame['seed'].nunique()} seeds of the {encoder} model; pass one "
-                         "(store.primary_rows)")
+                         "(run.primary_rows)")
     if "acc_when_firing" not in frame.columns:
         raise KeyError("results need an acc_when_firing column (contribution.attach_accuracy)")
     top = int(frame["max_length"].max())

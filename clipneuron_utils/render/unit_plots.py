@@ -13,7 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .chart_parts import LABEL_COLORS, _inline, _need
+from .chart_parts import LABEL_COLORS, inline_data, check_columns
 
 
 def _sd_axis_title(frame: pd.DataFrame) -> str:
@@ -44,7 +44,7 @@ def conditional_probability(frame: pd.DataFrame, title: str = "Conditional proba
     ``frame`` is :func:`single_neurons.conditional_probability` (one row per bin × concept). Points of the
     not-firing bin are hollow squares, drawn left of activation 0; tooltips name every bin.
     """
-    _need(frame, ["bin_low", "bin_high", "bin_label", "concept", "share", "n_pairs", "n_concept"], "frame")
+    check_columns(frame, ["bin_low", "bin_high", "bin_label", "concept", "share", "n_pairs", "n_concept"], "frame")
     data = _bin_geometry(frame)
     if "concept_order" not in data:
         data["concept_order"] = pd.factorize(data["concept"])[0]
@@ -77,7 +77,7 @@ def conditional_probability(frame: pd.DataFrame, title: str = "Conditional proba
                                                                   range=["#bbbbbb", "#555555"]), legend=None),
         tooltip=[alt.Tooltip("bin_label:N", title="activation bin"), alt.Tooltip("n_pairs:Q", title="pairs in bin")],
     ).properties(width=480, height=90)
-    return alt.vconcat(shares, counts, data=_inline(data)).resolve_scale(
+    return alt.vconcat(shares, counts, data=inline_data(data)).resolve_scale(
         x="shared", y="independent", color="independent"
     ).properties(title=alt.Title(title, subtitle=f"per activation bin; {_NOT_FIRING_NOTE}"))
 
@@ -91,7 +91,7 @@ def activation_spectrum(frame: pd.DataFrame, title: str = "Activation spectrum")
     taking over as activation grows. Tooltips give counts, the activation range and, with predictions,
     the model's accuracy.
     """
-    _need(frame, ["bin_low", "bin_high", "bin_label", "firing", "gold", "activation"], "frame")
+    check_columns(frame, ["bin_low", "bin_high", "bin_label", "firing", "gold", "activation"], "frame")
     group = ["bin_low", "bin_high", "bin_label", "firing", "gold"]
     agg = {"n_pairs": ("activation", "size"), "act_min": ("activation", "min"), "act_max": ("activation", "max")}
     if "correct" in frame:
@@ -126,6 +126,6 @@ def activation_spectrum(frame: pd.DataFrame, title: str = "Activation spectrum")
     ).transform_calculate(
         gold_order=f"indexof({json.dumps(list(LABEL_COLORS))}, datum.gold)"
     ).properties(width=480, height=120)
-    return alt.vconcat(total, shares, data=_inline(counts)).resolve_scale(x="shared").properties(
+    return alt.vconcat(total, shares, data=inline_data(counts)).resolve_scale(x="shared").properties(
         title=alt.Title(title, subtitle=f"all probe pairs; {_NOT_FIRING_NOTE}")
     )

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import yaml
 
-# The allowed names; kept here (no torch import) and checked against heads / store by the tests.
+# The allowed names; kept here (no torch import) and checked against heads / run.caches by the tests.
 ENCODERS = ("clip", "lstm", "minilm")
 ENCODINGS = ("standard", "wordnet")
 CONTROLS = ("clip-untrained", "lstm-untrained", "clip-shuffled", "lstm-shuffled", "minilm-shuffled")

@@ -15,9 +15,9 @@ chapter error, a full disk, Ctrl-C — the output folder is left byte-identical.
 executed copy is kept under ``runs/NAME/failed/``. Artifacts always go to ``runs/`` of this checkout (or
 ``$CLIPNEURON_RUNS``), whatever the output folder.
 
-Its size (about 530 lines): one job, running chapters all-or-nothing, whose steps (lock, stage, execute,
-check the chapters agree, swap in) share the staging folder and the error handling; profile loading is
-:mod:`.profiles`, the parameter checks :mod:`.parameters`.
+Profile loading is :mod:`.profiles`, the parameter checks :mod:`.parameters`, the prerequisites
+:mod:`.prerequisites`, and what an executed notebook keeps (stripped of volatile output, its parameters in a
+box) :mod:`.executed`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ import argparse
 import contextlib
 import errno
 import getpass
-import hashlib
 import json
 import os
-import re
 import shutil
 import socket
 import sys
@@ -39,115 +37,15 @@ from pathlib import Path
 
 
 from . import parameters, prerequisites, profiles
+from .executed import to_ipynb, write_clean
 from .profiles import PipelineError, parse_override
 from ..render import provenance
-from ..artifacts import atomic_path, environment, repo_root, run_dir, runs_root, umask, write_text
+from ..artifacts import environment, repo_root, run_dir, runs_root, umask, write_text
 
-VOLATILE_CELL_KEYS = ("execution", "papermill", "ExecuteTime", "collapsed")
-_PROGRESS = re.compile(r"\r|\d+%\|")
 
 
 class ProfileBusyError(PipelineError):
     """Another run of the same profile holds its lock."""
-
-
-def to_ipynb(source: Path, target: Path) -> Path:
-    """Pair a py:percent source to a notebook file (jupytext)."""
-    import jupytext
-
-    notebook = jupytext.read(source)
-    notebook.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
-    jupytext.write(notebook, target, fmt="ipynb")
-    return target
-
-
-def strip_volatile(notebook) -> None:
-    """Drop timings, timestamps, progress bars and duplicated chart specs in place (reruns diff cleanly)."""
-    params = notebook.metadata.get("papermill", {}).get("parameters")
-    notebook.metadata.pop("papermill", None)
-    notebook.metadata.pop("widgets", None)
-    if params is not None:
-        notebook.metadata["clipneuron"] = {"parameters": params}
-    for index, cell in enumerate(notebook.cells):
-        # jupytext draws random cell ids; derive them from position and source instead
-        cell["id"] = hashlib.sha1(f"{index}:{cell.source}".encode()).hexdigest()[:8]
-        for key in VOLATILE_CELL_KEYS:
-            cell.metadata.pop(key, None)
-        if cell.cell_type != "code":
-            continue
-        for out in cell.outputs:
-            # a chart's Vega-Lite JSON repeats the spec its text/html already embeds: keep one copy
-            data = out.get("data", {})
-            if "text/html" in data:
-                for mime in [m for m in data if m.startswith("application/vnd.vegalite")]:
-                    del data[mime]
-        cell.outputs = [
-            out
-            for out in cell.outputs
-            if not (out.get("output_type") == "stream" and out.get("name") == "stderr"
-                    and (_PROGRESS.search(out.get("text", "")) or not out.get("text", "").strip()))
-        ]
-
-
-def _value_text(value) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "…"
-
-
-def parameters_box(notebook, declared: dict) -> None:
-    """Fold the chapter's two parameter cells (its defaults and papermill's injected values) into one
-    collapsed "Parameters of this run" box for the book.
-
-    The code cells stay (tagged ``remove-cell``: nbval and a reader of the notebook still run them);
-    a Markdown cell before them lists every parameter with this run's value and what it means, the
-    values the run's profile or command line set (papermill's injected parameters) in bold.
-    """
-    import nbformat
-
-    tags = [set(cell.get("metadata", {}).get("tags", [])) for cell in notebook.cells]
-    where = [i for i, t in enumerate(tags) if t & {"parameters", "injected-parameters"}]
-    if not where or not declared:
-        return
-    # papermill's record of the injected values; strip_volatile moves it under "clipneuron"
-    given = (notebook.metadata.get("papermill", {}).get("parameters")
-             or notebook.metadata.get("clipneuron", {}).get("parameters") or {})
-    rows = []
-    for name, param in declared.items():
-        value = given.get(name, param.default)
-        shown = f"`{_value_text(value)}`"
-        changed = name in given
-        rows.append(f"| `{name}` | {'**' + shown + '**' if changed else shown} | "
-                    f"{param.help.replace('|', '/') if param.help else ''} |")
-    box = nbformat.v4.new_markdown_cell(
-        ":::{admonition} Parameters of this run\n:class: dropdown\n\n"
-        "Values in bold were set by the run's profile or command line; the others are the chapter's defaults. "
-        "Rerun with other values: `python -m clipneuron_utils.run.pipeline --profile <profile> -p name=value`.\n\n"
-        "| parameter | value | meaning |\n|---|---|---|\n" + "\n".join(rows) + "\n:::")
-    box.metadata["tags"] = ["parameters-box"]
-    if "id" in box:
-        box["id"] = "parameters-of-this-run"  # fixed, not random: reruns stay byte-identical
-    for i in where:
-        cell_tags = notebook.cells[i].setdefault("metadata", {}).setdefault("tags", [])
-        if "remove-cell" not in cell_tags:
-            cell_tags.append("remove-cell")
-    notebook.cells = [c for c in notebook.cells if "parameters-box" not in c.get("metadata", {}).get("tags", [])]
-    where = [i for i, c in enumerate(notebook.cells)
-             if set(c.get("metadata", {}).get("tags", [])) & {"parameters", "injected-parameters"}]
-    notebook.cells.insert(where[0], box)
-
-
-def _write_clean(executed: Path, target: Path, notes: dict | None = None, source: Path | None = None) -> None:
-    """The executed notebook, stripped, with what the chapter recorded (``provenance``, ``uses``) in its
-    metadata and its parameter cells folded into one box (:func:`parameters_box`)."""
-    import nbformat
-
-    notebook = nbformat.read(executed, as_version=4)
-    strip_volatile(notebook)
-    notebook.metadata.setdefault("clipneuron", {}).update(notes or {})
-    if source is not None:
-        parameters_box(notebook, parameters.read_parameters(source))
-    with atomic_path(target) as tmp:
-        nbformat.write(notebook, tmp)
 
 
 def default_output_dir(profile: str) -> Path:
@@ -357,7 +255,7 @@ def run(
                 os.chmod(staged_output, 0o777 & ~umask())
             written = []
             for source, out, notes in executed:
-                _write_clean(out, staged_output / f"{source.stem}.ipynb", notes, source)
+                write_clean(out, staged_output / f"{source.stem}.ipynb", notes, source)
                 written.append(output / f"{source.stem}.ipynb")
             check_same_artifacts(staged_output, [s.stem for s in sources], output)
             recorded = collect_provenance(staged_output)
@@ -419,7 +317,7 @@ def _execute(profile: str, source: Path, staging: Path, params: dict, output: Pa
     record = staging / f"{source.stem}.provenance.json"
     started = time.perf_counter()
     print(f"[{profile}] {source.stem}: running with {params}", flush=True)
-    from .store import USES_ENV
+    from .reruns import USES_ENV
 
     uses = staging / f"{source.stem}.uses.json"
     os.environ[provenance.FILE_ENV], os.environ[USES_ENV] = str(record), str(uses)
@@ -448,7 +346,7 @@ def _execute(profile: str, source: Path, staging: Path, params: dict, output: Pa
 def check_same_artifacts(folder: Path, rerun: list[str], output: Path) -> None:
     """Refuse a staged output whose chapters used different models or search results.
 
-    Each chapter notes the model keys and the search-results key it made or read (``store.note_use``).
+    Each chapter notes the model keys and the search-results key it made or read (``run.note_use``).
     A chapter rerun alone (``--only 03 -p hidden=32``, ``--only 05 -p max_length=2``) or one that read
     another run's artifacts from the shared ``runs/`` would otherwise sit beside chapters of the old run.
     """

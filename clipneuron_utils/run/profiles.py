@@ -1,6 +1,6 @@
 """The profiles (``params/<name>.yaml``) and the chapter sources (``notebooks/NN_*.py``) of this checkout.
 
-The lower floor of ``run``: the pipeline, the parameter checks, the store and the estimate all read
+The lower floor of ``run``: the pipeline, the parameter checks, the caches and the estimate all read
 profiles and chapters, so this module imports none of them (it was part of the pipeline, which made the
 estimate and the pipeline import each other).
 """

@@ -18,7 +18,7 @@ import pandas as pd
 from ..artifacts import CorruptArtifactError, cache_key, load_frame, run_dir, save_frame
 from ..explain import regime
 from ..explain.search import threshold_activations
-from . import store
+from . import caches, reruns, trained
 
 
 def sweep(profile: str, pairs, seed_lists: dict, concept_sets: dict, alphas, *, search_params: dict,
@@ -40,14 +40,14 @@ def sweep(profile: str, pairs, seed_lists: dict, concept_sets: dict, alphas, *, 
               f"{n_pairs:,} probe pairs at most")
     for name, seeds in seed_lists.items():
         for s in seeds:
-            acts = store.probe_outputs(profile, name, pairs.probe, seed=s)["activations"] if alphas else None  # read once
+            acts = trained.probe_outputs(profile, name, pairs.probe, seed=s)["activations"] if alphas else None  # read once
             for alpha in alphas:
                 started = time.perf_counter()
                 mask = threshold_activations(acts, alpha, what=f"{name} model (seed {s})")
                 for encoding, concepts in concept_sets.items():
-                    found = store.search_results(profile, name, encoding, mask, concepts,
+                    found = caches.search_results(profile, name, encoding, mask, concepts,
                                                  activations_key=cache_key(mask), n_jobs=n_jobs, **params[alpha])
-                    found = store.matched_null(profile, mask, concepts, found, n_draws=null_draws, seed=null_seed,
+                    found = caches.matched_null(profile, mask, concepts, found, n_draws=null_draws, seed=null_seed,
                                                bin_width=0.0, n_jobs=n_jobs, **params[alpha])
                     frames[alpha].append(found.assign(seed=s, alpha=alpha))
                 seconds[alpha] += time.perf_counter() - started
@@ -59,7 +59,7 @@ def sweep(profile: str, pairs, seed_lists: dict, concept_sets: dict, alphas, *, 
 
 def save_regimes(profile: str, results: pd.DataFrame, params: dict) -> None:
     """The sweep's results, stamped with chapter 5's main results' key (``search_key``)."""
-    main = store.latest_search(profile)
+    main = caches.latest_search(profile)
     frame = results.copy()
     frame.attrs["params"] = dict(params)
     frame.attrs["search_key"] = main.attrs.get("key")
@@ -68,15 +68,15 @@ def save_regimes(profile: str, results: pd.DataFrame, params: dict) -> None:
 
 
 def latest_regimes(profile: str, search: pd.DataFrame | None = None) -> pd.DataFrame | None:
-    """The sweep chapter 5 made with the results ``search`` (:func:`store.latest_search`), or None when
+    """The sweep chapter 5 made with the results ``search`` (:func:`caches.latest_search`), or None when
     chapter 5 ran without a sweep (``activation_alphas: []``). A sweep of other results (chapter 5 rerun
     since, or stopped before the sweep) stops with the command to rerun chapter 5."""
     path = run_dir(profile, "search") / "regimes.pkl"
-    search = store.latest_search(profile) if search is None else search
+    search = caches.latest_search(profile) if search is None else search
     swept = search.attrs.get("params", {}).get("activation_alphas")
     if not swept:
         return None
-    remake = store.rerun_command(profile, ("05",))
+    remake = reruns.rerun_command(profile, ("05",))
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: chapter 5 stopped before its firing-regime sweep; rerun it ({remake})")
     try:
@@ -84,7 +84,7 @@ def latest_regimes(profile: str, search: pd.DataFrame | None = None) -> pd.DataF
     except CorruptArtifactError as exc:
         raise CorruptArtifactError(exc.path, exc.reason, f"Remake it by running chapter 5 again: {remake}") from None
     if frame.attrs.get("search_key") != search.attrs.get("key"):
-        raise store.StaleArtifactError(
+        raise reruns.StaleArtifactError(
             f"{path} was made with other search results than chapter 5's latest ones; rerun chapter 5: {remake}")
     return frame
 
@@ -101,7 +101,7 @@ def paper_matched(frame: pd.DataFrame) -> float:
     units (controls left out), standard concepts, against the paper's mean length-1 IoU."""
     from ..stats.reported import PAPER_MEAN_IOU_CLIP
 
-    rows = store.without_controls(frame)
+    rows = trained.without_controls(frame)
     return regime.paper_matched_alpha(rows[rows["encoding"] == "standard"], frame.attrs["params"]["activation_alphas"],
                                       target=PAPER_MEAN_IOU_CLIP[1])
 
@@ -113,4 +113,4 @@ def matched_primary(profile: str, search: pd.DataFrame) -> tuple[pd.DataFrame | 
     if frame is None:
         return None, ""
     alpha = paper_matched(frame)
-    return store.primary_rows(at(frame, alpha)), regime.label(alpha)
+    return trained.primary_rows(at(frame, alpha)), regime.label(alpha)

@@ -46,7 +46,7 @@ def figure(x: float) -> str:
 
 def seeds_of(values: dict, encoder: str) -> int:
     """Models chapter 3 trains for ``encoder`` (``seeds``, or ``lstm_seeds`` for the LSTM when not 0)."""
-    from .store import training_seeds
+    from .trained import training_seeds
 
     return len(training_seeds(values.get("seed", 0), values.get("seeds", 3), values.get("lstm_seeds", 0), encoder))
 

@@ -3,9 +3,8 @@ the device the chapters would use (encoding on batches of the encoder's own leng
 and scoring as whole passes, the search on masks of the probe split's shape). Nothing is kept: the
 measurements run in a temporary ``$CLIPNEURON_RUNS`` with Hugging Face offline.
 
-Its size (about 530 lines): one timing function per stage of the chapters (encoders, frozen heads, the
-LSTM, search, WordNet, loading), each short; splitting them by stage would scatter the shared sampling
-and synchronisation helpers.
+The models' stages (encoders, frozen heads, the LSTM) are timed here; the explanation's (search, WordNet,
+loading) in :mod:`.timing_explain`.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from .timing_explain import time_loading, time_search, time_wordnet
 from .workload import DataCounts
 
 
@@ -105,7 +105,7 @@ def time_encoder(name: str, values: dict, sentences: list[str], device: str, *, 
     encoder's plan over ``pool`` (the distinct sentences of the sample) that are timed."""
     from ..models.clip import ClipWeightsError
     from ..models.encoders import make_encoder
-    from .store import encoder_params
+    from .trained import encoder_params
 
     out: dict = {"note": None}
     params = encoder_params(name, values.get("clip_model", "ViT-B-32"), values.get("clip_weights", "openai"),
@@ -359,12 +359,12 @@ def lstm_epoch_seconds(frame, config, slots: Sequence[int], seconds: Sequence[fl
 
     A batch's step costs about ``a + b × token slots`` (rows × its longest premise + longest hypothesis),
     fitted on the timed batches; the sum runs over every batch of the epoch's own plan
-    (:func:`clipneuron_utils.models.batches._batches`: pools of 50 batches sorted by length). Long sentences are
+    (:func:`clipneuron_utils.models.batches.minibatches`: pools of 50 batches sorted by length). Long sentences are
     rare but cost several short batches each: a mean over a few timed batches projected the offline LSTM's
     epochs 18-29 % too short, this sum within a few percent of the same pairs' real epoch."""
     from types import SimpleNamespace
 
-    from ..models.batches import _batches
+    from ..models.batches import minibatches
 
     slots, seconds = np.asarray(slots, dtype=float), np.asarray(seconds, dtype=float)
     if len(slots) >= 2 and np.ptp(slots) > 0:
@@ -375,110 +375,12 @@ def lstm_epoch_seconds(frame, config, slots: Sequence[int], seconds: Sequence[fl
         a, b = 0.0, seconds.sum() / max(slots.sum(), 1.0)
     n_fit = split_fit_val(len(frame), config.val_fraction)[0]
     rng = np.random.default_rng(config.seed)
-    p = [range(max(len(t), 1)) for t in frame["premise_tokens"]]  # lengths are all _batches reads
+    p = [range(max(len(t), 1)) for t in frame["premise_tokens"]]  # lengths are all minibatches reads
     h = [range(max(len(t), 1)) for t in frame["hypothesis_tokens"]]
-    plan = _batches(rng.permutation(len(frame))[:n_fit], config, rng,
+    plan = minibatches(rng.permutation(len(frame))[:n_fit], config, rng,
                     SimpleNamespace(p_ids=p, h_ids=h) if config.lstm_bucket else None)
     total = sum(a + b * len(idx) * (max(len(p[i]) for i in idx) + max(len(h[i]) for i in idx)) for idx in plan)
     return float(total)
-
-
-def probe_masks(n_pairs: int, n_masks: int, min_acts: int, seed: int = 0) -> np.ndarray:
-    """Random firing masks (pairs × n_masks) over ``n_pairs`` probe pairs, firing counts spread from
-    ``min_acts`` (at least 5 % of the pairs) to 60 % of them: trained units fire on ~45 % of SNLI dev."""
-    from ..explain.controls import random_masks
-
-    low = min(max(min_acts, int(0.05 * n_pairs), 1), n_pairs)
-    high = max(int(0.6 * n_pairs), low)
-    counts = np.unique(np.linspace(low, high, n_masks).astype(np.int64))
-    masks = random_masks(counts, n_pairs, 1, seed)
-    if masks.shape[1] < n_masks:  # tiny probe sets: repeat counts with other draws
-        masks = random_masks(np.resize(counts, n_masks), n_pairs, 1, seed + 1)
-    return masks
-
-
-def snli_like_concepts(n_pairs: int, vocab_size: int = 2000, seed: int = 0):
-    """A standard-encoding concept matrix shaped like SNLI's when the probe file is absent: ``vocab_size``
-    token concepts per side with Zipf densities, tags from near-always to rare, 3 overlap concepts
-    (the densities ``benchmarks/search.py`` fitted to SNLI dev: 4,083 concepts, ~300,000 nonzeros)."""
-    import scipy.sparse as sp
-
-    from ..explain.concepts import Concepts
-
-    rng = np.random.default_rng(seed)
-    tok = np.clip(1.4 * np.arange(1, vocab_size + 1) ** -1.02, 1e-4, 0.48)
-    tags = np.clip(0.98 * np.exp(-(np.arange(1, 41) - 2) / 6), 2e-4, 0.98)
-    columns = [("pre:tok:w", tok), ("hyp:tok:w", tok * 0.55), ("pre:tag:T", tags), ("hyp:tag:T", tags * 0.9),
-               ("oth:overlap:", np.array([0.54, 0.22, 0.12]))]
-    names, rows, cols = [], [], []
-    for prefix, densities in columns:
-        for rank, density in enumerate(densities):
-            hit = np.flatnonzero(rng.random(n_pairs) < density)
-            rows.append(hit if len(hit) else rng.integers(0, n_pairs, 1))
-            cols.append(np.full(len(rows[-1]), len(names)))
-            names.append(f"{prefix}{(25, 50, 75)[rank] if prefix == 'oth:overlap:' else rank}")
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    masks = sp.csc_matrix((np.ones(len(rows), bool), (rows, cols)), shape=(n_pairs, len(names)))
-    return Concepts(names, masks, encoding="standard")
-
-
-def time_search(probe, values: dict, *, n_masks: int, n_pairs: int | None = None) -> dict:
-    """Seconds per neuron of the beam search at length 1 and per further round, on random masks shaped
-    like the probe split against its standard concepts (built here, timed); without the probe pairs
-    (``probe`` None), against :func:`snli_like_concepts` of ``n_pairs`` rows."""
-    from ..explain.concepts import build_concepts
-    from ..explain.search import beam_search_by_length
-
-    started = time.perf_counter()
-    if probe is not None:
-        concepts = build_concepts(probe, vocab_size=values.get("vocab_size", 2000), encoding="standard", progress=False)
-    else:
-        concepts = snli_like_concepts(n_pairs, values.get("vocab_size", 2000))
-    standard_s = time.perf_counter() - started
-    masks = probe_masks(concepts.masks.shape[0], n_masks, values.get("min_acts", 500))
-    params = dict(beam_size=values.get("beam_size", 10), min_acts=0, complexity_penalty=values.get("complexity_penalty", 1.0),
-                  or_not=values.get("or_not", False), expand_all=values.get("expand_all", False), progress=False, n_jobs=1)
-    top = values.get("max_length", 5)
-    beam_search_by_length(masks[:, :2], concepts, max_length=min(top, 2), **params)  # warm-up
-    started = time.perf_counter()
-    beam_search_by_length(masks, concepts, max_length=1, **params)
-    atoms = (time.perf_counter() - started) / masks.shape[1]
-    per_round = 0.0
-    if top > 1:
-        started = time.perf_counter()
-        beam_search_by_length(masks, concepts, max_length=top, **params)
-        per_round = max((time.perf_counter() - started) / masks.shape[1] - atoms, 0.0) / (top - 1)
-    return {"atoms_s": atoms, "round_s": per_round, "standard_s": standard_s, "n_concepts": len(concepts.names)}
-
-
-def time_wordnet(probe, values: dict) -> dict:
-    """Loading WordNet and one WordNet concept build of the probe pairs (chapter 4 builds two modes)."""
-    from ..explain import wordnet
-    from ..explain.concepts import build_concepts
-
-    started = time.perf_counter()
-    wordnet.reader()
-    load = time.perf_counter() - started
-    started = time.perf_counter()
-    build_concepts(probe, vocab_size=values.get("vocab_size", 2000), encoding="wordnet",
-                   wordnet_mode=values.get("wordnet_mode", "exact"), progress=False)
-    return {"load_s": load, "build_s": time.perf_counter() - started}
-
-
-def time_loading(counts: DataCounts, values: dict) -> float:
-    """SNLI lines read per second: from reading the profile's files (``count_data``), else the probe-sized
-    synthetic generation (no file here: a bound that hides the parsing)."""
-    if counts.load_lines and counts.load_seconds > 0:
-        return counts.load_lines / counts.load_seconds
-    from ..data import snli
-
-    try:
-        started = time.perf_counter()
-        frame = snli.read_snli_file(snli.find_split("dev", values.get("data_dir") or None, download=False),
-                                    keep_unlabelled=True)
-        return len(frame) / (time.perf_counter() - started)
-    except Exception:  # noqa: BLE001 - no SNLI file anywhere: dev's rate on these machines
-        return 20_000.0
 
 
 def measure(values: dict, counts: DataCounts, device: str = "cpu") -> Measurements:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .tidy import DEFAULT_BY, _columns, _explained, _groups, _keys
+from .tidy import DEFAULT_BY, check_columns, explained_mask, iter_groups, group_keys
 
 
 OPERATORS = ("AND", "AND NOT", "OR", "OR NOT", "NOT")
@@ -32,12 +32,12 @@ def mean_iou_by_length(results: pd.DataFrame, by: Sequence[str] | None = None) -
     ``n_explained`` the units it averages and ``n_units`` all units of the group. ``by`` defaults to
     ``encoder, encoding`` (those present).
     """
-    _columns(results, ["iou", "max_length"], "results")
-    keys = _keys(results, by, ("encoder", "encoding"), "results")
+    check_columns(results, ["iou", "max_length"], "results")
+    keys = group_keys(results, by, ("encoder", "encoding"), "results")
     keys = [k for k in keys if k != "max_length"] + ["max_length"]
     rows = []
-    for key, sub in _groups(results, keys):
-        iou = sub["iou"].to_numpy(dtype=float)[_explained(sub).to_numpy()]
+    for key, sub in iter_groups(results, keys):
+        iou = sub["iou"].to_numpy(dtype=float)[explained_mask(sub).to_numpy()]
         n = len(iou)
         rows.append({
             **key,
@@ -60,14 +60,14 @@ def encoding_difference(
     (ddof 1), ``median_difference``, ``n_nonzero`` and a Wilcoxon signed-rank test (zero differences
     dropped, scipy's default), NaN when fewer than ``min_pairs`` differences are non-zero.
     """
-    _columns(results, ["neuron", "iou", "encoding", "max_length"], "results")
-    keys = _keys(results, by, ("encoder", "max_length"), "results")
+    check_columns(results, ["neuron", "iou", "encoding", "max_length"], "results")
+    keys = group_keys(results, by, ("encoder", "max_length"), "results")
     if "encoding" in keys:
         raise ValueError("by must not hold 'encoding': the difference is taken between encodings")
     unknown = set(results["encoding"].dropna()) - {"standard", "wordnet"}
     if unknown:
         raise ValueError(f"results.encoding holds {sorted(unknown)}; expected 'standard' and 'wordnet'")
-    explained = results[_explained(results)]
+    explained = results[explained_mask(results)]
     index = keys + ["neuron"]
     if explained.duplicated(index + ["encoding"]).any():
         raise ValueError(f"results has more than one row per {index + ['encoding']}")
@@ -77,7 +77,7 @@ def encoding_difference(
             wide[encoding] = np.nan
     wide = wide.dropna(subset=["standard", "wordnet"]).reset_index()
     rows = []
-    for key, sub in _groups(wide, keys):
+    for key, sub in iter_groups(wide, keys):
         std_iou, wn_iou = sub["standard"].to_numpy(float), sub["wordnet"].to_numpy(float)
         diff = wn_iou - std_iou
         n, nonzero = len(diff), int(np.count_nonzero(diff))
@@ -148,12 +148,12 @@ def formula_kinds(results: pd.DataFrame, by: Sequence[str] | None = None) -> pd.
     fraction of formulas using at least one such atom (can sum to more than 1) and ``atom_share`` the
     fraction of all atoms. ``by`` defaults to ``encoder, encoding, max_length`` (those present).
     """
-    _columns(results, ["formula", "iou"], "results")
-    keys = _keys(results, by, DEFAULT_BY, "results")
+    check_columns(results, ["formula", "iou"], "results")
+    keys = group_keys(results, by, DEFAULT_BY, "results")
     parsed: dict[str, tuple[str, tuple[str, ...]]] = {}
     rows = []
-    for key, sub in _groups(results, keys):
-        formulas = [f for f in sub.loc[_explained(sub), "formula"] if isinstance(f, str)]
+    for key, sub in iter_groups(results, keys):
+        formulas = [f for f in sub.loc[explained_mask(sub), "formula"] if isinstance(f, str)]
         total = len(formulas)
         mixes: dict[str, int] = {}
         uses: dict[str, int] = {}

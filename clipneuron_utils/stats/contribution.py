@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .tidy import DEFAULT_BY, _columns, _explained, _groups, _keys, _vector, label_codes
+from .tidy import DEFAULT_BY, check_columns, explained_mask, iter_groups, group_keys, check_vector, label_codes
 
 
 def acc_when_firing(neuron_masks, pred, gold, neurons: Sequence[int] | None = None) -> pd.DataFrame:
@@ -33,8 +33,8 @@ def acc_when_firing(neuron_masks, pred, gold, neurons: Sequence[int] | None = No
             f"neuron_masks must be boolean (got dtype {masks.dtype}); use threshold_activations(acts)"
         )
     n_pairs, n_units = masks.shape
-    correct = label_codes(_vector(pred, "pred", n_pairs), "pred") == label_codes(_vector(gold, "gold", n_pairs), "gold")
-    neurons = np.arange(n_units) if neurons is None else _vector(neurons, "neurons", n_units)
+    correct = label_codes(check_vector(pred, "pred", n_pairs), "pred") == label_codes(check_vector(gold, "gold", n_pairs), "gold")
+    neurons = np.arange(n_units) if neurons is None else check_vector(neurons, "neurons", n_units)
     if len(neurons) != n_units:
         raise ValueError(f"neurons has {len(neurons)} entries but neuron_masks has {n_units} units")
     # counts are exact integers in float32 below 2**24 pairs
@@ -53,8 +53,8 @@ def attach_accuracy(results: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFra
     an accuracy frame without ``encoding`` is matched to both encodings' rows. ``results`` keeps its own
     ``n_fires``.
     """
-    _columns(results, ["neuron"], "results")
-    _columns(accuracy, ["neuron", "acc_when_firing"], "accuracy")
+    check_columns(results, ["neuron"], "results")
+    check_columns(accuracy, ["neuron", "acc_when_firing"], "accuracy")
     keys = ["neuron"] + [
         c for c in accuracy.columns if c in results.columns and c not in ("neuron", "n_fires", "acc_when_firing")
     ]
@@ -103,12 +103,12 @@ def iou_accuracy_correlation(
     if not isinstance(min_neurons, (int, np.integer)) or min_neurons < 2:
         raise ValueError(f"min_neurons must be an int ≥ 2, got {min_neurons!r}")
     frame = results if accuracy is None else attach_accuracy(results, accuracy)
-    _columns(frame, ["neuron", "iou", "acc_when_firing"], "results")
-    keys = _keys(frame, by, DEFAULT_BY, "results")
+    check_columns(frame, ["neuron", "iou", "acc_when_firing"], "results")
+    keys = group_keys(frame, by, DEFAULT_BY, "results")
     rows = []
-    for key, sub in _groups(frame, keys):
+    for key, sub in iter_groups(frame, keys):
         acc = pd.to_numeric(sub["acc_when_firing"], errors="coerce").to_numpy(dtype=float)
-        use = _explained(sub).to_numpy() & np.isfinite(acc)
+        use = explained_mask(sub).to_numpy() & np.isfinite(acc)
         x = sub["iou"].to_numpy(dtype=float)[use]
         y = acc[use]
         rows.append({

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from . import pvalues
 from . import uncertainty as _U
-from .tidy import DEFAULT_BY, _columns, _explained, _groups, _keys
+from .tidy import DEFAULT_BY, check_columns, explained_mask, iter_groups, group_keys
 
 
 #: The correlation tests of the firing-rate confound: name → (x, y, covariate).
@@ -93,25 +94,25 @@ def iou_summary(
     units are unexplained. ``by`` defaults to ``encoder, encoding, max_length`` (those present).
     Columns: keys, ``measure, mean, ci_low, ci_high, seed_sd, n_seeds, n_explained, n_units``.
     """
-    _columns(scored, ["iou"], "scored")
+    check_columns(scored, ["iou"], "scored")
     present = [m for m in _measure_list(measures) if m in scored.columns]
-    keys = _keys(scored, by, DEFAULT_BY, "scored")
+    keys = group_keys(scored, by, DEFAULT_BY, "scored")
     order = [x for m in present for x in ([m, "iou_paper"] if m == "iou" else [m])]
     columns = [*keys, "measure", "mean", "ci_low", "ci_high", "seed_sd", "n_seeds", "n_explained", "n_units"]
     if not order:
         return pd.DataFrame(columns=columns)
     rows = []
-    for key, sub in _groups(scored, keys):
+    for key, sub in iter_groups(scored, keys):
         frames = _seed_frames(sub, keys)
         samples = []
         for frame in frames:  # all units, NaN where a measure is undefined: one resampling for all
-            explained = _explained(frame).to_numpy()
+            explained = explained_mask(frame).to_numpy()
             values = {m: np.where(explained, _float(frame, m), np.nan) for m in present}
             if "iou" in present:  # unexplained units as IoU 0
                 values["iou_paper"] = np.where(explained, _float(frame, "iou"), 0.0)
             samples.append(np.column_stack([values[m] for m in order]).reshape(len(frame), len(order)))
         out = _U.bootstrap_means(samples, **_bootstrap_options(n_resamples, confidence, seed))
-        counts = {"n_explained": float(np.mean([_explained(f).sum() for f in frames])),
+        counts = {"n_explained": float(np.mean([explained_mask(f).sum() for f in frames])),
                   "n_units": float(np.mean([len(f) for f in frames]))}
         rows.extend({**key, "measure": m, "mean": float(out["estimate"][j]), **_interval(out, j),
                      "seed_sd": float(out["seed_sd"][j]), "n_seeds": int(out["n_seeds"][j]), **counts}
@@ -138,15 +139,15 @@ def _paired_change(
     if not present:
         return []
     pair_keys = keys + (["seed"] if "seed" in scored.columns and "seed" not in keys else []) + ["neuron"]
-    explained = scored[_explained(scored) & scored[column].isin([before, after])]
+    explained = scored[explained_mask(scored) & scored[column].isin([before, after])]
     twice = explained.duplicated(pair_keys + [column], keep=False)
     if twice.any():
         raise ValueError(f"scored has more than one row per {pair_keys + [column]}; add keys to by")
     rows = []
-    for key, sub in _groups(scored, keys):
+    for key, sub in iter_groups(scored, keys):
         samples = []  # per seed: paired units × (before, after, after − before) per measure
         for frame in _seed_frames(sub, keys):
-            frame = frame[_explained(frame)]
+            frame = frame[explained_mask(frame)]
             a = frame[frame[column] == before].set_index("neuron")
             b = frame[frame[column] == after].set_index("neuron")
             common = a.index.intersection(b.index)
@@ -187,10 +188,10 @@ def length_gain(
     present). Columns: keys, ``measure, from_length, to_length, mean_from, mean_to`` (of the paired
     units), ``mean`` (the change), ``ci_low, ci_high, seed_sd, n_seeds, n`` (paired units per seed).
     """
-    _columns(scored, ["neuron", "max_length", "iou"], "scored")
+    check_columns(scored, ["neuron", "max_length", "iou"], "scored")
     if from_length == to_length:
         raise ValueError(f"from_length and to_length must differ, got {from_length} twice")
-    keys = _keys(scored, by, ("encoder", "encoding"), "scored")
+    keys = group_keys(scored, by, ("encoder", "encoding"), "scored")
     _no_length_key(keys, "max_length")
     rows = _paired_change(scored, keys, "max_length", from_length, to_length, _measure_list(measures),
                           _bootstrap_options(n_resamples, confidence, seed))
@@ -218,11 +219,11 @@ def encoding_effect(
     ``measure, mean_standard, mean_wordnet`` (of the paired units), ``mean`` (the difference),
     ``ci_low, ci_high, seed_sd, n_seeds, n`` (paired units per seed).
     """
-    _columns(scored, ["neuron", "encoding", "iou"], "scored")
+    check_columns(scored, ["neuron", "encoding", "iou"], "scored")
     unknown = set(scored["encoding"].dropna()) - {"standard", "wordnet"}
     if unknown:
         raise ValueError(f"scored.encoding holds {sorted(unknown)}; expected 'standard' and 'wordnet'")
-    keys = _keys(scored, by, ("encoder", "max_length"), "scored")
+    keys = group_keys(scored, by, ("encoder", "max_length"), "scored")
     _no_length_key(keys, "encoding")
     rows = _paired_change(scored, keys, "encoding", "standard", "wordnet", _measure_list(measures),
                           _bootstrap_options(n_resamples, confidence, seed))
@@ -258,7 +259,7 @@ def _has_columns(frame: pd.DataFrame, variables) -> bool:
 
 def _test_data(frame: pd.DataFrame, variables) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """A seed's explained units: the test's variables and which units have all of them finite."""
-    frame = frame[_explained(frame)]
+    frame = frame[explained_mask(frame)]
     data = {v: _variable(frame, v) for v in dict.fromkeys(variables) if v is not None}
     ok = np.logical_and.reduce([np.isfinite(v) for v in data.values()])
     return data, ok
@@ -282,18 +283,18 @@ def firing_confound(
     expect if IoU carried nothing beyond firing rate). Over explained units with every variable
     finite; tests whose columns are absent are skipped. Per seed, r and p come from pingouin
     (``corr`` / ``partial_corr``); ``r`` is their mean over seeds, ``p`` their Fisher-z combination
-    (:func:`~clipneuron_utils.stats.uncertainty.combined_p`; one seed: pingouin's p), and the CI a
+    (:func:`~clipneuron_utils.stats.pvalues.combined_p`; one seed: pingouin's p), and the CI a
     seed-stratified bootstrap. ``p_holm``: Holm over all rows of the returned frame (the family the
     book reports). ``by`` defaults to ``encoder, encoding, max_length`` (those present). Columns: keys,
     ``test, method, r, ci_low, ci_high, p, seed_sd, n_seeds, n, p_holm``.
     """
-    _columns(scored, ["iou"], "scored")
-    keys = _keys(scored, by, DEFAULT_BY, "scored")
+    check_columns(scored, ["iou"], "scored")
+    keys = group_keys(scored, by, DEFAULT_BY, "scored")
     options = _bootstrap_options(n_resamples, confidence, seed)
     tests = [t for t, variables in CONFOUND_TESTS.items() if _has_columns(scored, variables)]
     methods = _U.METHODS
     rows = []
-    for key, sub in _groups(scored, keys):
+    for key, sub in iter_groups(scored, keys):
         frames = _seed_frames(sub, keys)
         found = {}  # test → (data of the seeds where it is defined, per-method [(r, p)], units per seed)
         together: dict[tuple, list[str]] = {}  # tests of the same units share one bootstrap
@@ -330,13 +331,13 @@ def firing_confound(
                     **key, "test": test, "method": method,
                     "r": float(rs.mean()) if len(rs) else math.nan,
                     **intervals[test, method],
-                    "p": _U.combined_p(rs, ns, k, pvalues=ps)[1] if len(rs) else math.nan,
+                    "p": pvalues.combined_p(rs, ns, k, pvalues=ps)[1] if len(rs) else math.nan,
                     "seed_sd": _U.seed_sd(rs), "n_seeds": len(rs),
                     "n": float(np.mean(counts)) if counts else math.nan,
                 })
     columns = [*keys, "test", "method", "r", "ci_low", "ci_high", "p", "seed_sd", "n_seeds", "n"]
     frame = pd.DataFrame(rows, columns=columns)
-    frame["p_holm"] = _U.holm(frame["p"].to_numpy(dtype=float)) if len(frame) else pd.Series(dtype=float)
+    frame["p_holm"] = pvalues.holm(frame["p"].to_numpy(dtype=float)) if len(frame) else pd.Series(dtype=float)
     return frame
 
 
@@ -366,16 +367,16 @@ def correlation_change(
     _U.check_method(method)
     if from_length == to_length:
         raise ValueError(f"from_length and to_length must differ, got {from_length} twice")
-    _columns(scored, ["neuron", "max_length", "iou"], "scored")
+    check_columns(scored, ["neuron", "max_length", "iou"], "scored")
     missing = [_SOURCE.get(v, v) for v in (x, y, z) if v is not None and _SOURCE.get(v, v) not in scored]
     if missing:
         raise ValueError(f"scored lacks column(s) {', '.join(missing)} needed by {test!r}")
-    keys = _keys(scored, by, ("encoder", "encoding"), "scored")
+    keys = group_keys(scored, by, ("encoder", "encoding"), "scored")
     _no_length_key(keys, "max_length")
     variables = [v for v in (x, y, z) if v is not None]
     k = int(z is not None)
     rows = []
-    for key, sub in _groups(scored, keys):
+    for key, sub in iter_groups(scored, keys):
         frames = _seed_frames(sub, keys)
         seeds, masks, fits, n_from, n_to, n_any = [], [], [], [], [], []
         for frame in frames:
@@ -386,7 +387,7 @@ def correlation_change(
                     raise ValueError(f"scored has more than one row per neuron at max_length {length}; "
                                      "add keys to by")
                 values, ok = _test_data(part, variables)
-                neurons = part.loc[_explained(part), "neuron"].to_numpy()
+                neurons = part.loc[explained_mask(part), "neuron"].to_numpy()
                 per_length.append(pd.DataFrame(values, index=neurons)[ok])
             a, b = per_length
             union = a.index.union(b.index)

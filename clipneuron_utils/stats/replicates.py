@@ -91,7 +91,7 @@ def _r(x: np.ndarray, y: np.ndarray, z: np.ndarray | None = None) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def _columns(frame: pd.DataFrame, x: str, y: str, z: str | None) -> tuple:
+def _pair_columns(frame: pd.DataFrame, x: str, y: str, z: str | None) -> tuple:
     data = frame.assign(log_n_fires=np.log(frame["n_fires"].where(frame["n_fires"] > 0)))
     cols = [c for c in (x, y, z) if c]
     data = data[data["explained"].astype(bool)].dropna(subset=cols)
@@ -112,7 +112,7 @@ def correlation(scored: pd.DataFrame, model: str, encoding: str, length: int, x:
     ``covariate`` (e.g. ``log_n_fires``) makes it the partial correlation given it."""
     rs, vs = [], []
     for _, frame in _seeds(scored, encoder=model, encoding=encoding, max_length=length):
-        a, b, c, data = _columns(frame, x, y, covariate)
+        a, b, c, data = _pair_columns(frame, x, y, covariate)
         r = _r(a, b, c)
         n = len(data) - (1 if covariate else 0)
         if math.isfinite(r) and n > 3 and abs(r) < 1:
@@ -167,7 +167,7 @@ def correlation_difference(scored: pd.DataFrame, model: str, *, first: dict, sec
             frame = scored[(scored["encoder"] == model) & (scored.get("seed", s) == s)]
             for key, value in where.items():
                 frame = frame[frame[key] == value]
-            sides.append(_columns(frame, x, y, covariate)[3].set_index("neuron"))
+            sides.append(_pair_columns(frame, x, y, covariate)[3].set_index("neuron"))
         common = sides[0].index.intersection(sides[1].index)
         if len(common) < 5:
             continue

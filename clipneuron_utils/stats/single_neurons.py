@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.snli import LABELS
-from .tidy import _columns, _vector, label_codes
+from .tidy import check_columns, check_vector, label_codes
 
 
 ZERO_BIN_LABEL = "0 (not firing)"
@@ -101,7 +101,7 @@ def conditional_probability(
     bin_label, firing, concept, concept_order, share, n_concept, n_pairs`` (pairs in the bin),
     ``act_min, act_max`` (raw activations seen in the bin). ``attrs`` hold ``sd`` and ``origin``.
     """
-    acts = _vector(acts_of_unit, "acts_of_unit").astype(np.float64)
+    acts = check_vector(acts_of_unit, "acts_of_unit").astype(np.float64)
     if not isinstance(concept_masks, Mapping) or not concept_masks:
         raise ValueError("concept_masks must be a non-empty mapping name → boolean mask")
     masks = {}
@@ -137,7 +137,7 @@ def conditional_probability(
 
 
 def _pairs_frame(pairs: pd.DataFrame, n: int) -> pd.DataFrame:
-    _columns(pairs, ["premise", "hypothesis"], "pairs")
+    check_columns(pairs, ["premise", "hypothesis"], "pairs")
     if len(pairs) != n:
         raise ValueError(f"pairs has {len(pairs)} rows but acts_of_unit has {n} (one per probe pair)")
     return pairs.reset_index(drop=True)
@@ -161,13 +161,13 @@ def activation_spectrum(
     ``origin="mean"``), ``firing``, the activation bin of :func:`conditional_probability`
     (``bin_order, bin, bin_low, bin_high, bin_label``), ``gold`` and, with ``pred``, ``predicted`` and ``correct``.
     """
-    acts = _vector(acts_of_unit, "acts_of_unit").astype(np.float64)
+    acts = check_vector(acts_of_unit, "acts_of_unit").astype(np.float64)
     n = len(acts)
     pairs = _pairs_frame(pairs, n)
     if gold is None:
-        _columns(pairs, ["label"], "pairs (or pass gold)")
+        check_columns(pairs, ["label"], "pairs (or pass gold)")
         gold = pairs["label"].to_numpy()
-    gold_codes = label_codes(_vector(gold, "gold", n), "gold")
+    gold_codes = label_codes(check_vector(gold, "gold", n), "gold")
     bins = _activation_bins(acts, bin_width_sd, origin, separate_zero=True)
     table = _bin_table(bins)
     slot = bins["code"] + (1 if bins["has_zero"] else 0)
@@ -190,7 +190,7 @@ def activation_spectrum(
         "gold": np.asarray(LABELS, dtype=object)[gold_codes],
     })
     if pred is not None:
-        pred_codes = label_codes(_vector(pred, "pred", n), "pred")
+        pred_codes = label_codes(check_vector(pred, "pred", n), "pred")
         frame["predicted"] = np.asarray(LABELS, dtype=object)[pred_codes]
         frame["correct"] = pred_codes == gold_codes
     frame = frame.iloc[order].reset_index(drop=True)

@@ -21,7 +21,7 @@ from ..data.snli import LABELS
 DEFAULT_BY = ("encoder", "encoding", "max_length")
 
 
-def _vector(values, name: str, n: int | None = None) -> np.ndarray:
+def check_vector(values, name: str, n: int | None = None) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
@@ -30,7 +30,7 @@ def _vector(values, name: str, n: int | None = None) -> np.ndarray:
     return array
 
 
-def _columns(frame: pd.DataFrame, needed: Sequence[str], name: str) -> None:
+def check_columns(frame: pd.DataFrame, needed: Sequence[str], name: str) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in needed if c not in frame.columns]
@@ -38,16 +38,16 @@ def _columns(frame: pd.DataFrame, needed: Sequence[str], name: str) -> None:
         raise ValueError(f"{name} lacks column(s) {', '.join(missing)}")
 
 
-def _keys(frame: pd.DataFrame, by, default: Sequence[str], name: str) -> list[str]:
+def group_keys(frame: pd.DataFrame, by, default: Sequence[str], name: str) -> list[str]:
     """Grouping columns: the defaults the frame has, or every column of an explicit ``by``."""
     if by is None:
         return [c for c in default if c in frame.columns]
     by = [by] if isinstance(by, str) else list(by)
-    _columns(frame, by, name)
+    check_columns(frame, by, name)
     return by
 
 
-def _groups(frame: pd.DataFrame, keys: list[str]):
+def iter_groups(frame: pd.DataFrame, keys: list[str]):
     """(key dict, sub-frame) per group; the whole frame as one group when there are no keys."""
     if not keys:
         yield {}, frame
@@ -57,7 +57,7 @@ def _groups(frame: pd.DataFrame, keys: list[str]):
         yield dict(zip(keys, values)), sub
 
 
-def _explained(frame: pd.DataFrame) -> pd.Series:
+def explained_mask(frame: pd.DataFrame) -> pd.Series:
     """Rows with a formula and a finite IoU (``explained`` when the column is there)."""
     ok = np.isfinite(pd.to_numeric(frame["iou"], errors="coerce").to_numpy(dtype=float))
     if "explained" in frame.columns:

@@ -22,15 +22,15 @@ the bootstrap the Spearman ranks are float32 (exact: half-integers) with float32
 
 Point estimates and p-values that the book prints come from pingouin (``effects.firing_confound``);
 :func:`combined_p` pools per-seed correlations by a fixed-effect Fisher-z combination and :func:`holm`
-adjusts a family of p-values; :func:`format_p` and :func:`format_ci` print them.
+adjusts a family of p-values (:mod:`clipneuron_utils.render.numbers` prints them).
 
 Undefined statistics are NaN, never exceptions: an interval needs at least ``MIN_UNITS`` units in every
 seed (a correlation 3 + covariates) and a bootstrap distribution that varies; resamples in which a
 statistic is undefined (e.g. all drawn units alike) are left out while they are at most
 ``MAX_UNDEFINED_SHARE`` of them, and the interval is NaN beyond that.
 
-Its size (about 540 lines): one job, the seed-stratified bootstrap, whose vectorised means and
-correlations share the count matrix; the formatting at the end is a few lines.
+Combining correlations' p-values over seeds and Holm's adjustment are :mod:`.pvalues`; printing them is
+:mod:`clipneuron_utils.render.numbers`.
 """
 
 from __future__ import annotations
@@ -445,96 +445,7 @@ def bootstrap_correlation(
     return float(out["estimate"][0]), float(out["low"][0]), float(out["high"][0])
 
 
-# --------------------------------------------------------------------------------------- p-values
-
-
-def combined_p(rs, ns, n_covariates: int = 0, pvalues=None) -> tuple[float, float]:
-    """(r_combined, p) for correlations measured on several seeds, by a fixed-effect Fisher-z pooling.
-
-    Each seed's ``atanh r`` has variance ``1 / (n − 3 − n_covariates)``;
-    ``statsmodels.stats.meta_analysis.combine_effects`` pools them and ``p`` is the two-sided z-test of
-    the pooled effect; ``r_combined = tanh`` of it. Seeds with an undefined r or too few units are left
-    out. With one seed left, its own r and its p from ``pvalues`` (the per-seed p-values, e.g.
-    pingouin's; aligned with ``rs``) are returned, the z-test only when none is given.
-    """
-    from statsmodels.stats.meta_analysis import combine_effects
-
-    rs = np.atleast_1d(np.asarray(rs, dtype=float))
-    ns = np.atleast_1d(np.asarray(ns, dtype=float))
-    if rs.shape != ns.shape:
-        raise ValueError(f"rs and ns must have the same length, got {rs.shape} and {ns.shape}")
-    ps = None if pvalues is None else np.atleast_1d(np.asarray(pvalues, dtype=float))
-    if ps is not None and ps.shape != rs.shape:
-        raise ValueError(f"pvalues must have one entry per r, got {ps.shape} for {rs.shape}")
-    df = ns - 3 - n_covariates
-    keep = np.isfinite(rs) & np.isfinite(df) & (df > 0)
-    if not keep.any():
-        return math.nan, math.nan
-    if keep.sum() == 1 and ps is not None:
-        i = int(np.flatnonzero(keep)[0])
-        return float(rs[i]), float(ps[i])
-    z = np.arctanh(np.clip(rs[keep], -1 + 1e-15, 1 - 1e-15))
-    variance = 1.0 / df[keep]
-    if len(z) == 1:
-        mean, sd = float(z[0]), float(math.sqrt(variance[0]))
-    else:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            pooled = combine_effects(z, variance, use_t=False)
-        mean, sd = float(pooled.mean_effect_fe), float(pooled.sd_eff_w_fe)
-    p = float(2 * stats.norm.sf(abs(mean / sd)))
-    return float(np.tanh(mean)), p
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm-adjusted p-values (``multipletests(method="holm")``); NaNs stay in place, outside the family."""
-    from statsmodels.stats.multitest import multipletests
-
-    p = np.asarray(pvalues, dtype=float).ravel().copy()
-    ok = np.isfinite(p)
-    if ok.any():
-        p[ok] = multipletests(p[ok], method="holm")[1]
-    return p
-
-
-# ------------------------------------------------------------------------------------- formatting
-
-
-def _missing(value) -> bool:
-    try:
-        return value is None or not math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return True
-
-
-def format_p(p) -> str:
-    """A p-value with 2 significant digits in scientific notation ("3.2e-05"); "n/a" when missing.
-
-    Never "0": a p that underflowed to 0 is printed as below the smallest normal double.
-    """
-    if _missing(p):
-        return "n/a"
-    p = float(p)
-    if p == 0:
-        return f"<{np.finfo(float).tiny:.1e}"
-    return f"{p:.1e}"
-
-
-def _significant(value, digits: int = 3) -> str:
-    if _missing(value):
-        return "n/a"
-    text = f"{float(value):#.{digits}g}"
-    mantissa, sep, exponent = text.partition("e")
-    return mantissa.rstrip(".") + sep + exponent
-
-
-def format_ci(value, low, high) -> str:
-    """``"0.382 [0.375, 0.389]"``: an estimate and its interval, 3 significant digits each, signs kept."""
-    return f"{_significant(value)} [{_significant(low)}, {_significant(high)}]"
-
-
 __all__ = [
     "bootstrap_mean", "bootstrap_means", "bootstrap_correlation", "bootstrap_correlations",
-    "weighted_correlation", "correlation_defined", "check_method", "combined_p", "holm", "format_p",
-    "format_ci", "seed_sd", "METHODS", "MIN_UNITS", "MAX_UNDEFINED_SHARE",
+    "weighted_correlation", "correlation_defined", "check_method", "seed_sd", "METHODS", "MIN_UNITS", "MAX_UNDEFINED_SHARE",
 ]

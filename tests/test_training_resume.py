@@ -331,9 +331,9 @@ def test_device_provenance_and_threads(monkeypatch):
 
 def test_device_is_not_part_of_the_keys(tmp_path):
     """Today's CPU caches stay valid: a model key, a feature key and an encoder's identity ignore the device."""
-    from clipneuron_utils.run import store
+    from clipneuron_utils import run
 
-    assert "device" not in store.encoder_params("clip", TINY_MODEL, "untrained")
+    assert "device" not in run.encoder_params("clip", TINY_MODEL, "untrained")
     enc = ClipTextEncoder(TINY_MODEL, "untrained", seed=0, device="cpu")
     assert "device" not in enc.identity and "device" not in enc.spec["params"]
     auto = ClipTextEncoder(TINY_MODEL, "untrained", seed=0, device="auto")

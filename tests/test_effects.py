@@ -7,7 +7,7 @@ import pandas as pd
 import pingouin
 import pytest
 
-from clipneuron_utils.stats import effects
+from clipneuron_utils.stats import effects, pvalues
 from clipneuron_utils.stats import uncertainty as U
 
 PARTIAL = "IoU ~ accuracy | log firing count"
@@ -73,7 +73,7 @@ def test_firing_confound_columns_pingouin_values_and_holm():
     assert list(table.columns) == ["encoder", "encoding", "max_length", "test", "method", "r", "ci_low",
                                    "ci_high", "p", "seed_sd", "n_seeds", "n", "p_holm"]
     assert len(table) == 2 * len(effects.CONFOUND_TESTS) * 2
-    assert table["p_holm"].to_numpy() == pytest.approx(U.holm(table["p"]), rel=1e-12)
+    assert table["p_holm"].to_numpy() == pytest.approx(pvalues.holm(table["p"]), rel=1e-12)
     assert (table["p_holm"] >= table["p"]).all()
     # r is the mean over seeds of pingouin's r; p the Fisher-z pooling of the seeds
     part = scored[scored["max_length"] == 2]
@@ -85,7 +85,7 @@ def test_firing_confound_columns_pingouin_values_and_holm():
     rs = [f["r"].iloc[0] for f in fits]
     assert got["r"] == pytest.approx(np.mean(rs), abs=1e-12)
     assert got["seed_sd"] == pytest.approx(np.std(rs, ddof=1), abs=1e-12)
-    assert got["p"] == pytest.approx(U.combined_p(rs, [200, 200], n_covariates=1)[1], rel=1e-9)
+    assert got["p"] == pytest.approx(pvalues.combined_p(rs, [200, 200], n_covariates=1)[1], rel=1e-9)
     # deterministic
     pd.testing.assert_frame_equal(table, effects.firing_confound(scored, n_resamples=300))
 

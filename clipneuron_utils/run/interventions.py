@@ -35,7 +35,7 @@ from ..models.ablation import MODES, Ablator, fill_values
 from ..models.heads import label_ids, output_weights, pairs_key
 from ..models.outputs import hidden_and_predictions
 from ..stats import causal as causal_stats
-from . import store
+from . import trained
 
 _FORMAT = 2  # 2: random sets from the explained units; control edits avoid the formulas' words
 
@@ -192,7 +192,7 @@ def adversarial_plans(editor: edit_rules.Editor, rows: pd.DataFrame, weights: np
 def _run_pairs(model, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     cols = ["pair_id", "premise", "hypothesis", "premise_tokens", "hypothesis_tokens"]
     unique = frame.drop_duplicates(subset=["premise", "hypothesis"])[cols].reset_index(drop=True)
-    acts, preds = hidden_and_predictions(model, unique, cache=store.feature_cache())
+    acts, preds = hidden_and_predictions(model, unique, cache=trained.feature_cache())
     where = {k: i for i, k in enumerate(zip(unique["premise"], unique["hypothesis"]))}
     idx = np.array([where[k] for k in zip(frame["premise"], frame["hypothesis"])], dtype=np.int64)
     return acts[idx], preds[idx]
@@ -201,7 +201,7 @@ def _run_pairs(model, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, editor: edit_rules.Editor, *,
                   params: dict, search_params: dict, interventions: bool) -> dict[str, pd.DataFrame]:
     """Ablation (always), and edits and adversarial pairs (``interventions``) of one model, cached."""
-    entry = store.seed_entry(store.registry(profile)[encoder], seed)
+    entry = trained.seed_entry(trained.registry(profile)[encoder], seed)
     formulas_key = [(v, r[["neuron", "formula", "iou", "excess_iou", "n_fires", "explained"]].to_numpy().tolist())
                     for v, r in rows_by_regime.items()]
     key = cache_key(_FORMAT, entry.get("key"), entry.get("folder"), pairs_key(editor.probe), editor.key, formulas_key,
@@ -216,8 +216,8 @@ def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, e
         except CorruptArtifactError as exc:
             print(exc.notice())
             discard(exc.path)
-    model = store.load_trained(profile, encoder, seed)
-    outputs = store.probe_outputs(profile, encoder, editor.probe, model=model, seed=seed)
+    model = trained.load_trained(profile, encoder, seed)
+    outputs = trained.probe_outputs(profile, encoder, editor.probe, model=model, seed=seed)
     acts = outputs["activations"]
     weights, bias = output_weights(model), model.mlp[3].bias.detach().cpu().numpy()
     gold = label_ids(editor.probe)

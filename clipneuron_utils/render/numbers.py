@@ -1,0 +1,49 @@
+"""How the book prints numbers: estimates with their intervals, correlations and p-values, one rule each.
+
+Why a module of its own: the tables, the charts' labels and the chapters' sentences print the same figures;
+one rule per kind keeps them from disagreeing (a p-value is never printed as 0, whatever prints it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def missing(value) -> bool:
+    try:
+        return value is None or not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def format_p(p) -> str:
+    """A p-value with 2 significant digits in scientific notation ("3.2e-05"); "n/a" when missing.
+
+    Never "0": a p that underflowed to 0 is printed as below the smallest normal double.
+    """
+    if missing(p):
+        return "n/a"
+    p = float(p)
+    if p == 0:
+        return f"<{np.finfo(float).tiny:.1e}"
+    return f"{p:.1e}"
+
+
+def significant(value, digits: int = 3) -> str:
+    if missing(value):
+        return "n/a"
+    text = f"{float(value):#.{digits}g}"
+    mantissa, sep, exponent = text.partition("e")
+    return mantissa.rstrip(".") + sep + exponent
+
+
+def format_ci(value, low, high) -> str:
+    """``"0.382 [0.375, 0.389]"``: an estimate and its interval, 3 significant digits each, signs kept."""
+    return f"{significant(value)} [{significant(low)}, {significant(high)}]"
+
+
+def format_r(r) -> str:
+    """A correlation with 3 decimals ("-0.213"); "n/a" when missing."""
+    return "n/a" if missing(r) else f"{float(r):.3f}"
