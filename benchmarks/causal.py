@@ -26,7 +26,7 @@ from clipneuron_utils import run
 from clipneuron_utils.run import interventions, parameters, profiles, regimes
 
 BUDGET_S = 480.0  # issue 20: the causal tests add at most 8 minutes to make book PROFILE=offline
-CHAPTER = Path(__file__).resolve().parents[1] / "notebooks" / "11_causal.py"
+CHAPTER = Path(__file__).resolve().parents[1] / "notebooks" / "10_causal.py"
 
 
 class ProbeOnlyCache:

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # 1. Data: SNLI premise/hypothesis pairs
+# # Data: SNLI premise/hypothesis pairs
 #
 # The classifiers of this book read a *premise* and a *hypothesis* and decide whether the premise
 # entails, is neutral to, or contradicts the hypothesis (SNLI 1.0, {cite}`bowman2015snli`). Their neurons
@@ -91,7 +91,7 @@ alt.Chart(labels, title="Pairs per label").mark_bar().encode(
 # ## Sentences and vocabulary
 #
 # Hypotheses are written by annotators and are shorter than the image-caption premises; the concepts of
-# chapter 4 are built from these tokens and tags.
+# {doc}`04_concepts` are built from these tokens and tags.
 
 # %% tags=["hide-input"]
 tables.compact(corpus.vocabulary_stats(pairs))

@@ -13,9 +13,9 @@
 # ---
 
 # %% [markdown]
-# # 2. Sentence encoders
+# # Sentence encoders
 #
-# Every classifier of this book shares one head (chapter 3) and differs in its sentence encoder *E*:
+# Every classifier of this book shares one head ({doc}`03_head_training`) and differs in its sentence encoder *E*:
 #
 # - **`clip`** — the text tower of CLIP {cite}`radford2021clip` (ViT-B/32 with OpenAI's weights in the
 #   paper), frozen. With `clip_weights="untrained"` it is a randomly initialised tower of the same
@@ -79,7 +79,7 @@ if "lstm" in encoders:
     rows.append({"encoder": "lstm", "name": "LSTM sentence encoder (Bowman et al. 2016)",
                  "architecture": f"embeddings {lstm.lstm_embedding_dim} → LSTM {lstm.lstm_hidden_dim} "
                                  f"({'bi' if lstm.lstm_bidirectional else 'uni'}directional), final state",
-                 "weights": "trained end-to-end with the head (chapter 3; its sizes are chapter 3's parameters)"})
+                 "weights": "trained end-to-end with the head (chapter 03_head_training; its sizes are chapter 03_head_training's parameters)"})
 description = pd.DataFrame(rows).set_index("encoder").T.fillna("").astype(str)
 tables.compact(description.rename_axis(""), keep_index=True, wrap=True)
 
@@ -95,7 +95,7 @@ for name, encoder in frozen.items():
         "text": f"{encoder.name}; weights: {encoder.describe()['weights']}",
         "warning": provenance.encoder_warning(encoder.name, getattr(encoder, "kind", "")),
     })
-provenance.record(profile, "device (chapter 2)", {"text": f"the frozen encoders ran on {devices.describe_device(device)}"})
+provenance.record(profile, "device (chapter 02_encoders)", {"text": f"the frozen encoders ran on {devices.describe_device(device)}"})
 
 # %% [markdown]
 # ## Encoding throughput

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # 3. Training the NLI classifiers
+# # Training the NLI classifiers
 #
 # One head for every encoder, as in the paper and its source: with *u* = E(premise) and
 # *v* = E(hypothesis),
@@ -30,7 +30,7 @@
 # `seeds` times with training seeds `seed`, `seed + 1`, … (initialisation, minibatch order, dropout and
 # the held-out slice change; the data and settings do not): the later chapters report every number as
 # the mean over these replicates with its spread. The first seed's model is the *primary* one, whose
-# neurons chapters 7–8 look into. Frozen encoders (`clip`,
+# neurons {doc}`07_qualitative_neurons`–{doc}`08_firing_regime` look into. Frozen encoders (`clip`,
 # `minilm`) train only the head, on cached features; the `lstm` trains end-to-end. Training uses Adam and
 # cross-entropy on minibatches and stops early on a held-out slice of the training pairs. Each trained
 # model, with its activations and predictions on the probe pairs, is saved under `runs/<profile>/models/`
@@ -125,13 +125,13 @@ from clipneuron_utils.artifacts import read_json
 trained_on = {read_json(Path(record["folder"]) / "model.json").get("trained_on")  # None: made before it was recorded
               for name in encoders for record in run.registry(profile)[name]["seeds"].values()}
 trained_elsewhere = sorted(t for t in trained_on if t and t.split(" ")[0].split(":")[0] != device.split(":")[0])
-provenance.record(profile, "device (chapter 3)", {
+provenance.record(profile, "device (chapter 03_head_training)", {
     "text": f"features encoded, heads trained and probe activations computed on {describe_device(device)}"
             + (f"; models reused from an earlier run were trained on {', '.join(trained_elsewhere)}" if trained_elsewhere else "")})
 if "lstm" in encoders:
     lstm = models["lstm"].config
     provenance.record(profile, "encoder lstm", {
-        "text": f"LSTM trained end to end in chapter 3 ({'bidirectional' if lstm.lstm_bidirectional else 'unidirectional'}, "
+        "text": f"LSTM trained end to end in chapter 03_head_training ({'bidirectional' if lstm.lstm_bidirectional else 'unidirectional'}, "
                 f"{lstm.lstm_embedding_dim}-d embeddings, {lstm.lstm_hidden_dim}-d states, a {len(models['lstm'].vocab):,}-token "
                 f"vocabulary, {len(run.registry(profile)['lstm']['seeds'])} seed(s)); weights: random init, trained here",
     })
@@ -188,7 +188,7 @@ if "lstm" in encoders and counts["lstm"] < max(counts.values()):
         f"(`lstm_seeds` = {lstm_seeds}, `seeds` = {seeds}): the LSTM trains end to end, at {epoch_s / 60:.1f} min per "
         f"epoch on this machine over {len(models['lstm'].history)} epochs, so each more seed would add about "
         f"{epoch_s * len(models['lstm'].history) / 60:.0f} min, while a head on cached features takes seconds. "
-        "Its numbers in chapter 6 therefore have no spread over seeds; their intervals resample units only."))
+        "Its numbers in chapter 06_results therefore have no spread over seeds; their intervals resample units only."))
 
 # %% tags=["hide-input"]
 confusion = pd.concat([

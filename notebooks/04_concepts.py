@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # 4. Concepts: what a neuron can be explained by
+# # Concepts: what a neuron can be explained by
 #
 # A neuron is explained by a logical formula over **concepts**, each a boolean mask over the probe pairs
 # ({cite}`mu2020compositional`, NLI setting):

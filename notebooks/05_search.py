@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # 5. Compositional search: a formula for every neuron
+# # Compositional search: a formula for every neuron
 #
 # A unit *fires* on a probe pair when its post-ReLU activation is positive. For each unit, the beam search
 # of {cite}`mu2020compositional` looks for the logical formula over concepts whose mask best matches the
@@ -43,7 +43,7 @@
 # set of draws, and every model searched with the same concepts (all encoders and seeds) reuses them: the
 # draws are kept under `runs/<profile>/search/null/`.
 #
-# Every encoder's model is searched once per training seed (chapter 3), so the later chapters can show
+# Every encoder's model is searched once per training seed ({doc}`03_head_training`), so the later chapters can show
 # how much each number moves between replicates.
 
 # %% tags=["parameters"]
@@ -55,11 +55,11 @@ probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are prob
 n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random (the null's draws too); the primary models' training seed
-seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 3 trained them
-lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 3 trained them
-encoders: list = ["clip", "lstm", "minilm"]  # trained models (chapter 3) whose neurons are explained
-controls: list = ["clip-untrained", "lstm-untrained", "clip-shuffled", "lstm-shuffled", "minilm-shuffled"]  # random-network controls (chapter 3) explained the same way: <encoder>-untrained (random weights, frozen) and <encoder>-shuffled (shuffled training labels)
-control_seeds: int = 1  # models per control, as chapter 3 trained them (0: as many as its encoder)
+seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 03_head_training trained them
+lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 03_head_training trained them
+encoders: list = ["clip", "lstm", "minilm"]  # trained models (chapter 03_head_training) whose neurons are explained
+controls: list = ["clip-untrained", "lstm-untrained", "clip-shuffled", "lstm-shuffled", "minilm-shuffled"]  # random-network controls (chapter 03_head_training) explained the same way: <encoder>-untrained (random weights, frozen) and <encoder>-shuffled (shuffled training labels)
+control_seeds: int = 1  # models per control, as chapter 03_head_training trained them (0: as many as its encoder)
 encodings: list = ["standard", "wordnet"]  # concept encodings: "standard" and/or "wordnet"
 vocab_size: int = 2000  # token concepts per side: the most frequent probe tokens
 wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
@@ -67,7 +67,7 @@ max_length: int = 5  # atoms per formula at most (the answer is reported for eve
 beam_size: int = 10  # formulas kept per round
 min_acts: int = 500  # units firing on fewer probe pairs are not explained
 activation_alpha: float = 0.0  # 0: a unit fires when its activation is > 0; else on its top-alpha share of pairs
-activation_alphas: list = [0.2, 0.1, 0.05, 0.02]  # the firing-regime sweep (chapter 8): every model searched again firing on its top-alpha share of pairs; []: none
+activation_alphas: list = [0.2, 0.1, 0.05, 0.02]  # the firing-regime sweep (chapter 08_firing_regime): every model searched again firing on its top-alpha share of pairs; []: none
 regime_max_length: int = 2  # atoms per formula at most in the sweep: the paper's two lengths, all the claims need (3 costs about 30 % more)
 complexity_penalty: float = 1.0  # formula score: IoU × penalty^(length − 1); 1.0: none (the paper)
 or_not: bool = False  # also try F OR NOT C (not in the paper)
@@ -105,7 +105,7 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
 
 # %% tags=["nbval-ignore-output", "remove-output"]
 seed_lists = {name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in encoders + controls}
-models = run.check_models(profile, pairs, encoders + controls, seeds=seed_lists)  # trained by chapter 3 on these very pairs
+models = run.check_models(profile, pairs, encoders + controls, seeds=seed_lists)  # trained by chapter 03_head_training on these very pairs
 concept_sets = {e: run.probe_concepts(profile, pairs.probe, vocab_size, e, wordnet_mode) for e in encodings}
 masks = {(name, s): threshold_activations(run.probe_outputs(profile, name, pairs.probe, seed=s)["activations"],
                                           activation_alpha or None, what=f"{name} model (seed {s})")
@@ -151,7 +151,7 @@ tables.compact(pd.DataFrame(timings).pivot_table(index=["encoder", "seed"], colu
 # A unit is explained when it fires on at least `min_acts` probe pairs. Counted per model (encoder ×
 # seed), then averaged over its seeds; the matched null is the mean IoU of random masks with the same
 # units' firing counts. Rows named `<encoder>-untrained` or `<encoder>-shuffled` are the random-network
-# controls of chapter 3.
+# controls of {doc}`03_head_training`.
 
 # %% tags=["hide-input"]
 final = results[results["max_length"] == max_length]
@@ -214,12 +214,12 @@ if compare_expand_all and not expand_all:
 # %% [markdown]
 # ## The firing regime: the same search at sparser thresholds
 #
-# At > 0 a unit can fire on a large share of the probe pairs (chapter 8 shows how large), where only
+# At > 0 a unit can fire on a large share of the probe pairs ({doc}`08_firing_regime` shows how large), where only
 # near-constant concepts can match it. Each model is therefore searched again with each unit firing on
 # exactly its top ⌈α·N⌉ probe pairs, for every α of `activation_alphas` (ties broken by probe order; a pair
 # at ≤ 0 never fires), with formulas of up to `regime_max_length` concepts and its own matched null.
 # `min_acts` becomes min(`min_acts`, ⌈α·N⌉), so every unit with its full top-α count is explained.
-# Chapter 8 reads the results.
+# {doc}`08_firing_regime` reads the results.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
 regime_results, regime_timings = regimes.sweep(

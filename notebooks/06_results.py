@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 6. Results: the paper's claims against their controls
+# # Results: the paper's claims against their controls
 #
 # {cite}`acquaviva2022exploring` ask two questions of the neurons of an NLI classifier built on CLIP's
 # text encoder, following {cite}`mu2020compositional`:
@@ -24,13 +24,13 @@
 #
 # Each claim is stated as the paper states it and faces its controls here:
 #
-# - **The matched null** (chapter 5): a unit's IoU is compared with the IoU of random masks with its
+# - **The matched null** ({doc}`05_search`): a unit's IoU is compared with the IoU of random masks with its
 #   firing count, searched the same way. IoU grows with how often a unit fires, whatever it encodes, and
 #   the beam keeps its old formulas, so IoU can never fall with length: only the **excess IoU** over the
 #   null says what a formula explains.
 # - **The firing-rate confound**: accuracy when firing also depends on how often a unit fires, so the
 #   IoU ↔ accuracy correlation is recomputed with log firing count held fixed (partial correlation).
-# - **Random-network controls** (chapter 3): the untrained CLIP, a frozen untrained LSTM, and each
+# - **Random-network controls** ({doc}`03_head_training`): the untrained CLIP, a frozen untrained LSTM, and each
 #   encoder's head trained on shuffled labels, explained the same way. An effect that they show too
 #   needs no learned weights.
 # - **Seeds, not units, are the replicates**: each figure of the scorecard is computed per trained model
@@ -50,9 +50,9 @@ probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are prob
 n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random (the bootstrap too); the primary models' training seed
-seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 3 trained them
-lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 3 trained them
-control_seeds: int = 1  # models per random-network control (0: as many as its encoder), as chapter 3 trained them
+seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 03_head_training trained them
+lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 03_head_training trained them
+control_seeds: int = 1  # models per random-network control (0: as many as its encoder), as chapter 03_head_training trained them
 adversarial_pair: list = ["The boys said hello to the girls.", "The girls said hello."]  # the paper's adversarial [premise, hypothesis] (claim A11)
 plot_lengths: list = [1, 2]  # formula lengths shown in the accuracy-vs-IoU figure (the paper's: 1 and 2)
 alpha: float = 0.05  # significance level of the correlation tests (on Holm-adjusted p-values)

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 7. Qualitative neurons
+# # Qualitative neurons
 #
 # Numbers summarise; single units show what the numbers mean. Each **neuron card** gives a unit's best
 # formula and IoU, its output weights to the three classes (what it votes for when it fires), its
@@ -24,7 +24,7 @@
 # unit keyed to "*man* in the premise, not in the hypothesis" — and looks for the units of this run that
 # match that description.
 #
-# The cards show each encoder's primary model (its first training seed, chapter 3).
+# The cards show each encoder's primary model (its first training seed, {doc}`03_head_training`).
 
 # %% tags=["parameters"]
 profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
@@ -35,7 +35,7 @@ probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are prob
 n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random
-vocab_size: int = 2000  # token concepts per side (as in chapters 4-5)
+vocab_size: int = 2000  # token concepts per side (as in chapters 04_concepts–05_search)
 wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
 card_encoding: str = "standard"  # concept encoding of the cards: "standard" or "wordnet"
 n_extremes: int = 1  # cards per model for its most and for its least explainable units

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 9. Neuron browser
+# # Neuron browser
 
 # %% tags=["parameters"]
 profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
@@ -22,10 +22,10 @@ probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are prob
 n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random
-vocab_size: int = 2000  # token concepts per side (as in chapters 4-5)
+vocab_size: int = 2000  # token concepts per side (as in chapters 04_concepts–05_search)
 wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
-card_encoding: str = "standard"  # concept encoding of chapter 7's cards, and of this browser's formulas
-n_extremes: int = 1  # cards per model chapter 7 shows for its most and for its least explainable units (the units linked to a card)
+card_encoding: str = "standard"  # concept encoding of chapter 07_qualitative_neurons's cards, and of this browser's formulas
+n_extremes: int = 1  # cards per model chapter 07_qualitative_neurons shows for its most and for its least explainable units (the units linked to a card)
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 from IPython.display import Markdown, display
@@ -72,27 +72,27 @@ if best is not None:
                  f"IoU {best['IoU']:.3f}, {best['excess IoU']:+.3f} over its matched null ("
                  f"{best['excess (null SDs)']:.1f} null SDs); it fires on {int(best['fires on']):,} probe pairs and its "
                  f"largest output weight is to {best['largest output weight']}.")
-lines.append(f"The {linked} units chapter 7 shows as neuron cards link to their card.")
+lines.append(f"The {linked} units chapter 07_qualitative_neurons shows as neuron cards link to their card.")
 display(Markdown(" ".join(lines)))
 
 # %% [markdown]
 # ## One table per model
 #
-# Every unit of each encoder's primary model (its first training seed, chapter 3), with the search results
-# of chapter 5: the best formula of length 1 and of the longest length searched, that formula's IoU, its
+# Every unit of each encoder's primary model (its first training seed, {doc}`03_head_training`), with the search results
+# of {doc}`05_search`: the best formula of length 1 and of the longest length searched, that formula's IoU, its
 # **excess IoU** over the firing-rate-matched null and that excess in **null SDs** (the spread of the
 # IoU of random masks with the unit's firing count; a per-unit p-value is not shown: with the null's few
 # draws per firing bin it cannot fall below 1/(draws + 1), where every unit sits), the model's accuracy
 # on the probe pairs where the unit fires, and the class of its largest output weight ("(all < 0)":
 # every weight is negative, so firing pushes against every class, least against this one). *fires on*
 # counts the probe pairs on which the unit is active. The last formula, IoU and excess IoU are the unit's at the
-# *paper-matched firing regime* of chapter 8, where each unit fires on the same top share of probe pairs
+# *paper-matched firing regime* of {doc}`08_firing_regime`, where each unit fires on the same top share of probe pairs
 # (named in the column). Numbers have 3 significant digits.
 #
 # The tables sort (click the arrows of a column header), page, and filter: the search box keeps the rows
 # that contain what is typed, anywhere in the row, so typing a concept such as `hyp:tok:sleeping` lists
 # every unit whose formula mentions it, and typing `card` the units with a card. Concepts are named as in
-# chapter 4: `pre:` / `hyp:` for premise / hypothesis, `tok:` a word, `tag:` a part-of-speech tag, and
+# {doc}`04_concepts`: `pre:` / `hyp:` for premise / hypothesis, `tok:` a word, `tag:` a part-of-speech tag, and
 # `oth:overlap:N` a word overlap of the two sentences above a threshold.
 
 # %% tags=["hide-input", "full-width"]

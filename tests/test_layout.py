@@ -261,3 +261,35 @@ def test_every_test_file_names_a_module_or_chapter_that_exists():
         if not any("_".join(words[:n]) in known for n in range(1, len(words) + 1)):
             orphans.append(path.name)
     assert orphans == []
+
+
+# ------------------------------------------------------------------------------------------ chapters
+
+
+def test_file_prefixes_follow_the_table_of_contents():
+    """The chapters' files sort as the book orders them (the appendix's prefix sorts last), every chapter file is
+    in the table of contents, and Jupyter Book numbers the chapters (titles carry no typed number)."""
+    import yaml
+
+    root = PACKAGE.parent
+    toc = yaml.safe_load((root / "book" / "_toc.yml").read_text(encoding="utf-8"))
+    listed = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    files = sorted(p.stem for p in (root / "notebooks").glob("[0-9][0-9]_*.py"))
+    assert listed == files
+    assert all(part.get("numbered") for part in toc["parts"] if part["caption"] != "Appendix")
+    for stem in files:
+        title = next(line for line in (root / "notebooks" / f"{stem}.py").read_text(encoding="utf-8").splitlines()
+                     if line.startswith("# # "))
+        assert not title[4:].split(" ", 1)[0].rstrip(".").isdigit(), title
+
+
+def test_no_chapter_is_named_by_a_typed_number():
+    """Text points at a chapter by its file stem (the package) or a {doc} link (the notebooks), never by a typed
+    number that the next new chapter would make wrong."""
+    import re
+
+    typed = re.compile(r"\b[Cc]hapters? \d+(?![\d_])")
+    root = PACKAGE.parent
+    offenders = [f"{p.relative_to(root)}:{i}" for p in [*PACKAGE.rglob("*.py"), *(root / "notebooks").glob("*.py")]
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if typed.search(line)]
+    assert offenders == []

@@ -28,14 +28,13 @@ def test_parameters_are_chapter_7s():
         parameters.check_value(mine[name], mine[name].default, "09_neuron_browser")
 
 
-def test_placed_after_chapters_7_and_8():
-    """The browser (chapter 9) follows the qualitative neurons (7) and the firing regime (8, file 10), and it
-    runs after chapter 5's sweep, whose paper-matched formulas it shows; the causal tests (10, file 11) close
-    the part."""
+def test_placed_after_the_qualitative_neurons_and_the_firing_regime():
+    """The browser follows the qualitative neurons and the firing regime, and it runs after the search's sweep,
+    whose paper-matched formulas it shows; the causal tests close the part."""
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
     chapters = next(p["chapters"] for p in toc["parts"] if p["caption"] == "Explaining neurons")
     files = [c["file"] for c in chapters]
-    assert files[-4:] == ["07_qualitative_neurons", "10_firing_regime", "09_neuron_browser", "11_causal"]
+    assert files[-4:] == ["07_qualitative_neurons", "08_firing_regime", "09_neuron_browser", "10_causal"]
 
 
 def test_cell_tags():
@@ -47,7 +46,7 @@ def test_cell_tags():
             assert "hide-input" in tags, cell.source[:80]
         if "run.latest_search" in cell.source:
             assert "remove-output" in tags, "the loading cell logs cache hits"
-    assert notebook.cells[0].source.startswith("# 9. Neuron browser")
+    assert notebook.cells[0].source.startswith("# Neuron browser")
 
 
 @pytest.mark.parametrize("folder", ["book", "tests/nbval"])

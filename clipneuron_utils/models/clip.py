@@ -132,7 +132,7 @@ def _cached_tag_file(cfg: dict, cache_dir: str | None) -> str | None:
 
 def tag_status(model_name: str, tag: str, cache_dir: str | None = None) -> tuple[str, str]:
     """Whether open_clip's pretrained ``tag`` of ``model_name`` can be loaded, before anything loads it:
-    ``("ready", path)`` when it is in open_clip's cache, ``("fetch", host)`` when its server answers (chapter 2
+    ``("ready", path)`` when it is in open_clip's cache, ``("fetch", host)`` when its server answers (chapter 02_encoders
     downloads it), else ``("missing", how to get it)``. Imports open_clip (seconds: it imports torch)."""
     import open_clip
 

@@ -98,7 +98,7 @@ def load_model(folder: str | Path, *, encoder: Encoder | None = None) -> NLIMode
         config.setdefault("input_norm", False)
     elif meta.get("format") > FORMAT:
         raise CorruptArtifactError(meta_path, f"written in model format {meta['format']}, newer than this version's "
-                                              f"({FORMAT})", "Update clipneuron, or retrain with chapter 3.")
+                                              f"({FORMAT})", "Update clipneuron, or retrain with chapter 03_head_training.")
     model = NLIModel(meta["encoder_name"], HeadConfig.from_dict(config), meta["dim"], vocab=vocab,
                      encoder_spec=meta["encoder_spec"], encoder_identity=meta["encoder_identity"])
     try:

@@ -56,7 +56,7 @@ class NeuronCard:
         if self.regime_row is not None:
             g = self.regime_row
             regime = (f" At the paper-matched firing regime (it fires on its {self.regime_label} of probe pairs, "
-                      f"chapter 8): " + (f"`{g['formula']}`, IoU {g['iou']:.3f}, {g['excess_iou']:+.3f} over its "
+                      f"chapter 08_firing_regime): " + (f"`{g['formula']}`, IoU {g['iou']:.3f}, {g['excess_iou']:+.3f} over its "
                                          f"matched null." if bool(g["explained"]) else "unexplained."))
         return f"### {self.title} ({self.encoding} concepts, length ≤ {int(r['max_length'])})\n\n{what}. {vote}{regime}"
 

@@ -1,4 +1,4 @@
-"""Altair charts of the causal tests (chapter 10): accuracy change against the number of ablated units per
+"""Altair charts of the causal tests (chapter 10_causal): accuracy change against the number of ablated units per
 ranking, the share of causally faithful units per model, and adversarial error rates against controls.
 """
 

@@ -15,12 +15,12 @@ import pandas as pd
 from ..explain.concepts import Concepts, compare_encodings
 from ..explain.vocabulary import SKIP_TOKENS
 
-#: search parameters that ``beam_search_by_length`` takes (chapter 5 saves a few more with its results)
+#: search parameters that ``beam_search_by_length`` takes (chapter 05_search saves a few more with its results)
 SEARCH_KEYS = ("max_length", "beam_size", "min_acts", "complexity_penalty", "or_not", "expand_all")
 
 
 def search_params(saved: dict, **changes) -> dict:
-    """Chapter 5's search parameters, reduced to the search's own, with ``changes``."""
+    """Chapter 05_search's search parameters, reduced to the search's own, with ``changes``."""
     return {**{k: saved[k] for k in SEARCH_KEYS if k in saved}, **changes}
 
 

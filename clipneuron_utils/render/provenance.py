@@ -1,16 +1,16 @@
 """What this build used — data files, encoder weights — recorded by the chapters, shown on the first page.
 
-Chapters call :func:`record` (e.g. chapter 1 records the data summary, chapter 2 the weights of each
+Chapters call :func:`record` (e.g. chapter 01_data records the data summary, chapter 02_encoders the weights of each
 encoder). Under the pipeline each chapter records into a file of its own run (``$CLIPNEURON_PROVENANCE``),
 which the pipeline stores in that chapter's executed notebook; ``_provenance.md`` is rendered from the
 notebooks that make up the output folder, so a one-chapter run never rewrites what the other chapters say.
 Run outside the pipeline (papermill by hand), a chapter records into ``runs/<profile>/provenance.json``.
 Warnings (an untrained CLIP, the 1% train sample, synthetic data) become a visible box.
 
-Chapter 6 records the scorecard of the paper's claims the same way (:func:`record_scorecard`, under the
+Chapter 06_results records the scorecard of the paper's claims the same way (:func:`record_scorecard`, under the
 reserved key ``_scorecard``); the pipeline renders it into ``_scorecard.md``, which the first page includes.
-Chapter 8 records the verdicts at the paper-matched firing regime beside those at > 0
-(:func:`record_regimes`, key ``_regimes``); they follow the scorecard in ``_scorecard.md``, and chapter 10's
+Chapter 08_firing_regime records the verdicts at the paper-matched firing regime beside those at > 0
+(:func:`record_regimes`, key ``_regimes``); they follow the scorecard in ``_scorecard.md``, and chapter 10_causal's
 causal verdicts (:func:`record_causal`, key ``_causal``) follow them.
 """
 
@@ -25,8 +25,8 @@ from ..artifacts import read_json, run_dir, write_json
 FILE = "provenance.json"
 FILE_ENV = "CLIPNEURON_PROVENANCE"
 SCORECARD = "_scorecard"  # reserved key: not a provenance line
-REGIMES = "_regimes"  # reserved key: chapter 8's verdicts per regime, not a provenance line
-CAUSAL = "_causal"  # reserved key: chapter 10's causal verdicts
+REGIMES = "_regimes"  # reserved key: chapter 08_firing_regime's verdicts per regime, not a provenance line
+CAUSAL = "_causal"  # reserved key: chapter 10_causal's causal verdicts
 RESERVED = (SCORECARD, REGIMES, CAUSAL)
 NO_SCORECARD = ("## The paper's claims in this build\n\nChapter 6 was not run in this build, so there is no "
                 "scorecard of the paper's claims.\n")
@@ -68,23 +68,23 @@ def encoder_warning(name: str, kind: str) -> str | None:
 
 
 def record_scorecard(profile: str, markdown: str) -> None:
-    """Chapter 6's scorecard of the paper's claims (Markdown), for the first page."""
+    """Chapter 06_results's scorecard of the paper's claims (Markdown), for the first page."""
     record(profile, SCORECARD, {"text": markdown})
 
 
 def record_regimes(profile: str, markdown: str) -> None:
-    """Chapter 8's verdicts at > 0 and at the paper-matched regime, side by side (Markdown), for the first page."""
+    """Chapter 08_firing_regime's verdicts at > 0 and at the paper-matched regime, side by side (Markdown), for the first page."""
     record(profile, REGIMES, {"text": markdown})
 
 
 def record_causal(profile: str, markdown: str) -> None:
-    """Chapter 10's verdicts on the causal reading of the paper's claims (Markdown), for the first page."""
+    """Chapter 10_causal's verdicts on the causal reading of the paper's claims (Markdown), for the first page."""
     record(profile, CAUSAL, {"text": markdown})
 
 
 def render_scorecard(entries: dict) -> str:
-    """``_scorecard.md``: the scorecard chapter 6 recorded (or a line saying it was not run), then the
-    verdicts per firing regime chapter 8 recorded and the causal verdicts chapter 10 recorded, when they ran."""
+    """``_scorecard.md``: the scorecard chapter 06_results recorded (or a line saying it was not run), then the
+    verdicts per firing regime chapter 08_firing_regime recorded and the causal verdicts chapter 10_causal recorded, when they ran."""
     text = (entries.get(SCORECARD) or {}).get("text") or NO_SCORECARD
     for key in (REGIMES, CAUSAL):
         more = (entries.get(key) or {}).get("text")

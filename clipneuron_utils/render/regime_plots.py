@@ -1,4 +1,4 @@
-"""Altair charts of the firing regime (chapter 8): firing rates, concept base rates, what the best
+"""Altair charts of the firing regime (chapter 08_firing_regime): firing rates, concept base rates, what the best
 formulas are made of per regime, and the mean IoU by length against the matched null per regime.
 """
 

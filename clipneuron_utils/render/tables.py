@@ -292,14 +292,14 @@ def interactive(frame: pd.DataFrame, *, caption: str | None = None, page_length:
 
 
 def card_anchor(encoder: str, neuron: int) -> str:
-    """The HTML id of a unit's card in chapter 7 (``card-<encoder>-<unit>``): the neuron browser links to it."""
+    """The HTML id of a unit's card in chapter 07_qualitative_neurons (``card-<encoder>-<unit>``): the neuron browser links to it."""
     return f"card-{encoder}-{int(neuron)}"
 
 
 def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, encoding: str = "standard",
                  card_units=(), card_page: str = "07_qualitative_neurons.html", regime: pd.DataFrame | None = None,
                  regime_label: str = "") -> pd.DataFrame:
-    """One row per unit of one model, for chapter 9's neuron browser.
+    """One row per unit of one model, for chapter 09_neuron_browser's neuron browser.
 
     ``results``: search results of the model (one seed) with ``acc_when_firing`` attached
     (:func:`~clipneuron_utils.stats.contribution.attach_accuracy`); ``weights``: its output weights ``(3, hidden)``
@@ -308,9 +308,9 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     matched null and that excess in the null's standard deviations (with 20 draws a per-unit p-value
     cannot fall below 1/21, so it is not shown), the accuracy when firing, the class of the unit's largest
     output weight ("(all < 0)": every weight is negative, and this is the least negative), and a link to
-    the unit's card in chapter 7 for
+    the unit's card in chapter 07_qualitative_neurons for
     ``card_units``. Unexplained units have empty formulas and IoUs. ``regime``: the same model's search
-    rows at the paper-matched firing regime (chapter 8), whose longest formula, IoU and excess IoU follow
+    rows at the paper-matched firing regime (chapter 08_firing_regime), whose longest formula, IoU and excess IoU follow
     as columns named with ``regime_label`` (e.g. ``top 5 %``).
     """
     from ..data.snli import LABELS

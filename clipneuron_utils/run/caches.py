@@ -1,5 +1,5 @@
 """The caches chapters hand each other besides the models: concept masks (``runs/<profile>/concepts/``),
-search results and the matched null's draws (``runs/<profile>/search/``), and chapter 5's latest search.
+search results and the matched null's draws (``runs/<profile>/search/``), and chapter 05_search's latest search.
 
 Each is keyed by its inputs (probe pairs, vocabulary, encoding; activations, concepts and every search
 parameter), so a rerun with other search parameters never rebuilds concepts, and a cache made from other
@@ -138,9 +138,9 @@ def matched_null(profile: str, neuron_masks: np.ndarray, concepts: Concepts, rea
 
 
 def save_latest_search(profile: str, results: pd.DataFrame, params: dict, models: dict | None = None) -> Path:
-    """Chapter 5's results for every encoder × encoding: ``runs/<profile>/search/results.csv`` (for readers)
+    """Chapter 05_search's results for every encoder × encoding: ``runs/<profile>/search/results.csv`` (for readers)
     and ``latest.pkl`` with the parameters and the registry entries of the models searched (what
-    chapters 6–7 read, and check)."""
+    chapters 06_results–07_qualitative_neurons read, and check)."""
     folder = run_dir(profile, "search")
     save_frame(folder / "results.csv", results)
     frame = results.copy()
@@ -159,16 +159,16 @@ def latest_search(profile: str, pairs=None) -> pd.DataFrame:
     """The results of the last chapter-5 run of this profile (``.attrs["params"]``: its search parameters).
 
     With ``pairs`` (the chapter's own :class:`~clipneuron_utils.data.corpus.Pairs`), also checks that the results were made from
-    the models chapter 3 registered for exactly these pairs; otherwise stops with the command to rerun.
+    the models chapter 03_head_training registered for exactly these pairs; otherwise stops with the command to rerun.
     """
     path = run_dir(profile, "search") / "latest.pkl"
     remake = rerun_command(profile, ("05",), **(pairs.params if pairs is not None else {}))
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run chapter 5 first ({remake})")
+        raise FileNotFoundError(f"{path} is missing: run chapter 05_search first ({remake})")
     try:
         results = load_frame(path)
     except CorruptArtifactError as exc:
-        raise CorruptArtifactError(exc.path, exc.reason, f"Remake it by running chapter 5 again: {remake}") from None
+        raise CorruptArtifactError(exc.path, exc.reason, f"Remake it by running chapter 05_search again: {remake}") from None
     if pairs is None:
         return results
     encoders = list(dict.fromkeys(results["encoder"]))
@@ -178,8 +178,8 @@ def latest_search(profile: str, pairs=None) -> pd.DataFrame:
                or searched.get(name, {}).get("seeds", models_note(entries[name])) != models_note(entries[name])]
     if changed:
         raise StaleArtifactError(
-            f"{path} was searched on other {', '.join(changed)} models than the ones chapter 3 registered last "
-            f"(a later chapter-3 run with other parameters replaced them); rerun chapter 5: {remake}")
+            f"{path} was searched on other {', '.join(changed)} models than the ones chapter 03_head_training registered last "
+            f"(a later chapter-3 run with other parameters replaced them); rerun chapter 05_search: {remake}")
     note_use("search", results.attrs.get("key"))
     return results
 
@@ -198,5 +198,5 @@ def check_search_vocab(results: pd.DataFrame, vocab_size: int, wordnet_mode: str
         searched = params.get(name)
         if mine is not None and searched is not None and searched != mine:
             raise StaleArtifactError(
-                f"chapter 5 searched with {name}={searched}, this chapter has {name}={mine}: pass "
-                f"-p {name}={searched}, or rerun chapter 5 with {name}={mine}")
+                f"chapter 05_search searched with {name}={searched}, this chapter has {name}={mine}: pass "
+                f"-p {name}={searched}, or rerun chapter 05_search with {name}={mine}")

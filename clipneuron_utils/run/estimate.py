@@ -16,10 +16,10 @@ What is projected, and from what (counted by :mod:`.workload`, measured by :mod:
   :mod:`clipneuron_utils.data.snli` then drops those, so only labelled pairs are trained on, encoded and
   probed — as here. Distinct sentences (what an encoder encodes, de-duplicated) are counted from the
   files; for an absent file they are estimated with SNLI dev's ratio (:data:`UNIQUE_PER_PAIR`).
-* **Chapter 2**: loading each frozen encoder, its throughput table (``benchmark_sentences`` encoded our
+* **Chapter 02_encoders**: loading each frozen encoder, its throughput table (``benchmark_sentences`` encoded our
   way and, for CLIP, with ``encode_text`` at the full 77-token context) and CLIP's token count of every
   distinct sentence (the truncation table).
-* **Chapter 3**, from scratch (empty caches): encoding the distinct train and probe sentences once per
+* **Chapter 03_head_training**, from scratch (empty caches): encoding the distinct train and probe sentences once per
   frozen encoder (sentences/s measured with the profile's ``clip_model``; when its weights cannot be
   loaded here — e.g. ``openai`` without internet — the same architecture untrained, which runs at the
   same speed, and the output says so); training every model of every seed (``seeds``, or ``lstm_seeds``
@@ -28,17 +28,17 @@ What is projected, and from what (counted by :mod:`.workload`, measured by :mod:
   scores the held-out ``val_fraction``; then every model scores the probe pairs. The total is printed as a
   range: its shorter end stops every model as early as early stopping can (the first epoch, then
   ``patience`` epochs without a better held-out score), its longer end runs every epoch.
-* **Chapter 5**: ``s/neuron`` of :func:`~clipneuron_utils.explain.search.beam_search_by_length` on random masks
+* **Chapter 05_search**: ``s/neuron`` of :func:`~clipneuron_utils.explain.search.beam_search_by_length` on random masks
   with the probe split's shape against its real concepts (length 1, and ``max_length`` at
   ``beam_size``: cost = atoms + rounds), for every unit (``hidden``; an upper bound: only units firing on
   ``min_acts`` pairs are searched) of every model × encoding, spread over ``n_jobs`` processes; plus the
   matched null: :data:`NULL_BINS` firing-count bins per encoding (capped by the bins ``null_bin_width``
   allows between ``min_acts`` and the probe size) × ``null_draws`` random masks, and the
   ``compare_expand_all`` search.
-* **Chapter 8**: retraining each encoder's primary model the other way (``measure_input_norm``), the
+* **Chapter 99_differences**: retraining each encoder's primary model the other way (``measure_input_norm``), the
   comparison searches (lengths 1, ``compare_length`` and ``max_length``) and re-encoding every probe
   line (the unlabelled pairs included) for the labelled-only comparison.
-* **Chapters 1, 4, 6, 7, 9**: start-up and reading the data (measured rate), chapter 4's concept masks
+* **Chapters 01_data, 4, 6, 7, 9**: start-up and reading the data (measured rate), chapter 04_concepts's concept masks
   (measured), and a small fixed cost each (:data:`FIXED_S`: estimated, not measured).
 
 Every chapter also pays a kernel start (:data:`CHAPTER_START_S`, estimated). The device stages (encoding,
@@ -144,8 +144,8 @@ def shorter_with(row: Row, values: dict, device: str) -> list[str]:
     """The parameters that would shorten ``row``'s stage in this run (only those not already at their floor)."""
     gpu = ["a GPU (-p device=cuda)"] if not device.startswith("cuda") else []
     stage = row.stage
-    if row.chapter == "08" and stage.startswith("train "):
-        return ["-p measure_input_norm=false (chapter 8 then retrains nothing)"]
+    if row.chapter == "99" and stage.startswith("train "):
+        return ["-p measure_input_norm=false (chapter 99_differences then retrains nothing)"]
     if stage.startswith("train lstm"):
         knobs = ["-p lstm_seeds=1"] if seeds_of(values, "lstm") > 1 else []
         return knobs + (["-p lstm_max_epochs=N"] if epochs_of(values, "lstm") > 1 else []) + gpu

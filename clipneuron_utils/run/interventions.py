@@ -1,6 +1,6 @@
-"""Chapter 10's interventions on every model: ablations, explanation-guided edits and adversarial pairs.
+"""Chapter 10_causal's interventions on every model: ablations, explanation-guided edits and adversarial pairs.
 
-Per model and training seed, and per firing regime (> 0 and the paper-matched α), from chapter 5's
+Per model and training seed, and per firing regime (> 0 and the paper-matched α), from chapter 05_search's
 formulas at ``length`` atoms (standard concepts):
 
 * ablation of k units (``ks``) by four rankings among the explained units (random sets drawn from them
@@ -89,7 +89,7 @@ def null_formulas(counts, concepts, *, n_pairs: int, length: int, seed: int, sea
     if not counts:
         return []
     masks = random_masks(counts, n_pairs, tries, seed)
-    search = {k: v for k, v in search_params.items() if k in SEARCH_KEYS and k != "max_length"}  # as chapter 5 searched
+    search = {k: v for k, v in search_params.items() if k in SEARCH_KEYS and k != "max_length"}  # as chapter 05_search searched
     found = beam_search_by_length(masks, concepts, max_length=length, min_acts=0, progress=False, **search)
     found = found[found["max_length"] == length].sort_values("neuron")["formula"].tolist()
     out = []
@@ -279,7 +279,7 @@ def run(profile: str, editor: edit_rules.Editor, models: dict, rows_by_regime: d
 
 
 def regime_rows(search: pd.DataFrame, swept: pd.DataFrame | None, matched: float | None, length: int) -> dict:
-    """Chapter 5's rows at ``length`` atoms, standard concepts, at > 0 and (with a sweep) at ``matched``."""
+    """Chapter 05_search's rows at ``length`` atoms, standard concepts, at > 0 and (with a sweep) at ``matched``."""
     from .regimes import at
 
     def cut(frame):

@@ -1,7 +1,7 @@
 """The chapters' parameters, read from their ``parameters`` cells and checked before any kernel starts.
 
 A typo in ``params/<profile>.yaml`` or a ``-p`` value of the wrong type used to surface ~20 s in, after a
-kernel had started and chapter 1 had run — or never (an unknown key was ignored, a checksum of 64 zeros
+kernel had started and chapter 01_data had run — or never (an unknown key was ignored, a checksum of 64 zeros
 became the integer 0 and the check was skipped). Here every parameter cell is read from the jupytext
 sources with :mod:`ast` (no kernel, no papermill: milliseconds), and every value is checked against the
 type the cell declares and the values the science allows.

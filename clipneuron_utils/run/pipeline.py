@@ -164,7 +164,7 @@ def _notebook_parameters(path: Path) -> dict:
 def check_consistent(output: Path, rerun: list[Path], values: dict, declared_by: dict[str, dict]) -> None:
     """Refuse a partial run whose chapters would disagree with the kept ones on a shared parameter.
 
-    ``--only 01`` with other data, kept beside chapters 2–7 of the old data, would make a book whose
+    ``--only 01`` with other data, kept beside chapters 02_encoders–07_qualitative_neurons of the old data, would make a book whose
     provenance and results describe different runs.
     """
     rerun_stems = {p.stem for p in rerun}

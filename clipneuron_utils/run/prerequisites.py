@@ -1,7 +1,7 @@
 """What a run needs that is not code, checked before the first kernel starts: WordNet 3.0, the SNLI splits
 named, the CLIP weights named, the MiniLM package and enough free disk.
 
-Why: a newcomer's first offline build once trained every model for 40 minutes and then stopped in chapter 4
+Why: a newcomer's first offline build once trained every model for 40 minutes and then stopped in chapter 04_concepts
 for want of WordNet, which can be checked in a millisecond. :func:`check` lists every missing item at once,
 each with the command that fixes it; :func:`fetch` downloads, before any chapter runs, what the network
 allows (WordNet through NLTK's downloader, SNLI's archive), so that a failed download costs seconds too.
@@ -188,7 +188,7 @@ def _clip(v: dict, chapters: tuple[str, ...]) -> Item:
     if state == "ready":
         return Item(what, READY, f"in open_clip's cache: {detail}", chapters=chapters)
     if state == "fetch":
-        return Item(what, FETCH, f"open_clip downloads it from {detail} in chapter 2", chapters=chapters)
+        return Item(what, FETCH, f"open_clip downloads it from {detail} in chapter 02_encoders", chapters=chapters)
     head, _, how = detail.partition("\n")
     fix = (f"-p clip_weights=/path/to/{model}.pt -p clip_sha256=<its SHA-256> (a checkpoint you downloaded), or "
            f"-p clip_weights=untrained (a random-weight control, labelled so). {how}")

@@ -1,10 +1,10 @@
-"""The firing-regime sweep of chapter 5: every model searched again at each top-alpha threshold.
+"""The firing-regime sweep of chapter 05_search: every model searched again at each top-alpha threshold.
 
 For each alpha of ``activation_alphas``, every model (encoder or control, every seed) is thresholded at
 its top ⌈alpha·N⌉ probe pairs, searched with each concept encoding, and scored against its own matched
 null (random masks with that firing count, searched the same way). Every piece is cached by what it
 depends on (the mask, the concepts, the search parameters), so a rerun only searches what changed. The
-frame of all alphas goes to ``runs/<profile>/search/regimes.pkl``, stamped with the key of chapter 5's
+frame of all alphas goes to ``runs/<profile>/search/regimes.pkl``, stamped with the key of chapter 05_search's
 main results, so later chapters never read a sweep of other models (:func:`latest_regimes`).
 """
 
@@ -24,9 +24,9 @@ from . import caches, reruns, trained
 def sweep(profile: str, pairs, seed_lists: dict, concept_sets: dict, alphas, *, search_params: dict,
           null_draws: int, null_seed: int, n_jobs: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Search every model × seed × encoding at each alpha, with its matched null. Returns the results
-    (chapter 5's columns, plus ``seed`` and ``alpha``) and the seconds each alpha took (a frame).
+    (chapter 05_search's columns, plus ``seed`` and ``alpha``) and the seconds each alpha took (a frame).
 
-    ``search_params``: as chapter 5's search (``max_length`` is the sweep's own); ``min_acts`` is scaled
+    ``search_params``: as chapter 05_search's search (``max_length`` is the sweep's own); ``min_acts`` is scaled
     per alpha by :func:`~clipneuron_utils.explain.regime.regime_min_acts`. The null keeps exact firing
     counts (every unit fires on the same k, so it is one set of draws per alpha and encoding)."""
     alphas = regime.check_alphas(alphas)
@@ -58,7 +58,7 @@ def sweep(profile: str, pairs, seed_lists: dict, concept_sets: dict, alphas, *, 
 
 
 def save_regimes(profile: str, results: pd.DataFrame, params: dict) -> None:
-    """The sweep's results, stamped with chapter 5's main results' key (``search_key``)."""
+    """The sweep's results, stamped with chapter 05_search's main results' key (``search_key``)."""
     main = caches.latest_search(profile)
     frame = results.copy()
     frame.attrs["params"] = dict(params)
@@ -68,9 +68,9 @@ def save_regimes(profile: str, results: pd.DataFrame, params: dict) -> None:
 
 
 def latest_regimes(profile: str, search: pd.DataFrame | None = None) -> pd.DataFrame | None:
-    """The sweep chapter 5 made with the results ``search`` (:func:`caches.latest_search`), or None when
-    chapter 5 ran without a sweep (``activation_alphas: []``). A sweep of other results (chapter 5 rerun
-    since, or stopped before the sweep) stops with the command to rerun chapter 5."""
+    """The sweep chapter 05_search made with the results ``search`` (:func:`caches.latest_search`), or None when
+    chapter 05_search ran without a sweep (``activation_alphas: []``). A sweep of other results (chapter 05_search rerun
+    since, or stopped before the sweep) stops with the command to rerun chapter 05_search."""
     path = run_dir(profile, "search") / "regimes.pkl"
     search = caches.latest_search(profile) if search is None else search
     swept = search.attrs.get("params", {}).get("activation_alphas")
@@ -78,14 +78,14 @@ def latest_regimes(profile: str, search: pd.DataFrame | None = None) -> pd.DataF
         return None
     remake = reruns.rerun_command(profile, ("05",))
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: chapter 5 stopped before its firing-regime sweep; rerun it ({remake})")
+        raise FileNotFoundError(f"{path} is missing: chapter 05_search stopped before its firing-regime sweep; rerun it ({remake})")
     try:
         frame = load_frame(path)
     except CorruptArtifactError as exc:
-        raise CorruptArtifactError(exc.path, exc.reason, f"Remake it by running chapter 5 again: {remake}") from None
+        raise CorruptArtifactError(exc.path, exc.reason, f"Remake it by running chapter 05_search again: {remake}") from None
     if frame.attrs.get("search_key") != search.attrs.get("key"):
         raise reruns.StaleArtifactError(
-            f"{path} was made with other search results than chapter 5's latest ones; rerun chapter 5: {remake}")
+            f"{path} was made with other search results than chapter 05_search's latest ones; rerun chapter 05_search: {remake}")
     return frame
 
 
@@ -108,7 +108,7 @@ def paper_matched(frame: pd.DataFrame) -> float:
 
 def matched_primary(profile: str, search: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     """The primary models' rows at the paper-matched alpha and its label (``top 5 %``), for the cards and
-    the browser; ``(None, "")`` when chapter 5 ran without a sweep."""
+    the browser; ``(None, "")`` when chapter 05_search ran without a sweep."""
     frame = latest_regimes(profile, search)
     if frame is None:
         return None, ""

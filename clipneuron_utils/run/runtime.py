@@ -23,11 +23,11 @@ CHAPTER_START_S = 4.0
 
 
 #: work of a chapter not modelled stage by stage (estimated seconds: charts, tables, bootstrap intervals)
-FIXED_S = {"01": 3.0, "02": 2.0, "03": 3.0, "04": 5.0, "05": 5.0, "06": 30.0, "07": 15.0, "08": 10.0, "09": 10.0,
-           "10": 60.0, "11": 240.0}
+FIXED_S = {"01": 3.0, "02": 2.0, "03": 3.0, "04": 5.0, "05": 5.0, "06": 30.0, "07": 15.0, "08": 60.0, "09": 10.0,
+           "10": 240.0, "99": 10.0}
 
 
-CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11")
+CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "99")
 
 
 @dataclass
@@ -45,7 +45,7 @@ def figure(x: float) -> str:
 
 
 def seeds_of(values: dict, encoder: str) -> int:
-    """Models chapter 3 trains for ``encoder`` (``seeds``, or ``lstm_seeds`` for the LSTM when not 0)."""
+    """Models chapter 03_head_training trains for ``encoder`` (``seeds``, or ``lstm_seeds`` for the LSTM when not 0)."""
     from .trained import training_seeds
 
     return len(training_seeds(values.get("seed", 0), values.get("seeds", 3), values.get("lstm_seeds", 0), encoder))
@@ -121,7 +121,7 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
     for chapter in CHAPTERS:
         add(chapter, "kernel start, imports", "estimated", "1 chapter", CHAPTER_START_S)
         add(chapter, "read SNLI files", f"{figure(m.load_lines_per_s)} lines/s", read, counts.read_lines / m.load_lines_per_s)
-    # chapter 2
+    # chapter 02_encoders
     for name in frozen:
         add("02", f"load {name} encoder", m.labels.get(name, name), "1 load", m.encoder_load_s[name])
         bench = min(values.get("benchmark_sentences", 512), counts.probe_unique)
@@ -136,7 +136,7 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
         total = counts.train_unique + counts.probe_unique
         add("02", "CLIP token counts (truncation table)", f"{figure(m.tokenize_per_s)} sentences/s",
             f"{total:,} distinct sentences", total / m.tokenize_per_s)
-    # chapter 3
+    # chapter 03_head_training
     for name in encoders:
         n_models = seeds_of(values, name)
         if name != "lstm":
@@ -148,13 +148,13 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
             trained("03", name, n_models, "head (cached features)")
         else:
             trained("03", name, n_models, "end to end")
-    # chapter 4
+    # chapter 04_concepts
     n_modes = len(dict.fromkeys([values.get("wordnet_mode", "exact"), "exact", "all_senses"]))
     add("04", "standard concepts", f"{figure(m.concepts_s['standard'])} s per build", f"{n_probe:,} probe pairs",
         m.concepts_s["standard"])
     add("04", "WordNet concepts", f"load {figure(m.concepts_s['wordnet_load'])} s, {figure(m.concepts_s['wordnet'])} s per build",
         f"{n_modes} modes", m.concepts_s["wordnet_load"] + n_modes * m.concepts_s["wordnet"])
-    # chapter 5
+    # chapter 05_search
     n_models = sum(seeds_of(values, e) for e in encoders)
     per = search_seconds(m, top)
     rate = f"{per * 1000:.1f} ms/neuron at length {top} ÷ {jobs} process{'es' if jobs > 1 else ''}"
@@ -173,28 +173,28 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
             f"{per_regime * 1000:.1f} ms/neuron at length {values.get('regime_max_length', 3)} ÷ {jobs}",
             f"{len(alphas)} regimes × ({hidden:,} units × {n_models} models + {draws} null draws) × {len(encodings)} encodings",
             len(alphas) * (hidden * n_models + draws) * len(encodings) * per_regime / jobs)
-    # chapter 8
-    add("08", "read the probe file again (all lines)", f"{figure(m.load_lines_per_s)} lines/s", f"{counts.probe.lines:,} lines",
+    # chapter 99_differences
+    add("99", "read the probe file again (all lines)", f"{figure(m.load_lines_per_s)} lines/s", f"{counts.probe.lines:,} lines",
         counts.probe.lines / m.load_lines_per_s)
     if values.get("measure_input_norm", True):
         for name in encoders:
             if name != "lstm":
-                add("08", f"load {name} encoder", f"{figure(m.encoder_load_s[name])} s", "1", m.encoder_load_s[name])
-            trained("08", name, 1, "without/with input norm")
+                add("99", f"load {name} encoder", f"{figure(m.encoder_load_s[name])} s", "1", m.encoder_load_s[name])
+            trained("99", name, 1, "without/with input norm")
     length2 = values.get("compare_length", 2)
     short = (1 if values.get("measure_input_norm", True) else 0) + 2  # input norm, penalty × 2 at compare_length
     n_searches = f"{short} × length {length2}, 3 × length 1, {1 + ('standard' not in encodings)} × length {top}"
     seconds = hidden * len(encoders) * (short * search_seconds(m, length2) + 4 * search_seconds(m, 1)
                                         + (1 + ("standard" not in encodings)) * search_seconds(m, top)) / jobs
-    add("08", "comparison searches", f"{search_seconds(m, 1) * 1000:.1f} / {search_seconds(m, length2) * 1000:.1f} / "
+    add("99", "comparison searches", f"{search_seconds(m, 1) * 1000:.1f} / {search_seconds(m, length2) * 1000:.1f} / "
         f"{per * 1000:.1f} ms/neuron ÷ {jobs}", f"{hidden:,} units × {len(encoders)} models × ({n_searches}, 1 × length 1 "
         "on all probe lines)", seconds)
     for name in frozen:
-        add("08", f"load {name} encoder, encode every probe line", f"{figure(m.encoder_load_s[name])} s + "
+        add("99", f"load {name} encoder, encode every probe line", f"{figure(m.encoder_load_s[name])} s + "
             f"{figure(m.encode_per_s[name])} sentences/s", f"{counts.probe_all_unique:,} distinct sentences",
             m.encoder_load_s[name] + counts.probe_all_unique / m.encode_per_s[name])
     for name in encoders:
-        add("08", f"score every probe line ({name})", f"{figure(m.eval_pairs_per_s[name])} pairs/s", f"{counts.probe.lines:,} pairs",
+        add("99", f"score every probe line ({name})", f"{figure(m.eval_pairs_per_s[name])} pairs/s", f"{counts.probe.lines:,} pairs",
             counts.probe.lines / m.eval_pairs_per_s[name])
     for chapter in CHAPTERS:
         add(chapter, "tables, charts, other work", "estimated", "fixed", FIXED_S[chapter])

@@ -33,7 +33,7 @@ class Measurements:
 
     device: str
     load_lines_per_s: float  # SNLI file lines read and parsed per second
-    tokenize_per_s: float | None = None  # CLIP BPE token counts per second (chapter 2's truncation table)
+    tokenize_per_s: float | None = None  # CLIP BPE token counts per second (chapter 02_encoders's truncation table)
     encoder_load_s: dict[str, float] = field(default_factory=dict)  # building each frozen encoder
     encode_per_s: dict[str, float] = field(default_factory=dict)  # distinct sentences per second, our encoding
     reference_per_s: dict[str, float] = field(default_factory=dict)  # CLIP's encode_text at 77 tokens
@@ -164,7 +164,7 @@ def _median_seconds(work: Callable[[], object], device: str, repeats: int = 3) -
 
 
 def head_config(values: dict):
-    """Chapter 3's HeadConfig from the parameter values."""
+    """Chapter 03_head_training's HeadConfig from the parameter values."""
     from ..models.heads import HeadConfig
 
     return HeadConfig(hidden=values.get("hidden", 1024), dropout=values.get("dropout", 0.1),
@@ -179,7 +179,7 @@ def head_config(values: dict):
 
 
 def _stepper(model, device: str) -> Callable:
-    """Chapter 3's training step (forward, cross-entropy, backward, Adam) for ``model`` on ``device``."""
+    """Chapter 03_head_training's training step (forward, cross-entropy, backward, Adam) for ``model`` on ``device``."""
     import torch
     from torch import nn
 
@@ -199,7 +199,7 @@ def _stepper(model, device: str) -> Callable:
 
 
 def _train_steps(model, batches: list, device: str, warmup: int = 2) -> float:
-    """Seconds per pair of chapter 3's training step over ``batches`` (each ``(inputs, targets)``), after
+    """Seconds per pair of chapter 03_head_training's training step over ``batches`` (each ``(inputs, targets)``), after
     ``warmup`` untimed steps (:func:`_per_pair`)."""
     step = _stepper(model, device)
     for inputs, target in batches[:warmup]:
@@ -424,7 +424,7 @@ def measure(values: dict, counts: DataCounts, device: str = "cpu") -> Measuremen
     try:
         wn = time_wordnet(probe if probe is not None else sample, values)
         m.concepts_s["wordnet_load"], m.concepts_s["wordnet"] = wn["load_s"], wn["build_s"]
-    except Exception as exc:  # noqa: BLE001 - no WordNet here: chapter 4 would stop; estimate anyway
+    except Exception as exc:  # noqa: BLE001 - no WordNet here: chapter 04_concepts would stop; estimate anyway
         m.concepts_s["wordnet_load"], m.concepts_s["wordnet"] = _WORDNET_FALLBACK_S["load"], _WORDNET_FALLBACK_S["build"]
         m.notes.append(f"WordNet could not be loaded here ({type(exc).__name__}); its concept builds are estimated "
                        f"({_WORDNET_FALLBACK_S['load']:.0f} s to load, {_WORDNET_FALLBACK_S['build']:.1f} s per mode)")

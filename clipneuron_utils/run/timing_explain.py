@@ -81,7 +81,7 @@ def time_search(probe, values: dict, *, n_masks: int, n_pairs: int | None = None
 
 
 def time_wordnet(probe, values: dict) -> dict:
-    """Loading WordNet and one WordNet concept build of the probe pairs (chapter 4 builds two modes)."""
+    """Loading WordNet and one WordNet concept build of the probe pairs (chapter 04_concepts builds two modes)."""
     from ..explain import wordnet
     from ..explain.concepts import build_concepts
 

@@ -1,4 +1,4 @@
-"""The trained models of a run under ``runs/<profile>/models/``: chapter 3 trains (or reuses) them, a
+"""The trained models of a run under ``runs/<profile>/models/``: chapter 03_head_training trains (or reuses) them, a
 registry records them, later chapters load and check them.
 
 Each model lives in a folder keyed by its encoder, config (seed included) and training data, so runs with
@@ -6,7 +6,7 @@ other head parameters train beside each other instead of over each other. The re
 *last* chapter-3 run of the profile made, with the identity of its data; :func:`check_models` compares it
 with a chapter's own parameters and stops with the command that remakes the models
 (:class:`~.reruns.StaleArtifactError`). A model that cannot be explained (diverged training, non-finite
-activations, every unit dead) stops chapter 3 (:class:`ModelHealthError`).
+activations, every unit dead) stops chapter 03_head_training (:class:`ModelHealthError`).
 """
 
 from __future__ import annotations
@@ -92,14 +92,14 @@ def registry_path(profile: str) -> Path:
 
 
 def registry(profile: str) -> dict:
-    """Models chapter 3 trained for this profile: encoder → folder, key, label, data keys, probe accuracy."""
+    """Models chapter 03_head_training trained for this profile: encoder → folder, key, label, data keys, probe accuracy."""
     path = registry_path(profile)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run chapter 3 first ({rerun_command(profile, ['03'])})")
+        raise FileNotFoundError(f"{path} is missing: run chapter 03_head_training first ({rerun_command(profile, ['03'])})")
     try:
         return read_json(path)
     except CorruptArtifactError as exc:
-        raise CorruptArtifactError(exc.path, exc.reason, f"Remake it by running chapter 3 again: "
+        raise CorruptArtifactError(exc.path, exc.reason, f"Remake it by running chapter 03_head_training again: "
                                    f"{rerun_command(profile, ['03'])}") from None
 
 
@@ -130,7 +130,7 @@ def training_seeds(seed: int, seeds: int, lstm_seeds: int = 0, encoder: str = ""
 
 
 def seeds_of(entry: dict) -> list[int]:
-    """The training seeds registered for one encoder (the first is the primary model chapters 7–8 show)."""
+    """The training seeds registered for one encoder (the first is the primary model chapters 07_qualitative_neurons–08_firing_regime show)."""
     if "seeds" in entry:
         return [int(s) for s in entry["seeds"]]
     return [int(entry.get("config", {}).get("seed", 0))]
@@ -164,7 +164,7 @@ def check_models(profile: str, pairs, encoders, seeds: dict | None = None) -> di
     if missing:
         raise StaleArtifactError(
             f"no trained {', '.join(missing)} model in {registry_path(profile)} (trained: {', '.join(entries) or 'none'}); "
-            f"run chapter 3 with these encoders, e.g. {command}")
+            f"run chapter 03_head_training with these encoders, e.g. {command}")
     for name in encoders:
         for key, what in (("train_key", "trained"), ("probe_key", "probed")):
             if entries[name].get(key) != expected[key]:
@@ -175,14 +175,14 @@ def check_models(profile: str, pairs, encoders, seeds: dict | None = None) -> di
     for name, wanted in (seeds or {}).items():
         if name in encoders and seeds_of(entries[name]) != list(wanted):
             raise StaleArtifactError(
-                f"chapter 3 trained the {name} model with seeds {seeds_of(entries[name])}, this chapter asks for "
+                f"chapter 03_head_training trained the {name} model with seeds {seeds_of(entries[name])}, this chapter asks for "
                 f"{list(wanted)}: give the chapters the same seed, seeds and lstm_seeds, e.g. {command}")
     note_use("models", {name: models_note(entries[name]) for name in encoders})
     return {name: entries[name] for name in encoders}
 
 
 def load_trained(profile: str, encoder: str, seed: int | None = None):
-    """The model chapter 3 trained (no retraining; a frozen encoder is rebuilt when first needed).
+    """The model chapter 03_head_training trained (no retraining; a frozen encoder is rebuilt when first needed).
 
     ``seed``: the model of that training seed (None: the primary one, the first seed)."""
     from ..models.saving import load_model
@@ -217,31 +217,31 @@ def check_health(name: str, activations: np.ndarray, config, history: pd.DataFra
         if not np.isfinite(losses).all() or losses.max() > DIVERGED_LOSS:
             raise ModelHealthError(
                 f"training of the {name} model diverged: its training loss reached {np.nanmax(np.abs(losses)):.3g} "
-                f"(a 3-class cross-entropy starts near 1.1). Lower lr (now {config.lr:g}) and rerun chapter 3.")
+                f"(a 3-class cross-entropy starts near 1.1). Lower lr (now {config.lr:g}) and rerun chapter 03_head_training.")
     finite = np.isfinite(activations)
     if not finite.all():
         units = np.flatnonzero(~finite.all(0))
         raise ModelHealthError(
             f"the {name} model's activations are not finite (NaN or inf) for {units.size} of {activations.shape[1]} "
             f"units (first: {', '.join(map(str, units[:5]))}): training diverged. Lower lr (now {config.lr:g}) "
-            "and rerun chapter 3.")
+            "and rerun chapter 03_head_training.")
     alive = (activations > 0).any(0)
     if not alive.any():
         raise ModelHealthError(
             f"all {activations.shape[1]} hidden units of the {name} model are dead: none fires (activation > 0) on "
             f"any of the {activations.shape[0]:,} probe pairs, so there is nothing to explain. Training diverged or "
-            f"collapsed; lower lr (now {config.lr:g}) and rerun chapter 3.")
+            f"collapsed; lower lr (now {config.lr:g}) and rerun chapter 03_head_training.")
 
 
 def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, config, *,
                 seeds: list[int] | None = None, clip_model: str = "ViT-B-32", clip_weights: str = "openai",
                 clip_sha256: str = "", device: str = "auto"):
-    """Chapter 3's unit of work: fit (or reuse) one classifier per training seed, score the probe pairs,
+    """Chapter 03_head_training's unit of work: fit (or reuse) one classifier per training seed, score the probe pairs,
     record them.
 
     Each model lives in a folder keyed by its encoder, config (seed included) and training data, so a run
     with other parameters trains beside it instead of over it. ``seeds`` (default: ``[config.seed]``):
-    the training seeds; the first is the primary model (the one chapters 7–8 look into), and the
+    the training seeds; the first is the primary model (the one chapters 07_qualitative_neurons–08_firing_regime look into), and the
     registry entry lists every seed's model. Returns the primary ``(model, outputs)`` where ``outputs``
     holds the probe activations, predictions and probabilities (saved next to the model). A model whose
     units are all dead or not finite raises :class:`ModelHealthError`.
@@ -310,16 +310,16 @@ def _fit(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, c
 
 
 def train_variant(profile: str, encoder: str, pairs, *, device: str = "auto", **changes):
-    """A model like the one chapter 3 registered, with some head settings changed (e.g. ``input_norm=False``).
+    """A model like the one chapter 03_head_training registered, with some head settings changed (e.g. ``input_norm=False``).
 
-    Trained (or reused) in its own keyed folder and never registered: chapters 5–7 keep reading the
+    Trained (or reused) in its own keyed folder and never registered: chapters 05_search–07_qualitative_neurons keep reading the
     registered models. Returns ``(model, outputs)``. ``device``: as in :func:`train_model`.
     """
     from ..models.heads import HeadConfig
 
     entry = check_models(profile, pairs, [encoder])[encoder]
     if "config" not in entry:
-        raise StaleArtifactError(f"the registry entry of {encoder} predates recorded configs; rerun chapter 3: "
+        raise StaleArtifactError(f"the registry entry of {encoder} predates recorded configs; rerun chapter 03_head_training: "
                                  f"{rerun_command(profile, ('03',), **pairs.params)}")
     config = HeadConfig.from_dict({**entry["config"], **changes})
     model, outputs, _, _ = _fit(profile, encoder, pairs.train, pairs.probe, config, entry["encoder_params"],

@@ -52,7 +52,7 @@ class DataCounts:
     probe: SplitCount
     train_unique: int  # distinct sentences of all labelled train pairs (one feature-cache entry)
     probe_unique: int  # distinct sentences of the labelled probe pairs
-    probe_all_unique: int  # distinct sentences of every probe line (chapter 8's labelled-vs-all comparison)
+    probe_all_unique: int  # distinct sentences of every probe line (chapter 99_differences's labelled-vs-all comparison)
     lstm_vocab: int  # tokens of the LSTM's vocabulary (capped by lstm_max_vocab)
     notes: list[str] = field(default_factory=list)
     sample: object = None  # labelled pairs (DataFrame) the measurements use: train pairs when loaded, else probe

@@ -1,6 +1,6 @@
 """Do explained neurons matter? The causal tests' numbers, pooled over training seeds, and their verdicts.
 
-Three interventions (chapter 10), each computed per trained model (the replicate) with its within-model
+Three interventions (chapter 10_causal), each computed per trained model (the replicate) with its within-model
 variance and pooled over seeds by :func:`.replicates.pool`:
 
 * **Ablation**: the change in probe accuracy when k units are held at their mean (or zero), for the top k

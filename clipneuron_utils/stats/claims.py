@@ -250,7 +250,7 @@ def scorecard(scored: pd.DataFrame, *, registry: dict, encoders, accuracy: pd.Da
     <one column per random-network control>, verdict, note``; the statuses behind each verdict are kept in
     ``before``, ``after`` and ``random`` (not shown).
 
-    ``scored``: every model's search rows with ``acc_when_firing`` (controls included, as chapter 5 saved
+    ``scored``: every model's search rows with ``acc_when_firing`` (controls included, as chapter 05_search saved
     them); ``accuracy``: ``encoder, seed, correct, n`` (probe accuracy per model); ``units``:
     :func:`unit_patterns`; ``adversarial``: ``encoder, seed, predicted`` for the paper's pair.
     """
@@ -446,7 +446,7 @@ def markdown(card: pd.DataFrame, *, title: str = "The paper's claims in this bui
     """The scorecard as a Markdown section (the book's first page includes it), after ``sentences``."""
     lines = [f"## {title}", ""]
     if sentences:
-        lines += [" ".join(sentences), "", "The verdicts are computed in chapter 6 from this build's numbers "
+        lines += [" ".join(sentences), "", "The verdicts are computed in chapter 06_results from this build's numbers "
                   "(figures pooled over training seeds, 95 % intervals with between-seed variance):", ""]
     lines += ["| id | claim (section) | encoder | this build | against controls | verdict |", "|---|---|---|---|---|---|"]
     for row in card.to_dict("records"):
@@ -472,7 +472,7 @@ def regime_markdown(side: pd.DataFrame, *, matched_label: str, l1_iou: dict, pap
              f"and random masks with the same firing counts reach {shares(null_share)} of the real mean length-1 "
              f"IoU. In the *paper-matched regime* each unit fires on its {matched_label} of probe pairs: there the "
              f"mean length-1 IoU ({means}) is closest to the paper's {paper_l1}, and the null reaches "
-             f"{shares(null_share_matched)} of it. Chapter 8 computes the same claims with the same rules in each "
+             f"{shares(null_share_matched)} of it. Chapter 08_firing_regime computes the same claims with the same rules in each "
              "regime:", "",
              f"| id | claim (section) | encoder | at > 0 | verdict at > 0 | at {matched_label} | verdict at {matched_label} |",
              "|---|---|---|---|---|---|---|"]

@@ -27,8 +27,8 @@ probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are prob
 n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random
-vocab_size: int = 2000  # token concepts per side (as in chapters 4-5)
-wordnet_mode: str = "exact"  # WordNet synonyms of this run (as in chapters 4-5); compared with "all_senses" here
+vocab_size: int = 2000  # token concepts per side (as in chapters 04_concepts–05_search)
+wordnet_mode: str = "exact"  # WordNet synonyms of this run (as in chapters 04_concepts–05_search); compared with "all_senses" here
 measure_input_norm: bool = True  # retrain every head without (or with) the input normalisation to measure it
 penalty: float = 0.9  # complexity penalty at which the two ways of counting a formula's length are compared
 compare_length: int = 2  # longest formulas in the input-norm and penalty comparisons
@@ -51,7 +51,7 @@ charts.enable()
 seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-latest = run.primary_rows(run.without_controls(run.latest_search(profile, pairs)))  # chapter 5's, checked; primary models
+latest = run.primary_rows(run.without_controls(run.latest_search(profile, pairs)))  # chapter 05_search's, checked; primary models
 run.check_search_vocab(latest, vocab_size, wordnet_mode)
 saved = latest.attrs["params"]
 top = int(saved["max_length"])
@@ -69,7 +69,7 @@ masks = {name: threshold_activations(out["activations"], saved.get("activation_a
 
 
 def search(name, concepts, masks_of=None, **changes):
-    """This run's search for one encoder with some parameters changed (cached like chapter 5's)."""
+    """This run's search for one encoder with some parameters changed (cached like chapter 05_search's)."""
     neuron_masks = masks[name] if masks_of is None else masks_of
     return run.search_results(profile, name, concepts.encoding, neuron_masks, concepts,
                                      activations_key=cache_key(neuron_masks), **diff.search_params(saved, **changes))
@@ -120,7 +120,7 @@ else:
 #
 # The paper's encoding as first built here took every synset NLTK's `synsets(word)` returns; that lookup
 # runs morphological normalisation first, so *as* is also looked up as *a*. The default mode `exact` keeps
-# only synsets of which the word itself is a lemma, and never expands stop words (chapter 4).
+# only synsets of which the word itself is a lemma, and never expands stop words ({doc}`04_concepts`).
 
 # %% tags=["nbval-ignore-output", "remove-output"]
 wordnet_rows = []

@@ -11,10 +11,10 @@
 # ---
 
 # %% [markdown]
-# # 10. Do explained neurons matter?
+# # Do explained neurons matter?
 #
 # The paper reads the negative correlation between a unit's IoU and its accuracy when it fires as
-# *better-explained neurons are less accurate*; chapter 6 shows that most of that correlation is the
+# *better-explained neurons are less accurate*; {doc}`06_results` shows that most of that correlation is the
 # firing rate. Both are correlations across units. This chapter intervenes, on the units and on the
 # inputs, with three tests, each per trained model (the replicate) and pooled over seeds:
 #
@@ -33,7 +33,7 @@
 #    are built from probe pairs of another class so that the formula holds, and the model's errors on them
 #    are set against matched controls.
 #
-# Each runs at the paper's threshold (> 0) and in the paper-matched firing regime of chapter 8.
+# Each runs at the paper's threshold (> 0) and in the paper-matched firing regime of {doc}`08_firing_regime`.
 
 # %% tags=["parameters"]
 profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
@@ -44,12 +44,12 @@ probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are prob
 n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random; the primary models' training seed
-seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 3 trained them
-lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 3 trained them
-control_seeds: int = 1  # models per random-network control (0: as many as its encoder), as chapter 3 trained them
-vocab_size: int = 2000  # token concepts per side (as in chapters 4-5)
-wordnet_mode: str = "exact"  # WordNet synonyms, as in chapters 4-5 (the edits use the standard concepts)
-causal_length: int = 2  # formulas of this many atoms at most are the ones tested (chapter 5's, and the sweep's)
+seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 03_head_training trained them
+lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 03_head_training trained them
+control_seeds: int = 1  # models per random-network control (0: as many as its encoder), as chapter 03_head_training trained them
+vocab_size: int = 2000  # token concepts per side (as in chapters 04_concepts–05_search)
+wordnet_mode: str = "exact"  # WordNet synonyms, as in chapters 04_concepts–05_search (the edits use the standard concepts)
+causal_length: int = 2  # formulas of this many atoms at most are the ones tested (chapter 05_search's, and the sweep's)
 ablation_ks: list = [16, 64, 256]  # how many units are ablated at once
 ablation_draws: int = 30  # random sets of k units per model
 faithfulness_units: int = 20  # units tested per model and regime (sampled among those whose formula names a word)
@@ -79,12 +79,12 @@ everything = run.latest_search(profile, pairs)  # checked: made from this data a
 run.check_search_vocab(everything, vocab_size, wordnet_mode)
 search_params = everything.attrs.get("params", {})
 if causal_length > int(search_params["max_length"]):
-    raise ValueError(f"causal_length={causal_length} but chapter 5 searched formulas of at most "
-                     f"{search_params['max_length']} atoms: lower it, or rerun chapter 5 with a larger max_length")
-swept = regimes.latest_regimes(profile, everything)  # None: chapter 5 ran without a sweep
+    raise ValueError(f"causal_length={causal_length} but chapter 05_search searched formulas of at most "
+                     f"{search_params['max_length']} atoms: lower it, or rerun chapter 05_search with a larger max_length")
+swept = regimes.latest_regimes(profile, everything)  # None: chapter 05_search ran without a sweep
 matched = regimes.paper_matched(swept) if swept is not None else None
 if swept is not None and causal_length > int(swept.attrs["params"]["max_length"]):
-    raise ValueError(f"causal_length={causal_length} but chapter 5's sweep searched formulas of at most "
+    raise ValueError(f"causal_length={causal_length} but chapter 05_search's sweep searched formulas of at most "
                      f"{swept.attrs['params']['max_length']} atoms (regime_max_length)")
 models = list(dict.fromkeys(everything["encoder"]))
 registry = run.check_models(profile, pairs, models, seeds={
@@ -146,7 +146,7 @@ def sd(row):
 
 
 provenance.record_causal(profile, causal.markdown(verdicts, sentences=[
-    f"Chapter 10 intervenes: it ablates units, edits the words their formulas name, and builds pairs that satisfy "
+    f"Chapter 10_causal intervenes: it ablates units, edits the words their formulas name, and builds pairs that satisfy "
     f"their formulas (figures pooled over training seeds, 95 % intervals with between-seed variance; k = {k_main})."]))
 
 # %% tags=["hide-input"]
@@ -174,7 +174,7 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {x}
 # ## The verdicts
 #
 # Each causal reading is stated as a claim with a minimum effect, tested with the scorecard's rules
-# (chapter 6): the figure must clear the minimum with its 95 % interval on the stated side of zero.
+# ({doc}`06_results`): the figure must clear the minimum with its 95 % interval on the stated side of zero.
 
 # %% tags=["hide-input"]
 tables.compact(causal.rules_table(), wrap=True)

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 8. The firing regime
+# # The firing regime
 #
 # The paper, like {cite}`mu2020compositional` in NLI, says a unit *fires* on a pair when its activation is
 # positive. What that threshold means depends on the model: a unit that fires on half of the probe pairs
@@ -20,10 +20,10 @@
 # random mask. The paper's figures (mean length-1 IoU 0.19 for CLIP) and its examples (units that name
 # one word) belong to a sparser regime.
 #
-# So chapter 5 searched every model again with each unit firing on exactly its top ⌈α·N⌉ probe pairs, for
+# So {doc}`05_search` searched every model again with each unit firing on exactly its top ⌈α·N⌉ probe pairs, for
 # each α of its `activation_alphas` (ties broken by probe order; a pair at ≤ 0 never fires), each against
 # its own matched null. This chapter shows, per regime, what fires, what the formulas name, how far they
-# beat the null, and the verdicts of the paper's claims (chapter 6's rules, run again per regime). The
+# beat the null, and the verdicts of the paper's claims ({doc}`06_results`'s rules, run again per regime). The
 # α whose mean length-1 IoU is closest to the paper's 0.19 is called the **paper-matched regime**; the
 # book's first page shows its verdicts beside those at > 0.
 #
@@ -40,13 +40,13 @@ probe_split: str = "dev"  # SNLI split whose labelled pairs the neurons are prob
 n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source only)
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random (the bootstrap too); the primary models' training seed
-seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 3 trained them
-lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 3 trained them
-control_seeds: int = 1  # models per random-network control (0: as many as its encoder), as chapter 3 trained them
-vocab_size: int = 2000  # token concepts per side (as in chapters 4-5)
+seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 03_head_training trained them
+lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 03_head_training trained them
+control_seeds: int = 1  # models per random-network control (0: as many as its encoder), as chapter 03_head_training trained them
+vocab_size: int = 2000  # token concepts per side (as in chapters 04_concepts–05_search)
 wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
 adversarial_pair: list = ["The boys said hello to the girls.", "The girls said hello."]  # the paper's adversarial [premise, hypothesis] (claim A11)
-description: str = "(pre:tok:man AND NOT hyp:tok:man)"  # the unit-870 description chapter 7 looks for, looked for here at each regime
+description: str = "(pre:tok:man AND NOT hyp:tok:man)"  # the unit-870 description chapter 07_qualitative_neurons looks for, looked for here at each regime
 alpha: float = 0.05  # significance level of the correlation tests (on Holm-adjusted p-values)
 bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
 n_examples: int = 4  # units per model shown where their top and bulk formulas differ
@@ -72,10 +72,10 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 everything = run.latest_search(profile, pairs)  # checked: made from this data and these models
 run.check_search_vocab(everything, vocab_size, wordnet_mode)
-swept = regimes.latest_regimes(profile, everything)  # None: chapter 5 ran without a sweep
+swept = regimes.latest_regimes(profile, everything)  # None: chapter 05_search ran without a sweep
 if swept is None:
-    raise RuntimeError("chapter 5 ran with activation_alphas: [] (no firing-regime sweep): rerun it with e.g. "
-                       f"-p 'activation_alphas=[0.2, 0.1, 0.05, 0.02]': {run.rerun_command(profile, ('05', '10'))}")
+    raise RuntimeError("chapter 05_search ran with activation_alphas: [] (no firing-regime sweep): rerun it with e.g. "
+                       f"-p 'activation_alphas=[0.2, 0.1, 0.05, 0.02]': {run.rerun_command(profile, ('05', '08'))}")
 search_params, sweep_params = everything.attrs.get("params", {}), swept.attrs.get("params", {})
 alphas = regime.check_alphas(sweep_params["activation_alphas"])
 models = list(dict.fromkeys(everything["encoder"]))
@@ -90,7 +90,7 @@ labels = {0.0: regime.label(0.0), **{a: regime.label(a) for a in alphas}}
 order = list(labels.values())
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
-# every regime's rows, with accuracy when firing at that regime; the > 0 rows are chapter 5's, cut to the sweep's lengths
+# every regime's rows, with accuracy when firing at that regime; the > 0 rows are chapter 05_search's, cut to the sweep's lengths
 by_regime = {0.0: everything[everything["max_length"] <= sweep_top].assign(alpha=0.0)}
 by_regime.update({a: regimes.at(swept, a) for a in alphas})
 scored = {a: contribution.attach_accuracy(rows, run.firing_accuracy(profile, pairs.probe, models, a))
@@ -226,14 +226,14 @@ tables.compact(pd.DataFrame([
     for a in labels for e in encoders]))
 
 # %% [markdown]
-# Intervals are bootstraps over units within seeds (as in chapter 6's tables); "explained" counts units per
+# Intervals are bootstraps over units within seeds (as in {doc}`06_results`'s tables); "explained" counts units per
 # seed, averaged over seeds. `min_acts` at top-α is min(`min_acts`, ⌈α·N⌉): every unit fires on exactly ⌈α·N⌉ pairs there,
 # so it is explained unless it is active (> 0) on fewer pairs.
 
 # %% [markdown]
 # ## The verdicts per regime
 #
-# Chapter 6's scorecard, computed again from each regime's search (same rules, minimum effects, controls
+# {doc}`06_results`'s scorecard, computed again from each regime's search (same rules, minimum effects, controls
 # and seeds). Each cell is the verdict; the columns go from the paper's threshold to the sparsest regime.
 
 # %% tags=["hide-input", "full-width"]
@@ -250,7 +250,7 @@ tables.compact(tally[tally.sum(axis=1) > 0].rename_axis("verdict").reset_index()
 # %% [markdown]
 # ## The paper's qualitative units per regime
 #
-# Chapter 7 looks for analogues of the paper's units: a unit explained by one hypothesis word with a high
+# {doc}`07_qualitative_neurons` looks for analogues of the paper's units: a unit explained by one hypothesis word with a high
 # IoU (unit 698, claim A9) and a unit firing when a premise word is missing from the hypothesis and voting
 # for contradiction (unit 870, claim A10, the description below). Counted here at each regime, over every
 # seed: units whose formula has the pattern (and of those, how many beat their null by the claims' margin),
