@@ -34,6 +34,9 @@ n_synthetic_train: int = 600  # synthetic train pairs (synthetic data source onl
 n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source only)
 seed: int = 0  # seed of everything random
 
+# %% [markdown]
+# The set-up: seed everything and load the train and probe pairs this profile names.
+
 # %% tags=["hide-input"]
 import altair as alt
 import pandas as pd
@@ -78,6 +81,9 @@ labels = corpus.label_distribution(pairs)
 tables.compact(labels.pivot(index="label", columns="set", values="pairs").loc[["entailment", "neutral", "contradiction"]],
                keep_index=True)
 
+# %% [markdown]
+# The labels' balance in each set, as a chart.
+
 # %% tags=["hide-input"]
 alt.Chart(labels, title="Pairs per label").mark_bar().encode(
     x=alt.X("pairs:Q", title="pairs"),
@@ -96,6 +102,9 @@ alt.Chart(labels, title="Pairs per label").mark_bar().encode(
 # %% tags=["hide-input"]
 tables.compact(corpus.vocabulary_stats(pairs))
 
+# %% [markdown]
+# How long the sentences are, in parse leaves, premises beside hypotheses.
+
 # %% tags=["hide-input"]
 lengths = corpus.sentence_lengths(pairs)
 alt.Chart(lengths, title="Tokens per sentence").mark_bar(opacity=0.8).encode(
@@ -106,6 +115,9 @@ alt.Chart(lengths, title="Tokens per sentence").mark_bar(opacity=0.8).encode(
     row=alt.Row("set:N", title=None),
     tooltip=["set", "side", "tokens", "sentences"],
 ).properties(width=520, height=140)
+
+# %% [markdown]
+# The probe pairs' most frequent tokens: the top of the concept vocabulary.
 
 # %% tags=["hide-input"]
 top = corpus.top_tokens(pairs.probe, n=25)
@@ -127,6 +139,9 @@ tables.compact(pd.DataFrame(
         "hypothesis": [corpus.tagged(t, g) for t, g in zip(examples.hypothesis_tokens, examples.hypothesis_tags)],
     }
 ), wrap=True)
+
+# %% [markdown]
+# What the first page's provenance list records about the data.
 
 # %% tags=["remove-cell"]
 from clipneuron_utils.render import provenance

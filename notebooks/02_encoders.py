@@ -45,6 +45,9 @@ clip_sha256: str = ""  # expected SHA-256 of a local checkpoint file (checked be
 benchmark_sentences: int = 512  # probe sentences for the throughput table
 device: str = "auto"  # torch device for the encoders: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
 
+# %% [markdown]
+# The set-up: the pairs, and each frozen encoder built as the chapters after this one use it.
+
 # %% tags=["hide-input", "remove-output"]
 import numpy as np
 import pandas as pd
@@ -83,6 +86,9 @@ if "lstm" in encoders:
 description = pd.DataFrame(rows).set_index("encoder").T.fillna("").astype(str)
 tables.compact(description.rename_axis(""), keep_index=True, wrap=True)
 
+# %% [markdown]
+# A warning where CLIP is the untrained, architecture-only control.
+
 # %% tags=["hide-input"]
 for name, encoder in frozen.items():
     if getattr(encoder, "kind", "") == "untrained":
@@ -109,6 +115,9 @@ provenance.record(profile, "device (chapter 02_encoders)", {"text": f"the frozen
 sentences = list(dict.fromkeys(list(pairs.probe.premise) + list(pairs.probe.hypothesis)))[:benchmark_sentences]
 throughput = pd.DataFrame([enc.compare_with_encode_text(encoder, sentences) for encoder in frozen.values()])
 tables.compact(throughput)
+
+# %% [markdown]
+# How closely the fast encoding agrees with open_clip's own `encode_text`.
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 if "clip" in frozen:

@@ -69,6 +69,9 @@ lstm_bidirectional: bool = True  # bidirectional LSTM (the paper); False: the or
 lstm_max_vocab: int = 0  # LSTM vocabulary: the most frequent training tokens (0: all)
 device: str = "auto"  # torch device for encoding, training and probing: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
 
+# %% [markdown]
+# The set-up: the pairs and the head's settings.
+
 # %% tags=["hide-input"]
 import altair as alt
 import pandas as pd
@@ -96,6 +99,9 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 display(Markdown(f"Data: {pairs.summary}."))
 
+# %% [markdown]
+# Train (or reuse) every model of every seed, the random-network controls included.
+
 # %% tags=["nbval-ignore-output", "remove-output"]
 models, outputs = {}, {}
 for name in encoders + controls:
@@ -103,6 +109,10 @@ for name in encoders + controls:
         profile, name, pairs.train, pairs.probe, config,
         seeds=run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds),
         clip_model=clip_model, clip_weights=clip_weights, clip_sha256=clip_sha256, device=device)
+
+# %% [markdown]
+# What the chapter shows, from the registry this chapter just wrote: each model's probe accuracy against the
+# majority class.
 
 # %% tags=["hide-input"]
 summary_registry = run.registry(profile)
@@ -115,6 +125,9 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(
     + ("\n- Random-network controls (the same head on a random encoder, or trained on shuffled labels): "
        + "; ".join(f"{name} {pd.Series([r['probe_accuracy'] for r in summary_registry[name]['seeds'].values()]).mean():.1%}"
                    for name in controls) if controls else "") + "\n:::"))
+
+# %% [markdown]
+# Where the models were trained, for the provenance list.
 
 # %% tags=["remove-cell"]
 from pathlib import Path
@@ -179,6 +192,9 @@ tables.compact(accuracy.assign(**{c: accuracy[c].map("{:.1%}".format)
                                    for c in ("probe accuracy", "mean over seeds", "majority class")},
                                 **{"sd over seeds": accuracy["sd over seeds"].map(lambda v: "—" if pd.isna(v) else f"{v:.3f}")}))
 
+# %% [markdown]
+# Why the LSTM may have fewer seeds than the frozen encoders' heads, with its measured cost.
+
 # %% tags=["hide-input"]
 counts = {name: len(registry[name]["seeds"]) for name in encoders}
 if "lstm" in encoders and counts["lstm"] < max(counts.values()):
@@ -189,6 +205,9 @@ if "lstm" in encoders and counts["lstm"] < max(counts.values()):
         f"epoch on this machine over {len(models['lstm'].history)} epochs, so each more seed would add about "
         f"{epoch_s * len(models['lstm'].history) / 60:.0f} min, while a head on cached features takes seconds. "
         "Its numbers in chapter 06_results therefore have no spread over seeds; their intervals resample units only."))
+
+# %% [markdown]
+# Each primary model's confusion matrix on the probe pairs, as shares of each gold label.
 
 # %% tags=["hide-input"]
 confusion = pd.concat([

@@ -45,6 +45,9 @@ vocab_size: int = 2000  # token concepts per side: the most frequent probe token
 wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
 wordnet_words: list = []  # words whose WordNet expansion to show; empty: those that grew most
 
+# %% [markdown]
+# The set-up: the probe pairs whose concepts are built.
+
 # %% tags=["hide-input"]
 import altair as alt
 import pandas as pd
@@ -61,6 +64,9 @@ seed_everything(seed)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
 probe = pairs.probe
+
+# %% [markdown]
+# The standard and WordNet concept masks (cached under `runs/`), in every WordNet mode.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
 standard = run.probe_concepts(profile, probe, vocab_size, "standard", wordnet_mode)
@@ -80,6 +86,9 @@ display(Markdown(
     f"{(kinds.kind == 'tag').sum()} tag concepts and {(kinds.kind == 'overlap').sum()} overlap concepts."
 ))
 tables.compact(by_kind.rename(columns={"median_pairs": "median pairs"}))
+
+# %% [markdown]
+# The most frequent concepts of each kind.
 
 # %% tags=["hide-input"]
 top = kinds.sort_values(["n_pairs", "name"], ascending=[False, True]).groupby(["side", "kind"]).head(8)
@@ -140,12 +149,18 @@ display(Markdown(
 ))
 tables.compact(pd.DataFrame(mode_rows))
 
+# %% [markdown]
+# Concepts the naive lookup grows most, with the words responsible.
+
 # %% tags=["hide-input"]
 mode_examples = concepts.wordnet_examples(probe, wordnet_sets["exact"], wordnet_sets["all_senses"], n=8,
                                           sides=("pre", "hyp"))
 if len(mode_examples):
     mode_examples = mode_examples.rename(columns={"pairs (standard)": "pairs (exact)", "pairs (wordnet)": "pairs (all_senses)"})
     display(tables.compact(mode_examples[["concept", "pairs (exact)", "pairs (all_senses)", "added", "responsible"]], wrap=True))
+
+# %% [markdown]
+# The concept the naive lookup grows most, traced to the synset that grows it.
 
 # %% tags=["hide-input"]
 if between_summary["n_changed"]:
@@ -164,6 +179,12 @@ if between_summary["n_changed"]:
         why_exact = f"*{via}* is a stop word, so `exact` never takes it as a synonym"
     else:
         why_exact = f"`exact` keeps only the synsets that have *{word}* as a lemma"
+
+# %% [markdown]
+# The same, in words.
+
+# %% tags=["hide-input"]
+if between_summary["n_changed"]:
     display(Markdown(
         f"The largest difference is `{name}`: {counts['standard']:,} pairs in the standard encoding, "
         f"{counts['exact']:,} with `exact`, {counts['all_senses']:,} with `all_senses`; the synonym *{via}* occurs in "
@@ -175,6 +196,9 @@ if between_summary["n_changed"]:
         + ("; …" if len(sources) > 6 else "") + f"). {why_exact[0].upper()}{why_exact[1:]}."
     ))
 
+# %% [markdown]
+# Every token concept the WordNet encoding changes: its pairs before and after.
+
 # %% tags=["hide-input"]
 changed = comparison[comparison["added"] > 0].assign(kind=lambda f: f["name"].str.split(":").str[0])
 alt.Chart(changed, title=f"Pairs per token concept: standard vs WordNet encoding ({wordnet_mode})").mark_circle(opacity=0.5).encode(
@@ -183,6 +207,9 @@ alt.Chart(changed, title=f"Pairs per token concept: standard vs WordNet encoding
     color=alt.Color("kind:N", title="side"),
     tooltip=["name", "pairs_standard", "pairs_wordnet", "added"],
 ).properties(width=420, height=320)
+
+# %% [markdown]
+# The WordNet files used, for the provenance list (source, version, checksum).
 
 # %% tags=["remove-cell"]
 provenance.record(profile, "wordnet", wordnet.wordnet_provenance())

@@ -77,10 +77,12 @@ null_draws: int = 20  # random masks per firing count in the matched null
 null_bin_width: float = 0.01  # units whose firing counts are within this relative width share the null's draws (0: exact counts)
 n_jobs: int = 0  # processes for the beam search (0: every core)
 
+# %% [markdown]
+# The set-up: the pairs, and the encoders, controls and concept encodings to search.
+
 # %% tags=["hide-input"]
 import time
 
-import altair as alt
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -102,6 +104,10 @@ search_params = dict(max_length=max_length, beam_size=beam_size, min_acts=min_ac
                      complexity_penalty=complexity_penalty, or_not=or_not, expand_all=expand_all)
 pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
                           n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
+
+# %% [markdown]
+# The search: every unit of every model and seed, at every formula length, with its matched null; then the
+# firing-regime sweep.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
 seed_lists = {name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in encoders + controls}
@@ -129,13 +135,16 @@ saved_to = run.save_latest_search(profile, results, {**search_params, "activatio
                                                              "null_seed": seed, "activation_alphas": activation_alphas,
                                                              "regime_max_length": regime_max_length}, models)
 
+# %% [markdown]
+# What the chapter shows, per model, at the longest formulas.
+
 # %% tags=["hide-input"]
 last = results[(results["max_length"] == max_length) & (results["encoding"] == encodings[0])]
 display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(
     f"- `{name}`: {sub['explained'].mean():.0%} of its units explained; their best formulas of up to {max_length} concepts "
     f"reach a mean IoU of {sub['iou'].mean():.3f} ({encodings[0]} concepts), and random masks with the same firing "
     f"counts {sub['null_mean_iou'].mean():.3f}." for name, sub in last.groupby("encoder", sort=False))
-    + "\n\nChapter 6 puts these numbers, with intervals, against the paper's claims.\n:::"))
+    + "\n\nChapter 06_results puts these numbers, with intervals, against the paper's claims.\n:::"))
 
 # %% [markdown]
 # Seconds per model × encoding on this machine (0.0x s: read from the cache of an earlier run).
@@ -180,6 +189,9 @@ top = (primary[primary["explained"]].sort_values(["encoder", "encoding", "iou", 
 tables.interactive(top[["encoder", "encoding", "neuron", "formula", "iou", "excess_iou", "best_atom", "best_atom_iou",
                         "n_fires"]], caption="The five best-explained units of each primary model")
 
+# %% [markdown]
+# The distribution of the best IoU over the explained units.
+
 # %% tags=["hide-input"]
 plots.iou_histogram(primary[primary["explained"]])
 
@@ -201,6 +213,9 @@ if compare_expand_all and not expand_all:
         unrestricted[unrestricted.max_length == max_length], on="neuron", suffixes=("", "_all"))
     both = both[both["explained"]]
     gain = both["iou_all"] - both["iou"]
+
+# %% [markdown]
+# What expanding with every concept, not only those with IoU > 0, changes.
 
 # %% tags=["hide-input"]
 if compare_expand_all and not expand_all:

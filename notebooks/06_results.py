@@ -58,37 +58,33 @@ plot_lengths: list = [1, 2]  # formula lengths shown in the accuracy-vs-IoU figu
 alpha: float = 0.05  # significance level of the correlation tests (on Holm-adjusted p-values)
 bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
 
+# %% [markdown]
+# The set-up: the pairs, the latest search (with its random-network controls) and the models it explained,
+# each checked against this chapter's parameters by `run.open_book`.
+
 # %% tags=["hide-input", "remove-output"]
+import functools
+
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.explain import probe
-from clipneuron_utils.models.heads import label_ids, output_weights
-from clipneuron_utils.stats import claims, reported
-from clipneuron_utils.stats import compositionality, contribution, effects
-from clipneuron_utils.render import charts, provenance, tables
-from clipneuron_utils.render import null_plots, plots
 from clipneuron_utils import run
-from clipneuron_utils.data import corpus
-from clipneuron_utils.seeding import seed_everything
-from clipneuron_utils.render.numbers import format_ci, format_p
+from clipneuron_utils.render import null_plots, plots, provenance, tables
+from clipneuron_utils.render.numbers import format_ci, format_estimate, format_p
+from clipneuron_utils.stats import claims, compositionality, contribution, effects, reported
 
-charts.enable()
-seed_everything(seed)
-pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
-                          n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-everything = run.latest_search(profile, pairs)  # checked: made from this data and these models
-search_params = everything.attrs.get("params", {})
-models = list(dict.fromkeys(everything["encoder"]))  # the encoders' models and the random-network controls
-run.check_models(profile, pairs, models,
-                   seeds={name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in models})
+book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
+                     seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds)
+pairs, everything, registry, search_params = book.pairs, book.search, book.registry, book.search_params
 results = run.without_controls(everything)
-encoders = list(dict.fromkeys(results["encoder"]))
-controls = [m for m in models if m not in encoders]
-registry = run.registry(profile)
+models, encoders, controls = book.models, book.encoders, book.controls
 encodings = list(dict.fromkeys(results["encoding"]))
 top = int(results["max_length"].max())
 boot = dict(n_resamples=bootstrap_resamples, seed=seed)
+
+# %% [markdown]
+# What the results come from, in one box: the data, each model's seeds and probe accuracy, the search's
+# settings and the intervals'.
 
 # %% tags=["hide-input"]
 lines = [f"- {registry[name]['label']}: {len(run.seeds_of(registry[name]))} seed(s), probe accuracy "
@@ -107,28 +103,26 @@ display(Markdown(
     + ":::"
 ))
 
+# %% [markdown]
+# The figures every section reads: accuracy when firing, IoU by length with its null, the WordNet and firing-
+# count effects, and the scorecard of the paper's claims.
+
 # %% tags=["hide-input", "remove-output"]
-firing = run.firing_accuracy(profile, pairs.probe, models, search_params.get("activation_alpha", 0.0))
+firing = book.firing_accuracy(search_params.get("activation_alpha", 0.0))
 scored_all = contribution.attach_accuracy(everything, firing)
 scored = run.without_controls(scored_all)
 summary = effects.iou_summary(scored, **boot)
 gains = effects.length_gain(scored, from_length=1, to_length=2, **boot) if top >= 2 else None
 wordnet = effects.encoding_effect(scored, **boot) if {"standard", "wordnet"} <= set(encodings) else None
 confound = effects.firing_confound(scored[scored["max_length"].isin([1, 2])], **boot)
-gold = label_ids(pairs.probe)
-probe_accuracy = pd.DataFrame([{"encoder": m, "seed": s, "n": len(gold),
-                                "correct": int(round(run.seed_entry(registry[m], s)["probe_accuracy"] * len(gold)))}
-                               for m in models for s in run.seeds_of(registry[m])])
-trained = {(m, s): run.load_trained(profile, m, s) for m in models for s in run.seeds_of(registry[m])}
-weights = {key: output_weights(model) for key, model in trained.items()}
-units = claims.unit_patterns(scored_all, weights)
-adversarial = pd.DataFrame([{"encoder": m, "seed": s,
-                             "predicted": probe.probe(model, [tuple(adversarial_pair)])["prediction"].iloc[0]}
-                            for (m, s), model in trained.items() if m in encoders])
-card = claims.scorecard(scored_all, registry=registry, encoders=encoders, accuracy=probe_accuracy, units=units,
-                        adversarial=adversarial, alpha=alpha, seed=seed)
+units = claims.unit_patterns(scored_all, book.weights)
+card = claims.scorecard(scored_all, registry=registry, encoders=encoders, accuracy=book.probe_accuracy, units=units,
+                        adversarial=book.predictions(adversarial_pair), alpha=alpha, seed=seed)
 found = claims.findings(card, summary, encoders)
 provenance.record_scorecard(profile, claims.markdown(card, sentences=found))
+
+# %% [markdown]
+# What the chapter shows, in the scorecard's own sentences.
 
 # %% tags=["hide-input"]
 display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {f}" for f in found) + "\n:::"))
@@ -173,20 +167,19 @@ tables.interactive(claims.rules_table(), page_length=12, caption="Minimum effect
 null_plots.iou_against_null(summary[summary["encoding"] == "standard"])
 
 
+# %% [markdown]
+# Mean IoU by formula length for each encoder, beside the unexplained-as-0 convention, the null and the excess
+# over it.
+
 # %% tags=["hide-input"]
-def cell(measure, encoder, length, encoding="standard"):
-    row = summary[(summary.measure == measure) & (summary.encoder == encoder) & (summary.max_length == length)
-                  & (summary.encoding == encoding)]
-    return row.iloc[0] if len(row) else None
-
-
+cell = functools.partial(effects.summary_row, summary)  # cell(measure, encoder, length): one row of the summary
 lengths = sorted({1, min(2, top), top})
 table = pd.DataFrame([
     {"encoder": name, "length": length,
-     "mean IoU (explained)": format_ci(*(cell("iou", name, length)[["mean", "ci_low", "ci_high"]])),
-     "mean IoU (unexplained = 0)": format_ci(*(cell("iou_paper", name, length)[["mean", "ci_low", "ci_high"]])),
-     "null mean IoU": format_ci(*(cell("null_mean_iou", name, length)[["mean", "ci_low", "ci_high"]])),
-     "excess IoU": format_ci(*(cell("excess_iou", name, length)[["mean", "ci_low", "ci_high"]])),
+     "mean IoU (explained)": format_estimate(cell("iou", name, length)),
+     "mean IoU (unexplained = 0)": format_estimate(cell("iou_paper", name, length)),
+     "null mean IoU": format_estimate(cell("null_mean_iou", name, length)),
+     "excess IoU": format_estimate(cell("excess_iou", name, length)),
      "sd over seeds": f"{cell('iou', name, length)['seed_sd']:.2g}",
      "explained": f"{cell('iou', name, length)['n_explained']:,.0f} of {cell('iou', name, length)['n_units']:,.0f}",
      "seeds": int(cell("iou", name, length)["n_seeds"])}
@@ -296,8 +289,14 @@ tables.interactive(correlations_table(confound[(confound.encoding == "standard")
                                               & (confound.test != "IoU ~ log firing count")]),
                    page_length=12, caption="IoU ↔ accuracy when firing, before and after the controls (Pearson)")
 
+# %% [markdown]
+# Accuracy when firing against excess IoU over the null, the figure with the firing count held fixed.
+
 # %% tags=["hide-input"]
 null_plots.acc_vs_excess_iou(scored, confound, max_length=1)
+
+# %% [markdown]
+# What survives the controls, encoder by encoder, in sentences.
 
 # %% tags=["hide-input"]
 lines = []

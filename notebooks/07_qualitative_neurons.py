@@ -43,34 +43,36 @@ top_k: int = 8  # top-activating pairs per card
 description: str = "(pre:tok:man AND NOT hyp:tok:man)"  # the unit to look for, as a formula over concepts
 probe_pairs: list = [["The boys said hello to the girls.", "The girls said hello."], ["A man is sleeping.", "A woman is sleeping."], ["A man is sleeping.", "A man is sleeping."]]  # [premise, hypothesis] pairs to score
 
+# %% [markdown]
+# The set-up: the search's primary models and their results, checked by `run.open_book`.
+
 # %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.render import cards, charts, tables
 from clipneuron_utils import run
-from clipneuron_utils.run import regimes
 from clipneuron_utils.explain import formulas, probe
-from clipneuron_utils.data import corpus
-from clipneuron_utils.models.heads import output_weights
 from clipneuron_utils.explain.search import threshold_activations
-from clipneuron_utils.seeding import seed_everything
+from clipneuron_utils.models.heads import output_weights
+from clipneuron_utils.render import cards, tables
+from clipneuron_utils.run import regimes
 
-charts.enable()
-seed_everything(seed)
 run.check_encodings([card_encoding])
-pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
-                          n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = run.primary_rows(run.without_controls(run.latest_search(profile, pairs)))  # checked; each encoder's primary model
+book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
+                     seed=seed, vocab_size=vocab_size, wordnet_mode=wordnet_mode)
+pairs, results = book.pairs, book.primary  # each encoder's primary model
 encoders = list(dict.fromkeys(results["encoder"]))
-alpha = results.attrs.get("params", {}).get("activation_alpha", 0.0)
-run.check_search_vocab(results, vocab_size, wordnet_mode)
+alpha = book.search_params.get("activation_alpha", 0.0)
+
+# %% [markdown]
+# The cards' concepts, each encoder's primary model and its probe outputs, the paper-matched regime's rows, and
+# the description formula's units.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-concepts = run.probe_concepts(profile, pairs.probe, vocab_size, card_encoding, wordnet_mode)
+concepts = book.concepts(vocab_size, card_encoding, wordnet_mode)
 models = {name: run.load_trained(profile, name) for name in encoders}
 outputs = {name: run.probe_outputs(profile, name, pairs.probe, models[name]) for name in encoders}
-matched, matched_label = regimes.matched_primary(profile, run.latest_search(profile, pairs))  # None: no sweep
+matched, matched_label = regimes.matched_primary(profile, book.search)  # None: no sweep
 try:
     signs = probe.polarity(description)
     described = formulas.evaluate(description, concepts)
@@ -91,6 +93,9 @@ written = [tuple(p) for p in probe_pairs]
 scored_pairs = {name: probe.probe(models[name], written,
                                   neurons=closest.loc[closest.encoder == name, "neuron"].astype(int).tolist())
                 for name in encoders}
+
+# %% [markdown]
+# What the chapter shows: the most explainable unit of each model and the unit nearest the description.
 
 # %% tags=["hide-input"]
 best_units = {name: final[(final.encoder == name) & final.explained].sort_values("iou", ascending=False).head(1)
@@ -144,6 +149,9 @@ display(Markdown(f"The description holds on {int(described.sum())} probe pairs. 
                  f"{len(by_formula)}."))
 tables.compact(by_formula[["encoder", "neuron", "formula", "iou", "n_fires"]].head(10)
                .rename(columns={"n_fires": "fires on", "iou": "IoU"}))
+
+# %% [markdown]
+# The units closest to the description, with their own best formulas.
 
 # %% tags=["hide-input"]
 tables.compact(closest[["encoder", "neuron", "description_iou", "n_fires", "formula", "iou"]]

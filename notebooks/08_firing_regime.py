@@ -51,63 +51,50 @@ alpha: float = 0.05  # significance level of the correlation tests (on Holm-adju
 bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
 n_examples: int = 4  # units per model shown where their top and bulk formulas differ
 
+# %% [markdown]
+# The set-up: the pairs, the latest search, its firing-regime sweep and the models they explained, each checked
+# against this chapter's parameters by `run.open_book`.
+
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.data import corpus
+from clipneuron_utils import run
 from clipneuron_utils.explain import formulas, probe, regime
 from clipneuron_utils.explain.search import threshold_activations
-from clipneuron_utils.models.heads import label_ids, output_weights
-from clipneuron_utils.render import charts, provenance, regime_plots, tables
-from clipneuron_utils import run
+from clipneuron_utils.render import provenance, regime_plots, tables
+from clipneuron_utils.render.numbers import format_estimate
 from clipneuron_utils.run import regimes
-from clipneuron_utils.seeding import seed_everything
 from clipneuron_utils.stats import claims, contribution, effects, reported
-from clipneuron_utils.render.numbers import format_ci
 
-charts.enable()
-seed_everything(seed)
-pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
-                          n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-everything = run.latest_search(profile, pairs)  # checked: made from this data and these models
-run.check_search_vocab(everything, vocab_size, wordnet_mode)
-swept = regimes.latest_regimes(profile, everything)  # None: chapter 05_search ran without a sweep
-if swept is None:
-    raise RuntimeError("chapter 05_search ran with activation_alphas: [] (no firing-regime sweep): rerun it with e.g. "
-                       f"-p 'activation_alphas=[0.2, 0.1, 0.05, 0.02]': {run.rerun_command(profile, ('05', '08'))}")
-search_params, sweep_params = everything.attrs.get("params", {}), swept.attrs.get("params", {})
+book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
+                     seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds,
+                     vocab_size=vocab_size, wordnet_mode=wordnet_mode, need_sweep=True)
+pairs, everything, swept, registry = book.pairs, book.search, book.sweep, book.registry
+search_params, sweep_params = book.search_params, book.sweep_params
 alphas = regime.check_alphas(sweep_params["activation_alphas"])
-models = list(dict.fromkeys(everything["encoder"]))
-run.check_models(profile, pairs, models,
-                   seeds={name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in models})
-encoders = list(dict.fromkeys(run.without_controls(everything)["encoder"]))
-registry = run.registry(profile)
+models, encoders = book.models, book.encoders
 sweep_top = int(sweep_params["max_length"])
 boot = dict(n_resamples=bootstrap_resamples, seed=seed)
 n_pairs = len(pairs.probe)
 labels = {0.0: regime.label(0.0), **{a: regime.label(a) for a in alphas}}
 order = list(labels.values())
 
+# %% [markdown]
+# Every regime's results with accuracy when firing at that regime, the firing rates of every model, and the
+# claims' scorecard at each regime (the > 0 rows are the search's own, cut to the sweep's lengths).
+
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 # every regime's rows, with accuracy when firing at that regime; the > 0 rows are chapter 05_search's, cut to the sweep's lengths
 by_regime = {0.0: everything[everything["max_length"] <= sweep_top].assign(alpha=0.0)}
 by_regime.update({a: regimes.at(swept, a) for a in alphas})
-scored = {a: contribution.attach_accuracy(rows, run.firing_accuracy(profile, pairs.probe, models, a))
+scored = {a: contribution.attach_accuracy(rows, book.firing_accuracy(a))
           for a, rows in by_regime.items()}
 outputs = {(m, s): run.probe_outputs(profile, m, pairs.probe, seed=s)["activations"]
-           for m in encoders for s in run.seeds_of(registry[m])}
+           for m in encoders for s in book.seeds(m)}
 rates = regime.firing_rates({key: threshold_activations(acts) for key, acts in outputs.items()})
-concepts = run.probe_concepts(profile, pairs.probe, vocab_size, "standard", wordnet_mode)
-gold = label_ids(pairs.probe)
-probe_accuracy = pd.DataFrame([{"encoder": m, "seed": s, "n": len(gold),
-                                "correct": int(round(run.seed_entry(registry[m], s)["probe_accuracy"] * len(gold)))}
-                               for m in models for s in run.seeds_of(registry[m])])
-trained = {(m, s): run.load_trained(profile, m, s) for m in models for s in run.seeds_of(registry[m])}
-weights = {key: output_weights(model) for key, model in trained.items()}
-adversarial = pd.DataFrame([{"encoder": m, "seed": s,
-                             "predicted": probe.probe(model, [tuple(adversarial_pair)])["prediction"].iloc[0]}
-                            for (m, s), model in trained.items() if m in encoders])
+concepts = book.concepts(vocab_size, "standard", wordnet_mode)
+weights, probe_accuracy, adversarial = book.weights, book.probe_accuracy, book.predictions(adversarial_pair)
 summaries, cards, patterns = {}, {}, {}
 for a, frame in scored.items():
     trained_rows = run.without_controls(frame)
@@ -118,7 +105,11 @@ for a, frame in scored.items():
 matched = regimes.paper_matched(swept)
 summary = pd.concat(summaries.values(), ignore_index=True)
 
+# %% [markdown]
+# The two regimes side by side for the first page: each claim's verdict at > 0 and at the paper-matched regime,
+# the formula kinds' shares, and how much of the real length-1 IoU the null reaches.
 
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 def l1(a, measure="iou", encoding="standard"):
     """Mean length-1 figure of each encoder at regime ``a`` (a dict)."""
     s = summaries[a]
@@ -135,6 +126,10 @@ null_share = {a: {e: l1(a, "null_mean_iou")[e] / v for e, v in l1(a).items() if 
 provenance.record_regimes(profile, claims.regime_markdown(
     side, matched_label=labels[matched], l1_iou=l1(matched), paper_l1=reported.PAPER_MEAN_IOU_CLIP[1],
     firing=tuple(rates["rate"].quantile([0.05, 0.95])), null_share=null_share[0.0], null_share_matched=null_share[matched]))
+
+# %% [markdown]
+# What the chapter shows, computed: the paper-matched regime, its IoU against the null's, and the verdicts that
+# change.
 
 # %% tags=["hide-input"]
 l1_zero, l1_matched = l1(0.0), l1(matched)
@@ -167,6 +162,9 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {x}
 # %% tags=["hide-input"]
 regime_plots.firing_rates(rates, encoders)
 
+# %% [markdown]
+# The firing shares in numbers: quantiles over the units of each model.
+
 # %% tags=["hide-input"]
 tables.compact(rates.groupby("encoder", sort=False)["rate"].describe(percentiles=[0.05, 0.5, 0.95])
                [["count", "min", "5%", "50%", "95%", "max"]].rename(columns={"count": "units"}).reset_index())
@@ -181,6 +179,9 @@ tables.compact(rates.groupby("encoder", sort=False)["rate"].describe(percentiles
 # %% tags=["hide-input"]
 base = regime.concept_base_rates(concepts)
 regime_plots.base_rates(base, alphas)
+
+# %% [markdown]
+# The concepts' base rates in numbers, by kind.
 
 # %% tags=["hide-input"]
 tables.compact(base.groupby("kind")["base_rate"].describe(percentiles=[0.5])[["count", "50%", "max"]]
@@ -206,13 +207,10 @@ regime_plots.kind_shares(shares, encoders, order)
 # %% tags=["hide-input"]
 regime_plots.iou_by_regime(summary[summary["encoding"] == "standard"], encoders, order)
 
+# %% [markdown]
+# IoU, null and excess at length 1 in every regime, with how many units each regime explains.
+
 # %% tags=["hide-input"]
-def cell(measure, a, encoder, length):
-    s = summaries[a]
-    row = s[(s.measure == measure) & (s.encoder == encoder) & (s.max_length == length) & (s.encoding == "standard")]
-    return format_ci(*row[["mean", "ci_low", "ci_high"]].iloc[0]) if len(row) else ""
-
-
 def explained(a, encoder):
     s = summaries[a]
     row = s[(s.measure == "iou") & (s.encoder == encoder) & (s.max_length == 1) & (s.encoding == "standard")]
@@ -221,8 +219,8 @@ def explained(a, encoder):
 
 tables.compact(pd.DataFrame([
     {"regime": labels[a], "encoder": e, "explained (mean per seed)": explained(a, e),
-     "IoU, length 1": cell("iou", a, e, 1), "null, length 1": cell("null_mean_iou", a, e, 1),
-     "excess, length 1": cell("excess_iou", a, e, 1), f"excess, length ≤ {sweep_top}": cell("excess_iou", a, e, sweep_top)}
+     "IoU, length 1": format_estimate(effects.summary_row(summaries[a], "iou", e, 1)), "null, length 1": format_estimate(effects.summary_row(summaries[a], "null_mean_iou", e, 1)),
+     "excess, length 1": format_estimate(effects.summary_row(summaries[a], "excess_iou", e, 1)), f"excess, length ≤ {sweep_top}": format_estimate(effects.summary_row(summaries[a], "excess_iou", e, sweep_top))}
     for a in labels for e in encoders]))
 
 # %% [markdown]
@@ -242,6 +240,9 @@ for a in labels:
     wide[labels[a] + (" (paper-matched)" if a == matched else "")] = cards[a]["verdict"].to_numpy()
 tables.interactive(wide, page_length=12, caption="Verdicts of the paper's claims per firing regime",
                    wrap_width=("6em", "14em"))
+
+# %% [markdown]
+# How many claims get each verdict in each regime.
 
 # %% tags=["hide-input"]
 tally = pd.DataFrame({labels[a]: claims.counts(card) for a, card in cards.items()})
@@ -310,6 +311,9 @@ tables.compact(examples[["encoder", "neuron", "formula_bulk", "iou_bulk", "formu
                .rename(columns={"formula_bulk": "formula (> 0)", "iou_bulk": "IoU (> 0)",
                                 "formula_top": f"formula ({labels[sparsest]})", "iou_top": f"IoU ({labels[sparsest]})",
                                 "excess_iou_top": "excess over null"}), wrap=True)
+
+# %% [markdown]
+# The strongest activations of the first example unit at the sparsest regime.
 
 # %% tags=["hide-input"]
 if len(examples):

@@ -27,35 +27,37 @@ wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of
 card_encoding: str = "standard"  # concept encoding of chapter 07_qualitative_neurons's cards, and of this browser's formulas
 n_extremes: int = 1  # cards per model chapter 07_qualitative_neurons shows for its most and for its least explainable units (the units linked to a card)
 
+# %% [markdown]
+# The set-up: the primary models' results, their output weights, the cards' units and the paper-matched rows, in
+# one table per model.
+
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 from IPython.display import Markdown, display
 
-from clipneuron_utils.stats import contribution
-from clipneuron_utils.render import cards, tables
 from clipneuron_utils import run
-from clipneuron_utils.run import regimes
-from clipneuron_utils.data import corpus
 from clipneuron_utils.models.heads import output_weights
-from clipneuron_utils.seeding import seed_everything
+from clipneuron_utils.render import cards, tables
+from clipneuron_utils.run import regimes
+from clipneuron_utils.stats import contribution
 
-seed_everything(seed)
 run.check_encodings([card_encoding])
-pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
-                          n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-results = run.primary_rows(run.without_controls(run.latest_search(profile, pairs)))  # checked; each encoder's primary model
+book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
+                     seed=seed, vocab_size=vocab_size, wordnet_mode=wordnet_mode)
+pairs, results, registry = book.pairs, book.primary, book.registry  # each encoder's primary model
+search_params = book.search_params
 encoders = list(dict.fromkeys(results["encoder"]))
-search_params = results.attrs.get("params", {})
-run.check_search_vocab(results, vocab_size, wordnet_mode)
-registry = run.registry(profile)
-accuracy = run.firing_accuracy(profile, pairs.probe, encoders, search_params.get("activation_alpha", 0.0))
+accuracy = book.firing_accuracy(book.search_params.get("activation_alpha", 0.0), models=encoders)
 scored = contribution.attach_accuracy(results, accuracy)
 weights = {name: output_weights(run.load_trained(profile, name)) for name in encoders}
 card_units = {name: sorted({u for units in cards.extremes(results, name, card_encoding, n_extremes).values() for u in units})
               for name in encoders}
-matched, matched_label = regimes.matched_primary(profile, run.latest_search(profile, pairs))  # None: no sweep
+matched, matched_label = regimes.matched_primary(profile, book.search)  # None: no sweep
 rows = {name: tables.browser_rows(scored, name, weights[name], encoding=card_encoding, card_units=card_units[name],
                                   regime=matched, regime_label=matched_label)
         for name in encoders}
+
+# %% [markdown]
+# What the browser holds, and its best-explained unit.
 
 # %% tags=["hide-input"]
 top = int(results["max_length"].max())

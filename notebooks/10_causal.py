@@ -58,52 +58,48 @@ adversarial_units: int = 4  # units per model and regime that get adversarial pa
 adversarial_pairs: int = 50  # adversarial pairs per unit
 causal_examples: int = 6  # edited and adversarial pairs shown
 
+# %% [markdown]
+# The set-up: the pairs, the latest search, its sweep and the models, checked by `run.open_book`; the regimes
+# the tests run in; then every intervention on every model and seed (cached under `runs/`).
+
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 import pandas as pd
 from IPython.display import Markdown, display
 
-from clipneuron_utils.data import corpus
-from clipneuron_utils.explain import edits, regime
-from clipneuron_utils.render import causal_plots, charts, provenance, tables
 from clipneuron_utils import run
-from clipneuron_utils.run import interventions, regimes
-from clipneuron_utils.seeding import seed_everything
-from clipneuron_utils.stats import causal
-from clipneuron_utils.stats import claims
+from clipneuron_utils.explain import edits, regime
+from clipneuron_utils.render import causal_plots, provenance, tables
+from clipneuron_utils.render.numbers import format_percent, format_sd_shift
+from clipneuron_utils.run import interventions, parameters, regimes
+from clipneuron_utils.stats import causal, claims
+from clipneuron_utils.stats.tidy import first_row
 
-charts.enable()
-seed_everything(seed)
-pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
-                          n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-everything = run.latest_search(profile, pairs)  # checked: made from this data and these models
-run.check_search_vocab(everything, vocab_size, wordnet_mode)
-search_params = everything.attrs.get("params", {})
-if causal_length > int(search_params["max_length"]):
-    raise ValueError(f"causal_length={causal_length} but chapter 05_search searched formulas of at most "
-                     f"{search_params['max_length']} atoms: lower it, or rerun chapter 05_search with a larger max_length")
-swept = regimes.latest_regimes(profile, everything)  # None: chapter 05_search ran without a sweep
+book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
+                     seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds,
+                     vocab_size=vocab_size, wordnet_mode=wordnet_mode)
+pairs, everything, swept, registry, search_params = book.pairs, book.search, book.sweep, book.registry, book.search_params
+models, encoders = book.models, book.encoders
+parameters.check_formula_length("causal_length", causal_length, search_params, book.sweep_params)
+ks = parameters.check_ablation_ks(ablation_ks, hidden=int(everything["neuron"].max()) + 1)
 matched = regimes.paper_matched(swept) if swept is not None else None
-if swept is not None and causal_length > int(swept.attrs["params"]["max_length"]):
-    raise ValueError(f"causal_length={causal_length} but chapter 05_search's sweep searched formulas of at most "
-                     f"{swept.attrs['params']['max_length']} atoms (regime_max_length)")
-models = list(dict.fromkeys(everything["encoder"]))
-registry = run.check_models(profile, pairs, models, seeds={
-    name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in models})
-encoders = list(dict.fromkeys(run.without_controls(everything)["encoder"]))
 rows = interventions.regime_rows(everything, swept, matched, causal_length)
 labels = {regime.label(v): v for v in rows}
 order = list(labels)
-hidden = int(everything["neuron"].max()) + 1
-ks = [k for k in ablation_ks if k <= hidden // 2]
-if not ks:
-    raise ValueError(f"ablation_ks={ablation_ks}: every k is above half the {hidden} hidden units (the top and bottom "
-                     f"k would overlap); give smaller ones, e.g. -p 'ablation_ks=[{max(1, hidden // 16)}, {max(1, hidden // 4)}]'")
-concepts = run.probe_concepts(profile, pairs.probe, vocab_size, "standard", wordnet_mode)
-editor = edits.Editor(pairs.probe, concepts)
-params = dict(ks=ks, draws=ablation_draws, units=faithfulness_units, edits=faithfulness_edits, length=causal_length,
-              adversarial_units=adversarial_units, adversarial_pairs=adversarial_pairs)
-found = interventions.run(profile, editor, {m: run.seeds_of(registry[m]) for m in models}, rows, params=params,
-                   search_params=search_params, trained=encoders)
+
+# %% [markdown]
+# Every intervention on every model and seed: ablations, the formulas' edits with their controls, and the
+# adversarial pairs (cached under `runs/`).
+
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
+editor = edits.Editor(pairs.probe, book.concepts(vocab_size, "standard", wordnet_mode))
+settings = dict(ks=ks, draws=ablation_draws, units=faithfulness_units, edits=faithfulness_edits, length=causal_length,
+                adversarial_units=adversarial_units, adversarial_pairs=adversarial_pairs)
+found = interventions.run(profile, editor, {m: book.seeds(m) for m in models}, rows, params=settings,
+                          search_params=search_params, trained=encoders)
+
+# %% [markdown]
+# The interventions pooled over seeds: the ablation curves, each unit's response to its formula's edits, the
+# adversarial pairs' rates, and the causal verdicts under their rules.
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 def named(frame):
@@ -124,51 +120,35 @@ verdicts = causal.card(ablation, effects, adversarial, encoders, {r: r for r in 
                              untestable=untestable)
 
 
-def figure(frame, **match):
-    sel = frame
-    for col, val in match.items():
-        sel = sel[sel[col] == val]
-    return sel.iloc[0] if len(sel) else None
-
-
-def pct(row, signed=True):
-    """A pooled figure as a percentage with its 95 % interval (a share's interval cut to [0, 100 %])."""
-    if row is None:
-        return "n/a"
-    f = "{:+.1%}" if signed else "{:.0%}"
-    low, high = (row["ci_low"], row["ci_high"]) if signed else (max(row["ci_low"], 0.0), min(row["ci_high"], 1.0))
-    return f"{f.format(row['estimate'])} [{f.format(low)}, {f.format(high)}]"
-
-
-def sd(row):
-    """A pooled shift in probe SDs with its 95 % interval."""
-    return "n/a" if row is None else f"{row['estimate']:+.2f} SD [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
-
-
 provenance.record_causal(profile, causal.markdown(verdicts, sentences=[
     f"Chapter 10_causal intervenes: it ablates units, edits the words their formulas name, and builds pairs that satisfy "
     f"their formulas (figures pooled over training seeds, 95 % intervals with between-seed variance; k = {k_main})."]))
 
+# %% [markdown]
+# What the chapter shows, per encoder and regime, in sentences.
+
 # %% tags=["hide-input"]
 lines = []
-for e in encoders:
+for encoder in encoders:
     bits = []
-    for r in order:
-        d = figure(ablation, encoder=e, regime=r, mode="mean", ranking="top excess − random", k=k_main, **{"class": "all"})
-        f = figure(shares, encoder=e, regime=r, measure="faithful")
-        n = figure(shares, encoder=e, regime=r, measure="null formula")
-        x = figure(effects, encoder=e, regime=r, measure="formula − frequency")
-        a = figure(adversarial, encoder=e, regime=r, measure="formula pairs")
-        c = figure(adversarial, encoder=e, regime=r, measure="control pairs")
-        bits.append(f"at {r}: top {k_main} by excess IoU − random {k_main}, accuracy change {pct(d)}; "
-                    f"formula edits move units {sd(x)} further than the frequency control's, "
-                    f"faithful units {pct(f, False)} (null formula {pct(n, False)}); "
-                    f"errors on formula pairs {pct(a, False)} against {pct(c, False)} on controls")
-    lines.append(f"**{e}** " + "; ".join(bits) + ".")
+    for regime_label in order:
+        at = dict(encoder=encoder, regime=regime_label)
+        ablated = first_row(ablation, **at, mode="mean", ranking="top excess − random", k=k_main, **{"class": "all"})
+        faithful = first_row(shares, **at, measure="faithful")
+        null_faithful = first_row(shares, **at, measure="null formula")
+        shift = first_row(effects, **at, measure="formula − frequency")
+        formula_errors = first_row(adversarial, **at, measure="formula pairs")
+        control_errors = first_row(adversarial, **at, measure="control pairs")
+        bits.append(f"at {regime_label}: top {k_main} by excess IoU − random {k_main}, accuracy change "
+                    f"{format_percent(ablated)}; formula edits move units {format_sd_shift(shift)} further than the "
+                    f"frequency control's, faithful units {format_percent(faithful, False)} (null formula "
+                    f"{format_percent(null_faithful, False)}); errors on formula pairs {format_percent(formula_errors, False)} "
+                    f"against {format_percent(control_errors, False)} on controls")
+    lines.append(f"**{encoder}** " + "; ".join(bits) + ".")
 tally = claims.counts(verdicts)
 lines.append(f"Of {len(verdicts)} causal claim × encoder × regime rows: "
-             + ", ".join(f"{n} {v}" for v, n in tally.items() if n) + ".")
-display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {x}" for x in lines) + "\n:::"))
+             + ", ".join(f"{count} {verdict}" for verdict, count in tally.items() if count) + ".")
+display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {line}" for line in lines) + "\n:::"))
 
 # %% [markdown]
 # ## The verdicts
@@ -178,6 +158,9 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {x}
 
 # %% tags=["hide-input"]
 tables.compact(causal.rules_table(), wrap=True)
+
+# %% [markdown]
+# The causal verdicts, one row per claim and encoder.
 
 # %% tags=["hide-input"]
 tables.compact(verdicts, wrap=True)
@@ -192,9 +175,12 @@ tables.compact(verdicts, wrap=True)
 # %% tags=["hide-input"]
 causal_plots.ablation_curves(ablation[(ablation["mode"] == "mean") & (ablation["class"] == "all")], encoders, order)
 
+# %% [markdown]
+# The accuracy change at the main k, held at the mean and at zero, for every ranking.
+
 # %% tags=["hide-input"]
 wide = ablation[(ablation["k"] == k_main) & (ablation["class"] == "all") & ablation["encoder"].isin(encoders)]
-tables.compact(wide.assign(change=[pct(r) for _, r in wide.iterrows()])
+tables.compact(wide.assign(change=[format_percent(r) for _, r in wide.iterrows()])
                .pivot_table(index=["encoder", "regime", "ranking"], columns="mode", values="change", aggfunc="first")
                .reset_index().rename(columns={"mean": f"held at mean (k = {k_main})", "zero": f"held at zero (k = {k_main})"}))
 
@@ -204,7 +190,7 @@ tables.compact(wide.assign(change=[pct(r) for _, r in wide.iterrows()])
 # %% tags=["hide-input"]
 per_class = ablation[(ablation["k"] == k_main) & (ablation["mode"] == "mean") & (ablation["class"] != "all")
                      & ablation["encoder"].isin(encoders)]
-tables.compact(per_class.assign(change=[pct(r) for _, r in per_class.iterrows()])
+tables.compact(per_class.assign(change=[format_percent(r) for _, r in per_class.iterrows()])
                .pivot_table(index=["encoder", "regime", "ranking"], columns="class", values="change", aggfunc="first")
                .reset_index())
 
@@ -215,7 +201,7 @@ tables.compact(per_class.assign(change=[pct(r) for _, r in per_class.iterrows()]
 # %% tags=["hide-input"]
 ctrl = ablation[(ablation["ranking"] == "top excess − random") & (ablation["mode"] == "mean") & (ablation["class"] == "all")
                 & (ablation["k"] == k_main)]
-tables.compact(ctrl.assign(**{f"top {k_main} by excess IoU − random {k_main}": [pct(r) for _, r in ctrl.iterrows()]})
+tables.compact(ctrl.assign(**{f"top {k_main} by excess IoU − random {k_main}": [format_percent(r) for _, r in ctrl.iterrows()]})
                [["encoder", "regime", f"top {k_main} by excess IoU − random {k_main}"]])
 
 # %% [markdown]
@@ -240,11 +226,14 @@ tables.compact(ctrl.assign(**{f"top {k_main} by excess IoU − random {k_main}":
 # %% tags=["hide-input"]
 if len(shares):
     display(causal_plots.faithful_shares(shares, encoders, order))
-    display(tables.compact(shares.assign(share=[pct(r, r["measure"] == "faithful − null formula")
+    display(tables.compact(shares.assign(share=[format_percent(r, r["measure"] == "faithful − null formula")
                                                 for _, r in shares.iterrows()])
                            [["encoder", "regime", "measure", "units", "share"]]))
 else:
     display(Markdown("No unit's formula names a word in this build, so no edit could be made."))
+
+# %% [markdown]
+# How many tested units have a null formula that names a word.
 
 # %% tags=["hide-input"]
 if len(units):
@@ -255,13 +244,16 @@ if len(units):
                      + f". Where a model has fewer than {causal.MIN_UNITS} per seed, the null's share, and C2 with "
                      "it, cannot be computed."))
 
+# %% [markdown]
+# The shifts per unit: the formula's edits, the frequency control's and the null formula's.
+
 # %% tags=["hide-input"]
 if len(units):
     summary = units.groupby(["encoder", "regime"], sort=False).agg(
         tested=("faithful", lambda x: int(x.notna().sum())), formula_shift=("formula_shift", "mean"),
         frequency_shift=("frequency_shift", "mean"), null_shift=("null_shift", "mean"),
         moved_predicted_way=("moved", "mean")).reset_index()
-    display(tables.compact(effects.assign(shift=[sd(r) for _, r in effects.iterrows()])
+    display(tables.compact(effects.assign(shift=[format_sd_shift(r) for _, r in effects.iterrows()])
                            [["encoder", "regime", "measure", "units", "seeds", "shift"]]))
     display(tables.compact(summary.rename(columns={
         "formula_shift": "mean shift, formula (SD)", "frequency_shift": "mean shift, frequency control (SD)",
@@ -295,11 +287,14 @@ if len(units):
 # %% tags=["hide-input"]
 if len(adversarial):
     display(causal_plots.adversarial_rates(adversarial, encoders, order))
-    display(tables.compact(adversarial.assign(rate=[pct(r, r["measure"] == "formula − control")
+    display(tables.compact(adversarial.assign(rate=[format_percent(r, r["measure"] == "formula − control")
                                                     for _, r in adversarial.iterrows()])
                            [["encoder", "regime", "measure", "pairs", "rate"]]))
 else:
     display(Markdown("No unit's formula names a premise noun un-negated in this build, so no pair was built."))
+
+# %% [markdown]
+# Adversarial pairs the model got wrong, with the unit that was meant to push it.
 
 # %% tags=["hide-input"]
 if len(found["adversarial"]):

@@ -33,36 +33,37 @@ measure_input_norm: bool = True  # retrain every head without (or with) the inpu
 penalty: float = 0.9  # complexity penalty at which the two ways of counting a formula's length are compared
 compare_length: int = 2  # longest formulas in the input-norm and penalty comparisons
 
+# %% [markdown]
+# The set-up: the search's primary models and settings, checked by `run.open_book`.
+
 # %% tags=["hide-input"]
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
-from clipneuron_utils.render import charts, differences as diff, tables
 from clipneuron_utils import run
-from clipneuron_utils.models import heads
-from clipneuron_utils.models.outputs import activations
-from clipneuron_utils.data import corpus, snli
 from clipneuron_utils.artifacts import cache_key
+from clipneuron_utils.data import snli
 from clipneuron_utils.explain.concepts import build_concepts
 from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations
-from clipneuron_utils.seeding import seed_everything
+from clipneuron_utils.models import heads
+from clipneuron_utils.models.outputs import activations
+from clipneuron_utils.render import differences as diff, tables
 
-charts.enable()
-seed_everything(seed)
-pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
-                          n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
-latest = run.primary_rows(run.without_controls(run.latest_search(profile, pairs)))  # chapter 05_search's, checked; primary models
-run.check_search_vocab(latest, vocab_size, wordnet_mode)
-saved = latest.attrs["params"]
+book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
+                     seed=seed, vocab_size=vocab_size, wordnet_mode=wordnet_mode)
+pairs, latest, registry = book.pairs, book.primary, book.registry  # the search's primary models
+saved = book.search_params
 top = int(saved["max_length"])
 encoders = list(dict.fromkeys(latest["encoder"]))
-registry = run.registry(profile)
 gold = heads.label_ids(pairs.probe)
 ours = latest[latest["encoding"] == "standard"] if (latest["encoding"] == "standard").any() else None
 
+# %% [markdown]
+# The concepts in each encoding, and each primary model's firing masks.
+
 # %% tags=["nbval-ignore-output", "remove-output"]
-standard = run.probe_concepts(profile, pairs.probe, vocab_size, "standard")
-modes = {m: run.probe_concepts(profile, pairs.probe, vocab_size, "wordnet", m) for m in ("exact", "all_senses")}
+standard = book.concepts(vocab_size, "standard")
+modes = {m: book.concepts(vocab_size, "wordnet", m) for m in ("exact", "all_senses")}
 outputs = {name: run.probe_outputs(profile, name, pairs.probe) for name in encoders}
 masks = {name: threshold_activations(out["activations"], saved.get("activation_alpha") or None, what=f"{name} model")
          for name, out in outputs.items()}
@@ -103,6 +104,9 @@ if measure_input_norm:
             row[f"mean IoU, length {length}, other way"] = diff.explained_summary(theirs, length)["mean_iou"]
         norm_rows.append(row)
 
+# %% [markdown]
+# The head's input normalisation, measured.
+
 # %% tags=["hide-input"]
 norm_table = pd.DataFrame(norm_rows)
 if measure_input_norm:
@@ -133,6 +137,9 @@ for mode, concepts in modes.items():
                              "pairs added": changed["pairs_added"],
                              "IoU difference": diff.mean_difference(base, expanded, 1)})
 
+# %% [markdown]
+# The WordNet modes, measured.
+
 # %% tags=["hide-input"]
 wordnet_table = pd.DataFrame(wordnet_rows)
 display(tables.compact(wordnet_table.rename(columns={"IoU difference": "mean IoU difference (WordNet − standard), length 1"}),
@@ -159,6 +166,9 @@ for name in encoders:
                         **diff.formula_changes(atoms, original, compare_length)})
     search_rows.append({"encoder": name, "comparison": f"duplicate-holding beam, length {top}",
                         **diff.formula_changes(ours[ours.encoder == name], twins, top)})
+
+# %% [markdown]
+# The original's penalty length and duplicate-holding beam, measured.
 
 # %% tags=["hide-input"]
 search_table = pd.DataFrame(search_rows)
@@ -192,6 +202,9 @@ if data_source == "snli":
                      f"{b['mean_iou']:.4f}")
     effects["labelled"] = f"with the {extra} unlabelled pairs, at length 1: " + "; ".join(parts)
 
+# %% [markdown]
+# Vocabulary ties at the cut-off, counted.
+
 # %% tags=["hide-input"]
 ties = diff.vocabulary_ties(pairs.probe, vocab_size)
 effects["ties"] = (f"{ties['n_tied']} words tie at the cut-off count of {ties['cutoff_count']}; the cut keeps "
@@ -204,30 +217,4 @@ effects["ties"] = (f"{ties['n_tied']} words tie at the cut-off count of {ties['c
 # ## Every difference
 
 # %% tags=["hide-input"]
-NOT_HERE = "not measurable here"
-table = pd.DataFrame([
-    ("Head input", "BatchNorm1d + Dropout(0.1) on [u; v; u−v; u∗v] (models.py)",
-     "the same by default (input_norm)", "the paper uses Mu & Andreas' architecture", effects["input_norm"]),
-    ("WordNet synonyms", "— (the paper's contribution: NLTK synsets(word), which runs morphy)",
-     f"{wordnet_mode} (default exact: the word is a lemma of the synset; stop words never expanded)",
-     "morphy turns 'as' into 'a' and drags in angstrom, vitamin A, adenine…", effects["wordnet"]),
-    ("POS tags", "spaCy en_core_web_lg tags, lower-cased (annotate.py)", "the SNLI parse's Penn tags",
-     "no spaCy model without internet; the official parses are SNLI's own", f"{NOT_HERE} (no spaCy tagger)"),
-    ("Tokens", "spaCy tokens limited to the LSTM's vocabulary (annotate.py)", "lower-cased leaves of the parses",
-     "the same tokens for every encoder", f"{NOT_HERE} (no spaCy tokenizer)"),
-    ("Overlap concepts", "token sets of the padded batch: the padding token counts (annotate.py)",
-     "token sets of the sentences", "padding is not a word",
-     f"{NOT_HERE}: it depends on how the original batched the pairs"),
-    ("Vocabulary ties", "np.argsort(counts)[::-1] over the LSTM vocabulary's ids (annotate.py)",
-     "alphabetical among equal counts", "reproducible without the original's vocabulary", effects["ties"]),
-    ("Complexity penalty length", "NOT counts as a unit: len(A AND NOT B) = 3 (formula.py)",
-     "atoms: 2 (option penalty_counts_not)", "max_length counts atoms in both; one notion of length",
-     effects["penalty"]),
-    ("Beam duplicates", "NEIGHBORS gives every atom a same-mask twin; no formula equality (analyze.py)",
-     "distinct formulas (option duplicate_beam)", "duplicates crowd the beam out", effects["duplicate"]),
-    ("Probe pairs", "all dev pairs; unlabelled ones scored as wrong (analyze.py)", "the labelled dev pairs",
-     "an unlabelled pair has no right answer", effects["labelled"]),
-    ("LSTM direction", "unidirectional (models.py)", "bidirectional (option lstm_bidirectional)",
-     "the paper says bidirectional", f"{NOT_HERE} in this run (it takes a second LSTM training)"),
-], columns=["difference", "original (compexp nli/code/)", "this book", "why", "effect measured in this run"])
-tables.compact(table, wrap=True)
+tables.compact(diff.differences_table(effects, wordnet_mode), wrap=True)

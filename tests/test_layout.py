@@ -288,8 +288,32 @@ def test_no_chapter_is_named_by_a_typed_number():
     number that the next new chapter would make wrong."""
     import re
 
-    typed = re.compile(r"\b[Cc]hapters? \d+(?![\d_])")
+    typed = re.compile(r"(?:\b|(?<=\\n))[Cc]hapters? \d+(?![\d_])")
     root = PACKAGE.parent
     offenders = [f"{p.relative_to(root)}:{i}" for p in [*PACKAGE.rglob("*.py"), *(root / "notebooks").glob("*.py")]
                  for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if typed.search(line)]
     assert offenders == []
+
+
+#: the most lines a chapter's code cell may have; the parameters cell is exempt (one line per parameter, and
+#: papermill reads exactly one cell tagged ``parameters``)
+MAX_CELL_LINES = 25
+
+
+def test_chapters_read_like_lectures():
+    """Every code cell of every chapter follows a Markdown cell that says what it computes or shows, and no code
+    cell but the parameters cell is over :data:`MAX_CELL_LINES` lines."""
+    import jupytext
+
+    silent, long_cells = [], []
+    for path in sorted((PACKAGE.parent / "notebooks").glob("[0-9][0-9]_*.py")):
+        cells = jupytext.read(path).cells
+        for i, cell in enumerate(cells):
+            if cell.cell_type != "code":
+                continue
+            where = f"{path.name} cell {i}: {cell.source.splitlines()[0][:60] if cell.source else ''}"
+            if i == 0 or cells[i - 1].cell_type != "markdown":
+                silent.append(where)
+            if len(cell.source.splitlines()) > MAX_CELL_LINES and "parameters" not in cell.metadata.get("tags", []):
+                long_cells.append(where)
+    assert silent == [] and long_cells == []

@@ -87,3 +87,37 @@ def mean_difference(a: pd.DataFrame, b: pd.DataFrame, max_length: int) -> float:
 
 def accuracy(outputs: dict, gold: np.ndarray) -> float:
     return float((outputs["predictions"] == gold).mean())
+
+
+#: what the appendix says of an effect it cannot measure on these machines
+NOT_HERE = "not measurable here"
+
+
+def differences_table(effects: dict, wordnet_mode: str) -> pd.DataFrame:
+    """The appendix's table: every difference from Mu & Andreas' code (compexp ``nli/code/``), what this book does
+    instead, why, and the effect measured in this run (``effects``: the measured sentences, by difference)."""
+    return pd.DataFrame([
+        ("Head input", "BatchNorm1d + Dropout(0.1) on [u; v; u−v; u∗v] (models.py)",
+         "the same by default (input_norm)", "the paper uses Mu & Andreas' architecture", effects["input_norm"]),
+        ("WordNet synonyms", "— (the paper's contribution: NLTK synsets(word), which runs morphy)",
+         f"{wordnet_mode} (default exact: the word is a lemma of the synset; stop words never expanded)",
+         "morphy turns 'as' into 'a' and drags in angstrom, vitamin A, adenine…", effects["wordnet"]),
+        ("POS tags", "spaCy en_core_web_lg tags, lower-cased (annotate.py)", "the SNLI parse's Penn tags",
+         "no spaCy model without internet; the official parses are SNLI's own", f"{NOT_HERE} (no spaCy tagger)"),
+        ("Tokens", "spaCy tokens limited to the LSTM's vocabulary (annotate.py)", "lower-cased leaves of the parses",
+         "the same tokens for every encoder", f"{NOT_HERE} (no spaCy tokenizer)"),
+        ("Overlap concepts", "token sets of the padded batch: the padding token counts (annotate.py)",
+         "token sets of the sentences", "padding is not a word",
+         f"{NOT_HERE}: it depends on how the original batched the pairs"),
+        ("Vocabulary ties", "np.argsort(counts)[::-1] over the LSTM vocabulary's ids (annotate.py)",
+         "alphabetical among equal counts", "reproducible without the original's vocabulary", effects["ties"]),
+        ("Complexity penalty length", "NOT counts as a unit: len(A AND NOT B) = 3 (formula.py)",
+         "atoms: 2 (option penalty_counts_not)", "max_length counts atoms in both; one notion of length",
+         effects["penalty"]),
+        ("Beam duplicates", "NEIGHBORS gives every atom a same-mask twin; no formula equality (analyze.py)",
+         "distinct formulas (option duplicate_beam)", "duplicates crowd the beam out", effects["duplicate"]),
+        ("Probe pairs", "all dev pairs; unlabelled ones scored as wrong (analyze.py)", "the labelled dev pairs",
+         "an unlabelled pair has no right answer", effects["labelled"]),
+        ("LSTM direction", "unidirectional (models.py)", "bidirectional (option lstm_bidirectional)",
+         "the paper says bidirectional", f"{NOT_HERE} in this run (it takes a second LSTM training)"),
+    ], columns=["difference", "original (compexp nli/code/)", "this book", "why", "effect measured in this run"])

@@ -47,3 +47,23 @@ def format_ci(value, low, high) -> str:
 def format_r(r) -> str:
     """A correlation with 3 decimals ("-0.213"); "n/a" when missing."""
     return "n/a" if missing(r) else f"{float(r):.3f}"
+
+
+def format_estimate(row, empty: str = "") -> str:
+    """A summary row's ``mean [ci_low, ci_high]`` (:func:`format_ci`); ``empty`` when there is no row."""
+    return empty if row is None else format_ci(row["mean"], row["ci_low"], row["ci_high"])
+
+
+def format_percent(row, signed: bool = True) -> str:
+    """A pooled figure (``estimate, ci_low, ci_high``) as a percentage with its 95 % interval: a signed change to
+    one decimal, or a share (``signed=False``) to a whole percent with its interval cut to [0, 100 %]."""
+    if row is None:
+        return "n/a"
+    shown = "{:+.1%}" if signed else "{:.0%}"
+    low, high = (row["ci_low"], row["ci_high"]) if signed else (max(row["ci_low"], 0.0), min(row["ci_high"], 1.0))
+    return f"{shown.format(row['estimate'])} [{shown.format(low)}, {shown.format(high)}]"
+
+
+def format_sd_shift(row) -> str:
+    """A pooled shift in probe SDs with its 95 % interval (``+0.31 SD [+0.05, +0.57]``)."""
+    return "n/a" if row is None else f"{row['estimate']:+.2f} SD [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"

@@ -28,7 +28,7 @@ SCORECARD = "_scorecard"  # reserved key: not a provenance line
 REGIMES = "_regimes"  # reserved key: chapter 08_firing_regime's verdicts per regime, not a provenance line
 CAUSAL = "_causal"  # reserved key: chapter 10_causal's causal verdicts
 RESERVED = (SCORECARD, REGIMES, CAUSAL)
-NO_SCORECARD = ("## The paper's claims in this build\n\nChapter 6 was not run in this build, so there is no "
+NO_SCORECARD = ("## The paper's claims in this build\n\nChapter 06_results was not run in this build, so there is no "
                 "scorecard of the paper's claims.\n")
 
 

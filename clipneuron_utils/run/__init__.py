@@ -4,7 +4,8 @@ starts), the papermill pipeline, what chapters hand each other, and the wall-tim
 The top floor: it may import everything; nothing imports it. Chapters take what they hand each other from
 here, ``from clipneuron_utils import run`` then ``run.latest_search(...)``, whichever module it lives in:
 the trained models and their registry (:mod:`.trained`), the caches of concepts, searches and the null
-(:mod:`.caches`), the rerun commands and use notes (:mod:`.reruns`). The names load on first use, so
+(:mod:`.caches`), the rerun commands and use notes (:mod:`.reruns`), and the set-up of the chapters after the search
+(:mod:`.prologue`: ``book = run.open_book(...)``). The names load on first use, so
 ``python -m clipneuron_utils.run.pipeline`` starts without importing the science.
 """
 
@@ -23,6 +24,9 @@ EXPORTS = {
         "register_model", "training_seeds", "seeds_of", "seed_entry", "models_note", "check_models",
         "load_trained", "probe_outputs", "DIVERGED_LOSS", "check_health", "train_model", "train_variant",
         "firing_accuracy", "primary_rows",
+    ),
+    "prologue": (
+        "Book", "open_book",
     ),
     "caches": (
         "ENCODINGS", "tokens_key", "probe_concepts", "search_results", "null_draws", "matched_null",

@@ -357,3 +357,31 @@ def resolve(profile_values: dict, profile_file: Path, overrides: dict[str, Any],
         raise ParameterError(f"probe_split {values['probe_split']!r} is also in train_splits "
                              f"{values['train_splits']}: neurons must be probed on held-out pairs")
     return values
+
+
+# ------------------------------------------------------------------------------------------ against what the search made
+# (checked in the kernel, where the search's own parameters are known)
+
+
+def check_formula_length(name: str, value: int, search_params: dict, sweep_params: dict | None = None) -> int:
+    """``value`` (a chapter's formula length, e.g. ``causal_length``) if the search, and its sweep when there is
+    one, searched formulas that long; else a ``ParameterError`` saying what to lower or rerun."""
+    if value > int(search_params["max_length"]):
+        raise ParameterError(f"{name}={value} but chapter 05_search searched formulas of at most "
+                             f"{search_params['max_length']} atoms: lower it, or rerun chapter 05_search with a larger "
+                             "max_length")
+    if sweep_params and value > int(sweep_params["max_length"]):
+        raise ParameterError(f"{name}={value} but chapter 05_search's sweep searched formulas of at most "
+                             f"{sweep_params['max_length']} atoms (regime_max_length)")
+    return value
+
+
+def check_ablation_ks(ablation_ks, hidden: int) -> list[int]:
+    """The ``ablation_ks`` at most half the ``hidden`` units (the top and bottom k must not overlap); none left is
+    a ``ParameterError`` with smaller ones to give."""
+    ks = [k for k in ablation_ks if k <= hidden // 2]
+    if not ks:
+        raise ParameterError(f"ablation_ks={ablation_ks}: every k is above half the {hidden} hidden units (the top and "
+                             f"bottom k would overlap); give smaller ones, e.g. -p 'ablation_ks=[{max(1, hidden // 16)}, "
+                             f"{max(1, hidden // 4)}]'")
+    return ks

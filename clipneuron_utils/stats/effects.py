@@ -427,3 +427,10 @@ def correlation_change(
     columns = [*keys, "test", "method", "from_length", "to_length", "r_from", "r_to", "change", "ci_low",
                "ci_high", "seed_sd", "n_seeds", "n", "n_from", "n_to"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def summary_row(summary: pd.DataFrame, measure: str, encoder: str, max_length: int, encoding: str = "standard"):
+    """One row of an :func:`iou_summary` table (a measure of one encoder at one length and encoding), or None."""
+    from .tidy import first_row
+
+    return first_row(summary, measure=measure, encoder=encoder, max_length=max_length, encoding=encoding)

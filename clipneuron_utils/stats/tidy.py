@@ -81,3 +81,11 @@ def label_codes(values, name: str = "labels") -> np.ndarray:
     if codes.size and (codes.min() < 0 or codes.max() >= len(LABELS)):
         raise ValueError(f"{name} holds codes outside 0..{len(LABELS) - 1}")
     return codes
+
+
+def first_row(frame: pd.DataFrame, **match):
+    """The first row of ``frame`` whose columns equal ``match`` (``encoder="lstm", k=64``), or None."""
+    selected = frame
+    for column, value in match.items():
+        selected = selected[selected[column] == value]
+    return selected.iloc[0] if len(selected) else None

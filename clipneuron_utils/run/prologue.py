@@ -1,0 +1,142 @@
+"""The set-up every chapter after the search shares, in one checked call: ``book = run.open_book(...)``.
+
+Why: the chapters that read the search (results, qualitative neurons, the firing regime, the browser, the
+causal tests, the appendix) each loaded the pairs, the latest search, its sweep and the registry, checked them
+against their own parameters, and rebuilt the same per-seed tables, in 20 to 40 copied lines. A
+:class:`Book` carries that set-up (every check it had) and builds the shared tables once, when first asked;
+a new chapter is one call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..data import corpus
+from ..seeding import seed_everything
+from . import caches, regimes, trained
+from .reruns import rerun_command
+
+
+@dataclass
+class Book:
+    """What the search chapter left for the chapters after it, checked against a chapter's parameters.
+
+    ``search``: the latest search results of every model (random-network controls included), made from this
+    chapter's pairs and the registered models; ``registry``: those models' registry entries (their seeds
+    checked when the chapter gives them); ``sweep``: the firing-regime sweep of the same results (None when
+    the search ran without one).
+    """
+
+    profile: str
+    pairs: corpus.Pairs
+    seed: int
+    search: pd.DataFrame
+    registry: dict
+    sweep: pd.DataFrame | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def search_params(self) -> dict:
+        return self.search.attrs.get("params", {})
+
+    @property
+    def sweep_params(self) -> dict:
+        return self.sweep.attrs.get("params", {}) if self.sweep is not None else {}
+
+    @property
+    def models(self) -> list[str]:
+        """Every searched model: the encoders' and the random-network controls, in the search's order."""
+        return list(dict.fromkeys(self.search["encoder"]))
+
+    @property
+    def encoders(self) -> list[str]:
+        """The encoders' models only (no control)."""
+        return list(dict.fromkeys(trained.without_controls(self.search)["encoder"]))
+
+    @property
+    def controls(self) -> list[str]:
+        return [m for m in self.models if m not in self.encoders]
+
+    def seeds(self, model: str) -> list[int]:
+        """The training seeds of one model (the first is its primary model)."""
+        return trained.seeds_of(self.registry[model])
+
+    @property
+    def primary(self) -> pd.DataFrame:
+        """The search rows of each encoder's primary model (its first seed), controls left out."""
+        return trained.primary_rows(trained.without_controls(self.search))
+
+    @property
+    def trained(self) -> dict:
+        """Every model of every seed, loaded once: ``(model, seed) → NLIModel``."""
+        if "trained" not in self._cache:
+            self._cache["trained"] = {(m, s): trained.load_trained(self.profile, m, s)
+                                      for m in self.models for s in self.seeds(m)}
+        return self._cache["trained"]
+
+    @property
+    def weights(self) -> dict:
+        """Each model's hidden-to-output weights: ``(model, seed) → (hidden, 3)`` array."""
+        from ..models.heads import output_weights
+
+        return {key: output_weights(model) for key, model in self.trained.items()}
+
+    @property
+    def probe_accuracy(self) -> pd.DataFrame:
+        """Each model's probe accuracy as counts (``encoder, seed, n, correct``), as the registry recorded it."""
+        from ..models.heads import label_ids
+
+        n = len(label_ids(self.pairs.probe))
+        return pd.DataFrame([{"encoder": m, "seed": s, "n": n,
+                              "correct": int(round(trained.seed_entry(self.registry[m], s)["probe_accuracy"] * n))}
+                             for m in self.models for s in self.seeds(m)])
+
+    def predictions(self, pair) -> pd.DataFrame:
+        """Each encoder's models' prediction for one ``[premise, hypothesis]`` pair (``encoder, seed, predicted``)."""
+        from ..explain import probe
+
+        return pd.DataFrame([{"encoder": m, "seed": s, "predicted": probe.probe(model, [tuple(pair)])["prediction"].iloc[0]}
+                             for (m, s), model in self.trained.items() if m in self.encoders])
+
+    def firing_accuracy(self, alpha: float = 0.0, models=None) -> pd.DataFrame:
+        """Accuracy when firing of every unit of every seed of ``models`` (default: every model), firing at > 0 or
+        on its top ``alpha`` share of pairs."""
+        return trained.firing_accuracy(self.profile, self.pairs.probe, self.models if models is None else models, alpha)
+
+    def concepts(self, vocab_size: int, encoding: str = "standard", wordnet_mode: str = "exact"):
+        """The probe pairs' concept masks (cached under ``runs/``)."""
+        return caches.probe_concepts(self.profile, self.pairs.probe, vocab_size, encoding, wordnet_mode)
+
+
+def open_book(profile: str, data_source: str, train_splits, probe_split: str, data_dir: str = "",
+              n_synthetic_train: int = 600, n_synthetic_probe: int = 300, *, seed: int, seeds: int | None = None,
+              lstm_seeds: int = 0, control_seeds: int = 0, vocab_size: int | None = None,
+              wordnet_mode: str | None = None, need_sweep: bool = False) -> Book:
+    """Seed everything, load the pairs, and the latest search with every check a chapter needs.
+
+    The search must come from these pairs and the registered models (else the command that remakes it);
+    with ``seeds`` the models' seeds must be the chapter's (``seed``, ``seeds``, ``lstm_seeds``,
+    ``control_seeds``); with ``vocab_size`` (and ``wordnet_mode``) the search's concepts must be the
+    chapter's; with ``need_sweep`` the search must have run the firing-regime sweep.
+    """
+    from ..render import charts
+
+    charts.enable()
+    seed_everything(seed)
+    pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or None,
+                              n_synthetic_train=n_synthetic_train, n_synthetic_probe=n_synthetic_probe, seed=seed)
+    search = caches.latest_search(profile, pairs)  # checked: made from this data and the registered models
+    if vocab_size is not None:
+        caches.check_search_vocab(search, vocab_size, wordnet_mode)
+    models = list(dict.fromkeys(search["encoder"]))
+    wanted = None if seeds is None else {m: trained.training_seeds(seed, seeds, lstm_seeds, m, control_seeds)
+                                         for m in models}
+    registry = trained.check_models(profile, pairs, models, seeds=wanted)
+    sweep = regimes.latest_regimes(profile, search)  # None: the search ran without a sweep
+    if need_sweep and sweep is None:
+        raise RuntimeError("chapter 05_search ran with activation_alphas: [] (no firing-regime sweep): rerun it with "
+                           f"e.g. -p 'activation_alphas=[0.2, 0.1, 0.05, 0.02]': {rerun_command(profile, ('05', '08'))}")
+    return Book(profile, pairs, seed, search, registry, sweep)
+
