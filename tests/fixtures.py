@@ -4,6 +4,7 @@ training interrupted after a given epoch."""
 import contextlib
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from clipneuron_utils.models import base
@@ -69,3 +70,12 @@ def interrupted_at_epoch(monkeypatch, stop_at: int):
             yield
     finally:
         monkeypatch.setattr(training, "_save_checkpoint", real_save)
+
+
+def results_frame(rows):
+    """Search-result rows (neuron, iou, …) with the columns beam_search_by_length writes."""
+    frame = pd.DataFrame(rows)
+    frame["explained"] = frame["iou"].notna()
+    frame["formula"] = np.where(frame["explained"], "pre:tok:man", None)
+    frame["n_fires"] = 50
+    return frame

@@ -7,16 +7,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from fixtures import results_frame
+
 from clipneuron_utils.stats import compositionality
 
-
-def results_frame(rows):
-    """Search-result rows (neuron, iou, …) with the columns beam_search_by_length writes."""
-    frame = pd.DataFrame(rows)
-    frame["explained"] = frame["iou"].notna()
-    frame["formula"] = np.where(frame["explained"], "pre:tok:man", None)
-    frame["n_fires"] = 50
-    return frame
 
 def test_mean_iou_by_length_ignores_unexplained_units():
     rows = []

@@ -8,16 +8,10 @@ import pytest
 from scipy import stats
 
 from clipneuron_utils.data.snli import LABELS
+from fixtures import results_frame
+
 from clipneuron_utils.stats import contribution
 
-
-def results_frame(rows):
-    """Search-result rows (neuron, iou, …) with the columns beam_search_by_length writes."""
-    frame = pd.DataFrame(rows)
-    frame["explained"] = frame["iou"].notna()
-    frame["formula"] = np.where(frame["explained"], "pre:tok:man", None)
-    frame["n_fires"] = 50
-    return frame
 
 def correlation_case():
     """Group (clip, standard, 1): acc = 1 − iou exactly; (clip, standard, 2): random; lstm: tiny."""
