@@ -1,4 +1,4 @@
-"""What chapter 10's causal tests cost: ablations, edits and adversarial pairs of every registered model, from
+"""What the causal chapter's tests (10_causal) cost: ablations, edits and adversarial pairs of every registered model, from
 scratch, as the chapter runs them.
 
 Reads what chapters 3–5 left under ``runs/<profile>/`` (the registered models, their probe outputs, chapter
@@ -8,7 +8,7 @@ temporary folder and encoding every edited sentence again: only the probe's own 
 the feature cache, as in a first run of the chapter. Prints seconds per model and in all, beside the
 issue's budget of 8 minutes added to the offline book.
 
-    CLIPNEURON_DATA=../shared/data/snli python benchmarks/interventions.py --profile offline [--models lstm]
+    CLIPNEURON_DATA=../shared/data/snli python benchmarks/causal.py --profile offline [--models lstm]
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def main() -> None:
     total = setup
     with tempfile.TemporaryDirectory() as tmp:
         interventions.run_dir = lambda profile, *parts: Path(tmp).joinpath(*parts)  # results: never the real store
-        run.feature_cache = lambda: cache
+        interventions.trained.feature_cache = lambda: cache  # where interventions looks it up
         for name in models:
             for s in run.seeds_of(registry[name]):
                 before, t0 = cache.encoded, time.perf_counter()

@@ -125,7 +125,8 @@ def test_a_zip_in_an_nltk_data_folder_counts_and_fingerprints_as_its_folder(isol
     assert wordnet_files.fingerprint(as_folder)["sha256"] != one["sha256"]
 
 
-def _mirror(folder: Path, files: Path, *, version_of: str | None = None, bad_checksum: bool = False) -> str:
+def _mirror(folder: Path, files: Path, *, version_of: str | None = None, bad_checksum: bool = False,
+            unzip: str = "1") -> str:
     """A local NLTK data server: ``index.xml`` and ``wordnet.zip`` (from ``files``), as NLTK's downloader reads
     them; returns the index's file:// URL."""
     folder.mkdir(parents=True)
@@ -143,16 +144,18 @@ def _mirror(folder: Path, files: Path, *, version_of: str | None = None, bad_che
     (folder / "index.xml").write_text(
         '<?xml version="1.0"?>\n<nltk_data><packages>\n'
         f'<package id="wordnet" name="WordNet" url="{archive.as_uri()}" size="{len(blob)}" unzipped_size="{size}" '
-        f'checksum="{hashlib.md5(blob).hexdigest()}" sha256_checksum="{sha}" subdir="corpora" unzip="1" />\n'
+        f'checksum="{hashlib.md5(blob).hexdigest()}" sha256_checksum="{sha}" subdir="corpora" unzip="{unzip}" />\n'
         "</packages><collections></collections></nltk_data>\n", encoding="utf-8")
     return (folder / "index.xml").as_uri()
 
 
 @needs_debian
-def test_wordnet_is_fetched_with_nltks_downloader_from_a_local_mirror_before_any_chapter(isolated, monkeypatch):
+@pytest.mark.parametrize("unzip", ["1", "0"])  # NLTK's own index ships WordNet with unzip="0"
+def test_wordnet_is_fetched_with_nltks_downloader_from_a_local_mirror_before_any_chapter(isolated, monkeypatch, unzip):
     """The download path, on a file:// copy of NLTK's server: the check says it will be fetched, the fetch puts
-    it in the project's folder, and the synonyms and the provenance read it."""
-    url = _mirror(isolated / "mirror", DEBIAN)
+    it in the project's folder (a folder or the zip, as NLTK leaves it), and the synonyms and the provenance read
+    it, named for what it is."""
+    url = _mirror(isolated / "mirror", DEBIAN, unzip=unzip)
     monkeypatch.setenv(wordnet_files.URL_ENV, url)
     saved = list(nltk.data.path)
     values, sources = pipeline.plan("smoke", None, ["04"])
@@ -183,6 +186,22 @@ def test_a_fetched_wordnet_that_fails_its_checks_is_refused(isolated, monkeypatc
         wordnet_files.locate()
     assert ("sha256" in str(info.value).lower()) if problem == "checksum" else ("version 3.1" in str(info.value))
     assert "apt-get install wordnet-base" in str(info.value)
+    assert wordnet_files.find() is None  # nothing refused is kept for a later run to trust
+    assert not [p for p in (isolated / "cache" / "nltk_data").iterdir() if p.name.startswith(".download-")]
+
+
+def test_a_layout_of_another_dictionary_is_replaced_not_reused(isolated, monkeypatch):
+    first = _dictionary(isolated / "first")
+    second = _dictionary(isolated / "second")
+    (second / "noun.exc").write_text("second\n")
+    root = isolated / "nltk_data"
+    wordnet_files.build_layout(first, root, label="first")
+    wordnet_files.build_layout(second, root, label="second")
+    assert (root / "corpora" / "wordnet" / "noun.exc").read_text() == "second\n"
+    assert wordnet_files._read_note(root) == ("second", str(second.resolve()))
+    stamp = (root / "corpora" / "wordnet" / "lexnames").stat().st_mtime_ns
+    wordnet_files.build_layout(second, root, label="second")  # the same dictionary: reused
+    assert (root / "corpora" / "wordnet" / "lexnames").stat().st_mtime_ns == stamp
 
 
 # ------------------------------------------------------------------------------------------ the pipeline

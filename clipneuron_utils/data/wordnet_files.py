@@ -143,6 +143,24 @@ def _zip_is_complete(archive: Path) -> bool:
     return all(f"wordnet/{f}" in names for f in READ_FILES)
 
 
+#: beside ``corpora/wordnet`` (or ``wordnet.zip``) in the project's folder: what the files came from (a label for the
+#: book, then the dictionary folder or index URL), so a folder or a zip is named for what it is
+NOTE = "wordnet.SOURCE"
+
+
+def _write_note(root: Path, label: str, origin: str) -> None:
+    (root / "corpora" / NOTE).write_text(f"{label}\n{origin}\n", encoding="utf-8")
+
+
+def _read_note(root: Path) -> tuple[str, str]:
+    """(label, origin) of the WordNet in the project's folder; a layout built before the note existed is Debian's."""
+    note = root / "corpora" / NOTE
+    if note.is_file():
+        label, _, origin = note.read_text(encoding="utf-8").partition("\n")
+        return label.strip(), origin.strip()
+    return "Debian's wordnet-base package", str(DEBIAN_WORDNET_DIR)
+
+
 def missing_files(folder: Path) -> list[str]:
     """The files NLTK reads that a dictionary folder lacks (``lexnames`` is not required: we write it)."""
     return [f for f in REQUIRED_FILES if not (folder / f).is_file()]
@@ -189,9 +207,7 @@ def find() -> WordNetFiles | None:
             return found
     found = _in_nltk_root(ours, "clipneuron's data folder")
     if found is not None:
-        origin = (found.where / "SOURCE").read_text(encoding="utf-8").strip() if (found.where / "SOURCE").is_file() else ""
-        label = "NLTK's downloader" if origin.startswith("NLTK") else "Debian's wordnet-base package"
-        return WordNetFiles(found.kind, found.where, label, found.root)
+        return WordNetFiles(found.kind, found.where, _read_note(ours)[0], found.root)
     if DEBIAN_WORDNET_DIR.is_dir() and not missing_files(DEBIAN_WORDNET_DIR):
         return WordNetFiles("dictionary", DEBIAN_WORDNET_DIR, "Debian's wordnet-base package")
     return None
@@ -237,17 +253,19 @@ def install_hint() -> str:
     )
 
 
-def build_layout(dictionary: Path | None = None, root: Path | None = None) -> Path:
+def build_layout(dictionary: Path | None = None, root: Path | None = None,
+                 label: str = "Debian's wordnet-base package") -> Path:
     """Copy a dictionary folder (Debian's by default) into ``<root>/corpora/wordnet`` with a ``lexnames``
     file; return the ``nltk_data`` root.
 
-    Reuses a complete layout. Builds in a temporary sibling folder and renames it into place, so an
-    interrupted build never leaves a half layout that a later run would trust.
+    Reuses a complete layout of the same dictionary (another folder's is replaced). Builds in a temporary
+    sibling folder and renames it into place, so an interrupted build never leaves a half layout that a later
+    run would trust.
     """
     dictionary = Path(dictionary if dictionary is not None else DEBIAN_WORDNET_DIR)
     root = Path(root if root is not None else project_nltk_root())
     target = root / "corpora" / "wordnet"
-    if _layout_is_complete(target):
+    if _layout_is_complete(target) and _read_note(root)[1] == str(dictionary.resolve()):
         return root
     lacking = missing_files(dictionary)
     if lacking:
@@ -260,14 +278,14 @@ def build_layout(dictionary: Path | None = None, root: Path | None = None) -> Pa
             if src.is_file():
                 shutil.copyfile(src, tmp / src.name)
         (tmp / "lexnames").write_text(lexnames_text(), encoding="utf-8")
-        (tmp / "SOURCE").write_text("Debian WordNet 3.0 (wordnet-base, wordnet-sense-index)\n", encoding="utf-8")
-        if target.exists():  # an incomplete layout: replace it
+        if target.exists():  # an incomplete layout, or another dictionary's: replace it
             shutil.rmtree(target)
         try:
             os.rename(tmp, target)
         except OSError:  # another process won the race; keep theirs if it is usable
             if not _layout_is_complete(target):
                 raise
+        _write_note(root, label, str(dictionary.resolve()))
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -286,31 +304,38 @@ def download(root: Path | None = None, url: str | None = None) -> WordNetFiles:
 
     root = Path(root if root is not None else project_nltk_root())
     url = url or index_url()
-    root.mkdir(parents=True, exist_ok=True)
-    extra = [str(root)]
+    (root / "corpora").mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))  # checked here, then moved into place
+    extra = [str(staging)]
     if urlparse(url).scheme == "file":
         extra.append(str(Path(urlparse(url).path).parent))
     saved = list(nltk.data.path)
     nltk.data.path.extend(p for p in extra if p not in nltk.data.path)
     try:
-        ok = Downloader(server_index_url=url).download("wordnet", download_dir=str(root), quiet=True,
-                                                       raise_on_error=True)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes the how-to error
-        raise WordNetUnavailable(f"NLTK's downloader could not fetch WordNet from {url}: "
-                                 f"{type(exc).__name__}: {exc}\n" + install_hint()) from exc
+        try:
+            ok = Downloader(server_index_url=url).download("wordnet", download_dir=str(staging), quiet=True,
+                                                           raise_on_error=True)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the how-to error
+            raise WordNetUnavailable(f"NLTK's downloader could not fetch WordNet from {url}: "
+                                     f"{type(exc).__name__}: {exc}\n" + install_hint()) from exc
+        finally:
+            nltk.data.path[:] = saved
+        fetched = _in_nltk_root(staging, "NLTK's downloader")
+        if not ok or fetched is None:
+            raise WordNetUnavailable(f"NLTK's downloader reported {'success' if ok else 'failure'} but fetched no "
+                                     f"complete WordNet (every one of {', '.join(READ_FILES)}).\n" + install_hint())
+        got = version(fetched)
+        if got != VERSION:
+            raise WordNetUnavailable(f"the WordNet fetched from {url} is version {got}, not {VERSION}: the paper's "
+                                     f"encoding uses WordNet {VERSION}; it was not kept.\n" + install_hint())
+        target = root / "corpora" / fetched.where.name  # wordnet (a folder) or wordnet.zip, as NLTK left it
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(fetched.where, target)
+        _write_note(root, "NLTK's downloader", url)
     finally:
-        nltk.data.path[:] = saved
-    found = _in_nltk_root(root, "NLTK's downloader")
-    if not ok or found is None:
-        raise WordNetUnavailable(f"NLTK's downloader reported {'success' if ok else 'failure'} but {root} holds no "
-                                 f"complete WordNet (every one of {', '.join(READ_FILES)}).\n" + install_hint())
-    if found.where.is_dir():
-        (found.where / "SOURCE").write_text(f"NLTK's downloader, index {url}\n", encoding="utf-8")
-    got = version(found)
-    if got != VERSION:
-        raise WordNetUnavailable(f"the WordNet fetched from {url} is version {got}, not {VERSION}: the paper's "
-                                 f"encoding uses WordNet {VERSION}.\n" + install_hint())
-    return found
+        shutil.rmtree(staging, ignore_errors=True)
+    return WordNetFiles("nltk", target, "NLTK's downloader", root)
 
 
 def locate(*, fetch: bool = True) -> WordNetFiles:
@@ -318,7 +343,7 @@ def locate(*, fetch: bool = True) -> WordNetFiles:
     ``fetch``, where :func:`index_url` answers) downloaded; else :class:`WordNetUnavailable`."""
     found = find()
     if found is not None and found.kind == "dictionary":
-        root = build_layout(found.where, project_nltk_root())
+        root = build_layout(found.where, project_nltk_root(), label=found.source)
         return WordNetFiles("nltk", root / "corpora" / "wordnet", found.source, root)
     if found is not None:
         return found

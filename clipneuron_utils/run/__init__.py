@@ -43,7 +43,9 @@ def __getattr__(name: str):
     else:
         try:  # a submodule: run.regimes, run.pipeline, …
             value = importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError:
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":  # the submodule exists but something it imports is missing
+                raise
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     globals()[name] = value
     return value

@@ -38,8 +38,9 @@ What is projected, and from what (counted by :mod:`.workload`, measured by :mod:
 * **Chapter 99_differences**: retraining each encoder's primary model the other way (``measure_input_norm``), the
   comparison searches (lengths 1, ``compare_length`` and ``max_length``) and re-encoding every probe
   line (the unlabelled pairs included) for the labelled-only comparison.
-* **Chapters 01_data, 4, 6, 7, 9**: start-up and reading the data (measured rate), chapter 04_concepts's concept masks
-  (measured), and a small fixed cost each (:data:`FIXED_S`: estimated, not measured).
+* **Chapters 01_data, 04_concepts, 06_results, 07_qualitative_neurons, 08_firing_regime, 09_neuron_browser and
+  10_causal**: start-up and reading the data (measured rate), 04_concepts's concept masks (measured), and a small
+  fixed cost each (:data:`FIXED_S`: estimated, not measured).
 
 Every chapter also pays a kernel start (:data:`CHAPTER_START_S`, estimated). The device stages (encoding,
 training, scoring) are timed on the device the chapters would use (their ``device`` parameter; ``auto`` is

@@ -300,7 +300,8 @@ def _yaml_line(path: Path, key: str) -> str:
     return str(path)
 
 
-def _looks_like_path(weights: str) -> bool:
+def looks_like_path(weights: str) -> bool:
+    """Whether a ``clip_weights`` value names a checkpoint file rather than a pretrained tag."""
     return "/" in weights or "\\" in weights or weights.endswith((".pt", ".pth", ".bin", ".safetensors"))
 
 
@@ -314,10 +315,10 @@ def _check_clip_checkpoint(values: dict, in_run: dict[str, Parameter]) -> None:
     encoders = values.get("encoders", in_run["encoders"].default if "encoders" in in_run else ["clip"])
     if "clip" not in encoders:
         return
-    if sha and not _looks_like_path(weights):
+    if sha and not looks_like_path(weights):
         raise ParameterError(f"clip_sha256 checks a local checkpoint file, but clip_weights={weights!r} is not a "
                              "path: give the checkpoint with -p clip_weights=/path/to/ViT-B-32.pt, or drop clip_sha256")
-    if _looks_like_path(weights):
+    if looks_like_path(weights):
         path = Path(weights).expanduser()
         if not path.is_file():
             raise ParameterError(f"clip_weights {weights}: no such file ({path.resolve()}). Give the path of a local "

@@ -122,8 +122,11 @@ def _snli_split(split: str, data_dir: str, chapters: tuple[str, ...]) -> Item:
     names = " or ".join(p.name for p in snli.candidate_paths(split, where.path)[:2])
     looked = f"no {names} in {where.path.resolve()} (the data folder, from the {where.origin})"
     fix = (f"point the run at a folder holding snli_1.0_{split}.jsonl[.gz]: export {snli.DATA_ENV}=/path/to/snli "
-           f"(or -p data_dir=/path/to/snli), or download {snli.SNLI_URL} (md5 {snli.SNLI_ZIP_MD5}) and unzip it "
-           f"into {where.path.resolve()}")
+           "(or -p data_dir=/path/to/snli)")
+    if snli.split_in_archive(split):
+        fix += f", or download {snli.SNLI_URL} (md5 {snli.SNLI_ZIP_MD5}) and unzip it into {where.path.resolve()}"
+    else:
+        fix += f" (the official archive does not hold {split!r}: it is an extra split, shipped separately)"
     problem = snli.folder_problem(where, download=True)
     if problem:
         return Item(what, MISSING, problem, fix, chapters)
@@ -162,11 +165,11 @@ def _encoders(per_chapter: dict[str, dict]) -> list[Item]:
 
 def _clip(v: dict, chapters: tuple[str, ...]) -> Item:
     weights, model, sha = v.get("clip_weights", "openai"), v.get("clip_model", "ViT-B-32"), v.get("clip_sha256", "")
-    what = f"CLIP {model} weights {weights!r}" if not parameters._looks_like_path(weights) else f"CLIP {model} checkpoint"
+    what = f"CLIP {model} weights {weights!r}" if not parameters.looks_like_path(weights) else f"CLIP {model} checkpoint"
     if weights == "untrained":
         return Item(what, READY, "random init: an architecture-only control (labelled UNTRAINED); nothing to fetch",
                     chapters=chapters)
-    if parameters._looks_like_path(weights):
+    if parameters.looks_like_path(weights):
         path = Path(weights).expanduser()
         fix = ("give the path of an open_clip/OpenAI checkpoint of the clip_model architecture "
                "(-p clip_weights=/path/to/ViT-B-32.pt -p clip_sha256=<its SHA-256>), or -p clip_weights=openai "

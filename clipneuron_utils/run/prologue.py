@@ -25,8 +25,8 @@ class Book:
 
     ``search``: the latest search results of every model (random-network controls included), made from this
     chapter's pairs and the registered models; ``registry``: those models' registry entries (their seeds
-    checked when the chapter gives them); ``sweep``: the firing-regime sweep of the same results (None when
-    the search ran without one).
+    checked when the chapter gives them). The firing-regime sweep (:attr:`sweep`) is read when first asked
+    for, so a chapter that never reads it does not depend on it.
     """
 
     profile: str
@@ -34,8 +34,14 @@ class Book:
     seed: int
     search: pd.DataFrame
     registry: dict
-    sweep: pd.DataFrame | None = None
     _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def sweep(self) -> pd.DataFrame | None:
+        """The firing-regime sweep of the same search results, checked (None: the search ran without one)."""
+        if "sweep" not in self._cache:
+            self._cache["sweep"] = regimes.latest_regimes(self.profile, self.search)
+        return self._cache["sweep"]
 
     @property
     def search_params(self) -> dict:
@@ -133,10 +139,9 @@ def open_book(profile: str, data_source: str, train_splits, probe_split: str, da
     models = list(dict.fromkeys(search["encoder"]))
     wanted = None if seeds is None else {m: trained.training_seeds(seed, seeds, lstm_seeds, m, control_seeds)
                                          for m in models}
-    registry = trained.check_models(profile, pairs, models, seeds=wanted)
-    sweep = regimes.latest_regimes(profile, search)  # None: the search ran without a sweep
-    if need_sweep and sweep is None:
+    book = Book(profile, pairs, seed, search, trained.check_models(profile, pairs, models, seeds=wanted))
+    if need_sweep and book.sweep is None:
         raise RuntimeError("chapter 05_search ran with activation_alphas: [] (no firing-regime sweep): rerun it with "
                            f"e.g. -p 'activation_alphas=[0.2, 0.1, 0.05, 0.02]': {rerun_command(profile, ('05', '08'))}")
-    return Book(profile, pairs, seed, search, registry, sweep)
+    return book
 
