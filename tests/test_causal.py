@@ -1,4 +1,4 @@
-"""Chapter 10's causal tests: ablation hooks, the edit rules on the concept masks, the faithfulness test on a
+"""Chapter 10_causal's causal tests: ablation hooks, the edit rules on the concept masks, the faithfulness test on a
 planted unit, and the statistics and verdicts."""
 
 from __future__ import annotations

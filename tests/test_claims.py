@@ -609,7 +609,7 @@ def test_markdown_of_a_hand_built_card():
                           "note": "needs formulas of length 2"}])
     assert claims.markdown(card, sentences=["One.", "Two."]) == (
         "## The paper's claims in this build\n\nOne. Two.\n\n"
-        "The verdicts are computed in chapter 6 from this build's numbers (figures pooled over training seeds, "
+        "The verdicts are computed in chapter 06_results from this build's numbers (figures pooled over training seeds, "
         "95 % intervals with between-seed variance):\n\n"
         "| id | claim (section) | encoder | this build | against controls | verdict |\n|---|---|---|---|---|---|\n"
         "| A1 | IoU grows (§5.1) | clip | IoU gain +0.020 | a\\|b | **holds** |\n"

@@ -170,8 +170,8 @@ def test_a_chapter_rerun_alone_cannot_sit_beside_chapters_of_another_run(project
     pointer = "from clipneuron_utils import artifacts\nfrom clipneuron_utils import run\npointer = artifacts.run_dir(profile) / 'model.txt'\n"
     makes = pointer + "pointer.write_text(f'key{hidden}')\nrun.note_use('models', {'lstm': f'key{hidden}'})\n"
     reads = pointer + "run.note_use('models', {'lstm': pointer.read_text()})\n"
-    (notebooks / "01_first.py").write_text(chapter(makes, PARAMS + "hidden: int = 64  # units\n"))  # chapter 3's role
-    (notebooks / "02_second.py").write_text(chapter(reads))  # chapter 5's role: reads what the last run made
+    (notebooks / "01_first.py").write_text(chapter(makes, PARAMS + "hidden: int = 64  # units\n"))  # chapter 03_head_training's role
+    (notebooks / "02_second.py").write_text(chapter(reads))  # chapter 05_search's role: reads what the last run made
     pipeline.run("demo", output_dir=out)
     before = snapshot(out)
     with pytest.raises(pipeline.PipelineError, match=r"the chapters would mix two runs: 01_first used lstm model key32, "

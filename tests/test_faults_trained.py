@@ -65,10 +65,10 @@ def test_search_results_of_replaced_models_are_refused(runs_tmp, pairs):
     run.save_latest_search("t", results, {"vocab_size": 50}, models)
     assert len(run.latest_search("t", pairs)) == len(results)
     run.train_model("t", "lstm", pairs.train, pairs.probe, HeadConfig(hidden=6, **TINY))  # a later run, other params
-    with pytest.raises(run.StaleArtifactError, match=r"latest.pkl was searched on other lstm models .* rerun chapter 5: "
+    with pytest.raises(run.StaleArtifactError, match=r"latest.pkl was searched on other lstm models .* rerun chapter 05_search: "
                                                             r"python -m clipneuron_utils.run.pipeline --profile t --only 05"):
         run.latest_search("t", pairs)
-    with pytest.raises(run.StaleArtifactError, match="chapter 5 searched with vocab_size=50, this chapter has vocab_size=100"):
+    with pytest.raises(run.StaleArtifactError, match="chapter 05_search searched with vocab_size=50, this chapter has vocab_size=100"):
         run.check_search_vocab(run.latest_search("t"), 100)
 
 
@@ -77,11 +77,11 @@ def test_damaged_pointers_are_refused_with_the_command_that_remakes_them(runs_tm
     run.save_latest_search("t", run.firing_accuracy("t", pairs.probe, ["lstm"]), {}, {})
     registry = runs_tmp / "t" / "models" / "registry.json"
     registry.write_text(registry.read_text()[:40])
-    with pytest.raises(CorruptArtifactError, match=r"registry.json: truncated.* running chapter 3 again: .*--only 03"):
+    with pytest.raises(CorruptArtifactError, match=r"registry.json: truncated.* running chapter 03_head_training again: .*--only 03"):
         run.registry("t")
     latest = runs_tmp / "t" / "search" / "latest.pkl"
     flip(latest)
-    with pytest.raises(CorruptArtifactError, match=r"latest.pkl: SHA-256 differs.* running chapter 5 again: .*--only 05"):
+    with pytest.raises(CorruptArtifactError, match=r"latest.pkl: SHA-256 differs.* running chapter 05_search again: .*--only 05"):
         run.latest_search("t")
 
 

@@ -1,4 +1,4 @@
-"""Chapter 9, the neuron browser: its parameters follow chapter 7's, its place in the book, its cell tags,
+"""Chapter 09_neuron_browser, the neuron browser: its parameters follow chapter 07_qualitative_neurons's, its place in the book, its cell tags,
 and the page budget of its executed notebooks (fast: reads the sources and the executed notebooks only)."""
 
 from pathlib import Path
@@ -12,7 +12,7 @@ from clipneuron_utils.run import parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks" / "09_neuron_browser.py"
-#: what a page of the book may weigh (its HTML); the tables are most of chapter 9's
+#: what a page of the book may weigh (its HTML); the tables are most of chapter 09_neuron_browser's
 PAGE_BUDGET = 1_500_000
 
 

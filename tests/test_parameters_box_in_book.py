@@ -1,7 +1,7 @@
 """The built book shows the run that made it: a value given on the command line appears, in bold, in the
 chapter's "Parameters of this run" box, and a default does not.
 
-End to end, as a reader would rerun a chapter: chapter 1 of the smoke profile runs through the pipeline
+End to end, as a reader would rerun a chapter: chapter 01_data of the smoke profile runs through the pipeline
 with ``-p seed=7`` (not the smoke profile's seed), the smoke book is built from it and the other chapters'
 reference copies, and the box is read from the built HTML (about 35 s).
 """

@@ -258,7 +258,7 @@ def test_a_split_in_the_archive_is_fetched_when_the_archive_answers(isolated, mo
     items = {i.what: i.state for i in prerequisites.check(values, sources)}
     # dev and test are in the official archive; the 1 % train sample is not, whatever answers
     assert items == {"SNLI split 'train_0.01'": "missing", "SNLI split 'test'": "will be fetched",
-                     "SNLI split 'dev'": "will be fetched"}  # chapter 1 writes no cache worth a disk check
+                     "SNLI split 'dev'": "will be fetched"}  # chapter 01_data writes no cache worth a disk check
 
 
 def test_check_exits_0_when_ready_and_1_when_something_is_missing(isolated, monkeypatch, capsys):

@@ -185,11 +185,11 @@ def test_a_card_names_the_units_formula_at_the_paper_matched_regime():
     acts = np.arange(12, dtype=float).reshape(4, 3)
     card = cards.neuron_card("e", 1, results, acts, probe, np.zeros(4, int), concepts, np.ones((3, 3)),
                              regime=matched, regime_label="top 5 %")
-    assert ("At the paper-matched firing regime (it fires on its top 5 % of probe pairs, chapter 8): "
+    assert ("At the paper-matched firing regime (it fires on its top 5 % of probe pairs, chapter 08_firing_regime): "
             "`hyp:tok:w1`, IoU 0.200, +0.100 over its matched null.") in card.header()
     unexplained = cards.neuron_card("e", 2, results, acts, probe, np.zeros(4, int), concepts, np.ones((3, 3)),
                                     regime=matched, regime_label="top 5 %")
-    assert unexplained.header().endswith("chapter 8): unexplained.")
+    assert unexplained.header().endswith("chapter 08_firing_regime): unexplained.")
     assert "paper-matched" not in cards.neuron_card("e", 1, results, acts, probe, np.zeros(4, int), concepts,
                                                     np.ones((3, 3))).header()
 
@@ -197,12 +197,12 @@ def test_a_card_names_the_units_formula_at_the_paper_matched_regime():
 def test_a_sweep_of_other_search_results_is_refused(runs_tmp):
     results = pd.DataFrame({"encoder": ["e"], "encoding": ["standard"], "neuron": [0], "seed": [0]})
     run.save_latest_search("t", results, {"activation_alphas": [0.1]}, {})
-    with pytest.raises(FileNotFoundError, match=r"regimes.pkl is missing: chapter 5 stopped before .* --only 05"):
+    with pytest.raises(FileNotFoundError, match=r"regimes.pkl is missing: chapter 05_search stopped before .* --only 05"):
         regimes.latest_regimes("t")
     regimes.save_regimes("t", results.assign(alpha=0.1), {"activation_alphas": [0.1]})
     assert len(regimes.latest_regimes("t")) == 1
-    run.save_latest_search("t", results.assign(neuron=1), {"activation_alphas": [0.1]}, {})  # chapter 5 again
-    with pytest.raises(run.StaleArtifactError, match="other search results than chapter 5's latest"):
+    run.save_latest_search("t", results.assign(neuron=1), {"activation_alphas": [0.1]}, {})  # chapter 05_search again
+    with pytest.raises(run.StaleArtifactError, match="other search results than chapter 05_search's latest"):
         regimes.latest_regimes("t")
     run.save_latest_search("t", results, {"activation_alphas": []}, {})  # no sweep: nothing to read
     assert regimes.latest_regimes("t") is None and regimes.matched_primary("t", run.latest_search("t")) == (None, "")
