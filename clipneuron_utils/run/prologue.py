@@ -87,7 +87,9 @@ class Book:
         """Each model's hidden-to-output weights: ``(model, seed) → (hidden, 3)`` array."""
         from ..models.heads import output_weights
 
-        return {key: output_weights(model) for key, model in self.trained.items()}
+        if "weights" not in self._cache:
+            self._cache["weights"] = {key: output_weights(model) for key, model in self.trained.items()}
+        return self._cache["weights"]
 
     @property
     def probe_accuracy(self) -> pd.DataFrame:
