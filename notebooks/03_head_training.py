@@ -50,7 +50,8 @@ seeds: int = 3  # models trained per encoder, with training seeds seed, seed + 1
 lstm_seeds: int = 0  # models trained for the LSTM (0: seeds); it trains end to end, the slow part of a run
 encoders: list = ["clip", "lstm", "minilm"]  # encoders to train heads for: clip, lstm, minilm
 controls: list = ["clip-untrained", "lstm-untrained", "clip-shuffled", "lstm-shuffled", "minilm-shuffled"]  # random-network controls: <encoder>-untrained (random weights, frozen) and <encoder>-shuffled (shuffled training labels)
-control_seeds: int = 1  # models per control (0: as many as its encoder)
+control_seeds: int = 0  # models per control (0: as many as its encoder)
+lstm_shuffled_seeds: int = 1  # models of the shuffled-label LSTM control, which trains end to end (0: as control_seeds gives)
 clip_model: str = "ViT-B-32"  # open_clip architecture of the CLIP text tower
 clip_weights: str = "openai"  # "openai" (open_clip download), another open_clip tag, a checkpoint path, or "untrained"
 clip_sha256: str = ""  # expected SHA-256 of a local checkpoint file (checked before loading)
@@ -107,7 +108,7 @@ models, outputs = {}, {}
 for name in encoders + controls:
     models[name], outputs[name] = run.train_model(
         profile, name, pairs.train, pairs.probe, config,
-        seeds=run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds),
+        seeds=run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds, lstm_shuffled_seeds),
         clip_model=clip_model, clip_weights=clip_weights, clip_sha256=clip_sha256, device=device)
 
 # %% [markdown]

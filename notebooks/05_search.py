@@ -59,7 +59,8 @@ seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as ch
 lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 03_head_training trained them
 encoders: list = ["clip", "lstm", "minilm"]  # trained models (chapter 03_head_training) whose neurons are explained
 controls: list = ["clip-untrained", "lstm-untrained", "clip-shuffled", "lstm-shuffled", "minilm-shuffled"]  # random-network controls (chapter 03_head_training) explained the same way: <encoder>-untrained (random weights, frozen) and <encoder>-shuffled (shuffled training labels)
-control_seeds: int = 1  # models per control, as chapter 03_head_training trained them (0: as many as its encoder)
+control_seeds: int = 0  # models per control, as chapter 03_head_training trained them (0: as many as its encoder)
+lstm_shuffled_seeds: int = 1  # models of the shuffled-label LSTM control, which trains end to end (0: as control_seeds gives), as chapter 03_head_training trained them
 encodings: list = ["standard", "wordnet"]  # concept encodings: "standard" and/or "wordnet"
 vocab_size: int = 2000  # token concepts per side: the most frequent probe tokens
 wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
@@ -110,7 +111,7 @@ pairs = corpus.load_pairs(data_source, train_splits, probe_split, data_dir or No
 # firing-regime sweep.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-seed_lists = {name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds) for name in encoders + controls}
+seed_lists = {name: run.training_seeds(seed, seeds, lstm_seeds, name, control_seeds, lstm_shuffled_seeds) for name in encoders + controls}
 models = run.check_models(profile, pairs, encoders + controls, seeds=seed_lists)  # trained by chapter 03_head_training on these very pairs
 concept_sets = {e: run.probe_concepts(profile, pairs.probe, vocab_size, e, wordnet_mode) for e in encodings}
 masks = {(name, s): threshold_activations(run.probe_outputs(profile, name, pairs.probe, seed=s)["activations"],

@@ -52,8 +52,10 @@ n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source onl
 seed: int = 0  # seed of everything random (the bootstrap too); the primary models' training seed
 seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 03_head_training trained them
 lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 03_head_training trained them
-control_seeds: int = 1  # models per random-network control (0: as many as its encoder), as chapter 03_head_training trained them
+control_seeds: int = 0  # models per random-network control (0: as many as its encoder), as chapter 03_head_training trained them
+lstm_shuffled_seeds: int = 1  # models of the shuffled-label LSTM control, which trains end to end (0: as control_seeds gives), as chapter 03_head_training trained them
 adversarial_pair: list = ["The boys said hello to the girls.", "The girls said hello."]  # the paper's adversarial [premise, hypothesis] (claim A11)
+description: str = "(pre:tok:man AND NOT hyp:tok:man)"  # the paper's description of unit 870: claim A11 scores the unit that best matches it
 plot_lengths: list = [1, 2]  # formula lengths shown in the accuracy-vs-IoU figure (the paper's: 1 and 2)
 alpha: float = 0.05  # significance level of the correlation tests (on Holm-adjusted p-values)
 bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
@@ -69,12 +71,14 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils import run
-from clipneuron_utils.render import null_plots, plots, provenance, tables
+from clipneuron_utils.explain import formulas
+from clipneuron_utils.render import null_plots, plots, provenance, scorecard as headline, tables
 from clipneuron_utils.render.numbers import format_ci, format_estimate, format_p
-from clipneuron_utils.stats import claims, compositionality, contribution, effects, reported
+from clipneuron_utils.stats import claims, compositionality, contribution, effects, reported, scorecard
 
 book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
-                     seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds)
+                     seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds,
+                     lstm_shuffled_seeds=lstm_shuffled_seeds)
 pairs, everything, registry, search_params = book.pairs, book.search, book.registry, book.search_params
 results = run.without_controls(everything)
 models, encoders, controls = book.models, book.encoders, book.controls
@@ -116,10 +120,15 @@ gains = effects.length_gain(scored, from_length=1, to_length=2, **boot) if top >
 wordnet = effects.encoding_effect(scored, **boot) if {"standard", "wordnet"} <= set(encodings) else None
 confound = effects.firing_confound(scored[scored["max_length"].isin([1, 2])], **boot)
 units = claims.unit_patterns(scored_all, book.weights)
-card = claims.scorecard(scored_all, registry=registry, encoders=encoders, accuracy=book.probe_accuracy, units=units,
-                        adversarial=book.predictions(adversarial_pair), alpha=alpha, seed=seed)
-found = claims.findings(card, summary, encoders)
-provenance.record_scorecard(profile, claims.markdown(card, sentences=found))
+described = formulas.evaluate(description, book.concepts(search_params["vocab_size"], "standard",
+                                                         search_params.get("wordnet_mode", "exact")))
+card = scorecard.scorecard(scored_all, registry=registry, encoders=encoders, accuracy=book.probe_accuracy, units=units,
+                           pushes=book.pushes(adversarial_pair, described), alpha=alpha, seed=seed)
+untrained_clip = claims.untrained_clip(registry)
+rested_on = {e: len(book.seeds(e)) for e in encoders}
+found = headline.box({"> 0": card}, encoders, untrained_clip, rested_on) + [headline.null_reach(summary, encoders)]
+provenance.record_scorecard(profile, headline.markdown({"> 0": card}, encoders, untrained_clip=untrained_clip,
+                                                       seeds=rested_on))
 
 # %% [markdown]
 # What the chapter shows, in the scorecard's own sentences.
@@ -134,27 +143,37 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {f}
 # the random-network controls, and the verdict (type an encoder, a claim or a verdict in the search box
 # to filter). Figures are pooled over training seeds: the estimate, its 95 % interval (random-effects,
 # between-seed variance included; "1 seed": the within-model interval only) and the number of seeds.
-# "(shows it)" marks a random-network control that passes the same rule.
+# "MDE (minimum)" is the smallest effect the test detects with 80 % power at its own standard error, beside
+# the stated minimum effect. "(shows it)" marks a random-network control that passes the claim's own
+# two-stage rule; † marks a fragile verdict, which leaving out one or two seeds changes.
 
 # %% tags=["hide-input", "full-width"]
-shown_card = card.drop(columns=["before", "after", "random"]).assign(
-    claim=lambda f: f["id"] + " " + f["claim"] + " (" + f["section"] + "). The paper: " + f["paper says"]
-).drop(columns=["id", "section", "paper says"])
-tables.interactive(shown_card, page_length=12, caption="The paper's claims against this build and its controls",
+tables.interactive(headline.full_table(card), page_length=12, caption="The paper's claims against this build and its controls",
                    wrap_width=("6em", "14em"), min_widths={"claim": "14em"})
 
 # %% [markdown]
 # ### The rules
 #
-# Every verdict follows from these rules (`clipneuron_utils.stats.claims`): *holds* needs the stated
-# direction (the 95 % interval excludes 0), at least the minimum effect, and the same of the controlled
-# figure; a random-network control that passes the same rule turns it into *holds, as in a random
-# network*. Significant but below the minimum is *too small to matter*; an interval that holds both no
-# effect and the minimum effect is *inconclusive*. A claim of no effect passes when the 90 % interval
-# lies inside ±margin (two one-sided tests at 5 %).
+# Every verdict follows from these rules (`clipneuron_utils.stats.verdicts`):
+#
+# - *holds* needs the stated direction (the 95 % interval excludes 0), at least the minimum effect, and
+#   the same of the controlled figure. A random-network control that passes the same two stages on the
+#   same seeds turns it into *holds, as in a random network*.
+# - A controlled figure whose interval holds both 0 and the minimum gives *holds; the controlled figure is
+#   inconclusive*; *holds only before controls* needs the controlled interval to exclude the minimum.
+# - Significant but below the minimum is *too small to matter*; an interval that holds both no effect and
+#   the minimum effect is *inconclusive*, and *inconclusive: the test cannot detect the minimum effect*
+#   where the test's minimum detectable effect (80 % power) exceeds the minimum. *Does not hold* needs the
+#   interval to exclude the minimum with a test that could have detected it, or the opposite direction.
+# - A claim of no effect passes when the 90 % interval lies inside ±margin (two one-sided tests at 5 %);
+#   A3's literal reading (not significant) is shown beside its strict one.
+# - A manipulation that changed fewer than 1 % of the units (the WordNet encoding where no formula names a
+#   word) is *not testable*.
+# - A verdict is *fragile* (†) when any subset of the seeds that leaves out one or two of them, keeping
+#   two at least, gives another verdict.
 
 # %% tags=["hide-input", "full-width"]
-tables.interactive(claims.rules_table(), page_length=12, caption="Minimum effects, margins and controls",
+tables.interactive(scorecard.rules_table(), page_length=13, caption="Minimum effects, margins and controls",
                    wrap_width=("8em", "24em"))
 
 # %% [markdown]

@@ -65,7 +65,7 @@ encoders = list(dict.fromkeys(results["encoder"]))
 alpha = book.search_params.get("activation_alpha", 0.0)
 
 # %% [markdown]
-# The cards' concepts, each encoder's primary model and its probe outputs, the paper-matched regime's rows, and
+# The cards' concepts, each encoder's primary model and its probe outputs, the regime nearest the paper's IoU's rows, and
 # the description formula's units.
 
 # %% tags=["nbval-ignore-output", "remove-output"]

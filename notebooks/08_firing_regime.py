@@ -22,10 +22,12 @@
 #
 # So {doc}`05_search` searched every model again with each unit firing on exactly its top ⌈α·N⌉ probe pairs, for
 # each α of its `activation_alphas` (ties broken by probe order; a pair at ≤ 0 never fires), each against
-# its own matched null. This chapter shows, per regime, what fires, what the formulas name, how far they
-# beat the null, and the verdicts of the paper's claims ({doc}`06_results`'s rules, run again per regime). The
-# α whose mean length-1 IoU is closest to the paper's 0.19 is called the **paper-matched regime**; the
-# book's first page shows its verdicts beside those at > 0.
+# its own matched null. This chapter shows, per threshold, what fires, what the formulas name, how far they
+# beat the null, and the verdicts of the paper's claims ({doc}`06_results`'s rules, run again per threshold).
+#
+# The paper says its units fire "past some threshold (0 in this example)" (its Figure 3): the threshold is
+# not given, so no single one is the paper's. A claim is **robust** when its verdict is the same at every
+# threshold; otherwise the book says at which thresholds it holds. The first page shows that reading.
 #
 # *Top of the range against bulk* ({cite}`goh2021multimodal`): a unit's strongest activations may encode
 # something other than its bulk. The last section compares each unit's formula at the sparsest α with its
@@ -42,11 +44,12 @@ n_synthetic_probe: int = 300  # synthetic probe pairs (synthetic data source onl
 seed: int = 0  # seed of everything random (the bootstrap too); the primary models' training seed
 seeds: int = 3  # models per encoder (training seeds seed, seed + 1, …), as chapter 03_head_training trained them
 lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 03_head_training trained them
-control_seeds: int = 1  # models per random-network control (0: as many as its encoder), as chapter 03_head_training trained them
+control_seeds: int = 0  # models per random-network control (0: as many as its encoder), as chapter 03_head_training trained them
+lstm_shuffled_seeds: int = 1  # models of the shuffled-label LSTM control, which trains end to end (0: as control_seeds gives), as chapter 03_head_training trained them
 vocab_size: int = 2000  # token concepts per side (as in chapters 04_concepts–05_search)
 wordnet_mode: str = "exact"  # WordNet synonyms: "exact" (the word is a lemma of the synset; stop words never expanded) or "all_senses" (NLTK's lookup with morphy, the naive encoding)
 adversarial_pair: list = ["The boys said hello to the girls.", "The girls said hello."]  # the paper's adversarial [premise, hypothesis] (claim A11)
-description: str = "(pre:tok:man AND NOT hyp:tok:man)"  # the unit-870 description chapter 07_qualitative_neurons looks for, looked for here at each regime
+description: str = "(pre:tok:man AND NOT hyp:tok:man)"  # the unit-870 description chapter 07_qualitative_neurons looks for, looked for here at each regime (and scored by claim A11)
 alpha: float = 0.05  # significance level of the correlation tests (on Holm-adjusted p-values)
 bootstrap_resamples: int = 2000  # resamples of the 95 % bootstrap intervals
 n_examples: int = 4  # units per model shown where their top and bulk formulas differ
@@ -62,13 +65,13 @@ from IPython.display import Markdown, display
 from clipneuron_utils import run
 from clipneuron_utils.explain import formulas, probe, regime
 from clipneuron_utils.explain.search import threshold_activations
-from clipneuron_utils.render import provenance, regime_plots, tables
+from clipneuron_utils.render import provenance, regime_plots, scorecard as headline, tables
 from clipneuron_utils.render.numbers import format_estimate
 from clipneuron_utils.run import regimes
-from clipneuron_utils.stats import claims, contribution, effects, reported
+from clipneuron_utils.stats import claims, contribution, effects, reported, scorecard, verdicts
 
 book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
-                     seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds,
+                     seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds, lstm_shuffled_seeds=lstm_shuffled_seeds,
                      vocab_size=vocab_size, wordnet_mode=wordnet_mode, need_sweep=True)
 pairs, everything, swept, registry = book.pairs, book.search, book.sweep, book.registry
 search_params, sweep_params = book.search_params, book.sweep_params
@@ -94,20 +97,22 @@ outputs = {(m, s): run.probe_outputs(profile, m, pairs.probe, seed=s)["activatio
            for m in encoders for s in book.seeds(m)}
 rates = regime.firing_rates({key: threshold_activations(acts) for key, acts in outputs.items()})
 concepts = book.concepts(vocab_size, "standard", wordnet_mode)
-weights, probe_accuracy, adversarial = book.weights, book.probe_accuracy, book.predictions(adversarial_pair)
+described = formulas.evaluate(description, concepts)
+weights, probe_accuracy = book.weights, book.probe_accuracy
 summaries, cards, patterns = {}, {}, {}
 for a, frame in scored.items():
     trained_rows = run.without_controls(frame)
     summaries[a] = effects.iou_summary(trained_rows, **boot).assign(regime=labels[a])
     patterns[a] = claims.unit_patterns(frame, weights)
-    cards[a] = claims.scorecard(frame, registry=registry, encoders=encoders, accuracy=probe_accuracy,
-                                units=patterns[a], adversarial=adversarial, alpha=alpha, seed=seed)
-matched = regimes.paper_matched(swept)
+    cards[a] = scorecard.scorecard(frame, registry=registry, encoders=encoders, accuracy=probe_accuracy,
+                                   units=patterns[a], pushes=book.pushes(adversarial_pair, described, a), alpha=alpha,
+                                   seed=seed)
+matched = regimes.paper_matched(swept)  # the α whose mean IoU is nearest the paper's: nearly the α nearest 0.19
 summary = pd.concat(summaries.values(), ignore_index=True)
 
 # %% [markdown]
-# The two regimes side by side for the first page: each claim's verdict at > 0 and at the paper-matched regime,
-# the formula kinds' shares, and how much of the real length-1 IoU the null reaches.
+# The verdicts at every threshold for the first page: the computed box, the matrix of claim × encoder, and the
+# reason raw IoU at a top-α threshold says little by itself.
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 def l1(a, measure="iou", encoding="standard"):
@@ -117,42 +122,58 @@ def l1(a, measure="iou", encoding="standard"):
     return dict(zip(rows["encoder"], rows["mean"]))
 
 
-side = cards[0.0][["id", "claim", "section", "encoder", "this build", "verdict"]].merge(
-    cards[matched][["id", "encoder", "this build", "verdict"]], on=["id", "encoder"], suffixes=(" (> 0)", " (matched)"))
+base = regime.concept_base_rates(concepts)
+universal = regime.near_universal_iou(base, alphas)
 shares = pd.concat([regime.kind_shares(run.without_controls(frame)[lambda f: (f.max_length == 1)
                                                                     & (f.encoding == "standard")], by=("encoder",))
                     .assign(regime=labels[a]) for a, frame in by_regime.items()], ignore_index=True)
-null_share = {a: {e: l1(a, "null_mean_iou")[e] / v for e, v in l1(a).items() if v > 0} for a in (0.0, matched)}
-provenance.record_regimes(profile, claims.regime_markdown(
-    side, matched_label=labels[matched], l1_iou=l1(matched), paper_l1=reported.PAPER_MEAN_IOU_CLIP[1],
-    firing=tuple(rates["rate"].quantile([0.05, 0.95])), null_share=null_share[0.0], null_share_matched=null_share[matched]))
+untrained_clip = claims.untrained_clip(registry)
+rested_on = {e: len(book.seeds(e)) for e in encoders}
+by_label = {labels[a]: cards[a] for a in labels}
+top_concept = universal.iloc[0] if len(universal) else None
+iou_note = ("" if top_concept is None else
+            f"Raw IoU at a top-α threshold is mostly α: `{top_concept['concept']}` holds on {top_concept['base_rate']:.1%} of "
+            "probe pairs, so any mask firing on a share α gets about α from it ("
+            + ", ".join(f"{r.iou:.3f} at {labels[r.alpha]}" for r in universal.itertuples())
+            + f"); the paper's mean IoU of {reported.PAPER_MEAN_IOU_CLIP[1]} is what a unit firing on about "
+            f"{reported.PAPER_MEAN_IOU_CLIP[1]:.0%} of pairs gets from such a concept, whatever it encodes. The excess "
+            "IoU over the matched null, not raw IoU, carries the verdicts.")
+provenance.record_regimes(profile, headline.markdown(
+    by_label, encoders, untrained_clip=untrained_clip, seeds=rested_on,
+    notes=[iou_note, "The full tables: {doc}`06_results` (at > 0, with every figure, control and minimum "
+           "detectable effect) and {doc}`08_firing_regime` (every threshold)."]))
 
 # %% [markdown]
-# What the chapter shows, computed: the paper-matched regime, its IoU against the null's, and the verdicts that
-# change.
+# What the chapter shows, computed: the verdicts in brief, and how far raw IoU is from the null at each threshold.
 
 # %% tags=["hide-input"]
 l1_zero, l1_matched = l1(0.0), l1(matched)
 null_zero, null_matched = l1(0.0, "null_mean_iou"), l1(matched, "null_mean_iou")
-token_share = lambda a: shares[shares.regime == labels[a]].set_index("encoder")["token"]
-changed = side[side["verdict (> 0)"] != side["verdict (matched)"]]
-lines = [
-    f"The paper-matched regime is **{labels[matched]}** (α = {matched:g}): there the trained models' mean length-1 IoU "
-    f"({', '.join(f'{e} {v:.3f}' for e, v in l1_matched.items())}) is closest to the paper's {reported.PAPER_MEAN_IOU_CLIP[1]}.",
+lines = headline.box(by_label, encoders, untrained_clip, rested_on) + [
     "Random masks with the same firing counts reach "
     + ", ".join(f"{e} {null_zero[e] / l1_zero[e]:.0%}" for e in l1_zero if l1_zero[e] > 0)
-    + f" of the real mean length-1 IoU at > 0, and "
+    + " of the real mean length-1 IoU at > 0, and "
     + ", ".join(f"{e} {null_matched[e] / l1_matched[e]:.0%}" for e in l1_matched if l1_matched[e] > 0)
-    + f" at {labels[matched]}.",
-    "Best single concepts that are a word: "
-    + ", ".join(f"{e} {token_share(0.0).get(e, 0):.0%} at > 0, {token_share(matched).get(e, 0):.0%} at {labels[matched]}"
-                for e in encoders) + ".",
-    f"{len(changed)} of {len(side)} claim × encoder verdicts differ between > 0 and {labels[matched]}"
-    + (": " + "; ".join(f"{r['id']} {r['encoder']} ({r['verdict (> 0)']} → {r['verdict (matched)']})"
-                        for _, r in changed.iterrows()) if len(changed) else "")
-    + ".",
-]
-display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {x}" for x in lines) + "\n:::"))
+    + f" at {labels[matched]}, the threshold whose mean IoU is nearest the paper's {reported.PAPER_MEAN_IOU_CLIP[1]}.",
+    iou_note]
+display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {x}" for x in lines if x) + "\n:::"))
+
+# %% [markdown]
+# ## Raw IoU at a top-α threshold is mostly α
+#
+# A concept that holds on nearly every pair (the full stop that ends almost every hypothesis) overlaps any
+# mask that fires on a share α of the pairs on about α of its pairs, so its IoU with that mask is about α,
+# whatever the mask encodes. Below, per α: the trained units' mean length-1 IoU, the matched null's (random
+# masks, searched the same way) and that commonest concept's IoU with any mask of that share, with the
+# paper's mean IoU as a grey rule.
+
+# %% tags=["hide-input"]
+against_alpha = pd.concat([
+    pd.DataFrame([{"alpha": a, "encoder": e, "what": what, "iou": l1(a, measure).get(e)} for a in alphas for e in encoders
+                  for what, measure in (("the units' formulas", "iou"), ("the matched null", "null_mean_iou"))]),
+    universal.assign(encoder="any mask", what=lambda f: "the commonest concept")[["alpha", "encoder", "what", "iou"]]],
+    ignore_index=True).dropna()
+regime_plots.iou_against_alpha(against_alpha, reported.PAPER_MEAN_IOU_CLIP[1])
 
 # %% [markdown]
 # ## What fires at > 0
@@ -177,7 +198,6 @@ tables.compact(rates.groupby("encoder", sort=False)["rate"].describe(percentiles
 # the sweep as dashed lines:
 
 # %% tags=["hide-input"]
-base = regime.concept_base_rates(concepts)
 regime_plots.base_rates(base, alphas)
 
 # %% [markdown]
@@ -237,15 +257,16 @@ tables.compact(pd.DataFrame([
 # %% tags=["hide-input", "full-width"]
 wide = cards[0.0][["id", "claim", "encoder"]].copy()
 for a in labels:
-    wide[labels[a] + (" (paper-matched)" if a == matched else "")] = cards[a]["verdict"].to_numpy()
-tables.interactive(wide, page_length=12, caption="Verdicts of the paper's claims per firing regime",
+    wide[labels[a]] = [v + (f" {headline.FRAGILE}" if st is False else "") for v, st in zip(cards[a]["verdict"], cards[a]["stable"])]
+wide["across thresholds"] = [verdicts.robustness({labels[a]: cards[a]["verdict"].iloc[i] for a in labels}) for i in range(len(wide))]
+tables.interactive(wide, page_length=13, caption="Verdicts of the paper's claims per firing threshold († fragile)",
                    wrap_width=("6em", "14em"))
 
 # %% [markdown]
 # How many claims get each verdict in each regime.
 
 # %% tags=["hide-input"]
-tally = pd.DataFrame({labels[a]: claims.counts(card) for a, card in cards.items()})
+tally = pd.DataFrame({labels[a]: verdicts.counts(card) for a, card in cards.items()})
 tables.compact(tally[tally.sum(axis=1) > 0].rename_axis("verdict").reset_index())
 
 # %% [markdown]

@@ -28,7 +28,7 @@ card_encoding: str = "standard"  # concept encoding of chapter 07_qualitative_ne
 n_extremes: int = 1  # cards per model chapter 07_qualitative_neurons shows for its most and for its least explainable units (the units linked to a card)
 
 # %% [markdown]
-# The set-up: the primary models' results, their output weights, the cards' units and the paper-matched rows, in
+# The set-up: the primary models' results, their output weights, the cards' units and the rows at the α nearest the paper's IoU, in
 # one table per model.
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
@@ -88,7 +88,7 @@ display(Markdown(" ".join(lines)))
 # on the probe pairs where the unit fires, and the class of its largest output weight ("(all < 0)":
 # every weight is negative, so firing pushes against every class, least against this one). *fires on*
 # counts the probe pairs on which the unit is active. The last formula, IoU and excess IoU are the unit's at the
-# *paper-matched firing regime* of {doc}`08_firing_regime`, where each unit fires on the same top share of probe pairs
+# *firing regime nearest the paper's IoU* of {doc}`08_firing_regime`, where each unit fires on the same top share of probe pairs
 # (named in the column). Numbers have 3 significant digits.
 #
 # The tables sort (click the arrows of a column header), page, and filter: the search box keeps the rows

@@ -86,6 +86,18 @@ def concept_base_rates(concepts) -> pd.DataFrame:
                          "base_rate": counts / n})
 
 
+def near_universal_iou(base: pd.DataFrame, alphas) -> pd.DataFrame:
+    """Why raw IoU at a top-α threshold is mostly α: the IoU that the commonest concept (base rate b, e.g. a
+    tag of almost every hypothesis) gets with any mask firing on a share α of the pairs, independent of
+    it: E|M ∩ C| / E|M ∪ C| = αb / (α + b − αb), ≈ α when b ≈ 1. ``base``: :func:`concept_base_rates`.
+    Columns: ``alpha, concept, base_rate, iou``."""
+    top = base.sort_values(["base_rate", "concept"], ascending=[False, True]).iloc[0]
+    b = float(top["base_rate"])
+    rows = [{"alpha": float(a), "concept": top["concept"], "base_rate": b,
+             "iou": float(a) * b / (float(a) + b - float(a) * b) if float(a) + b > 0 else 0.0} for a in alphas]
+    return pd.DataFrame(rows, columns=["alpha", "concept", "base_rate", "iou"])
+
+
 def firing_rates(masks_by_model: dict) -> pd.DataFrame:
     """``{(encoder, seed): pairs × units boolean mask}`` → one row per unit: encoder, seed, neuron, rate."""
     frames = [pd.DataFrame({"encoder": name, "seed": seed, "neuron": np.arange(m.shape[1]),

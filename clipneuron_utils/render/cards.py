@@ -28,7 +28,7 @@ class NeuronCard:
     top: pd.DataFrame  # top-activating pairs
     conditional: pd.DataFrame | None  # per activation bin × concept (None when unexplained)
     spectrum: pd.DataFrame
-    regime_row: pd.Series | None = None  # the unit's search result at the paper-matched firing regime
+    regime_row: pd.Series | None = None  # the unit's search result at the firing regime nearest the paper's IoU
     regime_label: str = ""
 
     @property
@@ -55,7 +55,7 @@ class NeuronCard:
         regime = ""
         if self.regime_row is not None:
             g = self.regime_row
-            regime = (f" At the paper-matched firing regime (it fires on its {self.regime_label} of probe pairs, "
+            regime = (f" At the firing regime nearest the paper's IoU (it fires on its {self.regime_label} of probe pairs, "
                       f"chapter 08_firing_regime): " + (f"`{g['formula']}`, IoU {g['iou']:.3f}, {g['excess_iou']:+.3f} over its "
                                          f"matched null." if bool(g["explained"]) else "unexplained."))
         return f"### {self.title} ({self.encoding} concepts, length ≤ {int(r['max_length'])})\n\n{what}. {vote}{regime}"
@@ -80,7 +80,7 @@ def neuron_card(encoder: str, neuron: int, results: pd.DataFrame, acts: np.ndarr
                 max_length: int | None = None, top_k: int = 8, bin_width_sd: float = 0.5,
                 regime: pd.DataFrame | None = None, regime_label: str = "") -> NeuronCard:
     """Build the card of ``neuron`` from the search ``results`` (one encoder, all encodings/lengths);
-    ``regime``: the same model's rows at the paper-matched firing regime, named ``regime_label``."""
+    ``regime``: the same model's rows at the firing regime nearest the paper's IoU, named ``regime_label``."""
     rows = results[(results["encoder"] == encoder) & (results["encoding"] == encoding) & (results["neuron"] == neuron)]
     if rows.empty:
         raise ValueError(f"no search result for {encoder} unit {neuron} with the {encoding} encoding")

@@ -9,9 +9,9 @@ Warnings (an untrained CLIP, the 1% train sample, synthetic data) become a visib
 
 Chapter 06_results records the scorecard of the paper's claims the same way (:func:`record_scorecard`, under the
 reserved key ``_scorecard``); the pipeline renders it into ``_scorecard.md``, which the first page includes.
-Chapter 08_firing_regime records the verdicts at the paper-matched firing regime beside those at > 0
-(:func:`record_regimes`, key ``_regimes``); they follow the scorecard in ``_scorecard.md``, and chapter 10_causal's
-causal verdicts (:func:`record_causal`, key ``_causal``) follow them.
+Chapter 08_firing_regime records the verdicts at every firing threshold (:func:`record_regimes`, key ``_regimes``);
+they take the place of chapter 06_results's verdicts at > 0 in ``_scorecard.md``, and chapter 10_causal's causal
+verdicts (:func:`record_causal`, key ``_causal``) follow them.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def record_scorecard(profile: str, markdown: str) -> None:
 
 
 def record_regimes(profile: str, markdown: str) -> None:
-    """Chapter 08_firing_regime's verdicts at > 0 and at the paper-matched regime, side by side (Markdown), for the first page."""
+    """Chapter 08_firing_regime's verdicts at every firing threshold (Markdown), for the first page; they take the
+    place of chapter 06_results's verdicts at > 0 there."""
     record(profile, REGIMES, {"text": markdown})
 
 
@@ -83,13 +84,13 @@ def record_causal(profile: str, markdown: str) -> None:
 
 
 def render_scorecard(entries: dict) -> str:
-    """``_scorecard.md``: the scorecard chapter 06_results recorded (or a line saying it was not run), then the
-    verdicts per firing regime chapter 08_firing_regime recorded and the causal verdicts chapter 10_causal recorded, when they ran."""
-    text = (entries.get(SCORECARD) or {}).get("text") or NO_SCORECARD
-    for key in (REGIMES, CAUSAL):
-        more = (entries.get(key) or {}).get("text")
-        text += "\n" + more if more else ""
-    return text
+    """``_scorecard.md``: the verdicts at every firing threshold chapter 08_firing_regime recorded, or else the
+    verdicts at > 0 chapter 06_results recorded (or a line saying neither ran), then the causal verdicts
+    chapter 10_causal recorded, when it ran."""
+    text = ((entries.get(REGIMES) or {}).get("text") or (entries.get(SCORECARD) or {}).get("text")
+            or NO_SCORECARD)
+    more = (entries.get(CAUSAL) or {}).get("text")
+    return text + ("\n" + more if more else "")
 
 
 def warnings(entries: dict) -> list[str]:

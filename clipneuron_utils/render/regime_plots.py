@@ -100,3 +100,20 @@ def iou_by_regime(summary: pd.DataFrame, encoders: Sequence[str], regimes: Seque
     return layered.properties(width=170, height=200).facet(
         column=alt.Column("encoder:N", sort=list(encoders), title=None)
     ).properties(title="Mean best IoU by formula length per regime, against the matched null")
+
+
+def iou_against_alpha(frame: pd.DataFrame, paper_iou: float) -> alt.LayerChart:
+    """Mean length-1 IoU against the firing share α: the real units', the matched null's (per encoder) and the
+    commonest concept's with any mask of that share (``frame``: ``alpha, encoder, what, iou``), with the
+    paper's mean IoU as a rule. The lines nearly coincide: raw IoU at top α is mostly α."""
+    check_columns(frame, ["alpha", "encoder", "what", "iou"], "frame")
+    lines = alt.Chart(inline_data(frame)).mark_line(point=True).encode(
+        x=alt.X("alpha:Q", title="share of probe pairs each unit fires on (α)", axis=alt.Axis(format="%")),
+        y=alt.Y("iou:Q", title="mean IoU at length 1"),
+        color=alt.Color("encoder:N", title="model"),
+        strokeDash=alt.StrokeDash("what:N", title="IoU of"),
+        tooltip=["encoder:N", "what:N", alt.Tooltip("alpha:Q", format=".0%"), alt.Tooltip("iou:Q", format=".3f")],
+    )
+    rule = alt.Chart(inline_data(pd.DataFrame({"iou": [paper_iou], "label": [f"the paper's mean IoU, {paper_iou}"]}))).mark_rule(
+        color="gray").encode(y="iou:Q", tooltip=["label:N"])
+    return (lines + rule).properties(width=480, height=260, title="Raw IoU at a top-α threshold is mostly α")

@@ -310,7 +310,7 @@ def browser_rows(results: pd.DataFrame, encoder: str, weights: np.ndarray, *, en
     output weight ("(all < 0)": every weight is negative, and this is the least negative), and a link to
     the unit's card in chapter 07_qualitative_neurons for
     ``card_units``. Unexplained units have empty formulas and IoUs. ``regime``: the same model's search
-    rows at the paper-matched firing regime (chapter 08_firing_regime), whose longest formula, IoU and excess IoU follow
+    rows at the firing regime nearest the paper's IoU (chapter 08_firing_regime), whose longest formula, IoU and excess IoU follow
     as columns named with ``regime_label`` (e.g. ``top 5 %``).
     """
     from ..data.snli import LABELS

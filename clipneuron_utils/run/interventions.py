@@ -1,6 +1,6 @@
 """Chapter 10_causal's interventions on every model: ablations, explanation-guided edits and adversarial pairs.
 
-Per model and training seed, and per firing regime (> 0 and the paper-matched α), from chapter 05_search's
+Per model and training seed, and per firing regime (> 0 and the α nearest the paper's IoU), from chapter 05_search's
 formulas at ``length`` atoms (standard concepts):
 
 * ablation of k units (``ks``) by four rankings among the explained units (random sets drawn from them

@@ -179,6 +179,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "seeds": _int_at_least(1),
     "lstm_seeds": _int_at_least(0),
     "control_seeds": _int_at_least(0),
+    "lstm_shuffled_seeds": _int_at_least(0),
     "controls": _subset_of(CONTROLS, empty=True),
     "null_draws": _int_at_least(2),
     "null_bin_width": _float_in(0, 0.5, high_open=True),

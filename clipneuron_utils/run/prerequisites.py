@@ -259,8 +259,9 @@ def estimate_bytes(per_chapter: dict[str, dict]) -> dict[str, int]:
     encoders = list(merged.get("encoders", ["clip", "lstm", "minilm"]))
     controls = list(merged.get("controls", []))
     per_encoder = {e: (int(merged.get("lstm_seeds") or seeds) if e == "lstm" else seeds) for e in encoders}
-    n_models = sum(per_encoder.values()) + sum(int(merged.get("control_seeds") or per_encoder.get(c.split("-")[0], seeds))
-                                               for c in controls)
+    n_models = sum(per_encoder.values()) + sum(
+        int((c == "lstm-shuffled" and merged.get("lstm_shuffled_seeds")) or merged.get("control_seeds")
+            or per_encoder.get(c.split("-")[0], seeds)) for c in controls)
     dims = {"clip": ENCODER_DIMS.get(merged.get("clip_model", "ViT-B-32"), 1024), "minilm": ENCODER_DIMS["minilm"],
             "lstm": 2 * int(merged.get("lstm_hidden_dim", 512))}
     # one feature set per frozen encoder: CLIP and MiniLM (their shuffled-label controls share it), the

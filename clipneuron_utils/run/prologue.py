@@ -108,6 +108,27 @@ class Book:
         return pd.DataFrame([{"encoder": m, "seed": s, "predicted": probe.probe(model, [tuple(pair)])["prediction"].iloc[0]}
                              for (m, s), model in self.trained.items() if m in self.encoders])
 
+    def pushes(self, pair, described, alpha: float = 0.0) -> pd.DataFrame:
+        """Claim A11 on every model and seed: the unit whose firing (at > 0, or on its top ``alpha`` share of
+        probe pairs) best matches the ``described`` probe pairs (the paper's unit 870), its push towards
+        contradiction on ``pair`` against its push on the probe pairs
+        (:func:`~clipneuron_utils.stats.claims.description_push`), and the model's prediction on the pair."""
+        from ..explain import probe
+        from ..explain.search import threshold_activations
+        from ..models.heads import as_pairs
+        from ..models.outputs import activations
+        from ..stats.claims import description_push
+
+        frame = as_pairs([tuple(pair)])
+        rows = []
+        for (m, s), model in self.trained.items():
+            acts = trained.probe_outputs(self.profile, m, self.pairs.probe, seed=s)["activations"]
+            found = description_push(acts, activations(model, frame)[0], self.weights[m, s], described,
+                                     threshold_activations(acts, alpha or None, what=f"{m} model (seed {s})"))
+            rows.append({"encoder": m, "seed": s, **found,
+                         "predicted": probe.probe(model, [tuple(pair)])["prediction"].iloc[0]})
+        return pd.DataFrame(rows)
+
     def firing_accuracy(self, alpha: float = 0.0, models=None) -> pd.DataFrame:
         """Accuracy when firing of every unit of every seed of ``models`` (default: every model), firing at > 0 or
         on its top ``alpha`` share of pairs."""
@@ -120,13 +141,13 @@ class Book:
 
 def open_book(profile: str, data_source: str, train_splits, probe_split: str, data_dir: str = "",
               n_synthetic_train: int = 600, n_synthetic_probe: int = 300, *, seed: int, seeds: int | None = None,
-              lstm_seeds: int = 0, control_seeds: int = 0, vocab_size: int | None = None,
+              lstm_seeds: int = 0, control_seeds: int = 0, lstm_shuffled_seeds: int = 0, vocab_size: int | None = None,
               wordnet_mode: str | None = None, need_sweep: bool = False) -> Book:
     """Seed everything, load the pairs, and the latest search with every check a chapter needs.
 
     The search must come from these pairs and the registered models (else the command that remakes it);
     with ``seeds`` the models' seeds must be the chapter's (``seed``, ``seeds``, ``lstm_seeds``,
-    ``control_seeds``); with ``vocab_size`` (and ``wordnet_mode``) the search's concepts must be the
+    ``control_seeds``, ``lstm_shuffled_seeds``); with ``vocab_size`` (and ``wordnet_mode``) the search's concepts must be the
     chapter's; with ``need_sweep`` the search must have run the firing-regime sweep.
     """
     from ..render import charts
@@ -139,7 +160,8 @@ def open_book(profile: str, data_source: str, train_splits, probe_split: str, da
     if vocab_size is not None:
         caches.check_search_vocab(search, vocab_size, wordnet_mode)
     models = list(dict.fromkeys(search["encoder"]))
-    wanted = None if seeds is None else {m: trained.training_seeds(seed, seeds, lstm_seeds, m, control_seeds)
+    wanted = None if seeds is None else {m: trained.training_seeds(seed, seeds, lstm_seeds, m, control_seeds,
+                                                                   lstm_shuffled_seeds)
                                          for m in models}
     book = Book(profile, pairs, seed, search, trained.check_models(profile, pairs, models, seeds=wanted))
     if need_sweep and book.sweep is None:

@@ -115,14 +115,20 @@ def register_model(profile: str, encoder: str, entry: dict) -> None:
     write_json(path, entries)
 
 
-def training_seeds(seed: int, seeds: int, lstm_seeds: int = 0, encoder: str = "", control_seeds: int = 0) -> list[int]:
+def training_seeds(seed: int, seeds: int, lstm_seeds: int = 0, encoder: str = "", control_seeds: int = 0,
+                   lstm_shuffled_seeds: int = 0) -> list[int]:
     """The training seeds of one encoder's models: ``seed, seed + 1, …`` — ``seeds`` of them, or
     ``lstm_seeds`` for the LSTM when that is not 0 (it trains end to end: the slow part of a run), or
-    ``control_seeds`` for a random-network control when that is not 0."""
-    for name, value, low in (("seeds", seeds, 1), ("lstm_seeds", lstm_seeds, 0), ("control_seeds", control_seeds, 0)):
+    ``control_seeds`` for a random-network control when that is not 0 (0: as many as its encoder, so
+    that a control is judged with as many replicates as the model it controls), or
+    ``lstm_shuffled_seeds`` for the shuffled-label LSTM when that is not 0 (it trains end to end too)."""
+    for name, value, low in (("seeds", seeds, 1), ("lstm_seeds", lstm_seeds, 0), ("control_seeds", control_seeds, 0),
+                             ("lstm_shuffled_seeds", lstm_shuffled_seeds, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an int ≥ {low}; got {value!r}")
-    if control_seeds and is_control(encoder):
+    if lstm_shuffled_seeds and encoder == "lstm-shuffled":
+        n = lstm_shuffled_seeds
+    elif control_seeds and is_control(encoder):
         n = control_seeds
     else:
         n = lstm_seeds if encoder.partition("-")[0] == "lstm" and lstm_seeds else seeds

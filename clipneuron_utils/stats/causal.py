@@ -167,10 +167,9 @@ def faithful_shares(units: pd.DataFrame) -> pd.DataFrame:
                 pooled = replicates.proportion(sel[hits], sel[total])
                 rows.append(_figure_row(encoder, regime, what, pooled, units=int(sel[total].sum())))
         both = s[(s["n_f"] >= MIN_UNITS) & (s["n_n"] >= MIN_UNITS)]
-        if len(both):
-            pf, pn = both["f"] / both["n_f"], both["n"] / both["n_n"]
-            var = replicates.proportion_variance(pf, both["n_f"]) + replicates.proportion_variance(pn, both["n_n"])
-            pooled = replicates.pool((pf - pn).to_numpy(), var)
+        if len(both):  # Newcombe's MOVER interval of the two pooled shares: it stays inside [−1, 1]
+            pooled = replicates.mover_difference(replicates.proportion(both["f"], both["n_f"]),
+                                                 replicates.proportion(both["n"], both["n_n"]))
             rows.append(_figure_row(encoder, regime, "faithful − null formula", pooled, units=int(both["n_f"].sum())))
     return figure_frame(rows, "units")
 
@@ -221,7 +220,9 @@ def adversarial_rates(pairs: pd.DataFrame) -> pd.DataFrame:
         for what, col in (("formula pairs", "formula"), ("control pairs", "control")):
             pooled = replicates.proportion(s[col], s["n"])
             rows.append(_figure_row(encoder, regime, what, pooled, pairs=int(s["n"].sum())))
-        pooled = replicates.pool(s["d"], s["var"])
+        # Newcombe's MOVER interval of the two pooled error rates: a difference of shares stays inside [−1, 1]
+        pooled = replicates.mover_difference(replicates.proportion(s["formula"], s["n"]),
+                                             replicates.proportion(s["control"], s["n"]))
         rows.append(_figure_row(encoder, regime, "formula − control", pooled, pairs=int(s["n"].sum())))
     return figure_frame(rows, "pairs")
 

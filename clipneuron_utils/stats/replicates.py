@@ -29,19 +29,23 @@ from scipy import stats as sps
 POOLED = ("estimate", "ci_low", "ci_high", "se", "df", "p", "tau2", "k", "per_seed")
 
 
-def pool(estimates, variances, *, alpha: float = 0.05, transform: Callable | None = None) -> dict:
+def pool(estimates, variances, *, alpha: float = 0.05, transform: Callable | None = None, seeds=None) -> dict:
     """Random-effects pooling of per-seed ``estimates`` with within-seed ``variances``.
 
     ``transform`` maps the pooled estimate and interval back (``np.tanh`` for Fisher z); ``p`` tests
     estimate = 0 on the pooled scale (t on k − 1 df; normal with one seed). Non-finite seeds are dropped.
+    ``seeds`` (their training seeds, in order) are kept with the per-seed figures, so that :func:`subset`
+    can pool any subset of them again without recomputing a seed.
     """
     est = np.asarray(estimates, dtype=float)
     var = np.asarray(variances, dtype=float)
+    ids = np.arange(len(est)) if seeds is None else np.asarray(list(seeds), dtype=int)
     ok = np.isfinite(est) & np.isfinite(var) & (var > 0)
-    est, var = est[ok], var[ok]
+    est, var, ids = est[ok], var[ok], ids[ok]
     back = transform or (lambda x: x)
     out = dict.fromkeys(POOLED, math.nan)
     out.update(k=int(len(est)), per_seed=tuple(float(back(e)) for e in est))
+    out["_seeds"] = (tuple(int(i) for i in ids), tuple(float(e) for e in est), tuple(float(v) for v in var), transform, alpha)
     if len(est) == 0:
         return out
     if len(est) == 1:
@@ -62,11 +66,32 @@ def pool(estimates, variances, *, alpha: float = 0.05, transform: Callable | Non
     return out
 
 
+def subset(pooled: dict, keep) -> dict:
+    """The same figure pooled over the seeds in ``keep`` only (from the per-seed figures :func:`pool` kept);
+    a figure pooled without them (a difference of two models) is returned as is."""
+    if "_seeds" not in pooled:
+        return pooled
+    ids, est, var, transform, alpha = pooled["_seeds"]
+    keep = {int(k) for k in keep}
+    chosen = [j for j, i in enumerate(ids) if i in keep]
+    return pool([est[j] for j in chosen], [var[j] for j in chosen], alpha=alpha, transform=transform,
+                seeds=[ids[j] for j in chosen])
+
+
+def seeds_in(pooled: dict) -> tuple[int, ...]:
+    """The training seeds a pooled figure rests on (empty when it kept none)."""
+    return tuple(pooled.get("_seeds", ((),))[0])
+
+
 def equivalence(pooled: dict, margin: float, *, alpha: float = 0.05, fisher: bool = False) -> dict:
     """TOST of ``|effect| < margin`` on a :func:`pool` result: ``p`` (the larger one-sided p) and the
     (1 − 2α) interval. ``fisher``: the estimate was pooled as Fisher z and ``margin`` is an r."""
     if "_scale" not in pooled:
         return {"p_tost": math.nan, "low90": math.nan, "high90": math.nan, "equivalent": None}
+    if "_mover" in pooled:  # a MOVER difference: its own (1 − 2α) interval inside ±margin
+        narrow = mover_difference(*pooled["_mover"], alpha=2 * alpha)
+        inside = -margin < narrow["ci_low"] and narrow["ci_high"] < margin
+        return {"p_tost": math.nan, "low90": narrow["ci_low"], "high90": narrow["ci_high"], "equivalent": bool(inside)}
     mean, se, df = pooled["_scale"]
     bound = math.atanh(margin) if fisher else margin
     dist = sps.t(df) if math.isfinite(df) else sps.norm()
@@ -110,15 +135,16 @@ def correlation(scored: pd.DataFrame, model: str, encoding: str, length: int, x:
     """r(x, y) over a model's explained units at one formula length, per seed, pooled as Fisher z.
 
     ``covariate`` (e.g. ``log_n_fires``) makes it the partial correlation given it."""
-    rs, vs = [], []
-    for _, frame in _seeds(scored, encoder=model, encoding=encoding, max_length=length):
+    rs, vs, ids = [], [], []
+    for s, frame in _seeds(scored, encoder=model, encoding=encoding, max_length=length):
         a, b, c, data = _pair_columns(frame, x, y, covariate)
         r = _r(a, b, c)
         n = len(data) - (1 if covariate else 0)
         if math.isfinite(r) and n > 3 and abs(r) < 1:
             rs.append(math.atanh(r))
             vs.append(1 / (n - 3))
-    return pool(rs, vs, alpha=alpha, transform=np.tanh)
+            ids.append(s)
+    return pool(rs, vs, alpha=alpha, transform=np.tanh, seeds=ids)
 
 
 def _r_many(x: np.ndarray, y: np.ndarray, z: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
@@ -160,7 +186,7 @@ def correlation_difference(scored: pd.DataFrame, model: str, *, first: dict, sec
     "standard"}``, ``second={"max_length": 2, ...}``), pooled over seeds; within-seed variance from a unit
     bootstrap (the two r share their units, so their difference is paired)."""
     rng = np.random.default_rng(seed)
-    ds, vs = [], []
+    ds, vs, ids = [], [], []
     for s, _ in _seeds(scored, encoder=model):
         sides = []
         for where in (first, second):
@@ -181,14 +207,15 @@ def correlation_difference(scored: pd.DataFrame, model: str, *, first: dict, sec
         if math.isfinite(d):
             ds.append(d)
             vs.append(_boot_variance(stat, len(common), rng, resamples))
-    return pool(ds, vs, alpha=alpha)
+            ids.append(s)
+    return pool(ds, vs, alpha=alpha, seeds=ids)
 
 
 def mean_difference(scored: pd.DataFrame, model: str, *, first: dict, second: dict, measure: str = "iou",
                     alpha: float = 0.05) -> dict:
     """The mean per-unit ``measure(second) − measure(first)`` over the units explained in both, per seed
     (within-seed variance: var/n), pooled over seeds."""
-    ds, vs = [], []
+    ds, vs, ids = [], [], []
     for s, _ in _seeds(scored, encoder=model):
         sides = []
         for where in (first, second):
@@ -200,13 +227,45 @@ def mean_difference(scored: pd.DataFrame, model: str, *, first: dict, second: di
         if len(diff) >= 2:
             ds.append(float(diff.mean()))
             vs.append(float(diff.var(ddof=1)) / len(diff) or 1e-18)  # all-equal units: a tiny, not a zero, variance
-    return pool(ds, vs, alpha=alpha)
+            ids.append(s)
+    return pool(ds, vs, alpha=alpha, seeds=ids)
 
 
-def proportion(successes, totals, alpha: float = 0.05) -> dict:
-    """Per-seed proportions (e.g. probe accuracy: correct of n) pooled over seeds."""
-    p = np.asarray(successes, dtype=float) / np.asarray(totals, dtype=float)
-    return pool(p, proportion_variance(p, totals), alpha=alpha)
+def changed_units(scored: pd.DataFrame, model: str, *, first: dict, second: dict, measure: str = "iou",
+                  atol: float = 1e-9) -> tuple[int, int]:
+    """How many of ``model``'s units (every seed) a manipulation changed, and of how many: a unit changed when
+    its formula or its ``measure`` differs (beyond ``atol``, the rounding of two searches) between the two
+    sides. A comparison whose sides barely differ (the WordNet encoding where no best formula names a
+    word) is not a test of anything."""
+    rows = scored[scored["encoder"] == model]
+    sides = []
+    for where in (first, second):
+        frame = rows
+        for key, value in where.items():
+            frame = frame[frame[key] == value]
+        keys = [c for c in ("seed", "neuron") if c in frame.columns]
+        sides.append(frame.set_index(keys)[["formula", measure]])
+    a, b = sides[0].align(sides[1], join="outer")
+    if not len(a):
+        return 0, 0
+    formula = a["formula"].fillna("").astype(str) != b["formula"].fillna("").astype(str)
+    x, y = a[measure].astype(float).to_numpy(), b[measure].astype(float).to_numpy()
+    value = ~(np.isclose(x, y, rtol=0.0, atol=atol) | (np.isnan(x) & np.isnan(y)))
+    return int((formula.to_numpy() | value).sum()), int(len(a))
+
+
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+
+
+def proportion(successes, totals, alpha: float = 0.05, seeds=None) -> dict:
+    """Per-seed proportions (e.g. probe accuracy: correct of n) pooled over seeds on the logit scale, so that
+    the interval stays inside (0, 1) (a proportion of 0 or 1 counts as half a success or failure)."""
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(totals, dtype=float)
+    x = np.clip(x, 0.5, n - 0.5)
+    p = x / n
+    return pool(np.log(p / (1 - p)), 1.0 / (n * p * (1 - p)), alpha=alpha, transform=_expit, seeds=seeds)
 
 
 def proportion_variance(p, totals):
@@ -234,6 +293,38 @@ def difference(a: dict, b: dict, alpha: float = 0.05) -> dict:
                k=min(a["k"], b["k"]), per_seed=())
     out["_scale"] = (mean, se, df)
     return out
+
+
+def mover_difference(a: dict, b: dict, alpha: float = 0.05) -> dict:
+    """``a − b`` of two figures pooled from different models, with the MOVER interval (Newcombe's for two
+    proportions, Zou's for two correlations): built from each figure's own interval, so a difference of
+    two shares stays inside [−1, 1] and of two correlations inside [−2, 2]. ``se`` and ``df`` are the
+    interval's half-width over its critical value and the smaller df (for the minimum detectable effect
+    and the equivalence test, which uses the (1 − 2α) MOVER interval)."""
+    out = dict.fromkeys(POOLED, math.nan)
+    if "_scale" not in a or "_scale" not in b:
+        return out
+    ea, eb = a["estimate"], b["estimate"]
+    (la, ua), (lb, ub) = _interval_at(a, alpha), _interval_at(b, alpha)
+    d = ea - eb
+    low = d - math.sqrt((ea - la) ** 2 + (ub - eb) ** 2)
+    high = d + math.sqrt((ua - ea) ** 2 + (eb - lb) ** 2)
+    df = min(a["_scale"][2], b["_scale"][2])
+    crit = (sps.t(df) if math.isfinite(df) else sps.norm()).ppf(1 - alpha / 2)
+    se = (high - low) / (2 * crit)
+    out.update(estimate=d, ci_low=low, ci_high=high, se=se, df=df, tau2=math.nan, k=min(a["k"], b["k"]), per_seed=(),
+               p=float(2 * (sps.t(df) if math.isfinite(df) else sps.norm()).sf(abs(d) / se)) if se > 0 else math.nan)
+    out["_scale"] = (d, se, df)
+    out["_mover"] = (a, b)
+    return out
+
+
+def _interval_at(pooled: dict, alpha: float) -> tuple[float, float]:
+    """A pooled figure's (1 − alpha) interval, back-transformed as :func:`pool` did."""
+    mean, se, df = pooled["_scale"]
+    transform = (pooled.get("_seeds") or (None, None, None, None))[3] or (lambda x: x)
+    crit = (sps.t(df) if math.isfinite(df) else sps.norm()).ppf(1 - alpha / 2)
+    return float(transform(mean - crit * se)), float(transform(mean + crit * se))
 
 
 def fisher_difference(a: dict, b: dict, alpha: float = 0.05) -> dict:

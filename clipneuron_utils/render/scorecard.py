@@ -1,0 +1,148 @@
+"""The first page's verdicts, read in 30 seconds: a computed box of at most five sentences, then one matrix of
+claim × encoder whose cells give the verdict at every firing threshold, with a legend.
+
+Why a module of its own: the results chapter (at > 0) and the firing-regime chapter (every threshold) record
+the same headline for the first page, from their scorecards (:func:`clipneuron_utils.stats.scorecard.scorecard`).
+CLIP's column collapses to one line when CLIP is untrained here; MiniLM's is headed an extension.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..stats import claims as C
+from ..stats import verdicts as V
+
+SYMBOLS = {V.HOLDS: "✓", V.HOLDS_CONTROLLED_UNCLEAR: "◐", V.HOLDS_RANDOM: "≈", V.BEFORE_CONTROLS: "◌",
+           V.TOO_SMALL: "↓", V.INCONCLUSIVE: "?", V.INSENSITIVE: "⊘", V.DOES_NOT_HOLD: "✗", V.NOT_TESTABLE: "–"}
+FRAGILE = "†"
+HEADS = {"lstm": "BiLSTM", "minilm": "MiniLM (extension)", "clip": "CLIP"}
+
+
+def legend() -> str:
+    """The symbols, one line."""
+    return ("Legend: " + "; ".join(f"{s} {v}" for v, s in SYMBOLS.items())
+            + f"; {FRAGILE} fragile (leaving out one or two seeds changes it).")
+
+
+def symbol(row) -> str:
+    """One verdict cell as a symbol, with the fragile mark where leaving out seeds changes it."""
+    return SYMBOLS.get(row["verdict"], "?") + (FRAGILE if row.get("stable") is False else "")
+
+
+def shown_encoders(encoders, untrained_clip: bool) -> list[str]:
+    """The encoders that get a column: every one but an untrained CLIP (one line under the matrix instead)."""
+    return [e for e in encoders if not (e == "clip" and untrained_clip)]
+
+
+def matrix(cards: dict, encoders, untrained_clip: bool) -> pd.DataFrame:
+    """Claim × encoder: per cell, the verdict symbol at each threshold (the order of ``cards``: label → card),
+    then its robustness reading (:func:`~clipneuron_utils.stats.verdicts.robustness`)."""
+    shown = shown_encoders(encoders, untrained_clip)
+    labels = list(cards)
+    rows = []
+    for claim, spec in C.CLAIMS.items():
+        row = {"claim": f"{claim} {spec.short} ({spec.section})"}
+        any_cell = False
+        for encoder in shown:
+            found = {label: card[(card["id"] == claim) & (card["encoder"] == encoder)] for label, card in cards.items()}
+            if not all(len(f) for f in found.values()):
+                row[HEADS.get(encoder, encoder)] = ""
+                continue
+            any_cell = True
+            picked = {label: f.iloc[0] for label, f in found.items()}
+            marks = " ".join(symbol(r) for r in picked.values())
+            reading = V.robustness({label: r["verdict"] for label, r in picked.items()}) if len(labels) > 1 else ""
+            row[HEADS.get(encoder, encoder)] = marks + (f" · {reading}" if reading else "")
+        if any_cell:
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["claim", *[HEADS.get(e, e) for e in shown]])
+
+
+def box(cards: dict, encoders, untrained_clip: bool, seeds: dict) -> list[str]:
+    """At most five computed sentences: what holds, what does not, what cannot be tested here and why, and how
+    many verdicts are fragile. ``seeds``: encoder → how many seeds its verdicts rest on."""
+    shown = shown_encoders(encoders, untrained_clip)
+    labels = list(cards)
+    readings = {}
+    for claim in C.CLAIMS:
+        for encoder in shown:
+            cells = [card[(card["id"] == claim) & (card["encoder"] == encoder)] for card in cards.values()]
+            if all(len(c) for c in cells):
+                readings[claim, encoder] = [c["verdict"].iloc[0] for c in cells]
+    name = lambda key: f"{key[0]} ({key[1]})"  # noqa: E731
+    testable = {k: v for k, v in readings.items() if any(x != V.NOT_TESTABLE for x in v)}
+    always = [k for k, v in testable.items() if all(x in V.HOLDING for x in v)]
+    some = [k for k, v in testable.items() if any(x in V.HOLDING for x in v) and k not in always]
+    never = [k for k, v in testable.items() if not any(x in V.HOLDING for x in v)]
+    where = "at every threshold" if len(labels) > 1 else "at > 0"
+    out = [f"Of {len(testable)} claim × encoder cells testable on the trained encoders ({', '.join(HEADS.get(e, e) for e in shown)}), "
+           f"{len(always)} hold {where}" + (f", {len(some)} hold at some thresholds only" if len(labels) > 1 else "")
+           + f" and {len(never)} hold nowhere."]
+    if always:
+        random_only = [k for k in always if all(x == V.HOLDS_RANDOM for x in readings[k])]
+        out.append(f"Holding {where}: " + ", ".join(name(k) for k in always)
+                   + (f"; of these, {', '.join(name(k) for k in random_only)} hold as in a random network, so they need "
+                      "no learned weights" if random_only else "") + ".")
+    if some:
+        out.append("Holding at some thresholds only: " + ", ".join(
+            f"{name(k)} at {', '.join(lab for lab, x in zip(labels, readings[k]) if x in V.HOLDING)}" for k in some) + ".")
+    untestable = [k for k, v in readings.items() if V.NOT_TESTABLE in v]
+    reasons = []
+    if untrained_clip and "clip" in encoders:
+        reasons.append("every claim on CLIP, which is untrained in this build")
+    if untestable:
+        reasons.append(", ".join(f"{name(k)} at {', '.join(lab for lab, x in zip(labels, readings[k]) if x == V.NOT_TESTABLE)}"
+                                 for k in untestable) + " (where the WordNet encoding changed almost nothing, or "
+                       "no unit-870 unit or pattern exists)")
+    if reasons:
+        out.append("Not testable here: " + "; ".join(reasons) + ".")
+    cells = [(card, e) for card in cards.values() for e in shown]
+    judged = sum(int(card[card["encoder"] == e]["stable"].notna().sum()) for card, e in cells)
+    fragile = sum(int((card[card["encoder"] == e]["stable"] == False).sum()) for card, e in cells)  # noqa: E712
+    out.append(f"{fragile} of {judged} testable verdicts are fragile ({FRAGILE}: leaving out one or two seeds changes "
+               "them); they rest on " + ", ".join(f"{seeds[e]} seeds ({HEADS.get(e, e)})" for e in shown if e in seeds) + ".")
+    return out[:5]
+
+
+def markdown(cards: dict, encoders, *, untrained_clip: bool, seeds: dict, notes: list[str] = ()) -> str:
+    """The first page's verdict section: the box, the matrix, the legend, the CLIP line and ``notes``."""
+    labels = list(cards)
+    lines = ["## The paper's claims in this build", "", ":::{admonition} The verdicts in 30 seconds", *box(cards, encoders, untrained_clip, seeds), ":::", ""]
+    order = " · ".join(labels)
+    lines += [f"Each cell gives the verdict at each firing threshold ({order}), then its reading across them:", ""]
+    table = matrix(cards, encoders, untrained_clip)
+    lines += ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+    lines += ["", legend(), ""]
+    if untrained_clip and "clip" in encoders:
+        lines += [f"**CLIP**: not testable in this build: {C.UNTRAINED_CLIP} (its figures are in the chapters).", ""]
+    lines += [*notes, ""] if notes else []
+    return "\n".join(lines) + "\n"
+
+
+def full_table(card: pd.DataFrame) -> pd.DataFrame:
+    """A card for an interactive table: the claim with its quote, figures, MDE, controls, verdict with its
+    fragile mark and note, and the seeds it rests on."""
+    shown = card.drop(columns=["before", "after", "random"]).copy()
+    shown["claim"] = shown["id"] + " " + shown["claim"] + " (" + shown["section"] + "). The paper: " + shown["paper says"]
+    shown["verdict"] = shown["verdict"] + shown["stable"].map(lambda s: f" {FRAGILE}" if s is False else "")
+    shown["MDE (minimum)"] = shown["MDE"] + " (" + shown["minimum effect"] + ")"
+    return shown.drop(columns=["id", "section", "paper says", "stable", "MDE", "minimum effect"])
+
+
+def null_reach(summary: pd.DataFrame, encoders, encoding: str = "standard") -> str:
+    """One sentence: how much of each encoder's mean length-1 IoU random masks with the same firing counts reach
+    (from an :func:`~clipneuron_utils.stats.effects.iou_summary` table); '' when the table lacks them."""
+    shares = []
+    for name in encoders:
+        pick = lambda m: summary[(summary.encoder == name) & (summary.encoding == encoding)  # noqa: E731
+                                 & (summary.max_length == 1) & (summary.measure == m)]
+        real, null = pick("iou"), pick("null_mean_iou")
+        if len(real) and len(null) and real["mean"].iloc[0] > 0:
+            shares.append(f"{name} {null['mean'].iloc[0] / real['mean'].iloc[0]:.0%}")
+    if not shares:
+        return ""
+    return ("Random masks with each unit's firing count, searched the same way, reach most of the real units' mean "
+            f"IoU at length 1: {', '.join(shares)} of it.")
