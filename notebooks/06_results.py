@@ -127,8 +127,9 @@ card = scorecard.scorecard(scored_all, registry=registry, encoders=encoders, acc
 untrained_clip = claims.untrained_clip(registry)
 rested_on = {e: len(book.seeds(e)) for e in encoders}
 found = headline.box({"> 0": card}, encoders, untrained_clip, rested_on) + [headline.null_reach(summary, encoders)]
-provenance.record_scorecard(profile, headline.markdown({"> 0": card}, encoders, untrained_clip=untrained_clip,
-                                                       seeds=rested_on))
+provenance.record_scorecard(profile, headline.markdown(
+    {"> 0": card}, encoders, untrained_clip=untrained_clip, seeds=rested_on,
+    notes=[headline.control_seeds_note({m: len(book.seeds(m)) for m in models}, encoders)]))
 
 # %% [markdown]
 # What the chapter shows, in the scorecard's own sentences.
@@ -158,7 +159,9 @@ tables.interactive(headline.full_table(card), page_length=12, caption="The paper
 #
 # - *holds* needs the stated direction (the 95 % interval excludes 0), at least the minimum effect, and
 #   the same of the controlled figure. A random-network control that passes the same two stages on the
-#   same seeds turns it into *holds, as in a random network*.
+#   same seeds turns it into *holds, as in a random network*. Claims of no effect (A3, A3e, A8) and
+#   comparisons between encoders (A5a, A5b) have no such column: a random network that shows no effect
+#   says nothing about learned weights.
 # - A controlled figure whose interval holds both 0 and the minimum gives *holds; the controlled figure is
 #   inconclusive*; *holds only before controls* needs the controlled interval to exclude the minimum.
 # - Significant but below the minimum is *too small to matter*; an interval that holds both no effect and

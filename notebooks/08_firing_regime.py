@@ -130,17 +130,10 @@ shares = pd.concat([regime.kind_shares(run.without_controls(frame)[lambda f: (f.
 untrained_clip = claims.untrained_clip(registry)
 rested_on = {e: len(book.seeds(e)) for e in encoders}
 by_label = {labels[a]: cards[a] for a in labels}
-top_concept = universal.iloc[0] if len(universal) else None
-iou_note = ("" if top_concept is None else
-            f"Raw IoU at a top-α threshold is mostly α: `{top_concept['concept']}` holds on {top_concept['base_rate']:.1%} of "
-            "probe pairs, so any mask firing on a share α gets about α from it ("
-            + ", ".join(f"{r.iou:.3f} at {labels[r.alpha]}" for r in universal.itertuples())
-            + f"); the paper's mean IoU of {reported.PAPER_MEAN_IOU_CLIP[1]} is what a unit firing on about "
-            f"{reported.PAPER_MEAN_IOU_CLIP[1]:.0%} of pairs gets from such a concept, whatever it encodes. The excess "
-            "IoU over the matched null, not raw IoU, carries the verdicts.")
+iou_note = headline.iou_alpha_note(universal, labels, reported.PAPER_MEAN_IOU_CLIP[1])
 provenance.record_regimes(profile, headline.markdown(
     by_label, encoders, untrained_clip=untrained_clip, seeds=rested_on,
-    notes=[iou_note, "The full tables: {doc}`06_results` (at > 0, with every figure, control and minimum "
+    notes=[headline.control_seeds_note({m: len(book.seeds(m)) for m in models}, encoders), iou_note, "The full tables: {doc}`06_results` (at > 0, with every figure, control and minimum "
            "detectable effect) and {doc}`08_firing_regime` (every threshold)."]))
 
 # %% [markdown]
@@ -257,7 +250,7 @@ tables.compact(pd.DataFrame([
 # %% tags=["hide-input", "full-width"]
 wide = cards[0.0][["id", "claim", "encoder"]].copy()
 for a in labels:
-    wide[labels[a]] = [v + (f" {headline.FRAGILE}" if st is False else "") for v, st in zip(cards[a]["verdict"], cards[a]["stable"])]
+    wide[labels[a]] = [v + (f" {headline.FRAGILE}" if headline.fragile(st) else "") for v, st in zip(cards[a]["verdict"], cards[a]["stable"])]
 wide["across thresholds"] = [verdicts.robustness({labels[a]: cards[a]["verdict"].iloc[i] for a in labels}) for i in range(len(wide))]
 tables.interactive(wide, page_length=13, caption="Verdicts of the paper's claims per firing threshold († fragile)",
                    wrap_width=("6em", "14em"))
@@ -289,9 +282,9 @@ for a in labels:
                    for (m, s), acts in outputs.items() if m == e)
         rows.append({"regime": labels[a], "encoder": e,
                      "unit 698 pattern (A9)": int(mine["single_hyp_token"].sum()),
-                     "… beating the null": int((mine["single_hyp_token"] & mine["beats_null"]).sum()),
+                     f"… excess IoU ≥ {claims.EXCESS_MARGIN}": int((mine["single_hyp_token"] & mine["beats_null"]).sum()),
                      "unit 870 pattern (A10)": int(mine["missing_word_contradiction"].sum()),
-                     "… beating the null ": int((mine["missing_word_contradiction"] & mine["beats_null"]).sum()),
+                     f"… excess IoU ≥ {claims.EXCESS_MARGIN} ": int((mine["missing_word_contradiction"] & mine["beats_null"]).sum()),
                      "best IoU with the description": best})
 display(Markdown(f"The description `{description}` holds on {int(described.sum()):,} of {n_pairs:,} probe pairs "
                  f"({described.mean():.1%}); at top α a unit fires on ⌈α·{n_pairs:,}⌉ pairs."))

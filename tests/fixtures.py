@@ -1,7 +1,9 @@
-"""Small stand-ins shared by several test modules: an SNLI record, an encoder that counts its calls, and a
-training interrupted after a given epoch."""
+"""Small stand-ins shared by several test modules: an SNLI record, an encoder that counts its calls, a
+training interrupted after a given epoch, and search rows with a known IoU ↔ accuracy correlation."""
 
 import contextlib
+import math
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -79,3 +81,26 @@ def results_frame(rows):
     frame["formula"] = np.where(frame["explained"], "pre:tok:man", None)
     frame["n_fires"] = 50
     return frame
+
+
+def units(model="clip", r=0.0, n=600, seeds=(0, 1, 2), seed_shift=(0.0, 0.0, 0.0), gain=0.02, wordnet_shift=0.0,
+          rng=None, excess_gain=None):
+    """Search rows of a model whose IoU ↔ accuracy-when-firing correlation is ``r`` (± sampling) at both
+    lengths, IoU growing by ``gain`` from length 1 to 2 (the excess IoU over the null by ``excess_gain``, by
+    default the same), and WordNet IoU = standard + ``wordnet_shift``."""
+    rng = rng or np.random.default_rng(zlib.crc32(repr((model, r, n)).encode()))  # hash() changes per process
+    excess_gain = gain if excess_gain is None else excess_gain
+    rows = []
+    for s, shift in zip(seeds, seed_shift):
+        z = rng.standard_normal(n)
+        acc = 0.7 + 0.05 * (r * z + math.sqrt(1 - r * r) * rng.standard_normal(n))
+        fires = rng.integers(500, 5000, n)
+        for length in (1, 2):
+            iou = 0.2 + shift + 0.02 * z + gain * (length - 1)
+            for encoding, extra in (("standard", 0.0), ("wordnet", wordnet_shift)):
+                rows.append(pd.DataFrame({
+                    "encoder": model, "encoding": encoding, "seed": s, "max_length": length, "neuron": np.arange(n),
+                    "formula": "hyp:tag:NN", "iou": iou + extra, "null_mean_iou": iou - 0.01, "null_sd_iou": 0.01,
+                    "excess_iou": np.full(n, 0.01 + extra + excess_gain * (length - 1)), "n_fires": fires, "explained": True,
+                    "acc_when_firing": acc}))
+    return pd.concat(rows, ignore_index=True)

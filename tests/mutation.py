@@ -46,32 +46,73 @@ ROOT = Path(__file__).resolve().parents[1]
 MUTANTS = ROOT / "mutants"
 MUTMUT = [sys.executable, "-m", "mutmut"]
 
-#: functions whose every mutant runs: the rules that turn numbers into verdicts
+#: functions whose every mutant runs: the rules that turn numbers into verdicts (:mod:`clipneuron_utils.stats.verdicts`,
+#: the TOST they rest on, the causal verdicts)
 ALWAYS = (
-    "clipneuron_utils.stats.claims.x_effect_status",
-    "clipneuron_utils.stats.claims.x_equivalence_status",
-    "clipneuron_utils.stats.claims.x_count_status",
-    "clipneuron_utils.stats.claims.x_verdict",
+    "clipneuron_utils.stats.verdicts.x_effect_status",
+    "clipneuron_utils.stats.verdicts.x_equivalence_status",
+    "clipneuron_utils.stats.verdicts.x_literal_status",
+    "clipneuron_utils.stats.verdicts.x_count_status",
+    "clipneuron_utils.stats.verdicts.x_verdict",
+    "clipneuron_utils.stats.verdicts.x_shows_effect",
+    "clipneuron_utils.stats.verdicts.x_mde",
+    "clipneuron_utils.stats.verdicts.x_stable",
+    "clipneuron_utils.stats.verdicts.x_leave_out_subsets",
+    "clipneuron_utils.stats.verdicts.x_robustness",
     "clipneuron_utils.stats.replicates.x_equivalence",
     "clipneuron_utils.stats.causal.x_rule",
     "clipneuron_utils.stats.causal.x__status",
 )
 
-#: the mutant classes that once survived (issue 21), each planted by hand: (what, file, original, mutant, the test
-#: that must catch it). ``--named`` shows each test failing on its mutant and passing on the real code.
+#: the mutant classes that once survived (issue 21) and the edges of each verdict rule, each planted by hand: (what,
+#: file, original, mutant, the test that must catch it). ``--named`` shows each test failing on its mutant and passing on the real code.
 NAMED = (
-    ("verdict: 'CI below 0' read as 'estimate below 0'", "clipneuron_utils/stats/claims.py", "    if lo > 0:\n",
-     "    if est > 0:\n", "tests/test_claims.py::test_effect_status_edges_of_each_rule"),
-    ("verdict: a CI touching 0 counted as excluding it", "clipneuron_utils/stats/claims.py", "    if lo > 0:\n",
-     "    if lo >= 0:\n", "tests/test_claims.py::test_effect_status_edges_of_each_rule"),
-    ("verdict: reaching the minimum effect read as exceeding it", "clipneuron_utils/stats/claims.py",
-     "    if hi < floor:\n", "    if hi <= floor:\n", "tests/test_claims.py::test_effect_status_edges_of_each_rule"),
-    ("verdict: an unknown control passes", "clipneuron_utils/stats/claims.py", 'if after not in ("yes", "n/a"):',
-     'if after not in ("yes", "n/a", None):', "tests/test_claims.py::test_verdicts_from_statuses"),
-    ("verdict: half the seeds no longer enough", "clipneuron_utils/stats/claims.py", "* 2 >= len(found)",
-     "* 2 > len(found)", "tests/test_claims.py::test_count_status_needs_at_least_half_the_seeds"),
+    ("verdict: 'CI below 0' read as 'estimate below 0'", "clipneuron_utils/stats/verdicts.py", "    if lo > 0:\n",
+     "    if est > 0:\n", "tests/test_verdicts.py::test_effect_status_yes_needs_the_interval_beyond_0_and_the_estimate_at_least_the_minimum"),
+    ("verdict: a CI touching 0 counted as excluding it", "clipneuron_utils/stats/verdicts.py", "    if lo > 0:\n",
+     "    if lo >= 0:\n", "tests/test_verdicts.py::test_effect_status_yes_needs_the_interval_beyond_0_and_the_estimate_at_least_the_minimum"),
+    ("verdict: reaching the minimum effect read as excluding it", "clipneuron_utils/stats/verdicts.py",
+     'return "small" if hi < floor else "below"', 'return "small" if hi <= floor else "below"',
+     "tests/test_verdicts.py::test_effect_status_small_and_below"),
+    ("verdict: the opposite direction's significance dropped", "clipneuron_utils/stats/verdicts.py",
+     '    if hi < 0:\n        return "no"  # the opposite direction is significant\n', "",
+     "tests/test_verdicts.py::test_effect_status_no_where_the_opposite_direction_is_significant_whatever_the_mde"),
+    ("verdict: a test that cannot detect the minimum reads 'no'", "clipneuron_utils/stats/verdicts.py",
+     '    if math.isfinite(detectable) and detectable > floor:\n        return "insensitive"\n', "",
+     "tests/test_verdicts.py::test_effect_status_insensitive_when_the_interval_holds_0_and_the_mde_exceeds_the_minimum"),
+    ("verdict: an MDE equal to the minimum read as insensitive", "clipneuron_utils/stats/verdicts.py", "detectable > floor", "detectable >= floor",
+     "tests/test_verdicts.py::test_effect_status_at_an_mde_equal_to_the_minimum_the_test_is_sensitive"),
+    ("MDE: the one-sided power quantile read as two-sided", "clipneuron_utils/stats/verdicts.py", "_critical(df, power)",
+     "_critical(df, 1 - (1 - power) / 2)", "tests/test_verdicts.py::test_mde_two_sided_is_the_sum_of_the_two_t_quantiles_times_se"),
+    ("MDE: TOST's one-sided 1 − α read as 1 − α/2", "clipneuron_utils/stats/verdicts.py", "_critical(df, 1 - alpha) +",
+     "_critical(df, 1 - alpha / 2) +",
+     "tests/test_verdicts.py::test_mde_of_an_equivalence_test_uses_one_sided_alpha_and_the_tost_power_quantile"),
+    ("TOST: an MDE equal to the margin read as insensitive", "clipneuron_utils/stats/verdicts.py", "detectable > margin", "detectable >= margin",
+     "tests/test_verdicts.py::test_equivalence_status_at_an_mde_equal_to_the_margin_the_test_is_sensitive"),
+    ("literal: p = α read as significant", "clipneuron_utils/stats/verdicts.py", "p >= alpha", "p > alpha",
+     "tests/test_verdicts.py::test_literal_status_not_significant_means_p_at_least_alpha"),
+    ("verdict: an unknown control passes", "clipneuron_utils/stats/verdicts.py", "    if after is None:\n        return NOT_TESTABLE\n", "",
+     "tests/test_verdicts.py::test_verdict_not_testable"),
+    ("verdict: an unclear control read as 'only before controls'", "clipneuron_utils/stats/verdicts.py",
+     'if after in ("no", "small"):', 'if after in ("no", "small", "unclear"):', "tests/test_verdicts.py::test_verdict_after_the_controls"),
+    ("verdict: a random network outranks a failed control", "clipneuron_utils/stats/verdicts.py",
+     '    if after in ("no", "small"):\n        return BEFORE_CONTROLS\n    if random_shows:\n        return HOLDS_RANDOM\n',
+     '    if random_shows:\n        return HOLDS_RANDOM\n    if after in ("no", "small"):\n        return BEFORE_CONTROLS\n',
+     "tests/test_verdicts.py::test_verdict_random_networks_come_after_the_controlled_figure_and_before_its_unclear_reading"),
+    ("control: a random network passes on its first stage alone", "clipneuron_utils/stats/verdicts.py",
+     'return before == "yes" and after in ("yes", "n/a")', 'return before == "yes"',
+     "tests/test_verdicts.py::test_a_random_network_shows_the_effect_only_through_both_stages"),
+    ("verdict: half the seeds no longer enough", "clipneuron_utils/stats/verdicts.py", "* 2 >= len(found)",
+     "* 2 > len(found)", "tests/test_verdicts.py::test_count_status_needs_at_least_half_the_seeds"),
+    ("stability: a single seed's verdict read as stable", "clipneuron_utils/stats/verdicts.py", "return bool(found) and all(", "return all(",
+     "tests/test_verdicts.py::test_a_verdict_is_stable_only_when_every_subset_gives_it"),
+    ("stability: two seeds left after leaving out two not kept", "clipneuron_utils/stats/verdicts.py", "if len(seeds) - n_out < min_left:",
+     "if len(seeds) - n_out <= min_left:",
+     "tests/test_verdicts.py::test_leave_out_subsets_keep_at_least_min_left_and_leave_out_at_most_max_out"),
+    ("robustness: 'as in a random network' not read as holding", "clipneuron_utils/stats/verdicts.py", "if v in HOLDING]", "if v == HOLDS]",
+     "tests/test_verdicts.py::test_robustness_readings"),
     ("TOST: the 90 % interval widened to 95 %", "clipneuron_utils/stats/replicates.py", "crit = dist.ppf(1 - alpha)",
-     "crit = dist.ppf(1 - alpha / 2)", "tests/test_claims.py::test_tost_known_answers"),
+     "crit = dist.ppf(1 - alpha / 2)", "tests/test_verdicts.py::test_tost_known_answers"),
     ("null: the guard of unexplained units deleted", "clipneuron_utils/explain/controls.py",
      '    out.loc[~out["explained"], "null_count"] = -1\n', "",
      "tests/test_controls.py::test_an_unexplained_unit_gets_no_null_whatever_bin_it_shares"),
@@ -100,6 +141,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "dist = sps.t(df) if (math.isfinite(df)) or True else sps.norm()"):
         "scipy's t with infinite df is the normal to the last bit or two (ppf(0.975) 1.9599639845400538 against "
         "1.959963984540054): no figure, interval or verdict can tell them apart",
+    ("clipneuron_utils.stats.verdicts", "x__critical",
+     "return float(sps.t.ppf(q, df) if (math.isfinite(df)) or True else sps.norm.ppf(q))"):
+        "scipy's t quantile with infinite df is the normal's to the last bit or two: no MDE or status can tell them "
+        "apart",
     ("clipneuron_utils.explain.controls", "x_matched_null",
      "real = beam_search_by_length(neuron_masks, concepts, progress=False, **search_params)"):
         "n_jobs only chooses how many processes search; the search's frame is identical row for row and bit for "
@@ -124,10 +169,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "numpy reads the dtype None as float64",
     ("clipneuron_utils.explain.controls", "x_firing_bins", "return np.where(counts > 1, np.maximum(centre, 1), counts)"):
         "a count of 1 is its own bin centre (log 1 = 0), so 1 maps to 1 on either side of the comparison",
-    ("clipneuron_utils.stats.claims", "x_unit_patterns",
-     'rows["beats_null"] = (rows["iou"] - rows["null_mean_iou"]) >= NULL_SDS * sd.where(sd > 0, None)'):
-        "NaN where the original has inf: an excess IoU is finite (IoU and the null's mean lie in [0, 1]), and "
-        "x >= 3·inf and x >= NaN are both False",
     ("clipneuron_utils.stats.replicates", "x_pool",
      'res = combine_effects(est, var, method_re="ITERATED", use_t=True, alpha=alpha)'):
         "statsmodels lower-cases method_re (string_like(..., lower=True)) before reading it",
@@ -370,7 +411,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     parser.add_argument("--all", action="store_true", help="every mutant (hours on two cores)")
     parser.add_argument("--report-only", action="store_true", help="report the last run, run nothing")
-    parser.add_argument("--named", action="store_true", help="only show the named mutant classes caught (a minute)")
+    parser.add_argument("--named", action="store_true", help="only show the named mutant classes caught (about 3 min)")
     args = parser.parse_args(argv)
     if args.named:
         return 1 if named() else 0

@@ -298,15 +298,40 @@ def test_faithful_shares_and_adversarial_rates_pool_over_seeds():
     assert shares.loc["null formula", "estimate"] == pytest.approx(0.1)
     assert shares.loc["faithful − null formula", "estimate"] == pytest.approx(0.7)
     assert shares.loc["faithful − null formula", "seeds"] == 3
+    _assert_mover(shares, "faithful", "null formula", "faithful − null formula")
     few = units[units["unit"] < 3]  # fewer than MIN_UNITS per seed: nothing is pooled
     assert causal.faithful_shares(few).empty
     pairs = pd.DataFrame({"encoder": "m", "regime": "> 0", "seed": np.repeat([0, 1], 20),
                           "err_formula": np.tile([True] * 5 + [False] * 15, 2), "err_control": [False] * 40})
     rates = causal.adversarial_rates(pairs).set_index("measure")
     assert rates.loc["formula pairs", "estimate"] == pytest.approx(0.25)
-    assert rates.loc["control pairs", "estimate"] == pytest.approx(0.0)
-    assert rates.loc["formula − control", "estimate"] == pytest.approx(0.25)  # the paired difference C3 tests
+    # pooled on the logit scale, a share of 0 counts as half an error: 0.5 of 20 in each seed
+    assert rates.loc["control pairs", "estimate"] == pytest.approx(0.025)
+    assert rates.loc["formula − control", "estimate"] == pytest.approx(0.25 - 0.025)  # the difference C3 tests
     assert rates.loc["formula − control", "pairs"] == 40
+    _assert_mover(rates, "formula pairs", "control pairs", "formula − control")
+
+
+def _assert_mover(table, first, second, difference):
+    """Newcombe's MOVER interval of ``first − second`` from the two shares' own intervals, inside [−1, 1]."""
+    (ea, la, ua), (eb, lb, ub), (d, low, high) = (table.loc[m, ["estimate", "ci_low", "ci_high"]].astype(float)
+                                                  for m in (first, second, difference))
+    assert low == pytest.approx(d - np.hypot(ea - la, ub - eb))
+    assert high == pytest.approx(d + np.hypot(ua - ea, eb - lb))
+    assert -1 <= low < d < high <= 1
+
+
+def test_a_share_difference_stays_inside_minus_one_one_with_two_seeds():
+    """Two seeds give a t interval on 1 df (critical value 12.7): on the share scale a Wald difference would
+    leave [−1, 1]; the MOVER interval built from the two shares' logit intervals cannot."""
+    units = pd.DataFrame({"encoder": "m", "regime": "> 0", "seed": np.repeat([0, 1], 10), "unit": np.tile(range(10), 2),
+                          "faithful": [True] * 9 + [False] + [True] * 10,
+                          "null_faithful": [True] + [False] * 9 + [False] * 10})
+    shares = causal.faithful_shares(units).set_index("measure")
+    row = shares.loc["faithful − null formula"]
+    assert row["seeds"] == 2
+    assert -1 <= row["ci_low"] < 0 < row["estimate"] < row["ci_high"] <= 1  # wide, but a share difference
+    _assert_mover(shares, "faithful", "null formula", "faithful − null formula")
 
 
 def _pooled(estimate, low, high, seeds=3):
@@ -381,12 +406,14 @@ def test_no_edit_is_planned_where_the_formula_cannot_change(editor):
 def test_the_first_page_shows_the_causal_verdicts_after_the_regimes(runs_tmp):
     from clipneuron_utils.render import provenance
 
-    provenance.record_scorecard("p", "## Scorecard\n")
+    assert provenance.render_scorecard({}) == provenance.NO_SCORECARD
     provenance.record_causal("p", "## Causal\n")
+    assert provenance.render_scorecard(provenance.load("p")) == provenance.NO_SCORECARD + "\n## Causal\n"
+    provenance.record_scorecard("p", "## Scorecard\n")
     assert provenance.render_scorecard(provenance.load("p")) == "## Scorecard\n\n## Causal\n"
     provenance.record_regimes("p", "## Regimes\n")
-    text = provenance.render_scorecard(provenance.load("p"))
-    assert text.index("## Scorecard") < text.index("## Regimes") < text.index("## Causal")
+    # the verdicts at every threshold take the place of chapter 06's at > 0; the causal verdicts follow them
+    assert provenance.render_scorecard(provenance.load("p")) == "## Regimes\n\n## Causal\n"
     assert "Causal" not in provenance.render_markdown("p", provenance.load("p"))
 
 

@@ -1,4 +1,4 @@
-"""The firing regime: top-alpha masks, the sweep's min_acts, what formulas name, the paper-matched alpha,
+"""The firing regime: top-alpha masks, the sweep's min_acts, what formulas name, the alpha nearest the paper's IoU,
 top vs bulk, and the sweep's store (issue 19)."""
 
 import numpy as np
@@ -10,9 +10,9 @@ from clipneuron_utils.explain import controls, regime
 from clipneuron_utils.explain.concepts import Concepts
 from clipneuron_utils.explain.search import beam_search_by_length, threshold_activations, top_count
 from clipneuron_utils.render import cards, provenance, tables
+from clipneuron_utils.render import scorecard as headline
 from clipneuron_utils import run
 from clipneuron_utils.run import parameters, regimes
-from clipneuron_utils.stats import claims
 
 
 def sparse_token_in_dense_noise(n=2000, seed=0):
@@ -138,22 +138,31 @@ def test_top_vs_bulk_differ_when_no_concept_is_shared():
     assert out["kind_bulk"].tolist() == ["tag", "token"] and out["kind_top"].tolist() == ["token", "token"]
 
 
-def test_the_first_page_shows_the_regime_verdicts_after_the_scorecard(runs_tmp):
-    side = pd.DataFrame([{"id": "A1", "claim": "IoU grows | with length", "section": "§5.1", "encoder": "lstm",
-                          "this build (> 0)": "+0.01", "verdict (> 0)": "holds, as in a random network",
-                          "this build (matched)": "+0.05", "verdict (matched)": "holds"}])
-    text = claims.regime_markdown(side, matched_label="top 10 %", l1_iou={"lstm": 0.187}, paper_l1=0.19,
-                                  firing=(0.32, 0.55), null_share={"lstm": 0.99}, null_share_matched={"lstm": 0.64})
-    assert "| A1 | IoU grows \\| with length (§5.1) | lstm | +0.01 | **holds, as in a random network** | +0.05 | **holds** |" in text
-    assert "lstm 0.187" in text and "verdict at top 10 %" in text and "fire on 32%–55% of the probe pairs" in text
-    assert "reach lstm 99% of the real mean length-1 IoU" in text and "the null reaches lstm 64% of it" in text
-    provenance.record_scorecard("p", "## Scorecard\n")
-    provenance.record_regimes("p", text)
+def test_the_first_page_shows_the_verdicts_at_every_threshold_in_place_of_the_scorecard(runs_tmp):
+    """Chapter 08's matrix (a verdict per threshold, then its reading across them) takes the place of chapter 06's
+    verdicts at > 0 on the first page; chapter 10's causal verdicts follow it."""
+    def card(a1, a1_stable):
+        return pd.DataFrame([{"id": "A1", "encoder": "lstm", "verdict": a1, "stable": a1_stable},
+                             {"id": "A2", "encoder": "lstm", "verdict": "not testable in this build", "stable": None}])
+
+    cards = {"> 0": card("inconclusive", True), "top 10 %": card("holds", False)}
+    text = headline.markdown(cards, ["lstm"], untrained_clip=False, seeds={"lstm": 3}, notes=["A note."])
+    assert "| A1 IoU grows with formula length (§5.1) | ? ✓† · holds at top 10 % only |" in text
+    assert "(> 0 · top 10 %)" in text and "A note." in text
+    assert "0 hold at every threshold, 1 holds at some thresholds only and 0 hold nowhere." in text
+    assert "Holding at some thresholds only: A1 (lstm) at top 10 %." in text
+    assert "Not testable here: A2 (lstm) at > 0, top 10 %" in text
+    assert "1 of 2 testable verdicts are fragile" in text and "they rest on 3 seeds (BiLSTM)" in text
+    at_zero = headline.markdown({"> 0": cards["> 0"]}, ["lstm"], untrained_clip=False, seeds={"lstm": 3})
+    assert "| A1 IoU grows with formula length (§5.1) | ? |" in at_zero  # one threshold: no reading across them
+    provenance.record_scorecard("p", at_zero)
     provenance.record("p", "data", {"text": "SNLI"})
+    assert provenance.render_scorecard(provenance.load("p")) == at_zero
+    provenance.record_regimes("p", text)
+    provenance.record_causal("p", "## Causal\n")
     entries = provenance.load("p")
-    rendered = provenance.render_scorecard(entries)
-    assert rendered.index("## Scorecard") < rendered.index("## The verdicts in the paper's firing regime")
-    assert "firing regime" not in provenance.render_markdown("p", entries)  # not a provenance line
+    assert provenance.render_scorecard(entries) == text + "\n## Causal\n"  # chapter 06's text is not shown
+    assert "firing threshold" not in provenance.render_markdown("p", entries)  # not a provenance line
 
 
 def browser_inputs():
@@ -168,7 +177,7 @@ def browser_inputs():
     return results, matched
 
 
-def test_the_browser_shows_each_units_formula_at_the_paper_matched_regime():
+def test_the_browser_shows_each_units_formula_at_the_regime_nearest_the_papers_iou():
     results, matched = browser_inputs()
     rows = tables.browser_rows(results, "e", np.ones((3, 3)), regime=matched, regime_label="top 5 %")
     assert rows["formula, top 5 %"].tolist() == ["hyp:tok:w0", "hyp:tok:w1", ""]
@@ -177,7 +186,7 @@ def test_the_browser_shows_each_units_formula_at_the_paper_matched_regime():
     assert "formula, top 5 %" not in tables.browser_rows(results, "e", np.ones((3, 3))).columns
 
 
-def test_a_card_names_the_units_formula_at_the_paper_matched_regime():
+def test_a_card_names_the_units_formula_at_the_regime_nearest_the_papers_iou():
     results, matched = browser_inputs()
     concepts = Concepts([f"pre:tag:T{n}" for n in range(3)], sp.csc_matrix(np.eye(4, 3, dtype=bool)))
     probe = pd.DataFrame({"pair_id": list("abcd"), "premise": list("pqrs"), "hypothesis": list("wxyz"),
@@ -185,13 +194,14 @@ def test_a_card_names_the_units_formula_at_the_paper_matched_regime():
     acts = np.arange(12, dtype=float).reshape(4, 3)
     card = cards.neuron_card("e", 1, results, acts, probe, np.zeros(4, int), concepts, np.ones((3, 3)),
                              regime=matched, regime_label="top 5 %")
-    assert ("At the paper-matched firing regime (it fires on its top 5 % of probe pairs, chapter 08_firing_regime): "
-            "`hyp:tok:w1`, IoU 0.200, +0.100 over its matched null.") in card.header()
+    assert ("At the firing regime nearest the paper's IoU (it fires on its top 5 % of probe pairs, chapter "
+            "08_firing_regime): `hyp:tok:w1`, IoU 0.200, +0.100 over its matched null.") in card.header()
     unexplained = cards.neuron_card("e", 2, results, acts, probe, np.zeros(4, int), concepts, np.ones((3, 3)),
                                     regime=matched, regime_label="top 5 %")
     assert unexplained.header().endswith("chapter 08_firing_regime): unexplained.")
-    assert "paper-matched" not in cards.neuron_card("e", 1, results, acts, probe, np.zeros(4, int), concepts,
-                                                    np.ones((3, 3))).header()
+    assert "firing regime nearest" not in cards.neuron_card("e", 1, results, acts, probe, np.zeros(4, int), concepts,
+                                                            np.ones((3, 3))).header()
+    assert "paper-matched" not in card.header()  # the old wording is gone
 
 
 def test_a_sweep_of_other_search_results_is_refused(runs_tmp):

@@ -21,13 +21,18 @@ HEADS = {"lstm": "BiLSTM", "minilm": "MiniLM (extension)", "clip": "CLIP"}
 
 def legend() -> str:
     """The symbols, one line."""
-    return ("Legend: " + "; ".join(f"{s} {v}" for v, s in SYMBOLS.items())
-            + f"; {FRAGILE} fragile (leaving out one or two seeds changes it).")
+    return ("Legend: " + " · ".join(f"{s} *{v}*" for v, s in SYMBOLS.items())
+            + f" · {FRAGILE} fragile (leaving out one or two seeds changes it).")
+
+
+def fragile(stable) -> bool:
+    """Whether a card's ``stable`` value marks a fragile verdict (False, numpy's too; None: not judged)."""
+    return stable is not None and not pd.isna(stable) and not bool(stable)
 
 
 def symbol(row) -> str:
     """One verdict cell as a symbol, with the fragile mark where leaving out seeds changes it."""
-    return SYMBOLS.get(row["verdict"], "?") + (FRAGILE if row.get("stable") is False else "")
+    return SYMBOLS.get(row["verdict"], "?") + (FRAGILE if fragile(row.get("stable")) else "")
 
 
 def shown_encoders(encoders, untrained_clip: bool) -> list[str]:
@@ -76,14 +81,16 @@ def box(cards: dict, encoders, untrained_clip: bool, seeds: dict) -> list[str]:
     some = [k for k, v in testable.items() if any(x in V.HOLDING for x in v) and k not in always]
     never = [k for k, v in testable.items() if not any(x in V.HOLDING for x in v)]
     where = "at every threshold" if len(labels) > 1 else "at > 0"
+    verb = lambda items: "holds" if len(items) == 1 else "hold"  # noqa: E731
     out = [f"Of {len(testable)} claim × encoder cells testable on the trained encoders ({', '.join(HEADS.get(e, e) for e in shown)}), "
-           f"{len(always)} hold {where}" + (f", {len(some)} hold at some thresholds only" if len(labels) > 1 else "")
-           + f" and {len(never)} hold nowhere."]
+           f"{len(always)} {verb(always)} {where}"
+           + (f", {len(some)} {verb(some)} at some thresholds only" if len(labels) > 1 else "")
+           + f" and {len(never)} {verb(never)} nowhere."]
     if always:
         random_only = [k for k in always if all(x == V.HOLDS_RANDOM for x in readings[k])]
         out.append(f"Holding {where}: " + ", ".join(name(k) for k in always)
-                   + (f"; of these, {', '.join(name(k) for k in random_only)} hold as in a random network, so they need "
-                      "no learned weights" if random_only else "") + ".")
+                   + (f"; of these, {', '.join(name(k) for k in random_only)} {verb(random_only)} as in a random network, "
+                      "so the effect needs no learned weights" if random_only else "") + ".")
     if some:
         out.append("Holding at some thresholds only: " + ", ".join(
             f"{name(k)} at {', '.join(lab for lab, x in zip(labels, readings[k]) if x in V.HOLDING)}" for k in some) + ".")
@@ -99,8 +106,8 @@ def box(cards: dict, encoders, untrained_clip: bool, seeds: dict) -> list[str]:
         out.append("Not testable here: " + "; ".join(reasons) + ".")
     cells = [(card, e) for card in cards.values() for e in shown]
     judged = sum(int(card[card["encoder"] == e]["stable"].notna().sum()) for card, e in cells)
-    fragile = sum(int((card[card["encoder"] == e]["stable"] == False).sum()) for card, e in cells)  # noqa: E712
-    out.append(f"{fragile} of {judged} testable verdicts are fragile ({FRAGILE}: leaving out one or two seeds changes "
+    n_fragile = sum(int(card.loc[card["encoder"] == e, "stable"].map(fragile).sum()) for card, e in cells)
+    out.append(f"{n_fragile} of {judged} testable verdicts are fragile ({FRAGILE}: leaving out one or two seeds changes "
                "them); they rest on " + ", ".join(f"{seeds[e]} seeds ({HEADS.get(e, e)})" for e in shown if e in seeds) + ".")
     return out[:5]
 
@@ -127,7 +134,7 @@ def full_table(card: pd.DataFrame) -> pd.DataFrame:
     fragile mark and note, and the seeds it rests on."""
     shown = card.drop(columns=["before", "after", "random"]).copy()
     shown["claim"] = shown["id"] + " " + shown["claim"] + " (" + shown["section"] + "). The paper: " + shown["paper says"]
-    shown["verdict"] = shown["verdict"] + shown["stable"].map(lambda s: f" {FRAGILE}" if s is False else "")
+    shown["verdict"] = shown["verdict"] + shown["stable"].map(lambda s: f" {FRAGILE}" if fragile(s) else "")
     shown["MDE (minimum)"] = shown["MDE"] + " (" + shown["minimum effect"] + ")"
     return shown.drop(columns=["id", "section", "paper says", "stable", "MDE", "minimum effect"])
 
@@ -146,3 +153,27 @@ def null_reach(summary: pd.DataFrame, encoders, encoding: str = "standard") -> s
         return ""
     return ("Random masks with each unit's firing count, searched the same way, reach most of the real units' mean "
             f"IoU at length 1: {', '.join(shares)} of it.")
+
+
+def iou_alpha_note(universal: pd.DataFrame, labels: dict, paper_iou: float) -> str:
+    """The IoU ≈ α fact in one computed sentence, from :func:`~clipneuron_utils.explain.regime.near_universal_iou`
+    (``labels``: α → its label); '' without a sweep."""
+    if not len(universal):
+        return ""
+    top = universal.iloc[0]
+    return (f"Raw IoU at a top-α threshold is mostly α: `{top['concept']}` holds on {top['base_rate']:.1%} of probe pairs, "
+            "so any mask firing on a share α gets about α from it ("
+            + ", ".join(f"{r.iou:.3f} at {labels[r.alpha]}" for r in universal.itertuples())
+            + f"); the paper's mean IoU of {paper_iou} is what a unit firing on about {paper_iou:.0%} of pairs gets from "
+            "such a concept, whatever it encodes. The excess IoU over the matched null, not raw IoU, carries the verdicts.")
+
+
+def control_seeds_note(seeds: dict, encoders) -> str:
+    """Which random-network controls rest on fewer seeds than their encoder (``seeds``: model → how many), as a
+    sentence; '' when every control has as many."""
+    fewer = [f"{m} ({n} seed{'s' if n != 1 else ''}, its encoder {seeds[m.split('-')[0]]})" for m, n in seeds.items()
+             if m not in encoders and m.split("-")[0] in seeds and n < seeds[m.split("-")[0]]]
+    if not fewer:
+        return "Every random-network control has as many seeds as its encoder and is judged by the same rule."
+    return ("Every random-network control has as many seeds as its encoder, but " + ", ".join(fewer)
+            + ": a verdict that rests on it is as fragile as that one model.")

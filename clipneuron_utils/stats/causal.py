@@ -310,7 +310,7 @@ def card(ablation: pd.DataFrame, shifts: pd.DataFrame, adversarial: pd.DataFrame
                 if not note and key == "C2" and pooled is not None and null is None:
                     note = "no null control: the matched null's formulas name no word here"
                 rows.append({"id": key, "claim": CAUSAL[key].short, "encoder": encoder, "regime": label,
-                             "this build": replicates.describe(pooled) if pooled else "n/a",
+                             "this build": claims.describe(pooled, "") if pooled else "n/a",
                              "verdict": verdict, "note": note})
     return pd.DataFrame(rows)
 

@@ -249,4 +249,5 @@ def describe(pooled: dict, what: str, scale: float = 1.0, unit: str = "") -> str
     est, lo, hi = (pooled[k] * scale for k in ("estimate", "ci_low", "ci_high"))
     digits = 1 if scale == 100 else 3
     k = pooled.get("k", 0)
-    return f"{what} {fmt(est, digits)}{unit} [{fmt(lo, digits)}, {fmt(hi, digits)}], {k} seed{'s' if k != 1 else ''}"
+    prefix = f"{what} " if what else ""
+    return f"{prefix}{fmt(est, digits)}{unit} [{fmt(lo, digits)}, {fmt(hi, digits)}], {k} seed{'s' if k != 1 else ''}"

@@ -312,8 +312,11 @@ def mover_difference(a: dict, b: dict, alpha: float = 0.05) -> dict:
     df = min(a["_scale"][2], b["_scale"][2])
     crit = (sps.t(df) if math.isfinite(df) else sps.norm()).ppf(1 - alpha / 2)
     se = (high - low) / (2 * crit)
+    # p from the half of the interval on the side of 0, so that p < alpha exactly when the interval excludes 0
+    toward = (d - low) if d >= 0 else (high - d)
+    side = toward / crit
     out.update(estimate=d, ci_low=low, ci_high=high, se=se, df=df, tau2=math.nan, k=min(a["k"], b["k"]), per_seed=(),
-               p=float(2 * (sps.t(df) if math.isfinite(df) else sps.norm()).sf(abs(d) / se)) if se > 0 else math.nan)
+               p=float(2 * (sps.t(df) if math.isfinite(df) else sps.norm()).sf(abs(d) / side)) if side > 0 else math.nan)
     out["_scale"] = (d, se, df)
     out["_mover"] = (a, b)
     return out

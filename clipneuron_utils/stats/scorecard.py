@@ -31,6 +31,9 @@ class Figures:
         self.scored, self.accuracy, self.units, self.pushes = scored, accuracy, units, pushes
         self.alpha, self.seed = alpha, seed
         self._full: dict = {}
+        # each model's rows once: the per-seed statistics filter by model, and a filter of the whole frame per
+        # figure was most of the card's time
+        self._rows = {m: f for m, f in scored.groupby("encoder", sort=False)} if len(scored) else {}
 
     # ------------------------------------------------------------------------------ pooled over every seed
     def _pooled(self, claim: str, model: str) -> tuple:
@@ -40,7 +43,7 @@ class Figures:
         return self._full[key]
 
     def _compute(self, claim: str, model: str) -> tuple:
-        s, alpha = self.scored, self.alpha
+        s, alpha = self._rows.get(model, self.scored.iloc[:0]), self.alpha
         if claim == "A1":
             kw = dict(first={"encoding": STD, "max_length": 1}, second={"encoding": STD, "max_length": 2})
             return (R.mean_difference(s, model, measure="iou", alpha=alpha, **kw),
@@ -66,7 +69,8 @@ class Figures:
         if claim == "A11":
             sub = self.pushes[self.pushes["encoder"] == model] if self.pushes is not None else pd.DataFrame()
             z = sub["z"].astype(float).to_numpy() if len(sub) else np.array([])
-            return (R.pool(z, np.full(len(z), 1e-12), alpha=alpha, seeds=sub["seed"].astype(int) if len(sub) else []),)
+            # within a seed the pair is one draw: under "an ordinary probe pair" its z has variance 1
+            return (R.pool(z, np.ones(len(z)), alpha=alpha, seeds=sub["seed"].astype(int) if len(sub) else []),)
         raise KeyError(claim)
 
     def pooled(self, claim: str, model: str, keep=None) -> tuple:
@@ -154,7 +158,8 @@ class Figures:
                                  note="no unit-870 unit was found")
             raw = C.describe(z, "push", unit=" SD") + " (units " + ", ".join(str(int(u)) for u in sub["unit"]) + ")"
             if "predicted" in sub:
-                raw += f"; predicted contradiction in {int((sub['predicted'] == 'contradiction').sum())} of {len(sub)} seeds"
+                raw += (f"; predicted contradiction in {int((sub['predicted'] == 'contradiction').sum())} of {len(sub)} "
+                        f"seed{'s' if len(sub) != 1 else ''}")
             return C.Outcome(V.effect_status(z, 1, C.MIN_PUSH_SD, alpha=alpha), "n/a", raw, "n/a", V.mde(z, alpha=alpha),
                              C.MIN_PUSH_SD, seeds=R.seeds_in(z))
         raise KeyError(claim)
@@ -210,6 +215,10 @@ def _requirement(claim: str, scored: pd.DataFrame, encoders, accuracy, units, pu
     return ""
 
 
+#: claims whose random-network controls would say nothing: claims of no effect (a random network shows none
+#: either) and comparisons between encoders
+NO_CONTROL = ("A3", "A3e", "A5a", "A5b", "A8")
+
 COLUMNS = ["id", "claim", "section", "paper says", "encoder", "this build", "against controls", "minimum effect", "MDE",
            *C.CONTROL_COLUMNS, "verdict", "note", "stable", "seeds", "before", "after", "random"]
 
@@ -241,12 +250,15 @@ def scorecard(scored: pd.DataFrame, *, registry: dict, encoders, accuracy: pd.Da
                              **dict.fromkeys(C.CONTROL_COLUMNS, "—"), "verdict": V.NOT_TESTABLE, "note": reason,
                              "stable": None, "seeds": "", "before": None, "after": None, "random": False})
                 continue
-            controls = C.random_networks(encoder, models, registry)
+            # a control of a claim of no effect (or of a comparison between encoders) cannot say the effect needs no
+            # learned weights: those rows show no control
+            controls = {} if claim in NO_CONTROL else C.random_networks(encoder, models, registry)
 
             def judge(keep=None):
                 out = figures.outcome(claim, encoder, keep)
                 cells, shows = {}, False
-                for column, model in controls.items():
+                for column in C.CONTROL_COLUMNS:
+                    model = controls.get(column)
                     if model is None:
                         cells[column] = "—"
                         continue
@@ -271,8 +283,10 @@ def scorecard(scored: pd.DataFrame, *, registry: dict, encoders, accuracy: pd.Da
                         subsets.append(keep)
                 stable = V.stable(verdict, (judge(keep)[3] for keep in subsets))
             note = out.note if testable or not (encoder == "clip" and untrained) else C.UNTRAINED_CLIP
+            counted = claim in ("A9", "A10")  # an exact search finds any one unit: the smallest effect it can see
             rows.append({**base, "this build": out.raw, "against controls": out.controlled,
-                         "minimum effect": _number(out.floor), "MDE": _number(out.mde), **cells, "verdict": verdict,
+                         "minimum effect": "1 unit in half the seeds" if counted else _number(out.floor),
+                         "MDE": "1 unit" if counted else _number(out.mde), **cells, "verdict": verdict,
                          "note": note, "stable": stable, "seeds": len(out.seeds), "before": out.before,
                          "after": out.after, "random": shows})
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -44,8 +44,9 @@ POWER = 0.8  # the power at which the minimum detectable effect is computed
 
 #: statuses of one figure: ``yes`` (beyond 0, at least the minimum), ``small`` (significant, its interval
 #: below the minimum), ``below`` (significant, the estimate below the minimum, the interval reaching it),
-#: ``no`` (the interval excludes the minimum, or the opposite direction is significant), ``insensitive``
-#: (neither, and the test cannot detect the minimum), ``unclear`` (neither, though it could)
+#: ``no`` (the opposite direction is significant, or the interval excludes the minimum and the test could
+#: have detected it), ``insensitive`` (not significant, and the test's MDE exceeds the minimum: even an
+#: interval below the minimum is then no evidence against it), ``unclear`` (neither, though it could)
 STATUSES = ("yes", "small", "below", "no", "insensitive", "unclear")
 
 
@@ -210,6 +211,8 @@ def robustness(by_threshold: dict) -> str:
     if len(set(verdicts)) == 1:
         return f"robust: {verdicts[0]}"
     holding = [t for t, v in by_threshold.items() if v in HOLDING]
+    if len(holding) == len(verdicts):
+        return "holds at every threshold (" + ", ".join(dict.fromkeys(verdicts)) + ")"
     if holding:
         return "holds at " + ", ".join(holding) + " only"
     return "holds at no threshold (" + ", ".join(dict.fromkeys(verdicts)) + ")"
