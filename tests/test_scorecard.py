@@ -494,8 +494,8 @@ def test_box_sentences_with_known_counts():
         "Holding at every threshold: A1 (lstm), A1 (minilm); of these, A1 (minilm) holds as in a random network, so "
         "the effect needs no learned weights.",
         "Holding at some thresholds only: A2 (minilm) at top 5 %.",
-        "Not testable here: every claim on CLIP, which is untrained in this build; A6 (lstm) at top 5 %, top 2 % (where "
-        "the WordNet encoding changed almost nothing, or no unit-870 unit or pattern exists).",
+        "Not testable here: every claim on CLIP, which is untrained in this build; A6 (lstm) at top 5 %, top 2 % (the "
+        "WordNet encoding changed fewer than 1 % of the units).",
         "2 of 8 testable verdicts are fragile (†: leaving out one or two seeds changes them); they rest on 3 seeds "
         "(BiLSTM), 3 seeds (MiniLM (extension))."]
     # one threshold, CLIP trained: its cell counts, nothing is "at some thresholds only", no CLIP sentence
@@ -561,8 +561,7 @@ def test_markdown_of_a_hand_built_card():
         "## The paper's claims in this build\n\n:::{admonition} The verdicts in 30 seconds\n"
         "Of 2 claim × encoder cells testable on the trained encoders (BiLSTM), 1 holds at > 0 and 1 holds nowhere.\n"
         "Holding at > 0: A1 (lstm).\n"
-        "Not testable here: A11 (lstm) at > 0 (where the WordNet encoding changed almost nothing, or no unit-870 unit "
-        "or pattern exists).\n"
+        "Not testable here: A11 (lstm) at > 0 (no unit-870 unit was found).\n"
         "1 of 2 testable verdicts are fragile (†: leaving out one or two seeds changes them); they rest on 3 seeds "
         "(BiLSTM).\n:::\n\n"
         "Each cell gives the verdict at each firing threshold (> 0), then its reading across them:\n\n"
@@ -578,7 +577,7 @@ def test_markdown_of_a_hand_built_card():
         "– *not testable in this build* · † fragile (leaving out one or two seeds changes it).")
     # an untrained CLIP gets its one line instead of a column
     untrained = RS.markdown({"> 0": hand}, ["lstm", "clip"], untrained_clip=True, seeds={"lstm": 3})
-    assert f"**CLIP**: not testable in this build: {claims.UNTRAINED_CLIP}" in untrained and "| CLIP" not in untrained
+    assert "**CLIP**: every claim is *not testable in this build*, because CLIP is untrained here" in untrained and "| CLIP" not in untrained
 
 
 def test_markdown_of_a_real_scorecard_has_one_row_per_claim():

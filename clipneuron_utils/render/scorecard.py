@@ -98,10 +98,9 @@ def box(cards: dict, encoders, untrained_clip: bool, seeds: dict) -> list[str]:
     reasons = []
     if untrained_clip and "clip" in encoders:
         reasons.append("every claim on CLIP, which is untrained in this build")
-    if untestable:
+    for why, group in _by_reason(untestable).items():
         reasons.append(", ".join(f"{name(k)} at {', '.join(lab for lab, x in zip(labels, readings[k]) if x == V.NOT_TESTABLE)}"
-                                 for k in untestable) + " (where the WordNet encoding changed almost nothing, or "
-                       "no unit-870 unit or pattern exists)")
+                                 for k in group) + f" ({why})")
     if reasons:
         out.append("Not testable here: " + "; ".join(reasons) + ".")
     cells = [(card, e) for card in cards.values() for e in shown]
@@ -110,6 +109,20 @@ def box(cards: dict, encoders, untrained_clip: bool, seeds: dict) -> list[str]:
     out.append(f"{n_fragile} of {judged} testable verdicts are fragile ({FRAGILE}: leaving out one or two seeds changes "
                "them); they rest on " + ", ".join(f"{seeds[e]} seeds ({HEADS.get(e, e)})" for e in shown if e in seeds) + ".")
     return out[:5]
+
+
+#: why a claim's cell can be not testable on a trained encoder, in the box's words
+UNTESTABLE = {"A6": "the WordNet encoding changed fewer than 1 % of the units", "A7": "the WordNet encoding changed fewer "
+              "than 1 % of the units", "A8": "the WordNet encoding changed fewer than 1 % of the units",
+              "A11": "no unit-870 unit was found"}
+
+
+def _by_reason(keys) -> dict:
+    """(claim, encoder) keys grouped by why they are not testable, in the order met."""
+    out: dict = {}
+    for key in keys:
+        out.setdefault(UNTESTABLE.get(key[0], "a figure that cannot be estimated here"), []).append(key)
+    return out
 
 
 def markdown(cards: dict, encoders, *, untrained_clip: bool, seeds: dict, notes: list[str] = ()) -> str:
@@ -124,7 +137,8 @@ def markdown(cards: dict, encoders, *, untrained_clip: bool, seeds: dict, notes:
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
     lines += ["", legend(), ""]
     if untrained_clip and "clip" in encoders:
-        lines += [f"**CLIP**: not testable in this build: {C.UNTRAINED_CLIP} (its figures are in the chapters).", ""]
+        lines += ["**CLIP**: every claim is *not testable in this build*, because CLIP is untrained here; its figures, an "
+                  "untrained-CLIP control, are in the chapters.", ""]
     lines += [*notes, ""] if notes else []
     return "\n".join(lines) + "\n"
 
