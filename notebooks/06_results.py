@@ -37,6 +37,10 @@
 #   and pooled over seeds by random-effects meta-analysis, so its interval carries the between-model
 #   variance; a minimum effect size separates "holds" from "too small to matter", and a claim of no
 #   effect needs an equivalence test.
+# - **Tests that could have come out otherwise**: each test reports the smallest effect it could detect (its
+#   minimum detectable effect at 80 % power), a comparison that changed almost nothing is *not testable*,
+#   and a verdict that leaving out one or two seeds changes is marked *fragile*. {doc}`08_firing_regime`
+#   runs the same scorecard at every firing threshold; the first page gives each claim's reading across them.
 #
 # The verdicts are computed from these numbers (`clipneuron_utils.stats.claims`); the same scorecard opens the
 # book.
@@ -173,7 +177,9 @@ tables.interactive(headline.full_table(card), page_length=12, caption="The paper
 # - A manipulation that changed fewer than 1 % of the units (the WordNet encoding where no formula names a
 #   word) is *not testable*.
 # - A verdict is *fragile* (†) when any subset of the seeds that leaves out one or two of them, keeping
-#   two at least, gives another verdict.
+#   two at least, gives another verdict, or when 2 or more of 20 new draws of the seeds do (each seed's
+#   figure drawn around the pooled one with its own and the between-seed variance, as a rebuild on another
+#   machine trains other models).
 
 # %% tags=["hide-input", "full-width"]
 tables.interactive(scorecard.rules_table(), page_length=13, caption="Minimum effects, margins and controls",

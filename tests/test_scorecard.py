@@ -496,7 +496,7 @@ def test_box_sentences_with_known_counts():
         "Holding at some thresholds only: A2 (minilm) at top 5 %.",
         "Not testable here: every claim on CLIP, which is untrained in this build; A6 (lstm) at top 5 %, top 2 % (the "
         "WordNet encoding changed fewer than 1 % of the units).",
-        "2 of 8 testable verdicts are fragile (†: leaving out one or two seeds changes them); they rest on 3 seeds "
+        "2 of 8 testable verdicts are fragile (†: leaving out one or two seeds, or new draws of them, change them); they rest on 3 seeds "
         "(BiLSTM), 3 seeds (MiniLM (extension))."]
     # one threshold, CLIP trained: its cell counts, nothing is "at some thresholds only", no CLIP sentence
     one = RS.box({"> 0": TOP5}, ENCODERS, False, {"lstm": 3, "minilm": 2, "clip": 3})
@@ -562,19 +562,19 @@ def test_markdown_of_a_hand_built_card():
         "Of 2 claim × encoder cells testable on the trained encoders (BiLSTM), 1 holds at > 0 and 1 holds nowhere.\n"
         "Holding at > 0: A1 (lstm).\n"
         "Not testable here: A11 (lstm) at > 0 (no unit-870 unit was found).\n"
-        "1 of 2 testable verdicts are fragile (†: leaving out one or two seeds changes them); they rest on 3 seeds "
+        "1 of 2 testable verdicts are fragile (†: leaving out one or two seeds, or new draws of them, change them); they rest on 3 seeds "
         "(BiLSTM).\n:::\n\n"
         "Each cell gives the verdict at each firing threshold (> 0), then its reading across them:\n\n"
         "| claim | BiLSTM |\n|---|---|\n"
         "| A1 IoU grows with formula length (§5.1) | ✓ |\n"
         "| A3 for the BiLSTM it is not significant at length 1 (literal reading) (§5.1) | ✗† |\n"
         "| A11 the unit-870 unit pushes the paper's adversarial pair towards contradiction (§5.3) | – |\n\n"
-        + RS.legend() + "\n\nA note.\nAnother.\n\n")
+        + RS.legend() + "\n\nA note.\n\nAnother.\n\n")
     assert RS.legend() == (
         "Legend: ✓ *holds* · ◐ *holds; the controlled figure is inconclusive* · ≈ *holds, as in a random network* · "
         "◌ *holds only before controls* · ↓ *too small to matter* · ? *inconclusive* · "
         "⊘ *inconclusive: the test cannot detect the minimum effect* · ✗ *does not hold* · "
-        "– *not testable in this build* · † fragile (leaving out one or two seeds changes it).")
+        "– *not testable in this build* · † fragile (leaving out one or two seeds, or a new draw of them, changes it).")
     # an untrained CLIP gets its one line instead of a column
     untrained = RS.markdown({"> 0": hand}, ["lstm", "clip"], untrained_clip=True, seeds={"lstm": 3})
     assert "**CLIP**: every claim is *not testable in this build*, because CLIP is untrained here" in untrained and "| CLIP" not in untrained

@@ -438,3 +438,27 @@ def test_mover_difference_of_untransformed_figures_and_its_standard_error():
     empty = replicates.mover_difference(a, {"estimate": 0.1, "k": 1})
     assert "_scale" not in empty and math.isnan(empty["estimate"]) and math.isnan(empty["ci_low"])
     assert "_scale" not in replicates.mover_difference({"estimate": 0.1, "k": 1}, b)
+
+
+def test_stable_tolerates_few_redraws_that_differ_and_no_more():
+    """A rebuild is a new draw of the seeds: fewer than 10 % of redrawn verdicts may differ (1 of 20), not 2."""
+    subsets = ["holds"] * 3
+    assert V.stable("holds", subsets, ["holds"] * 19 + ["inconclusive"]) is True
+    assert V.stable("holds", subsets, ["holds"] * 18 + ["inconclusive"] * 2) is False
+    assert V.stable("holds", subsets, []) is True  # no redraws: the subsets decide
+    assert V.stable("holds", ["holds", "inconclusive"], ["holds"] * 20) is False
+    assert V.REDRAWS == 20 and V.REDRAW_TOLERANCE == 0.1
+
+
+def test_a_redraw_keeps_the_seeds_and_spreads_by_the_seeds_variance():
+    pooled = replicates.pool([0.1, 0.2, 0.3, 0.2, 0.2], [0.01] * 5, seeds=[0, 1, 2, 3, 4])
+    rng = np.random.default_rng(0)
+    drawn = [replicates.redraw(pooled, rng) for _ in range(400)]
+    assert all(d["k"] == 5 and replicates.seeds_in(d) == (0, 1, 2, 3, 4) for d in drawn)
+    means = np.array([d["estimate"] for d in drawn])
+    # each seed drawn around the pooled mean with variance 0.01 + τ²: the pooled mean spreads by about √(0.01/5)
+    assert abs(means.mean() - pooled["estimate"]) < 0.01
+    assert 0.03 < means.std() < 0.07
+    assert replicates.redraw(pooled, rng, keep=[0, 1, 2])["k"] == 3
+    plain = {"estimate": 0.5, "ci_low": 0.4, "ci_high": 0.6}
+    assert replicates.redraw(plain, rng) is plain

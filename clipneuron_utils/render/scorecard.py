@@ -22,7 +22,7 @@ HEADS = {"lstm": "BiLSTM", "minilm": "MiniLM (extension)", "clip": "CLIP"}
 def legend() -> str:
     """The symbols, one line."""
     return ("Legend: " + " · ".join(f"{s} *{v}*" for v, s in SYMBOLS.items())
-            + f" · {FRAGILE} fragile (leaving out one or two seeds changes it).")
+            + f" · {FRAGILE} fragile (leaving out one or two seeds, or a new draw of them, changes it).")
 
 
 def fragile(stable) -> bool:
@@ -106,8 +106,8 @@ def box(cards: dict, encoders, untrained_clip: bool, seeds: dict) -> list[str]:
     cells = [(card, e) for card in cards.values() for e in shown]
     judged = sum(int(card[card["encoder"] == e]["stable"].notna().sum()) for card, e in cells)
     n_fragile = sum(int(card.loc[card["encoder"] == e, "stable"].map(fragile).sum()) for card, e in cells)
-    out.append(f"{n_fragile} of {judged} testable verdicts are fragile ({FRAGILE}: leaving out one or two seeds changes "
-               "them); they rest on " + ", ".join(f"{seeds[e]} seeds ({HEADS.get(e, e)})" for e in shown if e in seeds) + ".")
+    out.append(f"{n_fragile} of {judged} testable verdicts are fragile ({FRAGILE}: leaving out one or two seeds, or new "
+               "draws of them, change them); they rest on " + ", ".join(f"{seeds[e]} seeds ({HEADS.get(e, e)})" for e in shown if e in seeds) + ".")
     return out[:5]
 
 
@@ -139,7 +139,7 @@ def markdown(cards: dict, encoders, *, untrained_clip: bool, seeds: dict, notes:
     if untrained_clip and "clip" in encoders:
         lines += ["**CLIP**: every claim is *not testable in this build*, because CLIP is untrained here; its figures, an "
                   "untrained-CLIP control, are in the chapters.", ""]
-    lines += [*notes, ""] if notes else []
+    lines += [line for note in notes if note for line in (note, "")]  # one paragraph each
     return "\n".join(lines) + "\n"
 
 

@@ -78,6 +78,22 @@ def subset(pooled: dict, keep) -> dict:
                 seeds=[ids[j] for j in chosen])
 
 
+def redraw(pooled: dict, rng: np.random.Generator, keep=None) -> dict:
+    """The same figure pooled over a new draw of its seeds, as a rebuild on another machine would train them:
+    each seed's estimate drawn from N(pooled mean, its within-seed variance + τ²) on the pooled scale, then
+    pooled again (over the seeds in ``keep`` only, when given). A figure without per-seed figures is returned
+    as is."""
+    if "_seeds" not in pooled or "_scale" not in pooled:
+        return pooled
+    ids, _, var, transform, alpha = pooled["_seeds"]
+    chosen = [j for j, i in enumerate(ids) if keep is None or i in set(keep)]
+    tau2 = pooled.get("tau2")
+    tau2 = float(tau2) if isinstance(tau2, (int, float)) and math.isfinite(tau2) else 0.0
+    mean = pooled["_scale"][0]
+    drawn = [rng.normal(mean, math.sqrt(var[j] + tau2)) for j in chosen]
+    return pool(drawn, [var[j] for j in chosen], alpha=alpha, transform=transform, seeds=[ids[j] for j in chosen])
+
+
 def seeds_in(pooled: dict) -> tuple[int, ...]:
     """The training seeds a pooled figure rests on (empty when it kept none)."""
     return tuple(pooled.get("_seeds", ((),))[0])

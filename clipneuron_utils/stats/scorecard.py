@@ -73,24 +73,28 @@ class Figures:
             return (R.pool(z, np.ones(len(z)), alpha=alpha, seeds=sub["seed"].astype(int) if len(sub) else []),)
         raise KeyError(claim)
 
-    def pooled(self, claim: str, model: str, keep=None) -> tuple:
-        """The claim's pooled figures on ``model``: over every seed, or over the seeds in ``keep``."""
+    def pooled(self, claim: str, model: str, keep=None, rng=None) -> tuple:
+        """The claim's pooled figures on ``model``: over every seed, or over the seeds in ``keep``; with ``rng``,
+        over a new draw of those seeds (:func:`~.replicates.redraw`)."""
         figures = self._pooled(claim, model)
+        if rng is not None:
+            return tuple(R.redraw(f, rng, keep) if isinstance(f, dict) else f for f in figures)
         if keep is None:
             return figures
         return tuple(R.subset(f, keep) if isinstance(f, dict) else f for f in figures)
 
     # ------------------------------------------------------------------------------------ one outcome
-    def outcome(self, claim: str, model: str, keep=None) -> C.Outcome:
-        """The claim on one model (over ``keep`` seeds, or all): statuses, printed figures, MDE and floor."""
+    def outcome(self, claim: str, model: str, keep=None, rng=None) -> C.Outcome:
+        """The claim on one model (over ``keep`` seeds, or all; with ``rng``, over a new draw of them): statuses,
+        printed figures, MDE and floor."""
         alpha = self.alpha
         if claim == "A1":
-            a, b = self.pooled(claim, model, keep)
+            a, b = self.pooled(claim, model, keep, rng)
             return C.Outcome(V.effect_status(a, 1, C.MIN_IOU_GAIN, alpha=alpha), V.effect_status(b, 1, C.MIN_IOU_GAIN, alpha=alpha),
                              C.describe(a, "IoU gain"), C.describe(b, "excess-IoU gain"), V.mde(a, alpha=alpha),
                              C.MIN_IOU_GAIN, seeds=R.seeds_in(a))
         if claim in ("A2", "A3", "A3e"):
-            a, b = self.pooled(claim, model, keep)
+            a, b = self.pooled(claim, model, keep, rng)
             raw, ctrl = C.describe(a, "r"), C.describe(b, "partial r")
             if claim == "A2":
                 st = [V.effect_status(f, -1, C.MIN_R, alpha=alpha, fisher=True) for f in (a, b)]
@@ -105,7 +109,7 @@ class Figures:
                 detect = V.mde(a, alpha=alpha, fisher=True, equivalence=True)
             return C.Outcome(*st, raw, ctrl, detect, C.MIN_R, seeds=R.seeds_in(a))
         if claim in ("A4", "A6", "A7"):
-            a, b, same = self.pooled(claim, model, keep)
+            a, b, same = self.pooled(claim, model, keep, rng)
             direction = 1 if claim == "A7" else -1
             if same is not None and _barely(same):
                 return C.Outcome(None, None, "Δr " + _changed_text(same), "n/a", math.nan, C.MIN_DELTA_R, testable=False,
@@ -115,7 +119,7 @@ class Figures:
                              C.describe(a, "Δr"), C.describe(b, "partial Δr"), V.mde(a, alpha=alpha), C.MIN_DELTA_R,
                              seeds=R.seeds_in(a))
         if claim == "A8":
-            a, b, same = self.pooled(claim, model, keep)
+            a, b, same = self.pooled(claim, model, keep, rng)
             if _barely(same):
                 return C.Outcome(None, None, "Δ IoU " + _changed_text(same), "n/a", math.nan, C.IOU_MARGIN, testable=False,
                                  note=_untestable_note(same, 1), seeds=R.seeds_in(a))
@@ -124,7 +128,7 @@ class Figures:
                              C.describe(b, "Δ excess IoU"), V.mde(a, alpha=alpha, equivalence=True), C.IOU_MARGIN,
                              seeds=R.seeds_in(a))
         if claim == "A5a":
-            (mine,), (lstm,) = self.pooled("A5", model, keep), self.pooled("A5", "lstm", keep)
+            (mine,), (lstm,) = self.pooled("A5", model, keep, rng), self.pooled("A5", "lstm", keep, rng)
             gain = R.mover_difference(mine, lstm, alpha)
             raw = (f"accuracy {mine['estimate']:.1%} vs the BiLSTM's {lstm['estimate']:.1%}; "
                    + C.describe(gain, "difference", 100, " points"))
@@ -133,11 +137,11 @@ class Figures:
                              V.mde(gain, alpha=alpha), C.MIN_ACCURACY_GAIN, note=note,
                              seeds=tuple(sorted(set(R.seeds_in(mine)) | set(R.seeds_in(lstm)))))
         if claim == "A5b":
-            (r_e, _), (r_l, _) = self.pooled("A2", model, keep), self.pooled("A2", "lstm", keep)
+            (r_e, _), (r_l, _) = self.pooled("A2", model, keep, rng), self.pooled("A2", "lstm", keep, rng)
             diff = R.mover_difference(r_e, r_l, alpha)
             raw = C.describe(diff, f"r({model}) − r(BiLSTM)")
             if int(self.scored["max_length"].max()) >= 2:
-                d_e, d_l = self.pooled("A4", model, keep)[0], self.pooled("A4", "lstm", keep)[0]
+                d_e, d_l = self.pooled("A4", model, keep, rng)[0], self.pooled("A4", "lstm", keep, rng)[0]
                 ddiff = R.difference(d_e, d_l, alpha)
                 after, ctrl = V.equivalence_status(ddiff, C.MIN_R, alpha=alpha), C.describe(ddiff, f"Δr({model}) − Δr(BiLSTM)")
             else:
@@ -149,7 +153,7 @@ class Figures:
         if claim in ("A9", "A10"):
             return self._pattern(claim, model, keep)
         if claim == "A11":
-            (z,) = self.pooled("A11", model, keep)
+            (z,) = self.pooled("A11", model, keep, rng)
             sub = self.pushes[self.pushes["encoder"] == model] if self.pushes is not None else pd.DataFrame()
             if keep is not None and len(sub):
                 sub = sub[sub["seed"].isin(list(keep))]
@@ -254,15 +258,15 @@ def scorecard(scored: pd.DataFrame, *, registry: dict, encoders, accuracy: pd.Da
             # learned weights: those rows show no control
             controls = {} if claim in NO_CONTROL else C.random_networks(encoder, models, registry)
 
-            def judge(keep=None):
-                out = figures.outcome(claim, encoder, keep)
+            def judge(keep=None, rng=None):
+                out = figures.outcome(claim, encoder, keep, rng)
                 cells, shows = {}, False
                 for column in C.CONTROL_COLUMNS:
                     model = controls.get(column)
                     if model is None:
                         cells[column] = "—"
                         continue
-                    co = figures.outcome(claim, model, keep)
+                    co = figures.outcome(claim, model, keep, rng)
                     passed = V.shows_effect(co.before, co.after) and co.testable
                     shows |= passed
                     n = len(co.seeds)
@@ -281,7 +285,9 @@ def scorecard(scored: pd.DataFrame, *, registry: dict, encoders, accuracy: pd.Da
                     kept = {m: own[m] & set(keep) for m in involved}
                     if all(len(kept[m]) >= 2 for m in involved) and any(kept[m] != own[m] for m in involved):
                         subsets.append(keep)
-                stable = V.stable(verdict, (judge(keep)[3] for keep in subsets))
+                rng = np.random.default_rng([seed, len(rows)])
+                redrawn = [judge(rng=rng)[3] for _ in range(V.REDRAWS)]
+                stable = V.stable(verdict, (judge(keep)[3] for keep in subsets), redrawn)
             note = out.note if testable or not (encoder == "clip" and untrained) else C.UNTRAINED_CLIP
             counted = claim in ("A9", "A10")  # an exact search finds any one unit: the smallest effect it can see
             rows.append({**base, "this build": out.raw, "against controls": out.controlled,

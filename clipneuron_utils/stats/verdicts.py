@@ -14,7 +14,8 @@ three questions of a figure pooled over seeds (:mod:`.replicates`):
   holding both 0 and the minimum (inconclusive). A claim of no effect passes an equivalence test (TOST).
 
 Then the claim's figure is checked against its controls in two stages (:func:`verdict`), a verdict is
-*fragile* when leaving out one or two seeds changes it (:func:`leave_out_subsets`), and a claim is
+*fragile* when leaving out one or two seeds changes it (:func:`leave_out_subsets`) or when new draws of the
+seeds often do (:func:`stable`), and a claim is
 *robust* across firing thresholds when its verdict is the same at every one (:func:`robustness`).
 """
 
@@ -194,11 +195,20 @@ def leave_out_subsets(seeds, *, max_out: int = 2, min_left: int = 2) -> list[tup
     return out
 
 
-def stable(full: str, subset_verdicts) -> bool:
-    """A verdict is stable when every leave-out subset gives it too (with no subset, there is nothing to
-    show it stable: a single seed's verdict is fragile)."""
+#: new draws of the seeds (:func:`~.replicates.redraw`) a stable verdict must mostly survive, and the share of them
+#: that may give another verdict: a rebuild on another machine trains other models, which is a new draw of seeds
+REDRAWS = 20
+REDRAW_TOLERANCE = 0.1
+
+
+def stable(full: str, subset_verdicts, redrawn=()) -> bool:
+    """A verdict is stable when every leave-out subset gives it too (with no subset, there is nothing to show it
+    stable: a single seed's verdict is fragile) and fewer than :data:`REDRAW_TOLERANCE` of the ``redrawn``
+    verdicts (the figures pooled over new draws of the seeds) differ from it."""
     found = list(subset_verdicts)
-    return bool(found) and all(v == full for v in found)
+    redrawn = list(redrawn)
+    differ = sum(v != full for v in redrawn)
+    return bool(found) and all(v == full for v in found) and (not redrawn or differ < REDRAW_TOLERANCE * len(redrawn))
 
 
 def robustness(by_threshold: dict) -> str:
