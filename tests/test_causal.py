@@ -587,3 +587,17 @@ def test_a_unit_with_no_spread_is_judged_exactly_and_otherwise_by_welch():
     control = np.resize([0.35, 1.35], n)  # mean 0.85, SD 0.5
     control = control - control.mean() + 0.85
     assert causal._passes(np.ones(n), control, 0.1, 0.05) is False
+
+
+def test_an_untrained_clip_is_one_line_under_the_causal_table():
+    """CLIP, untrained here, is not testable in every row: one line says so instead of a row per claim and regime."""
+    rows = [{"id": k, "encoder": e, "regime": "> 0", "this build": "0.1 [0.0, 0.2], 3 seeds",
+             "verdict": "not testable in this build" if e == "clip" else "holds",
+             "note": "CLIP is untrained here: an architecture-only control" if e == "clip" else ""}
+            for k in ("C1", "C2") for e in ("lstm", "clip")]
+    text = causal.markdown(pd.DataFrame(rows))
+    assert "| C1 | " in text and "| clip |" not in text and text.count("| lstm |") == 2
+    assert "**CLIP**: every causal claim is *not testable in this build*, because CLIP is untrained here" in text
+    # a CLIP with one testable row keeps its rows
+    rows[1]["verdict"], rows[1]["note"] = "holds", ""
+    assert text != causal.markdown(pd.DataFrame(rows)) and "| clip |" in causal.markdown(pd.DataFrame(rows))

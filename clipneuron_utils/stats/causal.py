@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..data.snli import LABELS
-from . import claims, replicates
+from . import claims, replicates, verdicts
 
 MIN_SHIFT = 0.1  # probe SDs: the smallest extra move of a unit under its formula's edits that counts
 FAITHFUL_ALPHA = 0.05
@@ -323,7 +323,11 @@ def markdown(table: pd.DataFrame, *, sentences: list[str] | None = None) -> str:
         lines += [" ".join(sentences), ""]
     head = " | ".join(f"at {r} | verdict at {r}" for r in regimes)
     lines += [f"| id | claim | encoder | {head} |", "|---|---|---|" + "---|---|" * len(regimes)]
-    for (key, encoder), group in table.groupby(["id", "encoder"], sort=False):
+    # an encoder not testable anywhere (an untrained CLIP) is one line under the table, not a row per claim
+    notes = table["note"].fillna("") if "note" in table else pd.Series("", index=table.index)
+    collapsed = [e for e, g in table.groupby("encoder", sort=False)
+                 if (g["verdict"] == verdicts.NOT_TESTABLE).all() and notes[g.index].str.startswith("CLIP is untrained").all()]
+    for (key, encoder), group in table[~table["encoder"].isin(collapsed)].groupby(["id", "encoder"], sort=False):
         cells = [key, CAUSAL[key].short, encoder]
         for r in regimes:
             row = group[group["regime"] == r]
@@ -333,6 +337,10 @@ def markdown(table: pd.DataFrame, *, sentences: list[str] | None = None) -> str:
             else:
                 cells += ["n/a", "n/a"]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    for encoder in collapsed:
+        lines += ["", f"**{encoder.upper() if encoder == 'clip' else encoder}**: every causal claim is *not testable in this "
+                      "build*, because CLIP is untrained here (an architecture-only control); its figures are in "
+                      "chapter 10_causal."]
     return "\n".join(lines) + "\n"
 
 
