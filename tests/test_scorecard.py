@@ -494,7 +494,7 @@ def test_box_sentences_with_known_counts():
         "Holding at every threshold: A1 (lstm), A1 (minilm); of these, A1 (minilm) holds as in a random network, so "
         "the effect needs no learned weights.",
         "Holding at some thresholds only: A2 (minilm) at top 5 %.",
-        "Not testable here: every claim on CLIP, which is untrained in this build; A6 (lstm) at top 5 %, top 2 % (the "
+        "Not testable here: every claim on CLIP, which is untrained in this build; A6 (lstm) at every top-α threshold (the "
         "WordNet encoding changed fewer than 1 % of the units).",
         "2 of 8 testable verdicts are fragile (†: leaving out one or two seeds, or new draws of them, change them); they rest on 3 seeds "
         "(BiLSTM), 3 seeds (MiniLM (extension))."]
@@ -602,3 +602,21 @@ def test_null_reach_and_full_table():
     assert a11_row["MDE (minimum)"].endswith(" (0.5)")
     assert a11_row["claim"].startswith("A11 the unit-870 unit pushes") and "The paper: " in a11_row["claim"]
     assert not {"before", "after", "random", "stable", "id"} & set(shown.columns)
+
+
+def test_the_box_names_a_claim_once_for_both_encoders_and_every_top_alpha_briefly():
+    """A claim that holds at the same thresholds on both encoders is named once, and 'every top-α threshold' stands
+    for all the thresholds but > 0."""
+    labels = ["> 0", "top 20 %", "top 2 %"]
+
+    def card(verdict_lstm, verdict_minilm):
+        return pd.DataFrame([{"id": "A8", "encoder": e, "verdict": v, "stable": True}
+                             for e, v in (("lstm", verdict_lstm), ("minilm", verdict_minilm))])
+
+    cards = {labels[0]: card("inconclusive", "inconclusive"), labels[1]: card("holds", "holds"),
+             labels[2]: card("holds", "holds")}
+    text = " ".join(RS.box(cards, ["lstm", "minilm"], False, {"lstm": 5, "minilm": 5}))
+    assert "Holding at some thresholds only: A8 (lstm, minilm) at every top-α threshold." in text
+    cards[labels[2]] = card("holds", "inconclusive")
+    text = " ".join(RS.box(cards, ["lstm", "minilm"], False, {"lstm": 5, "minilm": 5}))
+    assert "A8 (lstm) at every top-α threshold; A8 (minilm) at top 20 %." in text

@@ -92,15 +92,18 @@ def box(cards: dict, encoders, untrained_clip: bool, seeds: dict) -> list[str]:
                    + (f"; of these, {', '.join(name(k) for k in random_only)} {verb(random_only)} as in a random network, "
                       "so the effect needs no learned weights" if random_only else "") + ".")
     if some:
-        out.append("Holding at some thresholds only: " + ", ".join(
-            f"{name(k)} at {', '.join(lab for lab, x in zip(labels, readings[k]) if x in V.HOLDING)}" for k in some) + ".")
+        out.append("Holding at some thresholds only: " + "; ".join(
+            f"{claim} ({', '.join(encs)}) at {where_text}"
+            for (claim, where_text), encs in _grouped(some, lambda k: _thresholds(labels, readings[k], V.HOLDING)).items())
+                   + ".")
     untestable = [k for k, v in readings.items() if V.NOT_TESTABLE in v]
     reasons = []
     if untrained_clip and "clip" in encoders:
         reasons.append("every claim on CLIP, which is untrained in this build")
     for why, group in _by_reason(untestable).items():
-        reasons.append(", ".join(f"{name(k)} at {', '.join(lab for lab, x in zip(labels, readings[k]) if x == V.NOT_TESTABLE)}"
-                                 for k in group) + f" ({why})")
+        reasons.append("; ".join(f"{claim} ({', '.join(encs)}) at {where_text}" for (claim, where_text), encs in
+                                 _grouped(group, lambda k: _thresholds(labels, readings[k], (V.NOT_TESTABLE,))).items())
+                       + f" ({why})")
     if reasons:
         out.append("Not testable here: " + "; ".join(reasons) + ".")
     cells = [(card, e) for card in cards.values() for e in shown]
@@ -109,6 +112,25 @@ def box(cards: dict, encoders, untrained_clip: bool, seeds: dict) -> list[str]:
     out.append(f"{n_fragile} of {judged} testable verdicts are fragile ({FRAGILE}: leaving out one or two seeds, or new "
                "draws of them, change them); they rest on " + ", ".join(f"{seeds[e]} seeds ({HEADS.get(e, e)})" for e in shown if e in seeds) + ".")
     return out[:5]
+
+
+def _thresholds(labels, verdicts, kinds) -> str:
+    """The thresholds at which a cell's verdict is one of ``kinds``, named briefly: *every top-α threshold*
+    when that is all of them but > 0."""
+    hit = [lab for lab, v in zip(labels, verdicts) if v in kinds]
+    tops = [lab for lab in labels if lab != "> 0"]
+    if len(tops) > 1 and hit == tops:
+        return "every top-α threshold"
+    return ", ".join(hit)
+
+
+def _grouped(keys, where) -> dict:
+    """(claim, where) → the encoders sharing it, so that one claim that reads the same on both encoders is named
+    once."""
+    out: dict = {}
+    for key in keys:
+        out.setdefault((key[0], where(key)), []).append(key[1])
+    return out
 
 
 #: why a claim's cell can be not testable on a trained encoder, in the box's words

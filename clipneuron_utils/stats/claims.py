@@ -75,7 +75,7 @@ CLAIMS = {c.key: c for c in (
           "at length 2 the correlation \"becomes more negative in both CLIP and the baseline BiLSTM\"",
           f"Δr (length 2 − length 1, same units) < 0 and |Δr| ≥ {MIN_DELTA_R}; control: Δ of the partial r"),
     Claim("A5a", "the CLIP head is more accurate than the BiLSTM", "§5.1",
-          "the paper credits \"the joint text-image training objective\" with the accuracy gain",
+          "it credits \"the joint text-image training objective\" with the accuracy gain",
           f"probe accuracy − the BiLSTM's ≥ {MIN_ACCURACY_GAIN:.0%} (each pooled over its seeds; Newcombe's interval "
           "of a difference of shares). Scored on MiniLM, a text-only encoder, it is an extension: it says whether "
           "the gain needs images"),
