@@ -100,12 +100,13 @@ concepts = book.concepts(vocab_size, "standard", wordnet_mode)
 described = formulas.evaluate(description, concepts)
 weights, probe_accuracy = book.weights, book.probe_accuracy
 summaries, cards, patterns = {}, {}, {}
+pushes = book.pushes(adversarial_pair, described, list(scored))  # claim A11 at every threshold, each model read once
 for a, frame in scored.items():
     trained_rows = run.without_controls(frame)
     summaries[a] = effects.iou_summary(trained_rows, **boot).assign(regime=labels[a])
     patterns[a] = claims.unit_patterns(frame, weights)
     cards[a] = scorecard.scorecard(frame, registry=registry, encoders=encoders, accuracy=probe_accuracy,
-                                   units=patterns[a], pushes=book.pushes(adversarial_pair, described, a), alpha=alpha,
+                                   units=patterns[a], pushes=pushes[pushes["alpha"] == a], alpha=alpha,
                                    seed=seed)
 matched = regimes.paper_matched(swept)  # the α whose mean IoU is nearest the paper's: nearly the α nearest 0.19
 summary = pd.concat(summaries.values(), ignore_index=True)

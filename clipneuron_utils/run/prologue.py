@@ -108,11 +108,12 @@ class Book:
         return pd.DataFrame([{"encoder": m, "seed": s, "predicted": probe.probe(model, [tuple(pair)])["prediction"].iloc[0]}
                              for (m, s), model in self.trained.items() if m in self.encoders])
 
-    def pushes(self, pair, described, alpha: float = 0.0) -> pd.DataFrame:
-        """Claim A11 on every model and seed: the unit whose firing (at > 0, or on its top ``alpha`` share of
-        probe pairs) best matches the ``described`` probe pairs (the paper's unit 870), its push towards
-        contradiction on ``pair`` against its push on the probe pairs
-        (:func:`~clipneuron_utils.stats.claims.description_push`), and the model's prediction on the pair."""
+    def pushes(self, pair, described, alphas=(0.0,)) -> pd.DataFrame:
+        """Claim A11 on every model and seed, at each threshold of ``alphas`` (0: > 0; else its top share of probe
+        pairs): the unit whose firing best matches the ``described`` probe pairs (the paper's unit 870), its push
+        towards contradiction on ``pair`` against its push on the probe pairs
+        (:func:`~clipneuron_utils.stats.claims.description_push`), and the model's prediction on the pair. Each
+        model's probe activations are read once for every threshold (column ``alpha``)."""
         from ..explain import probe
         from ..explain.search import threshold_activations
         from ..models.heads import as_pairs
@@ -123,10 +124,12 @@ class Book:
         rows = []
         for (m, s), model in self.trained.items():
             acts = trained.probe_outputs(self.profile, m, self.pairs.probe, seed=s)["activations"]
-            found = description_push(acts, activations(model, frame)[0], self.weights[m, s], described,
-                                     threshold_activations(acts, alpha or None, what=f"{m} model (seed {s})"))
-            rows.append({"encoder": m, "seed": s, **found,
-                         "predicted": probe.probe(model, [tuple(pair)])["prediction"].iloc[0]})
+            on_pair = activations(model, frame)[0]
+            predicted = probe.probe(model, [tuple(pair)])["prediction"].iloc[0]
+            for alpha in alphas:
+                found = description_push(acts, on_pair, self.weights[m, s], described,
+                                         threshold_activations(acts, alpha or None, what=f"{m} model (seed {s})"))
+                rows.append({"encoder": m, "seed": s, "alpha": float(alpha), **found, "predicted": predicted})
         return pd.DataFrame(rows)
 
     def firing_accuracy(self, alpha: float = 0.0, models=None) -> pd.DataFrame:
