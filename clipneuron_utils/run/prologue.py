@@ -114,18 +114,19 @@ class Book:
         towards contradiction on ``pair`` against its push on the probe pairs
         (:func:`~clipneuron_utils.stats.claims.description_push`), and the model's prediction on the pair. Each
         model's probe activations are read once for every threshold (column ``alpha``)."""
-        from ..explain import probe
+        from ..data.snli import LABELS
         from ..explain.search import threshold_activations
         from ..models.heads import as_pairs
-        from ..models.outputs import activations
+        from ..models.outputs import hidden_and_predictions
         from ..stats.claims import description_push
 
         frame = as_pairs([tuple(pair)])
+        cache = trained.feature_cache()  # the pair's sentences encoded once per frozen encoder, not once per model
         rows = []
         for (m, s), model in self.trained.items():
             acts = trained.probe_outputs(self.profile, m, self.pairs.probe, seed=s)["activations"]
-            on_pair = activations(model, frame)[0]
-            predicted = probe.probe(model, [tuple(pair)])["prediction"].iloc[0]
+            hidden, label = hidden_and_predictions(model, frame, cache=cache)  # one forward pass for both
+            on_pair, predicted = hidden[0], LABELS[int(label[0])]
             for alpha in alphas:
                 found = description_push(acts, on_pair, self.weights[m, s], described,
                                          threshold_activations(acts, alpha or None, what=f"{m} model (seed {s})"))
