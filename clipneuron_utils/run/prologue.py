@@ -101,13 +101,6 @@ class Book:
                               "correct": int(round(trained.seed_entry(self.registry[m], s)["probe_accuracy"] * n))}
                              for m in self.models for s in self.seeds(m)])
 
-    def predictions(self, pair) -> pd.DataFrame:
-        """Each encoder's models' prediction for one ``[premise, hypothesis]`` pair (``encoder, seed, predicted``)."""
-        from ..explain import probe
-
-        return pd.DataFrame([{"encoder": m, "seed": s, "predicted": probe.probe(model, [tuple(pair)])["prediction"].iloc[0]}
-                             for (m, s), model in self.trained.items() if m in self.encoders])
-
     def pushes(self, pair, described, alphas=(0.0,)) -> pd.DataFrame:
         """Claim A11 on every model and seed, at each threshold of ``alphas`` (0: > 0; else its top share of probe
         pairs): the unit whose firing best matches the ``described`` probe pairs (the paper's unit 870), its push

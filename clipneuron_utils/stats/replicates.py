@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from scipy import stats as sps
 
 #: one row of :func:`pool`
@@ -270,10 +271,6 @@ def changed_units(scored: pd.DataFrame, model: str, *, first: dict, second: dict
     return int((formula.to_numpy() | value).sum()), int(len(a))
 
 
-def _expit(x):
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
-
-
 def proportion(successes, totals, alpha: float = 0.05, seeds=None) -> dict:
     """Per-seed proportions (e.g. probe accuracy: correct of n) pooled over seeds on the logit scale, so that
     the interval stays inside (0, 1) (a proportion of 0 or 1 counts as half a success or failure)."""
@@ -281,14 +278,7 @@ def proportion(successes, totals, alpha: float = 0.05, seeds=None) -> dict:
     n = np.asarray(totals, dtype=float)
     x = np.clip(x, 0.5, n - 0.5)
     p = x / n
-    return pool(np.log(p / (1 - p)), 1.0 / (n * p * (1 - p)), alpha=alpha, transform=_expit, seeds=seeds)
-
-
-def proportion_variance(p, totals):
-    """The within-seed variance of a proportion ``p`` of ``totals``, never below that of p = 1/2 over
-    ``4·totals`` (a share of 0 or 1 is not exact)."""
-    n = np.asarray(totals, dtype=float)
-    return np.maximum(np.asarray(p, dtype=float) * (1 - np.asarray(p, dtype=float)), 0.25 / n) / n
+    return pool(special.logit(p), 1.0 / (n * p * (1 - p)), alpha=alpha, transform=special.expit, seeds=seeds)
 
 
 def difference(a: dict, b: dict, alpha: float = 0.05) -> dict:
