@@ -114,11 +114,10 @@ class Book:
         from ..stats.claims import description_push
 
         frame = as_pairs([tuple(pair)])
-        cache = trained.feature_cache()  # the pair's sentences encoded once per frozen encoder, not once per model
         rows = []
         for (m, s), model in self.trained.items():
             acts = trained.probe_outputs(self.profile, m, self.pairs.probe, seed=s)["activations"]
-            hidden, label = hidden_and_predictions(model, frame, cache=cache)  # one forward pass for both
+            hidden, label = hidden_and_predictions(model, frame)  # one forward pass for both
             on_pair, predicted = hidden[0], LABELS[int(label[0])]
             for alpha in alphas:
                 found = description_push(acts, on_pair, self.weights[m, s], described,
