@@ -71,6 +71,7 @@ def main() -> None:
     hidden = int(latest["neuron"].max()) + 1
     params = dict(ks=[k for k in values["ablation_ks"] if k <= hidden // 2], draws=values["ablation_draws"],
                   units=values["faithfulness_units"], edits=values["faithfulness_edits"], length=values["causal_length"],
+                  planted_units=values["planted_units"],
                   adversarial_units=values["adversarial_units"], adversarial_pairs=values["adversarial_pairs"])
     concepts = run.probe_concepts(args.profile, pairs.probe, values["vocab_size"], "standard", values["wordnet_mode"])
     started = time.perf_counter()

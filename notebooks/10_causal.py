@@ -16,22 +16,26 @@
 # The paper reads the negative correlation between a unit's IoU and its accuracy when it fires as
 # *better-explained neurons are less accurate*; {doc}`06_results` shows that most of that correlation is the
 # firing rate. Both are correlations across units. This chapter intervenes, on the units and on the
-# inputs, with three tests, each per trained model (the replicate) and pooled over seeds:
+# inputs, with three tests, each per trained model (the replicate) and pooled over seeds. A test is worth
+# its page only if it could have found an effect, so each has a **positive control** (an effect known to be
+# there, on this build's own models and data) and prints its **minimum detectable effect** (MDE: what it
+# finds with 80 % power); a test whose MDE exceeds the claim's minimum is *inconclusive*, never *does not
+# hold*.
 #
-# 1. **Ablation.** Hold k units at their mean activation over the probe pairs (the book's choice: a unit
-#    held at its mean carries no information and shifts the output layer's input least; holding it at zero
-#    is shown too) and measure the probe accuracy, overall and per class. The units: the top k by IoU, the
-#    top k by excess IoU over the matched null, the bottom k by IoU, and random k (many draws). If
-#    well-explained units are dataset heuristics that matter little, ablating them costs less than
-#    ablating random units.
-# 2. **Faithfulness.** A unit whose formula names a word should respond to that word. Each tested unit's
-#    word is swapped in or out of probe pairs by a stated rule, so that only the formula's truth changes
-#    (checked on the concept masks), and the unit's activation is measured before and after; the same edits
-#    of a word of the same frequency and tag, and of the word of the matched null's formula, are the
-#    controls.
-# 3. **Adversarial pairs.** For units that push to one class and whose formula names a premise noun, pairs
-#    are built from probe pairs of another class so that the formula holds, and the model's errors on them
-#    are set against matched controls.
+# 1. **Ablation (C1).** Hold k units at their mean activation over the probe pairs and measure the change
+#    in the **gold margin** (the gold class's logit less the mean of the other two, in probe SDs: continuous,
+#    so it sees what accuracy hides), overall and per class, beside the accuracy change. The output layer is
+#    linear in the units, so each unit's exact contribution to each pair's margin is known: ablating the top
+#    k by contribution is the positive control, the most any k units can cost. The paper's reading is then
+#    tested with every unit: does a unit's contribution fall as its excess IoU rises?
+# 2. **Faithfulness (C2).** A unit whose formula names a word should respond to that word. The tested units'
+#    formulas are searched again on one half of the probe pairs; their words are swapped in or out of pairs
+#    of the other half, and each edit is set against a **sham edit of the same pair** (another word of the
+#    same tag swapped, the formula unchanged). Another unit's formula is the null; **planted units** (a
+#    word's indicator plus this model's noise) must pass, and their **shuffled twins** must not.
+# 3. **Adversarial pairs (C3).** For units whose formula a premise noun carries, the noun is appended to
+#    pairs of another class, and the model's response is read in the order the claim runs: the unit's
+#    activation, the push toward the unit's class, then the predictions.
 #
 # Each runs at the paper's threshold (> 0) and in the firing regime nearest the paper's IoU of {doc}`08_firing_regime`.
 
@@ -54,7 +58,8 @@ causal_length: int = 2  # formulas of this many atoms at most are the ones teste
 ablation_ks: list = [16, 64, 256]  # how many units are ablated at once
 ablation_draws: int = 30  # random sets of k units per model
 faithfulness_units: int = 20  # units tested per model and regime (sampled among those whose formula names a word)
-faithfulness_edits: int = 6  # removals and as many insertions per unit and kind of edit
+faithfulness_edits: int = 6  # removals and as many insertions per unit and formula, each with its sham edit
+planted_units: int = 4  # planted units (a word's indicator plus this model's noise) and as many shuffled twins, per model and regime
 adversarial_units: int = 4  # units per model and regime that get adversarial pairs (best IoU first)
 adversarial_pairs: int = 50  # adversarial pairs per unit
 causal_examples: int = 6  # edited and adversarial pairs shown
@@ -72,7 +77,7 @@ from clipneuron_utils.explain import edits, regime
 from clipneuron_utils.render import causal_plots, provenance, tables
 from clipneuron_utils.render.numbers import format_percent, format_sd_shift
 from clipneuron_utils.run import interventions, parameters, regimes
-from clipneuron_utils.stats import causal, claims
+from clipneuron_utils.stats import ablation_effects, adversarial_effects, causal, claims, edit_effects
 from clipneuron_utils.stats.tidy import first_row
 
 book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
@@ -94,57 +99,69 @@ order = list(labels)
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 editor = edits.Editor(pairs.probe, book.concepts(vocab_size, "standard", wordnet_mode))
 settings = dict(ks=ks, draws=ablation_draws, units=faithfulness_units, edits=faithfulness_edits, length=causal_length,
+                planted_units=planted_units,
                 adversarial_units=adversarial_units, adversarial_pairs=adversarial_pairs)
 found = interventions.run(profile, editor, {m: book.seeds(m) for m in models}, rows, params=settings,
                           search_params=search_params, trained=encoders)
 
 # %% [markdown]
-# The interventions pooled over seeds: the ablation curves, each unit's response to its formula's edits, the
-# adversarial pairs' rates, and the causal verdicts under their rules.
+# The interventions pooled over seeds: the ablation curves and the contribution correlation, each unit's
+# response to its formula's edits against their shams, the adversarial pairs' effects, and the causal
+# verdicts under their rules.
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 def named(frame):
-    """The frame with its regime values as the book's labels."""
+    """The frame with its regime values as the book's labels (the noun control has none: ``any``)."""
+    if frame.empty or "regime" not in frame.columns:
+        return frame
     return frame.assign(regime=frame["regime"].map({v: k for k, v in labels.items()}))
 
 
-ablation = causal.pool_rows(named(found["ablation"]), ["encoder", "regime", "mode", "ranking", "k", "class"])
-units = causal.unit_faithfulness(named(found["edits"])) if len(found["edits"]) else pd.DataFrame()
-shares = causal.faithful_shares(units) if len(units) else causal.figure_frame([], "units")
-adv_pairs = interventions.adversarial_pairs(named(found["adversarial"]) if len(found["adversarial"]) else found["adversarial"])
-adversarial = causal.adversarial_rates(adv_pairs) if len(adv_pairs) else causal.figure_frame([], "pairs")
-effects = causal.shift_effects(units) if len(units) else causal.figure_frame([], "units")
+ablation = causal.pool_rows(named(found["ablation"]), ["encoder", "regime", "mode", "outcome", "ranking", "k", "class"])
+correlation = ablation_effects.contribution_correlation(named(found["contributions"]))
+units = edit_effects.unit_faithfulness(named(found["edits"])) if len(found["edits"]) else pd.DataFrame()
+shifts = edit_effects.shift_effects(units) if len(units) else causal.figure_frame([], "units")
+adv_pairs = adversarial_effects.pair_effects(named(found["adversarial"])) if len(found["adversarial"]) else pd.DataFrame()
+adversarial = adversarial_effects.effects(adv_pairs) if len(adv_pairs) else causal.figure_frame([], "pairs")
+noun_pairs = adversarial_effects.pair_effects(found["nouns"]) if len(found["nouns"]) else pd.DataFrame()
+nouns = adversarial_effects.effects(noun_pairs, by_unit=False) if len(noun_pairs) else causal.figure_frame([], "pairs")
 k_main = 64 if 64 in ks else ks[len(ks) // 2]
 controls = {e: [c for c in claims.random_networks(e, models, registry).values() if c] for e in encoders}
 untestable = {"clip": "CLIP is untrained here: an architecture-only control"} if claims.untrained_clip(registry) else {}
-verdicts = causal.card(ablation, effects, adversarial, encoders, {r: r for r in order}, controls, k=k_main,
-                             untestable=untestable)
-
+verdicts = causal.card(dict(ablation=ablation, correlation=correlation, shifts=shifts, adversarial=adversarial,
+                            nouns=nouns), encoders, {r: r for r in order}, controls, k=k_main, untestable=untestable)
 
 provenance.record_causal(profile, causal.markdown(verdicts, sentences=[
-    f"Chapter 10_causal intervenes: it ablates units, edits the words their formulas name, and builds pairs that satisfy "
-    f"their formulas (figures pooled over training seeds, 95 % intervals with between-seed variance; k = {k_main})."]))
+    f"Chapter 10_causal intervenes: it ablates units, edits the words their formulas name against sham edits of the "
+    f"same pairs, and appends the premise nouns that carry their formulas (figures pooled over training seeds, 95 % "
+    f"intervals with between-seed variance; k = {k_main}). Each test shows its minimum detectable effect (MDE) and a "
+    f"positive control: an effect known to be there, which it must detect."]))
 
 # %% [markdown]
 # What the chapter shows, per encoder and regime, in sentences.
 
 # %% tags=["hide-input"]
+def figure(frame, sd=True, **match):
+    row = first_row(frame, **match)
+    return "n/a" if row is None else format_sd_shift(row) if sd else claims.describe(row["_pooled"], "")
+
+
 lines = []
 for encoder in encoders:
     bits = []
     for regime_label in order:
         at = dict(encoder=encoder, regime=regime_label)
-        ablated = first_row(ablation, **at, mode="mean", ranking="top excess − random", k=k_main, **{"class": "all"})
-        faithful = first_row(shares, **at, measure="faithful")
-        null_faithful = first_row(shares, **at, measure="null formula")
-        shift = first_row(effects, **at, measure="formula − frequency")
-        formula_errors = first_row(adversarial, **at, measure="formula pairs")
-        control_errors = first_row(adversarial, **at, measure="control pairs")
-        bits.append(f"at {regime_label}: top {k_main} by excess IoU − random {k_main}, accuracy change "
-                    f"{format_percent(ablated)}; formula edits move units {format_sd_shift(shift)} further than the "
-                    f"frequency control's, faithful units {format_percent(faithful, False)} (null formula "
-                    f"{format_percent(null_faithful, False)}); errors on formula pairs {format_percent(formula_errors, False)} "
-                    f"against {format_percent(control_errors, False)} on controls")
+        margin = dict(mode="mean", outcome="margin", k=k_main, **{"class": "all"})
+        bits.append(
+            f"at {regime_label}: top {k_main} by excess IoU − random {k_main}, gold margin "
+            f"{figure(ablation, **at, **margin, ranking='top excess − random')} (positive control, top {k_main} by "
+            f"contribution − random: {figure(ablation, **at, **margin, ranking='contribution − random')}); "
+            f"r(excess IoU, contribution) {figure(correlation, False, **at, measure=ablation_effects.CORRELATION)}; "
+            f"formula edits move units {figure(shifts, **at, measure='formula − sham')} beyond their shams (planted "
+            f"units {figure(shifts, **at, measure='planted: formula − sham')}, their twins "
+            f"{figure(shifts, **at, measure='twin: formula − sham')}); adversarial nouns move the unit "
+            f"{figure(adversarial, **at, measure='activation')} and the margin toward its class "
+            f"{figure(adversarial, **at, measure='push')}")
     lines.append(f"**{encoder}** " + "; ".join(bits) + ".")
 tally = claims.counts(verdicts)
 lines.append(f"Of {len(verdicts)} causal claim × encoder × regime rows: "
@@ -154,14 +171,17 @@ display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {li
 # %% [markdown]
 # ## The verdicts
 #
-# Each causal reading is stated as a claim with a minimum effect, tested with the scorecard's rules
-# ({doc}`06_results`): the figure must clear the minimum with its 95 % interval on the stated side of zero.
+# Each causal reading is stated as a claim with a minimum effect and a positive control, and tested with the
+# scorecard's rules ({doc}`06_results`): the figure must clear the minimum with its 95 % interval on the
+# stated side of zero; a test whose MDE exceeds the minimum, or whose positive control it did not detect,
+# can only be *inconclusive*.
 
 # %% tags=["hide-input"]
 tables.compact(causal.rules_table(), wrap=True)
 
 # %% [markdown]
-# The causal verdicts, one row per claim and encoder.
+# The causal verdicts, one row per claim, encoder and regime, with each test's minimum, MDE and positive
+# control.
 
 # %% tags=["hide-input"]
 tables.compact(verdicts, wrap=True)
@@ -169,147 +189,174 @@ tables.compact(verdicts, wrap=True)
 # %% [markdown]
 # ## Ablation
 #
-# The change in probe accuracy when k units are held at their mean, per ranking (pooled over seeds, 95 %
-# intervals). Random sets are drawn from all units; the rankings use the explained units' formulas of up to
-# `causal_length` atoms in each regime (random draws are the same in both).
+# The change in the gold margin (probe SDs) when k units are held at their mean, per ranking (pooled over
+# seeds, 95 % intervals). Random sets are drawn from the explained units; the rankings use their formulas
+# of up to `causal_length` atoms in each regime. The top k by exact contribution to the gold margin is the
+# positive control: no k units can cost more. At a top-α regime every unit fires on the same count and has
+# the same matched null, so the top k by excess IoU are the top k by IoU.
 
 # %% tags=["hide-input"]
 causal_plots.ablation_curves(ablation[(ablation["mode"] == "mean") & (ablation["class"] == "all")], encoders, order)
 
 # %% [markdown]
-# The accuracy change at the main k, held at the mean and at zero, for every ranking.
+# The same in probe accuracy, which moves less: a set of units can weaken every right answer without
+# flipping one.
 
 # %% tags=["hide-input"]
-wide = ablation[(ablation["k"] == k_main) & (ablation["class"] == "all") & ablation["encoder"].isin(encoders)]
-tables.compact(wide.assign(change=[format_percent(r) for _, r in wide.iterrows()])
+causal_plots.ablation_curves(ablation[(ablation["mode"] == "mean") & (ablation["class"] == "all")], encoders, order,
+                             outcome="accuracy")
+
+# %% [markdown]
+# Per gold class, held at the mean, at k = the middle of `ablation_ks`: the difference from random k of the
+# top k by excess IoU and of the positive control, in gold-margin SDs and in accuracy.
+
+# %% tags=["hide-input"]
+per_class = ablation[(ablation["k"] == k_main) & (ablation["mode"] == "mean")
+                     & ablation["ranking"].isin(["top excess − random", "contribution − random"])
+                     & ablation["encoder"].isin(encoders)]
+tables.compact(per_class.assign(change=[format_percent(r) if r["outcome"] == "accuracy" else format_sd_shift(r)
+                                        for _, r in per_class.iterrows()])
+               .pivot_table(index=["encoder", "regime", "outcome", "ranking"], columns="class", values="change",
+                            aggfunc="first").reset_index())
+
+# %% [markdown]
+# Held at zero instead of the mean (the gold-margin change at k = the middle of `ablation_ks`), and the
+# random-network controls (an untrained encoder, a head trained on shuffled labels), whose top − random
+# difference the verdicts set against the trained models'.
+
+# %% tags=["hide-input"]
+ctrl = ablation[(ablation["ranking"].isin(["top excess − random", "contribution − random"])) & (ablation["class"] == "all")
+                & (ablation["k"] == k_main) & (ablation["outcome"] == "margin")]
+tables.compact(ctrl.assign(change=[format_sd_shift(r) for _, r in ctrl.iterrows()])
                .pivot_table(index=["encoder", "regime", "ranking"], columns="mode", values="change", aggfunc="first")
                .reset_index().rename(columns={"mean": f"held at mean (k = {k_main})", "zero": f"held at zero (k = {k_main})"}))
 
 # %% [markdown]
-# Per class, held at the mean, at k = the middle of `ablation_ks`: which gold class loses most.
+# **Every unit.** Across the explained units of each model, the Spearman correlation between a unit's excess
+# IoU and its mean contribution to the gold margin, pooled over seeds on the Fisher scale; *planted* is the
+# same test on a quantity built to correlate with the contribution (excess IoU − ½ × contribution, both
+# standardised): it must be detected.
 
 # %% tags=["hide-input"]
-per_class = ablation[(ablation["k"] == k_main) & (ablation["mode"] == "mean") & (ablation["class"] != "all")
-                     & ablation["encoder"].isin(encoders)]
-tables.compact(per_class.assign(change=[format_percent(r) for _, r in per_class.iterrows()])
-               .pivot_table(index=["encoder", "regime", "ranking"], columns="class", values="change", aggfunc="first")
-               .reset_index())
-
-# %% [markdown]
-# The random-network controls (an untrained encoder, a head trained on shuffled labels) go through the same
-# ablations; the difference top − random of the trained models is set against theirs in the verdicts (C1).
-
-# %% tags=["hide-input"]
-ctrl = ablation[(ablation["ranking"] == "top excess − random") & (ablation["mode"] == "mean") & (ablation["class"] == "all")
-                & (ablation["k"] == k_main)]
-tables.compact(ctrl.assign(**{f"top {k_main} by excess IoU − random {k_main}": [format_percent(r) for _, r in ctrl.iterrows()]})
-               [["encoder", "regime", f"top {k_main} by excess IoU − random {k_main}"]])
+tables.compact(correlation.assign(r=[claims.describe(r["_pooled"], "") for _, r in correlation.iterrows()])
+               [["encoder", "regime", "measure", "units", "r"]])
 
 # %% [markdown]
 # ## Faithfulness: do a unit's formula's words move it?
 #
+# **The split.** A fixed random half of the probe pairs (the same for every model) is the *search half*: the
+# tested units' formulas are searched again on it alone, as chapter 05_search searches (its `min_acts`
+# scaled to the half). Edits start only from the other half, so no edited pair helped choose the formula it
+# tests. The candidates are chapter 05_search's explained units whose formula names a word (its formulas
+# stay as they are); a candidate is tested when its search-half formula names a word too.
+#
 # **The edit rule.** On the side the formula's word W is on, every occurrence of W becomes a vocabulary
 # word of W's usual Penn tag that is in neither sentence (*removal*), or a word of that tag that occurs only
 # on that side becomes W (*insertion*); text and tokens change together, tags stay. An edit that changes
-# any concept other than the two words' (an overlap threshold, a synonym) is dropped, and only edits that
-# change the formula's truth are kept. The unit should rise where the formula becomes true and fall where it
-# becomes false: the *directed shift* is that change in units of the unit's probe SD.
+# any concept other than the two words' is dropped, and only edits that change the formula's truth are
+# kept. The *directed shift* is the unit's change in units of its probe SD, signed so that the formula's
+# prediction (up where it becomes true) is positive.
 #
-# **The controls.** The same rule applied to a word of the same tag whose concept holds on the closest
-# number of probe pairs, in the same formula (*frequency control*), and to the word of the matched null's
-# formula (the best formula of a random mask with the unit's firing count). A unit is **faithful** when
-# its formula's edits move it the predicted way by at least 0.1 SD more than the frequency control's (a
-# one-sided Welch test at 5 %); the null formula's edits go through the same test, which gives the rate at
-# which the criterion passes where nothing is there to find. The verdict (C2) uses every tested unit: the
-# mean over units of how much further the formula's edits move a unit than the frequency control's, pooled
-# over seeds, with the null formula's edits as its control.
+# **The sham.** Each edit has a sham on the same pair: for an insertion, the same word is replaced by
+# another word of W's tag; for a removal, another word of W's tag in the same sentence is replaced by the
+# same new word. Every concept the formula names keeps its value (checked on the masks). Both start from the
+# same pair, so what any edit of an unusual pair does to a unit (drift back toward its typical value)
+# cancels in **formula − sham**, the claim's figure: per unit, then the mean over units per seed, pooled.
+#
+# **The controls.** The same test with another tested unit's formula (its words have nothing to do with
+# this unit: the *controlled* figure is the difference); the random networks' units, tested the same way;
+# and `planted_units` planted units per model and regime, whose activation is 2·[W] − 1 + 0.5·z (z: a
+# random unit of this model, standardised, measured on every pair the model sees, edited ones included),
+# searched, edited and shammed like the real ones, beside their shuffled twins (the word's indicator of
+# another pair: the same noise, no word effect), tested with the planted unit's formula.
 
 # %% tags=["hide-input"]
-if len(shares):
-    display(causal_plots.faithful_shares(shares, encoders, order))
-    display(tables.compact(shares.assign(share=[format_percent(r, r["measure"] == "faithful − null formula")
-                                                for _, r in shares.iterrows()])
-                           [["encoder", "regime", "measure", "units", "share"]]))
+if len(shifts):
+    display(causal_plots.edit_shifts(shifts, encoders, order))
+    display(tables.compact(shifts.assign(shift=[format_sd_shift(r) for _, r in shifts.iterrows()])
+                           [["encoder", "regime", "measure", "units", "seeds", "shift"]]))
 else:
     display(Markdown("No unit's formula names a word in this build, so no edit could be made."))
 
 # %% [markdown]
-# How many tested units have a null formula that names a word.
+# Per model and regime: how many tested units each unit's own test (its edit − sham differences above
+# 0.1 SD, one-sided at 5 %) finds faithful, and how many planted units' searches found their word.
 
 # %% tags=["hide-input"]
 if len(units):
-    counts = units.groupby(["encoder", "regime"], sort=False).agg(tested=("faithful", lambda x: int(x.notna().sum())),
-                                                                 null=("null_faithful", lambda x: int(x.notna().sum())))
-    display(Markdown("Units whose matched null's formula names a word (so that its edits can be made), of the units "
-                     "tested: " + "; ".join(f"{e} at {r}: {c['null']} of {c['tested']}" for (e, r), c in counts.iterrows())
-                     + f". Where a model has fewer than {causal.MIN_UNITS} per seed, the null's share, and C2 with "
-                     "it, cannot be computed."))
+    faithful = edit_effects.faithful_counts(units)
+    tested = named(found["tested"])
+    planted = tested[tested["role"] == "planted"].groupby(["encoder", "regime"], sort=False)["recovered"].agg(
+        ["sum", "count"]).rename(columns={"sum": "planted words found", "count": "planted units"}).reset_index()
+    wide = faithful.assign(cell=[f"{f} of {t}" for f, t in zip(faithful["faithful"], faithful["tested"])]).pivot_table(
+        index=["encoder", "regime"], columns="role", values="cell", aggfunc="first").reset_index()
+    display(tables.compact(wide.merge(planted, on=["encoder", "regime"], how="left")))
 
 # %% [markdown]
-# The shifts per unit: the formula's edits, the frequency control's and the null formula's.
-
-# %% tags=["hide-input"]
-if len(units):
-    summary = units.groupby(["encoder", "regime"], sort=False).agg(
-        tested=("faithful", lambda x: int(x.notna().sum())), formula_shift=("formula_shift", "mean"),
-        frequency_shift=("frequency_shift", "mean"), null_shift=("null_shift", "mean"),
-        moved_predicted_way=("moved", "mean")).reset_index()
-    display(tables.compact(effects.assign(shift=[format_sd_shift(r) for _, r in effects.iterrows()])
-                           [["encoder", "regime", "measure", "units", "seeds", "shift"]]))
-    display(tables.compact(summary.rename(columns={
-        "formula_shift": "mean shift, formula (SD)", "frequency_shift": "mean shift, frequency control (SD)",
-        "null_shift": "mean shift, null formula (SD)", "moved_predicted_way": "formula edits moving it the predicted way"})))
-
-# %% [markdown]
-# Examples: edited pairs of faithful units of the primary models (the edited side shown), with the unit's
-# activation before and after.
+# Examples: formula edits of the primary models' tested units (the edited side shown), with the unit's
+# activation before and after, and the sham of the same pair.
 
 # %% tags=["hide-input"]
 if len(units):
     primary = everything.attrs.get("primary_seeds", {})
     edits_named = named(found["edits"])
-    good = units[units["faithful"].eq(True) & (units["seed"] == units["encoder"].map(primary))]
-    shown = (edits_named[edits_named["kind"].eq("formula")]
-             .merge(good[["encoder", "seed", "regime", "unit"]], on=["encoder", "seed", "regime", "unit"])
-             .sort_values("shift", ascending=False).groupby("encoder", sort=False).head(max(1, causal_examples // 3)))
+    own = edits_named[(edits_named["role"] == "unit") & edits_named["encoder"].isin(encoders)
+                      & (edits_named["seed"] == edits_named["encoder"].map(primary))]
+    pairs_shown = own[own["kind"] == "formula"].merge(
+        own[own["kind"] == "formula sham"][["encoder", "regime", "unit", "link", "old", "new", "shift"]],
+        on=["encoder", "regime", "unit", "link"], suffixes=("", " (sham)"))
+    shown = (pairs_shown.assign(gap=pairs_shown["shift"] - pairs_shown["shift (sham)"]).sort_values("gap", ascending=False)
+             .groupby("encoder", sort=False).head(max(1, causal_examples // 3)))
     display(tables.compact(shown[["encoder", "regime", "unit", "formula", "edit", "old", "new", "premise", "hypothesis",
-                                  "before", "after"]], wrap=True))
+                                  "shift", "old (sham)", "new (sham)", "shift (sham)"]], wrap=True))
 
 # %% [markdown]
 # ## Adversarial pairs
 #
-# **The generation rule.** For the best-explained units whose formula names a premise noun W un-negated,
-# `There is a W.` (`There are W.` for a plural) is appended to the premise of probe pairs whose gold label
-# is entailment or contradiction but not the class the unit pushes to (its largest output weight). A
-# premise with more information still entails, or still contradicts, the same hypothesis, so the gold label
-# stands. The control pair appends a noun of the same tag and nearest frequency instead. Only pairs where
-# the formula holds with W and not with the control noun are kept (checked on the concept masks).
+# **Which units.** The best-explained units whose formula names a premise noun W un-negated and whose
+# explanation W carries: W alone scores at least 80 % of the formula's IoU, or the formula loses at least a
+# quarter of its IoU without W. `(hyp:tag:. OR pre:tok:man)`, which the final full stop of almost any
+# hypothesis satisfies, is not a test of *man*.
+#
+# **The generation rule.** `There is a W.` (`There are W.` for a plural) is appended to the premise of
+# edit-half probe pairs whose gold label is entailment or contradiction but not the class the unit pushes
+# to (its largest output weight). A premise with more information still entails, or still contradicts, the
+# same hypothesis, so the gold label stands. The control pair appends a noun of the same tag and nearest
+# frequency instead. Only pairs where the formula holds with W and not with the control noun are kept
+# (checked on the concept masks).
+#
+# **What is read, in order:** the unit's activation change (formula pair − control pair, in its probe SDs);
+# its own push (the activation change times its weight toward its class less its mean weight toward the
+# others); the model's margin toward the unit's class; then the share of predictions of that class and of
+# errors. The positive control is a noun chosen for its push toward a class on the search half (among the
+# most frequent premise nouns) and measured on the edit half.
 
 # %% tags=["hide-input"]
 if len(adversarial):
-    display(causal_plots.adversarial_rates(adversarial, encoders, order))
-    display(tables.compact(adversarial.assign(rate=[format_percent(r, r["measure"] == "formula − control")
-                                                    for _, r in adversarial.iterrows()])
-                           [["encoder", "regime", "measure", "pairs", "rate"]]))
+    display(causal_plots.adversarial_effects(adversarial, encoders, order))
+    everything_adv = pd.concat([adversarial, nouns.assign(measure="noun control: " + nouns["measure"])], ignore_index=True)
+    display(tables.compact(everything_adv.assign(effect=[
+        format_percent(r, True) if r["measure"].endswith(("class predictions", "errors")) else format_sd_shift(r)
+        for _, r in everything_adv.iterrows()])[["encoder", "regime", "measure", "pairs", "seeds", "effect"]]))
 else:
-    display(Markdown("No unit's formula names a premise noun un-negated in this build, so no pair was built."))
+    display(Markdown("No unit's formula is carried by a premise noun in this build, so no pair was built."))
 
 # %% [markdown]
-# Adversarial pairs the model got wrong, with the unit that was meant to push it.
+# The candidate units, and what their premise noun carries (primary models): the formula's IoU, the noun's
+# alone and the formula's without it.
 
 # %% tags=["hide-input"]
-if len(found["adversarial"]):
-    adv = named(found["adversarial"])
-    wrong = adv[(adv["kind"] == "formula") & (adv["predicted"] != adv["gold"])]
-    display(tables.compact(wrong.groupby("encoder", sort=False).head(max(1, causal_examples // 3))
-                           [["encoder", "unit", "formula", "pushed", "premise", "hypothesis", "gold", "predicted"]],
-                           wrap=True))
+if len(found["candidates"]):
+    cand = named(found["candidates"])
+    cand = cand[cand["seed"] == cand["encoder"].map(everything.attrs.get("primary_seeds", {}))]
+    display(tables.compact(cand[["encoder", "regime", "unit", "formula", "atom", "formula_iou", "atom_iou", "without_iou",
+                                 "carried", "tested"]].round(3), wrap=True))
 
 # %% [markdown]
 # ## What survives
 #
 # The verdicts above are the chapter's answer: a causal reading holds only where its figure clears the
-# stated minimum with its interval. The faithfulness test is one-sided against a frequency-matched control,
-# so a share near the null formula's is what a unit that ignores its formula's words would give; the
-# ablation rankings are compared with random sets drawn from the same model, so a firing-rate effect common
-# to all units cancels.
+# stated minimum with its interval, the test could have detected that minimum, and its positive control
+# was seen. The ablation rankings are compared with random sets drawn from the same model, so a firing-rate
+# effect common to all units cancels; formula edits are compared with sham edits of the same pairs, so
+# whatever editing an unusual pair does cancels too.

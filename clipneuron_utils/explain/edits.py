@@ -185,13 +185,14 @@ class Editor:
                 best, gap = name, g
         return best
 
-    def plan(self, formula: str, atom: str, n_edits: int, rng: np.random.Generator, avoid=()) -> pd.DataFrame:
+    def plan(self, formula: str, atom: str, n_edits: int, rng: np.random.Generator, avoid=(), rows=None) -> pd.DataFrame:
         """Up to ``n_edits`` removals and ``n_edits`` insertions of ``atom``'s token that change the truth of
         ``formula`` and no concept but the two substituted tokens': the edited pairs with ``source``,
         ``edit`` (removal/insertion), ``old``, ``new`` and ``direction`` (+1: the formula became true).
 
         The other word of a substitution is never one of ``avoid`` (nor a word ``formula`` names): a
-        control edit must not swap the unit's own formula words in or out."""
+        control edit must not swap the unit's own formula words in or out. ``rows``: the probe rows an
+        edit may start from (all when None), e.g. the half of the pairs no formula was searched on."""
         side, kind, word = split_name(atom)
         if kind != "tok":
             raise ValueError(f"edits substitute tokens; {atom!r} is not a token concept")
@@ -202,8 +203,9 @@ class Editor:
             return _empty(self.probe)
         sets, other = self.sets[side], self.sets[OTHER[side]]
         has = np.array([word in s for s in sets])
+        allowed = np.ones(len(has), bool) if rows is None else np.isin(np.arange(len(has)), np.asarray(rows, dtype=np.int64))
         plans = []
-        for edit, rows in (("removal", np.flatnonzero(has)), ("insertion", np.flatnonzero(~has))):
+        for edit, rows in (("removal", np.flatnonzero(has & allowed)), ("insertion", np.flatnonzero(~has & allowed))):
             rows = rng.permutation(rows)[: 4 * n_edits]
             old, new, keep = [], [], []
             for r in rows:
@@ -237,6 +239,64 @@ class Editor:
             chosen = edited[flips].head(n_edits).assign(edit=edit, direction=np.where(after_truth[flips][:n_edits], 1, -1))
             plans.append(chosen)
         return pd.concat(plans, ignore_index=True) if plans else _empty(self.probe)
+
+    def shams(self, formula: str, atom: str, plan: pd.DataFrame, rng: np.random.Generator, avoid=()) -> pd.DataFrame:
+        """A sham edit of each edit in ``plan`` (:meth:`plan` of ``formula`` on ``atom``): the same pair, the
+        same side, a substitution of the same tag that leaves every concept of the formula as it was.
+
+        For an insertion (t → W) the sham replaces the same t with another word of W's tag; for a removal
+        (W → s) it replaces another word of W's tag in the same sentence with the same s. So the formula
+        edit and its sham differ in one word only, the formula's: both start from the same, possibly
+        unusual, pair, and what an edit does to any pair's unit cancels in their difference. Each sham has
+        ``link``: the row of ``plan`` it shadows, and that edit's ``direction``; an edit with no possible
+        sham gets none, and a sham that changes any concept but its two tokens' (or the formula's truth,
+        or any of its atoms) is dropped."""
+        side, _, word = split_name(atom)
+        if plan.empty:
+            return _empty(self.probe).assign(link=pd.Series(dtype=np.int64))
+        names = formulas.parse(formula).atoms()
+        avoid = set(avoid) | {split_name(a)[2] for a in token_atoms(formula)} | {word}
+        tag = self.tags.get(word)
+        subs = [w for w in self.by_tag.get(tag, ()) if w not in avoid]
+        sets, other = self.sets[side], self.sets[OTHER[side]]
+        toks_col, tags_col = COLUMNS[side][1], COLUMNS[side][2]
+        keep, old, new, links = [], [], [], []
+        for link, r in enumerate(plan.itertuples(index=False)):
+            src = int(r.source)
+            if r.edit == "insertion":
+                choices = [w for w in subs if w not in sets[src] and w not in other[src]]
+                if not choices:
+                    continue
+                o, n = r.old, choices[int(rng.integers(len(choices)))]
+            else:
+                toks, tags = self.probe.at[src, toks_col], self.probe.at[src, tags_col]
+                choices = sorted({t for t, g in zip(toks, tags) if g == tag and self.tags.get(t) == tag and t != word
+                                  and t not in SKIP_TOKENS and t not in other[src] and t not in avoid})
+                if not choices or r.new in sets[src]:
+                    continue
+                o, n = choices[int(rng.integers(len(choices)))], r.new
+            keep.append(src)
+            old.append(o)
+            new.append(n)
+            links.append(link)
+        if not keep:
+            return _empty(self.probe).assign(link=pd.Series(dtype=np.int64))
+        edited = substitute(self.probe, keep, side, old, new)
+        by_key = {(s_, o_, n_): l_ for s_, o_, n_, l_ in zip(keep, old, new, links)}
+        edited = edited.assign(link=[by_key[k] for k in zip(edited["source"], edited["old"], edited["new"])])
+        after = masks_like(edited, self.concepts)
+        src = edited["source"].to_numpy()
+        allowed = [{f"{side}:tok:{o}", f"{side}:tok:{n}"} for o, n in zip(edited["old"], edited["new"])]
+        clean = check_edits(self.concepts, after, src, allowed)
+        same = formulas.evaluate(formula, after) == self.truth(formula)[src]
+        for name in names:  # every concept the formula names keeps its value
+            if name in self.concepts.index:
+                same &= after.mask(name) == self.concepts.mask(name)[src]
+        kept = edited[clean & same]
+        directions = plan["direction"].to_numpy()
+        edits = plan["edit"].to_numpy()
+        return kept.assign(edit=["sham " + edits[int(l_)] for l_ in kept["link"]],
+                           direction=[int(directions[int(l_)]) for l_ in kept["link"]]).reset_index(drop=True)
 
 
 def _empty(probe: pd.DataFrame) -> pd.DataFrame:

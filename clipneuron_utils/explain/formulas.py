@@ -194,5 +194,26 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return int(np.count_nonzero(a & b)) / union if union else 0.0
 
 
-__all__ = ["Formula", "Leaf", "Not", "And", "Or", "parse", "evaluate", "iou", "RESERVED"]
+def without(formula: Formula | str, atom: str) -> Formula | None:
+    """``formula`` with every occurrence of ``atom`` taken out (a NOT over it goes too; an AND or OR that
+    loses one side is its other side); None when nothing is left. What the formula says without that
+    word, to ask how much of its IoU the word carries."""
+    if isinstance(formula, str):
+        formula = parse(formula)
+
+    def cut(f: Formula) -> Formula | None:
+        if isinstance(f, Leaf):
+            return None if f.name == atom else f
+        if isinstance(f, Not):
+            x = cut(f.x)
+            return None if x is None else Not(x)
+        left, right = cut(f.left), cut(f.right)
+        if left is None or right is None:
+            return left if right is None else right
+        return type(f)(left, right)
+
+    return cut(formula)
+
+
+__all__ = ["Formula", "Leaf", "Not", "And", "Or", "parse", "evaluate", "iou", "without", "RESERVED"]
 

@@ -67,11 +67,54 @@ class Ablator:
         self.base = self.h @ self.w.T + np.asarray(bias, dtype=np.float64)
         self.hidden = self.h.shape[1]
 
-    def predictions(self, unit_sets, fill: np.ndarray) -> np.ndarray:
-        """Predicted classes with each set of ``unit_sets`` ablated: ``(len(unit_sets), n)``."""
-        out = np.empty((len(unit_sets), len(self.h)), dtype=np.int64)
+    def logit_changes(self, unit_sets, fill: np.ndarray) -> np.ndarray:
+        """How each set of ``unit_sets`` held at ``fill`` changes every logit: ``(len(unit_sets), n, classes)``.
+        All sets at once: with M the sets' membership matrix, class c changes by
+        M·(fill ⊙ w_c) − h·(M ⊙ w_c)ᵀ, two matrix products and no (n × hidden) temporary."""
+        member = np.zeros((len(unit_sets), self.hidden))
         for row, units in enumerate(unit_sets):
-            idx = _units(units, self.hidden)
-            out[row] = (self.base + (fill[idx][None, :] - self.h[:, idx]) @ self.w[:, idx].T).argmax(axis=1)
+            member[row, _units(units, self.hidden)] = 1.0
+        fill = np.asarray(fill, dtype=np.float64)
+        out = np.empty((len(unit_sets), len(self.h), self.w.shape[0]))
+        for c, w in enumerate(self.w):
+            out[:, :, c] = (member @ (fill * w))[:, None] - (self.h @ (member * w).T).T
         return out
 
+    def predictions(self, unit_sets, fill: np.ndarray) -> np.ndarray:
+        """Predicted classes with each set of ``unit_sets`` ablated: ``(len(unit_sets), n)``."""
+        return (self.base[None, :, :] + self.logit_changes(unit_sets, fill)).argmax(axis=2)
+
+
+
+def gold_directions(weights: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Per pair, each unit's output weight toward the gold class less the mean of its weights toward the
+    other classes, ``(n, hidden)``: the gold margin (the gold logit less the mean of the others) is linear
+    in the units with these coefficients, so a unit's share of it on each pair is exact."""
+    w = np.asarray(weights, dtype=np.float64)
+    k = w.shape[0]
+    others = (w.sum(axis=0, keepdims=True) - w) / (k - 1)  # row c: the mean of the rows other than c
+    return (w - others)[np.asarray(gold, dtype=np.int64)]
+
+
+def gold_margins(logits: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """The gold class's logit less the mean of the other classes' logits, per pair."""
+    z = np.asarray(logits, dtype=np.float64)
+    g = np.asarray(gold, dtype=np.int64)
+    own = z[np.arange(len(z)), g]
+    return own - (z.sum(axis=1) - own) / (z.shape[1] - 1)
+
+
+def mean_contributions(activations: np.ndarray, weights: np.ndarray, gold: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Each unit's exact mean contribution to the gold margin over the pairs, above its ablated value:
+    the mean over pairs of (h − fill)·(w_gold − mean of the other w). Ablating a unit alone lowers the mean
+    gold margin by exactly this much (the output layer is linear in the units), which is what makes a
+    ranking by it the ablation's positive control."""
+    h = np.asarray(activations, dtype=np.float64)
+    g = np.asarray(gold, dtype=np.int64)
+    fill = np.asarray(fill, dtype=np.float64)
+    d = gold_directions(weights, np.arange(np.asarray(weights).shape[0]))  # row c: the direction for gold c
+    total = np.zeros(h.shape[1])
+    for c in np.unique(g):
+        rows = g == c
+        total += (h[rows].sum(axis=0) - rows.sum() * fill) * d[c]
+    return total / len(h)

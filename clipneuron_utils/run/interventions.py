@@ -1,15 +1,17 @@
-"""Chapter 10_causal's interventions on every model: ablations, explanation-guided edits and adversarial pairs.
+"""Chapter 10_causal's interventions on every model: ablations, edits with their shams, and adversarial pairs.
 
-Per model and training seed, and per firing regime (> 0 and the α nearest the paper's IoU), from chapter 05_search's
-formulas at ``length`` atoms (standard concepts):
+Per model and training seed, and per firing regime (> 0 and the α nearest the paper's IoU), from chapter
+05_search's formulas at ``length`` atoms (standard concepts):
 
-* ablation of k units (``ks``) by four rankings among the explained units (random sets drawn from them
-  too), both fills (:mod:`..models.ablation`), from the saved probe activations: no encoder runs, so the
-  random-network controls are ablated too;
-* for the trained encoders, ``units`` sampled units whose formula names a token get ``edits`` removals and
-  insertions of that token, the same edits of a token of the same frequency and tag, and of the token of
-  the matched null's formula (:mod:`..explain.edits`); and up to ``adversarial_units`` units with an
-  un-negated premise noun get ``adversarial_pairs`` appended-clause pairs and their controls.
+* **C1**: ablation of k units (``ks``) by each ranking among the explained units (top by IoU, by excess IoU,
+  bottom by IoU, top by exact contribution to the gold margin: the positive control; random sets drawn
+  from them too), both fills (:mod:`..models.ablation`), from the saved probe activations: no encoder
+  runs, so the random-network controls are ablated too; and every explained unit's contribution;
+* **C2** (:mod:`.faithfulness`), on every model (random-network controls included): formulas searched on
+  one half of the probe pairs, edits and their shams on the other, and another unit's formula; planted
+  units and their shuffled twins on the encoders' models;
+* **C3** (:mod:`.adversarial`), on the encoders' models: appended-clause pairs for units whose premise noun
+  carries the formula, and the noun positive control.
 
 Edited sentences go through the model; frozen encoders' features are kept in the feature cache, and each
 model's results are stored under ``runs/<profile>/causal/``, keyed by the model, its formulas, the probe
@@ -18,33 +20,28 @@ pairs and every parameter, so a rerun of the chapter reads them back.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
 from ..artifacts import CorruptArtifactError, cache_key, discard, load_frame, run_dir, save_frame
 from ..data.snli import LABELS
 from ..explain import edits as edit_rules
-from ..explain import formulas
-from ..explain.concepts import masks_like
-from ..explain.controls import SEARCH_KEYS, random_masks
-from ..explain.probe import polarity
-from ..explain.search import beam_search_by_length
-from ..models.ablation import MODES, Ablator, fill_values
+from ..models.ablation import MODES, Ablator, fill_values, gold_directions, gold_margins, mean_contributions
 from ..models.heads import label_ids, output_weights, pairs_key
 from ..models.outputs import hidden_and_predictions
-from ..stats import causal as causal_stats
-from . import trained
+from ..stats import ablation_effects
+from . import adversarial, faithfulness, trained
 
-_FORMAT = 2  # 2: random sets from the explained units; control edits avoid the formulas' words
+_FORMAT = 3  # 3: gold margins and contributions; half-split formulas, sham edits, planted units; C3's push
 
 
-def rankings(rows: pd.DataFrame, hidden: int, k: int, draws: int, rng: np.random.Generator) -> dict:
+def rankings(rows: pd.DataFrame, hidden: int, k: int, draws: int, rng: np.random.Generator,
+             contribution: np.ndarray | None = None) -> dict:
     """The unit sets of each ranking at ``k``: top by IoU, top by excess IoU and bottom by IoU among the
-    explained units (ties by unit index), and ``draws`` random sets of k explained units (the same pool, so
-    a dead unit, which costs nothing to ablate, is never a random pick that a ranking could not make).
-    Empty when fewer than ``2k`` units are explained: the top and bottom k would overlap."""
+    explained units (ties by unit index), the top k by mean ``contribution`` to the gold margin (the
+    positive control, when given), and ``draws`` random sets of k explained units (the same pool, so a dead
+    unit, which costs nothing to ablate, is never a random pick that a ranking could not make). Empty when
+    fewer than ``2k`` units are explained: the top and bottom k would overlap."""
     explained = rows[rows["explained"].astype(bool)]
     if len(explained) < 2 * k:
         return {}
@@ -52,141 +49,47 @@ def rankings(rows: pd.DataFrame, hidden: int, k: int, draws: int, rng: np.random
     excess = explained.sort_values(["excess_iou", "neuron"], ascending=[False, True])["neuron"].to_numpy()
     bottom = explained.sort_values(["iou", "neuron"], ascending=[True, True])["neuron"].to_numpy()
     pool = np.sort(explained["neuron"].to_numpy())
-    return {"top IoU": [top[:k]], "top excess IoU": [excess[:k]], "bottom IoU": [bottom[:k]],
-            "random": [rng.choice(pool, size=k, replace=False) for _ in range(draws)]}
+    out = {"top IoU": [top[:k]], "top excess IoU": [excess[:k]], "bottom IoU": [bottom[:k]]}
+    if contribution is not None:
+        order = pool[np.lexsort((pool, -np.asarray(contribution)[pool]))]
+        out["top contribution"] = [order[:k]]
+    out["random"] = [rng.choice(pool, size=k, replace=False) for _ in range(draws)]
+    return out
 
 
 def ablation(rows_by_regime: dict, activations: np.ndarray, weights: np.ndarray, bias: np.ndarray, gold: np.ndarray,
-             *, ks, draws: int, seed: int) -> pd.DataFrame:
-    """:func:`causal_stats.accuracy_changes` for each regime and fill of one model."""
+             *, ks, draws: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One model's ablations: :func:`ablation_effects.ablation_changes` for each regime and fill, and each
+    explained unit's mean contribution to the gold margin beside its IoU and excess IoU (per regime)."""
     ablator = Ablator(activations, weights, bias)
     base = ablator.base.argmax(axis=1)
+    margin_sd = float(np.std(gold_margins(ablator.base, gold)))
+    mean_contrib = mean_contributions(activations, weights, gold, fill_values(activations, "mean")) / margin_sd
     sets = {value: {(name, k): unit_sets for k in ks  # drawn once per regime, ablated with each fill
                     for name, unit_sets in rankings(rows, activations.shape[1], k, draws,
-                                                    np.random.default_rng([seed, k])).items()}
+                                                    np.random.default_rng([seed, k]), mean_contrib).items()}
             for value, rows in rows_by_regime.items()}
-    frames = []
+    frames, units = [], []
     for mode in MODES:
         fill = fill_values(activations, mode)
         for value, chosen in sets.items():
             if chosen:
-                preds = {key: ablator.predictions(unit_sets, fill) for key, unit_sets in chosen.items()}
-                frames.append(causal_stats.accuracy_changes(gold, base, preds).assign(regime=value, mode=mode))
-    if not frames:
-        return pd.DataFrame(columns=["ranking", "k", "class", "delta", "var", "regime", "mode"])
-    return pd.concat(frames, ignore_index=True)
-
-
-def _swap_atom(formula: str, atom: str, other: str) -> str:
-    return re.sub(r"(?<![^\s(])" + re.escape(atom) + r"(?![^\s)])", other, formula)
-
-
-def null_formulas(counts, concepts, *, n_pairs: int, length: int, seed: int, search_params: dict,
-                  tries: int = 8) -> list[str | None]:
-    """The matched null's formula for each firing count: the best formula (at ``length``) of a random mask
-    with that count, the first of ``tries`` draws whose formula names a token (None if none does)."""
-    counts = [int(c) for c in counts]
-    if not counts:
-        return []
-    masks = random_masks(counts, n_pairs, tries, seed)
-    search = {k: v for k, v in search_params.items() if k in SEARCH_KEYS and k != "max_length"}  # as chapter 05_search searched
-    found = beam_search_by_length(masks, concepts, max_length=length, min_acts=0, progress=False, **search)
-    found = found[found["max_length"] == length].sort_values("neuron")["formula"].tolist()
-    out = []
-    for i in range(len(counts)):
-        named = [f for f in found[i * tries:(i + 1) * tries] if isinstance(f, str) and edit_rules.token_atoms(f)]
-        out.append(named[0] if named else None)
-    return out
-
-
-def edit_plans(editor: edit_rules.Editor, rows: pd.DataFrame, *, units: int, edits: int, length: int, seed: int,
-               search_params: dict) -> pd.DataFrame:
-    """The edits of up to ``units`` sampled units whose formula names a token: ``kind`` formula / frequency /
-    null, each edited pair with its ``unit``, ``formula``, ``atom`` and predicted ``direction``."""
-    rng = np.random.default_rng([seed, 7])
-    named = rows[rows["explained"].astype(bool) & rows["formula"].map(
-        lambda f: isinstance(f, str) and bool(edit_rules.token_atoms(f)))]
-    chosen = named.iloc[np.sort(rng.permutation(len(named))[:units])] if len(named) else named
-    nulls = null_formulas(chosen["n_fires"], editor.concepts, n_pairs=len(editor.probe), length=length,
-                          seed=seed, search_params=search_params)
-    plans = []
-    for row, null in zip(chosen.itertuples(), nulls):
-        atom = edit_rules.token_atoms(row.formula)[0]
-        control = editor.frequency_match(atom, exclude=set(formulas.parse(row.formula).atoms()))
-        jobs = [("formula", row.formula, atom)]
-        if control is not None:
-            jobs.append(("frequency", _swap_atom(row.formula, atom, control), control))
-        if null is not None and edit_rules.token_atoms(null):
-            jobs.append(("null", null, edit_rules.token_atoms(null)[0]))
-        avoid = {a.split(":", 2)[2] for _, f, _ in jobs for a in edit_rules.token_atoms(f)}
-        for kind, formula, target in jobs:
-            plan = editor.plan(formula, target, edits, rng, avoid=avoid)
-            if len(plan):
-                plans.append(plan.assign(unit=int(row.neuron), kind=kind, formula=row.formula, edited_formula=formula,
-                                         atom=target))
-    return pd.concat(plans, ignore_index=True) if plans else pd.DataFrame()
-
-
-def shifts(plans: pd.DataFrame, probe_acts: np.ndarray, edited_acts: np.ndarray) -> pd.DataFrame:
-    """Each edit's unit activation ``before`` (on its source pair) and ``after``, and its directed ``shift``:
-    the change times the predicted direction, in units of the unit's SD over the probe pairs (NaN for a
-    unit that never varies)."""
-    units = plans["unit"].to_numpy(dtype=np.int64)
-    before = probe_acts[plans["source"].to_numpy(dtype=np.int64), units]
-    after = edited_acts[np.arange(len(plans)), units]
-    sd = probe_acts.std(axis=0)[units]
-    shift = plans["direction"].to_numpy(dtype=float) * (after - before) / np.where(sd > 0, sd, np.nan)
-    keep = ["unit", "kind", "formula", "edited_formula", "atom", "edit", "old", "new", "direction", "source",
-            "premise", "hypothesis"]
-    return plans[keep].assign(before=before, after=after, shift=shift)
-
-
-def adversarial_plans(editor: edit_rules.Editor, rows: pd.DataFrame, weights: np.ndarray, gold: np.ndarray, *,
-                      units: int, pairs: int, seed: int) -> pd.DataFrame:
-    """Pairs with ``There is a W.`` appended to the premise, for the best-explained units whose formula has
-    W un-negated (``pre:tok:W``, W a noun), on base pairs whose gold label (entailment or contradiction,
-    which the clause keeps) is not the class the unit pushes to; each with its control noun's pair. Only
-    base pairs where the formula holds with W and not with the control noun, and where the two pairs differ
-    in no concept but the two nouns', are kept."""
-    rng = np.random.default_rng([seed, 11])
-
-    def noun_atom(formula):
-        if not isinstance(formula, str):
-            return None
-        for atom, signs in polarity(formula).items():
-            side, kind, word = atom.split(":", 2)
-            if side == "pre" and kind == "tok" and True in signs and editor.tags.get(word) in edit_rules.NOUN_TAGS:
-                return atom
-        return None
-
-    cand = rows[rows["explained"].astype(bool)].assign(atom=lambda f: f["formula"].map(noun_atom)).dropna(subset=["atom"])
-    cand = cand.sort_values(["iou", "neuron"], ascending=[False, True]).head(units)
-    out = []
-    for row in cand.itertuples():
-        word = row.atom.split(":", 2)[2]
-        tag = editor.tags[word]
-        control = editor.frequency_match(row.atom, exclude=set(formulas.parse(row.formula).atoms()))
-        if control is None:
-            continue
-        pushed = int(np.argmax(weights[:, row.neuron]))
-        keep_labels = [LABELS.index(x) for x in ("entailment", "contradiction") if LABELS.index(x) != pushed]
-        base = np.flatnonzero(np.isin(gold, keep_labels))
-        base = rng.permutation(base)[: 3 * pairs]
-        with_w = edit_rules.append_clause(editor.probe, base, word, tag)
-        with_c = edit_rules.append_clause(editor.probe, base, control.split(":", 2)[2], tag)
-        masks_w, masks_c = masks_like(with_w, editor.concepts), masks_like(with_c, editor.concepts)
-        holds_w = formulas.evaluate(row.formula, masks_w)
-        holds_c = formulas.evaluate(row.formula, masks_c)
-        only_nouns = edit_rules.check_edits(masks_c, masks_w, np.arange(len(with_w)),
-                                            [{row.atom, control}] * len(with_w))  # no other concept differs
-        ok = np.flatnonzero(holds_w & ~holds_c & only_nouns)[:pairs]
-        if len(ok) == 0:
-            continue
-        meta = dict(unit=int(row.neuron), formula=row.formula, word=word, control=control.split(":", 2)[2],
-                    pushed=LABELS[pushed])
-        out.append(pd.concat([with_w.iloc[ok].assign(kind="formula", **meta),
-                              with_c.iloc[ok].assign(kind="control", **meta)], ignore_index=True))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+                changes = {}
+                for key, unit_sets in chosen.items():
+                    delta = ablator.logit_changes(unit_sets, fill)
+                    preds = (ablator.base[None] + delta).argmax(axis=2)
+                    margin = np.stack([gold_margins(d, gold) for d in delta])  # the margin is linear in the logits
+                    changes[key] = ablation_effects.per_pair_changes(gold, base, preds, margin, margin_sd)
+                frames.append(ablation_effects.ablation_changes(gold, changes).assign(regime=value, mode=mode))
+    for value, rows in rows_by_regime.items():
+        explained = rows[rows["explained"].astype(bool)]
+        units.append(pd.DataFrame({"regime": value, "neuron": explained["neuron"].to_numpy(dtype=np.int64),
+                                   "iou": explained["iou"].to_numpy(dtype=float),
+                                   "excess_iou": explained["excess_iou"].to_numpy(dtype=float),
+                                   "contribution": mean_contrib[explained["neuron"].to_numpy(dtype=np.int64)]}))
+    changes = (pd.concat(frames, ignore_index=True) if frames else
+               pd.DataFrame(columns=["outcome", "ranking", "k", "class", "delta", "var", "regime", "mode"]))
+    return changes, pd.concat(units, ignore_index=True) if units else pd.DataFrame()
 
 
 def _run_pairs(model, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -198,16 +101,48 @@ def _run_pairs(model, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return acts[idx], preds[idx]
 
 
+NAMES = ("ablation", "contributions", "edits", "tested", "adversarial", "candidates", "nouns")
+ADVERSARIAL = ["unit", "formula", "word", "control", "pushed", "kind", "source", "premise", "hypothesis", "gold",
+               "predicted", "activation", "activation_sd", "margin", "margin_sd", "unit_push"]
+
+
+def _adversarial_rows(model, frame: pd.DataFrame, weights: np.ndarray, bias: np.ndarray, gold: np.ndarray,
+                      probe_acts: np.ndarray) -> pd.DataFrame:
+    """The adversarial pairs with the model's response, in the claim's order: the unit's ``activation`` (and
+    its probe SD), the ``margin`` toward the pushed class (its logit less the mean of the others; and its
+    probe SD), the unit's own ``unit_push`` (activation × its weight toward that class less its mean weight
+    toward the others), then the prediction."""
+    acts, preds = _run_pairs(model, frame)
+    logits = acts.astype(np.float64) @ weights.T.astype(np.float64) + bias
+    probe_logits = probe_acts.astype(np.float64) @ weights.T.astype(np.float64) + bias
+    pushed = np.array([LABELS.index(c) for c in frame["pushed"]], dtype=np.int64)
+    units = frame["unit"].to_numpy(dtype=np.int64)
+    margin = gold_margins(logits, pushed)
+    margin_sd = np.array([gold_margins(probe_logits, np.full(len(probe_logits), c)).std() for c in range(len(LABELS))])
+    real = units >= 0
+    activation = np.full(len(frame), np.nan)
+    activation[real] = acts[np.flatnonzero(real), units[real]]
+    act_sd = np.full(len(frame), np.nan)
+    act_sd[real] = probe_acts.std(axis=0)[units[real]]
+    direction = np.zeros(len(frame))
+    direction[real] = gold_directions(weights, pushed[real])[np.arange(int(real.sum())), units[real]]
+    src = frame["source"].to_numpy(dtype=np.int64)
+    return frame.assign(gold=[LABELS[g] for g in gold[src]], predicted=[LABELS[p] for p in preds],
+                        activation=activation, activation_sd=act_sd, margin=margin, margin_sd=margin_sd[pushed],
+                        unit_push=activation * direction)
+
+
 def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, editor: edit_rules.Editor, *,
                   params: dict, search_params: dict, interventions: bool) -> dict[str, pd.DataFrame]:
-    """Ablation (always), and edits and adversarial pairs (``interventions``) of one model, cached."""
+    """One model's causal tests, cached: ablation and contributions (C1) and the edits with their shams (C2)
+    always; adversarial pairs and the noun control (C3), and the planted units, for the ``interventions``
+    models (the encoders, not their random-network controls)."""
     entry = trained.seed_entry(trained.registry(profile)[encoder], seed)
     formulas_key = [(v, r[["neuron", "formula", "iou", "excess_iou", "n_fires", "explained"]].to_numpy().tolist())
                     for v, r in rows_by_regime.items()]
     key = cache_key(_FORMAT, entry.get("key"), entry.get("folder"), pairs_key(editor.probe), editor.key, formulas_key,
                     sorted(params.items()), sorted(search_params.items()), interventions)
-    names = ("ablation", "edits", "adversarial") if interventions else ("ablation",)
-    paths = {n: run_dir(profile, "causal") / f"{encoder}-{seed}-{key}-{n}.pkl" for n in names}
+    paths = {n: run_dir(profile, "causal") / f"{encoder}-{seed}-{key}-{n}.pkl" for n in NAMES}
     if all(p.is_file() for p in paths.values()):
         try:
             saved = {n: load_frame(p) for n, p in paths.items()}
@@ -222,51 +157,55 @@ def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, e
     weights, bias = output_weights(model), model.mlp[3].bias.detach().cpu().numpy()
     gold = label_ids(editor.probe)
     tag = dict(encoder=encoder, seed=seed)
-    result = {"ablation": ablation(rows_by_regime, acts, weights, bias, gold, ks=params["ks"], draws=params["draws"],
-                                   seed=seed).assign(**tag)}
-    if interventions:
-        edit_frames, adv_frames = [], []
-        for value, rows in rows_by_regime.items():
-            plans = edit_plans(editor, rows, units=params["units"], edits=params["edits"], length=params["length"],
-                               seed=seed, search_params=search_params)
-            if len(plans):
-                new_acts, _ = _run_pairs(model, plans)
-                edit_frames.append(shifts(plans, acts, new_acts).assign(regime=value, **tag))
-            adv = adversarial_plans(editor, rows, weights, gold, units=params["adversarial_units"],
-                                    pairs=params["adversarial_pairs"], seed=seed)
-            if len(adv):
-                new_acts, preds = _run_pairs(model, adv)
-                src = adv["source"].to_numpy(dtype=np.int64)
-                adv = adv.assign(gold=[LABELS[g] for g in gold[src]], predicted=[LABELS[p] for p in preds],
-                                 activation=new_acts[np.arange(len(adv)), adv["unit"].to_numpy()], regime=value, **tag)
-                adv_frames.append(adv[["unit", "formula", "word", "control", "pushed", "kind", "source", "premise",
-                                       "hypothesis", "gold", "predicted", "activation", "regime", "encoder", "seed"]])
-        result["edits"] = pd.concat(edit_frames, ignore_index=True) if edit_frames else pd.DataFrame()
-        result["adversarial"] = pd.concat(adv_frames, ignore_index=True) if adv_frames else pd.DataFrame()
+    changes, contrib = ablation(rows_by_regime, acts, weights, bias, gold, ks=params["ks"], draws=params["draws"], seed=seed)
+    frames: dict[str, list] = {n: [] for n in NAMES}
+    frames["ablation"].append(changes.assign(**tag))
+    frames["contributions"].append(contrib.assign(**tag))
+    for value, rows in rows_by_regime.items():
+        plans, tested = faithfulness.edit_plans(
+            editor, rows, acts, alpha=value or None, units=params["units"], edits=params["edits"],
+            length=params["length"], seed=seed, search_params=search_params,
+            planted_units=params["planted_units"] if interventions else 0)
+        if len(plans):
+            new_acts, _ = _run_pairs(model, plans)
+            frames["edits"].append(faithfulness.shifts(plans, tested, editor.probe, acts, new_acts)
+                                   .assign(regime=value, **tag))
+        if len(tested):
+            frames["tested"].append(tested.drop(columns=["perm"], errors="ignore").assign(regime=value, **tag))
+        if not interventions:
+            continue
+        adv, candidates = adversarial.plans(editor, rows, acts, weights, gold, alpha=value or None,
+                                            units=params["adversarial_units"], pairs=params["adversarial_pairs"], seed=seed)
+        if len(candidates):
+            frames["candidates"].append(candidates.assign(regime=value, **tag))
+        if len(adv):
+            frames["adversarial"].append(_adversarial_rows(model, adv, weights, bias, gold, acts)[ADVERSARIAL]
+                                         .assign(regime=value, **tag))
+    if interventions and frames["adversarial"]:
+        classes = sorted(set(pd.concat(frames["adversarial"])["pushed"]), key=LABELS.index)
+
+        def push(frame, cls):
+            h, _ = _run_pairs(model, frame)
+            return gold_margins(h.astype(np.float64) @ weights.T.astype(np.float64) + bias,
+                                np.full(len(frame), LABELS.index(cls)))
+
+        nouns = adversarial.noun_control(editor, gold, classes, push, pairs=params["adversarial_pairs"], seed=seed)
+        if len(nouns):
+            frames["nouns"].append(_adversarial_rows(model, nouns, weights, bias, gold, acts)[ADVERSARIAL].assign(**tag))
+    result = {n: pd.concat(f, ignore_index=True) if f else pd.DataFrame() for n, f in frames.items()}
     for n, p in paths.items():
         save_frame(p, result[n])
     return result
-
-
-def adversarial_pairs(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per base pair and unit: whether the model erred on the formula pair and on its control."""
-    if frame.empty:
-        return pd.DataFrame(columns=["encoder", "seed", "regime", "unit", "source", "err_formula", "err_control"])
-    wrong = frame.assign(err=frame["predicted"] != frame["gold"], pushed_to=frame["predicted"] == frame["pushed"])
-    wide = wrong.pivot_table(index=["encoder", "seed", "regime", "unit", "source"], columns="kind",
-                             values=["err", "pushed_to", "activation"], aggfunc="first")
-    wide.columns = [f"{a}_{b}" for a, b in wide.columns]
-    return wide.reset_index()
 
 
 def run(profile: str, editor: edit_rules.Editor, models: dict, rows_by_regime: dict, *, params: dict,
         search_params: dict, trained: list[str]) -> dict[str, pd.DataFrame]:
     """Every model's results, concatenated: ``models`` maps name → seeds; ``rows_by_regime`` maps a regime
     value → search rows of all models (standard concepts, ``length`` atoms); only the ``trained`` encoders
-    get edits and adversarial pairs."""
+    get planted units, adversarial pairs and the noun control."""
     from tqdm.auto import tqdm
 
-    out: dict[str, list] = {"ablation": [], "edits": [], "adversarial": []}
+    out: dict[str, list] = {n: [] for n in NAMES}
     jobs = [(m, s) for m, seeds in models.items() for s in seeds]
     for m, s in tqdm(jobs, desc="causal tests", leave=False):
         rows = {v: r[(r["encoder"] == m) & (r["seed"] == s)] for v, r in rows_by_regime.items()}

@@ -219,6 +219,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "causal_length": _int_at_least(1),
     "faithfulness_units": _int_at_least(1),
     "faithfulness_edits": _int_at_least(4),
+    "planted_units": _int_at_least(0),
     "adversarial_units": _int_at_least(0),
     "adversarial_pairs": _int_at_least(1),
     "complexity_penalty": _float_in(0, 1, low_open=True, high_open=False),

@@ -1,99 +1,32 @@
-"""Do explained neurons matter? The causal tests' numbers, pooled over training seeds, and their verdicts.
+"""Do explained neurons matter? The causal claims, their figures' table form, and their verdicts.
 
-Three interventions (chapter 10_causal), each computed per trained model (the replicate) with its within-model
-variance and pooled over seeds by :func:`.replicates.pool`:
-
-* **Ablation**: the change in probe accuracy when k units are held at their mean (or zero), for the top k
-  by IoU, the top k by excess IoU over the matched null, the bottom k, and random k (many draws). Within a
-  model, the variance is the paired per-pair variance of the change in correctness, plus the spread of the
-  random draws.
-* **Faithfulness**: a unit's formula names a token; edits of that token alone (:mod:`..explain.edits`)
-  should move the unit the way the formula's truth moves. A unit is **faithful** when its formula's edits
-  move it that way by at least :data:`MIN_SHIFT` of its probe SD more than the same edits of a token of
-  the same frequency and tag (the *frequency control*): a one-sided Welch test of
-  ``mean(formula) − mean(frequency) > MIN_SHIFT`` at :data:`FAITHFUL_ALPHA`. The matched null's formula
-  (the best formula of a random mask with the unit's firing count) goes through the same test: the share
-  of units its edits pass is what the criterion finds where there is nothing to find. C2's verdict rests on
-  the mean per-unit difference (formula − frequency control, :func:`shift_effects`), which uses every
-  tested unit's edits, with the null formula's difference as its control.
-* **Adversarial pairs**: pairs that satisfy a unit's lexical formula (``There is a W.`` appended to the
-  premise), with a gold label the unit does not push to, against the same pairs with a noun of the same
-  frequency and tag appended that leaves the formula false: the error rates, and their paired difference.
+The figures come from three modules, one per test, each computed per trained model (the replicate) and
+pooled over seeds by :func:`.replicates.pool`: :mod:`.ablation_effects` (C1: ablation's gold-margin change,
+and the correlation across units between excess IoU and contribution), :mod:`.edit_effects` (C2: formula
+edits against sham edits of the same pairs) and :mod:`.adversarial_effects` (C3: the unit's activation, its
+push, then the prediction). Each claim here has a minimum effect, a positive control (an effect known to be
+there, on this build's own models and data) and its minimum detectable effect; :func:`card` applies the
+scorecard's rules (:mod:`.verdicts`).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from ..data.snli import LABELS
-from . import claims, replicates, verdicts
+from . import ablation_effects, claims, verdicts
+from .edit_effects import MIN_SHIFT
 
-MIN_SHIFT = 0.1  # probe SDs: the smallest extra move of a unit under its formula's edits that counts
-FAITHFUL_ALPHA = 0.05
-MIN_EDITS = 4  # edits of each kind a unit needs to be tested
-MIN_UNITS = 5  # tested units a model needs for its faithful share to count
-MIN_PAIRS = 10  # adversarial base pairs a model needs for its error rates to count
-CLASSES = ("all", *LABELS)
-
-
-# ------------------------------------------------------------------------------------------ ablation
-
-
-def _floor(variance: float, n: int) -> float:
-    """The variance of a mean of ``n`` per-pair changes, never below that of one changed pair in ``n``: an
-    ablation that changed no prediction is an estimate of 0 with a small variance, not a seed to drop
-    (:func:`replicates.pool` drops zero variances)."""
-    return max(variance, 1.0 / n) / n
-
-
-def _change(gold: np.ndarray, base: np.ndarray, ablated: np.ndarray, sel: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """(mean over draws of the accuracy change, its within-model variance, each draw's change) on ``sel``."""
-    c0 = (base[sel] == gold[sel]).astype(float)
-    c1 = (ablated[:, sel] == gold[sel][None, :]).astype(float)
-    per_draw = c1.mean(axis=1) - c0.mean()
-    n, r = int(sel.sum()), len(per_draw)
-    pair_var = _floor(float(np.var(c1.mean(axis=0) - c0, ddof=1)), n) if n > 1 else math.nan
-    draw_var = float(np.var(per_draw, ddof=1)) / r if r > 1 else 0.0
-    return float(per_draw.mean()), pair_var + draw_var, per_draw
-
-
-def accuracy_changes(gold: np.ndarray, base: np.ndarray, ablated: dict) -> pd.DataFrame:
-    """One row per (ranking, k, class): ``delta`` (ablated − intact accuracy), ``var`` (within the model),
-    from ``ablated[(ranking, k)]``: predictions ``(draws, n)``. Also ``top excess − random`` per k: the
-    change of the top k by excess IoU minus the mean change of random k, with its paired variance."""
-    rows = []
-    for cls in CLASSES:
-        sel = np.ones(len(gold), bool) if cls == "all" else gold == LABELS.index(cls)
-        for (ranking, k), preds in ablated.items():
-            delta, var, _ = _change(gold, base, np.atleast_2d(preds), sel)
-            rows.append({"ranking": ranking, "k": k, "class": cls, "delta": delta, "var": var})
-        for k in sorted({k for (_, k) in ablated}):
-            top, rand = ablated.get(("top excess IoU", k)), ablated.get(("random", k))
-            if top is None or rand is None:
-                continue
-            c_top = (np.atleast_2d(top)[0, sel] == gold[sel]).astype(float)
-            c_rand = (np.atleast_2d(rand)[:, sel] == gold[sel][None, :]).astype(float)
-            d = c_top - c_rand.mean(axis=0)
-            per_draw = c_rand.mean(axis=1)
-            var = _floor(float(np.var(d, ddof=1)), len(d)) + (float(np.var(per_draw, ddof=1)) / len(per_draw)
-                                                             if len(per_draw) > 1 else 0.0)
-            rows.append({"ranking": "top excess − random", "k": k, "class": cls, "delta": float(d.mean()), "var": var})
-    return pd.DataFrame(rows)
+MIN_SHARE_OF_CONTROL = 0.1  # C1k: a ranking must spare a tenth of what the positive control's ranking removes
+FIGURES = ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high", "seeds", "_pooled"]
 
 
 def _figures(pooled: dict) -> dict:
     """The columns of a pooled figure in the chapter's tables (``seeds``: how many were pooled)."""
     return {"estimate": pooled["estimate"], "ci_low": pooled["ci_low"], "ci_high": pooled["ci_high"],
             "seeds": pooled["k"]}
-
-
-FIGURES = ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high", "seeds", "_pooled"]
 
 
 def _figure_row(encoder, regime, measure: str, pooled: dict, **counts) -> dict:
@@ -108,123 +41,15 @@ def figure_frame(rows: list[dict], count: str) -> pd.DataFrame:
 
 def pool_rows(per_seed: pd.DataFrame, by, estimate: str = "delta", variance: str = "var") -> pd.DataFrame:
     """``per_seed`` rows pooled over seeds within each group of ``by`` (random effects, :func:`replicates.pool`)."""
+    from . import replicates
+
     out = []
     for key, group in per_seed.groupby(list(by), sort=False):
-        pooled = replicates.pool(group[estimate].to_numpy(), group[variance].to_numpy())
+        seeds = group["seed"].to_numpy() if "seed" in group else None
+        pooled = replicates.pool(group[estimate].to_numpy(), group[variance].to_numpy(), seeds=seeds)
         out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
                     **_figures(pooled), "_pooled": pooled})
     return pd.DataFrame(out, columns=[*by, "estimate", "ci_low", "ci_high", "seeds", "_pooled"])
-
-
-# ------------------------------------------------------------------------------------- faithfulness
-
-
-def unit_faithfulness(edits: pd.DataFrame, min_shift: float = MIN_SHIFT, alpha: float = FAITHFUL_ALPHA) -> pd.DataFrame:
-    """One row per unit from its edits (``kind``: formula / frequency / null; ``shift``: the directed change
-    of its activation in probe SDs): the means, the share of formula edits that move it the predicted way,
-    and ``faithful`` / ``null_faithful`` (see the module docstring; None where a kind has too few edits)."""
-    keys = [c for c in ("encoder", "seed", "regime", "unit") if c in edits.columns]
-    rows = []
-    for key, group in edits.groupby(keys, sort=True):
-        by_kind = {k: g["shift"].to_numpy(dtype=float) for k, g in group.groupby("kind")}
-        f, c, n = (by_kind.get(k, np.array([])) for k in ("formula", "frequency", "null"))
-        row = dict(zip(keys, key))
-        own = group[group["kind"] == "formula"]
-        row.update(formula=group["formula"].iloc[0], atom=own["atom"].iloc[0] if len(own) else None, n_formula=len(f),
-                   n_frequency=len(c), n_null=len(n), formula_shift=f.mean() if len(f) else math.nan,
-                   frequency_shift=c.mean() if len(c) else math.nan, null_shift=n.mean() if len(n) else math.nan,
-                   moved=float((f > 0).mean()) if len(f) else math.nan,
-                   faithful=_passes(f, c, min_shift, alpha), null_faithful=_passes(n, c, min_shift, alpha))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _passes(test: np.ndarray, control: np.ndarray, min_shift: float, alpha: float):
-    if len(test) < MIN_EDITS or len(control) < MIN_EDITS:
-        return None
-    if np.ptp(test) == 0 and np.ptp(control) == 0:  # no spread at all: the difference is exact
-        return bool(test.mean() - control.mean() > min_shift)
-    with warnings.catch_warnings():  # nearly constant shifts: scipy warns of precision loss, the test stands
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p = sps.ttest_ind(test - min_shift, control, equal_var=False, alternative="greater").pvalue
-    return bool(p < alpha)
-
-
-def faithful_shares(units: pd.DataFrame) -> pd.DataFrame:
-    """Per (encoder, regime): the pooled share of tested units that are faithful, the share the same test
-    gives with the matched null's formula (over the units whose null formula names a word), and their
-    difference. A seed counts for a share when it has at least :data:`MIN_UNITS` such units."""
-    rows = []
-    for (encoder, regime), frame in units.groupby(["encoder", "regime"], sort=False):
-        per_seed = []
-        for _, g in frame.groupby("seed"):
-            f, n = g["faithful"].dropna().astype(float), g["null_faithful"].dropna().astype(float)
-            per_seed.append({"n_f": len(f), "f": f.sum(), "n_n": len(n), "n": n.sum()})
-        s = pd.DataFrame(per_seed)
-        ok_f, ok_n = s[s["n_f"] >= MIN_UNITS], s[s["n_n"] >= MIN_UNITS]
-        for what, sel, hits, total in (("faithful", ok_f, "f", "n_f"), ("null formula", ok_n, "n", "n_n")):
-            if len(sel):
-                pooled = replicates.proportion(sel[hits], sel[total])
-                rows.append(_figure_row(encoder, regime, what, pooled, units=int(sel[total].sum())))
-        both = s[(s["n_f"] >= MIN_UNITS) & (s["n_n"] >= MIN_UNITS)]
-        if len(both):  # Newcombe's MOVER interval of the two pooled shares: it stays inside [−1, 1]
-            pooled = replicates.mover_difference(replicates.proportion(both["f"], both["n_f"]),
-                                                 replicates.proportion(both["n"], both["n_n"]))
-            rows.append(_figure_row(encoder, regime, "faithful − null formula", pooled, units=int(both["n_f"].sum())))
-    return figure_frame(rows, "units")
-
-
-def shift_effects(units: pd.DataFrame) -> pd.DataFrame:
-    """Per (encoder, regime): how much further a unit's formula's edits move it than the frequency control's
-    (``formula − frequency``, in probe SDs, the mean over tested units pooled over seeds), and the same for
-    the matched null's formula (``null − frequency``): what C2 tests."""
-    rows = []
-    for (encoder, regime), frame in units.groupby(["encoder", "regime"], sort=False):
-        for what, col in (("formula − frequency", "formula_shift"), ("null − frequency", "null_shift")):
-            est, var, n_units = [], [], 0
-            for _, g in frame.groupby("seed"):
-                ok = (g[f"n_{col.split('_')[0]}"] >= MIN_EDITS) & (g["n_frequency"] >= MIN_EDITS)
-                d = (g.loc[ok, col] - g.loc[ok, "frequency_shift"]).dropna().to_numpy(dtype=float)
-                if len(d) < MIN_UNITS:
-                    continue
-                est.append(d.mean())
-                var.append(max(float(np.var(d, ddof=1)), 1e-12) / len(d))
-                n_units += len(d)
-            if est:
-                pooled = replicates.pool(est, var)
-                rows.append(_figure_row(encoder, regime, what, pooled, units=n_units))
-    return figure_frame(rows, "units")
-
-
-# ------------------------------------------------------------------------------------- adversarial
-
-
-def adversarial_rates(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Per (encoder, regime): error rates on the formula pairs and on their controls, and the paired
-    difference, pooled over seeds; from one row per base pair with ``err_formula`` / ``err_control`` (a
-    seed with fewer than :data:`MIN_PAIRS` pairs is left out)."""
-    rows = []
-    for (encoder, regime), frame in pairs.groupby(["encoder", "regime"], sort=False):
-        per_seed = []
-        for seed, g in frame.groupby("seed"):
-            if len(g) < MIN_PAIRS:
-                continue
-            a, b = g["err_formula"].astype(float).to_numpy(), g["err_control"].astype(float).to_numpy()
-            d = a - b
-            n = len(d)
-            per_seed.append({"n": n, "formula": a.sum(), "control": b.sum(), "d": d.mean(),
-                             "var": max(float(np.var(d, ddof=1)) if n > 1 else 0.0, 0.25 / n) / n})
-        s = pd.DataFrame(per_seed)
-        if s.empty:
-            continue
-        for what, col in (("formula pairs", "formula"), ("control pairs", "control")):
-            pooled = replicates.proportion(s[col], s["n"])
-            rows.append(_figure_row(encoder, regime, what, pooled, pairs=int(s["n"].sum())))
-        # Newcombe's MOVER interval of the two pooled error rates: a difference of shares stays inside [−1, 1]
-        pooled = replicates.mover_difference(replicates.proportion(s["formula"], s["n"]),
-                                             replicates.proportion(s["control"], s["n"]))
-        rows.append(_figure_row(encoder, regime, "formula − control", pooled, pairs=int(s["n"].sum())))
-    return figure_frame(rows, "pairs")
 
 
 # ---------------------------------------------------------------------------------------- verdicts
@@ -236,83 +61,159 @@ class CausalClaim:
     short: str
     sentence: str
     rule: str
+    control: str
+    direction: int = 1
+    fisher: bool = False
 
 
 CAUSAL = {c.key: c for c in (
-    CausalClaim("C1", "ablating well-explained units costs less accuracy than ablating random ones",
-                "better-explained neurons are less accurate when they fire (§5.1, read causally: they matter "
-                "less to the model's accuracy) (paraphrase)",
-                f"accuracy change of the top k by excess IoU − that of random k (k = 64, or the middle of "
-                f"ablation_ks) > 0 (95 % CI) and ≥ {claims.MIN_ACCURACY_GAIN:.0%}; control: the same on the random "
-                "networks"),
-    CausalClaim("C2", "a unit responds to what its formula names",
+    CausalClaim("C1", "better-explained units matter less to the model",
+                "\"IoU is negatively correlated with accuracy, i.e. better-explained neurons are less accurate\" "
+                "(§5.1), read causally: a unit's exact contribution to the gold margin falls as its excess IoU rises",
+                f"Spearman r(excess IoU, contribution to the gold margin) across explained units, per seed, pooled "
+                f"(Fisher z) < 0 (95 % CI) and ≤ −{claims.MIN_R} (the smallest correlation Cohen calls small)",
+                "planted: the same test on excess IoU − ½ × contribution (both standardised), a correlation known "
+                "to be there", direction=-1, fisher=True),
+    CausalClaim("C1k", "ablating the best-explained units costs the gold margin less than random units",
+                "the same reading as an intervention: hold the top k units by excess IoU at their mean",
+                f"gold-margin change (probe SDs) of the top k by excess IoU − that of random k (k = 64, or the "
+                f"middle of ablation_ks) > 0 (95 % CI) and ≥ {MIN_SHARE_OF_CONTROL:.0%} of the positive control's "
+                "effect (a ranking that spares a tenth of what the best k units carry)",
+                "the top k by exact contribution to the gold margin − random k: the largest loss any k units cause"),
+    CausalClaim("C2", "a unit responds to the words its formula names",
                 "what the method assumes: a formula that matches a unit's firing describes what drives it "
                 "(Mu & Andreas, §3; paraphrase)",
-                f"mean shift of the formula's edits − the frequency control's > 0 (95 % CI) and ≥ {MIN_SHIFT} probe "
-                "SD; control: the same for the matched null's formula (if it passes too, the edits move units "
-                "whatever a formula says)"),
-    CausalClaim("C3", "pairs that satisfy a unit's lexical formula are misclassified more often",
-                "\"the boys said hello to the girls\" / \"the girls said hello\" is called contradiction because of "
-                "unit 870 (§5.3), at scale (paraphrase; Mu & Andreas built adversarial pairs the same way)",
-                f"error rate on formula pairs − on matched control pairs > 0 (95 % CI) and ≥ {claims.MIN_ACCURACY_GAIN:.0%}"),
+                f"directed shift of the formula's edits − sham edits of the same pairs (probe SDs), formulas "
+                f"searched on the other half of the pairs, > 0 (95 % CI) and ≥ {MIN_SHIFT}; controlled: the same "
+                "less another unit's formula's; random networks: the same test",
+                "planted units (a word's indicator plus this model's noise); their shuffled twins must fail"),
+    CausalClaim("C3", "a premise noun that carries a unit's formula pushes the model toward the unit's class",
+                "\"would likely be weighted towards contradiction by Unit 870\" (§5.3), at scale with Mu & Andreas' "
+                "adversarial pairs",
+                f"margin toward the unit's class, formula pair − control pair (probe SDs) > 0 (95 % CI) and ≥ "
+                f"{MIN_SHIFT}; the unit's activation change and its own push are shown first",
+                "the noun (of the most frequent premise nouns) that pushes most toward a class on the search "
+                "half, measured on the edit half"),
+    CausalClaim("C3e", "…and makes it predict the unit's class more often",
+                "the boys / girls example of §5.3 is misclassified as contradiction",
+                f"share of predictions of the unit's class, formula pair − control pair > 0 (95 % CI) and ≥ "
+                f"{claims.MIN_ACCURACY_GAIN:.0%}",
+                "the same noun control"),
 )}
 
 
-def _status(pooled: dict | None, floor: float) -> str | None:
-    return claims.effect_status(pooled, +1, floor) if pooled else None
+def _status(pooled: dict | None, claim: CausalClaim, floor: float) -> str | None:
+    return verdicts.effect_status(pooled, claim.direction, floor, fisher=claim.fisher) if pooled else None
 
 
-def rule(pooled: dict | None, floor: float, controls: list, untestable: str | None = None) -> tuple[str, str]:
-    """One causal verdict and its note: the pooled figure against its minimum effect ``floor`` (both signs of
-    :func:`claims.effect_status`), *holds, as in a random network* where any of ``controls`` (their pooled
-    figures) passes the same rule, and *not testable* with the reason where the encoder is ``untestable`` or
-    the figure comes from one seed (no between-model variance)."""
-    shows = any(_status(c, floor) == "yes" for c in controls)
+def detected(pooled: dict | None, direction: int) -> bool | None:
+    """Whether a positive control was seen: its interval excludes 0 on the side it is known to lie."""
+    if not pooled or not math.isfinite(pooled.get("estimate", math.nan)):
+        return None
+    return verdicts.effect_status(pooled, direction, 0.0) == "yes"
+
+
+def rule(pooled: dict | None, claim: CausalClaim, floor: float, *, controlled: dict | None | str = "n/a",
+         controls=(), positive: bool | None = None, untestable: str | None = None) -> tuple[str, str]:
+    """One causal verdict and its note: the figure against its minimum ``floor``, then its ``controlled`` figure
+    (``"n/a"``: none), then the random networks' figures (``controls``: each a (figure, controlled figure)
+    that passes the same two-stage rule gives *holds, as in a random network*). A positive control that was
+    not seen (``positive`` False) makes a negative or unclear verdict *inconclusive: the test cannot detect
+    the minimum effect*. *Not testable* with the reason where the encoder is ``untestable`` or the figure
+    comes from one seed."""
     one_seed = pooled is not None and pooled.get("k", 0) < 2
     note = untestable or ("one seed: no between-model variance" if one_seed else "")
     testable = not untestable and pooled is not None and not one_seed
-    return claims.verdict(_status(pooled, floor), "n/a", shows, testable), note
+    after = "n/a" if isinstance(controlled, str) else _status(controlled, claim, floor)
+    shows = any(verdicts.shows_effect(_status(c, claim, floor), "n/a" if isinstance(cc, str) else _status(cc, claim, floor))
+                for c, cc in controls if c)
+    verdict = verdicts.verdict(_status(pooled, claim, floor), after, shows, testable)
+    if positive is False and verdict in (verdicts.DOES_NOT_HOLD, verdicts.INCONCLUSIVE, verdicts.INSENSITIVE):
+        verdict = verdicts.INSENSITIVE
+        note = "; ".join(n for n in (note, "its positive control was not detected") if n)
+    return verdict, note
 
 
-def card(ablation: pd.DataFrame, shifts: pd.DataFrame, adversarial: pd.DataFrame, encoders, regimes: dict,
-         controls: dict, k: int = 64, mode: str = "mean", untestable: dict | None = None) -> pd.DataFrame:
-    """One row per causal claim × encoder × regime: the figure and the verdict (:func:`rule`).
+def _pick(frame: pd.DataFrame, **match) -> dict | None:
+    sel = frame
+    for col, val in match.items():
+        if col not in sel.columns:
+            return None
+        sel = sel[sel[col] == val]
+    return sel["_pooled"].iloc[0] if len(sel) else None
 
-    ``regimes``: label → regime value in the frames' ``regime`` column; ``controls``: encoder → the names
-    of its random-network control models (C1 is also computed on them). C1's random networks and C2's null
-    formula are the controls: where they show the effect too, the verdict is *holds, as in a random network*.
-    A figure from one seed has no between-model variance: it is *not testable*, as is every row of an
-    encoder in ``untestable`` (encoder → why, e.g. an untrained CLIP)."""
+
+def card(figures: dict, encoders, regimes: dict, controls: dict, k: int = 64, untestable: dict | None = None) -> pd.DataFrame:
+    """One row per causal claim × encoder × regime: the figure, its minimum, its MDE, the positive control
+    and the verdict (:func:`rule`).
+
+    ``figures``: ``ablation`` (pooled ablation rows), ``correlation`` (C1's, with its planted measure),
+    ``shifts`` (:func:`.edit_effects.shift_effects`), ``adversarial`` and ``nouns``
+    (:func:`.adversarial_effects.effects`). ``regimes``: label → regime value in the frames; ``controls``:
+    encoder → its random-network control models (C1 and C2 are computed on them too)."""
     untestable = untestable or {}
+    empty = pd.DataFrame(columns=FIGURES)
+    ablation, correlation, shifts, adversarial, nouns = (figures.get(n, empty) for n in
+                                                         ("ablation", "correlation", "shifts", "adversarial", "nouns"))
     rows = []
-
-    def pick(frame, **match):
-        sel = frame
-        for col, val in match.items():
-            sel = sel[sel[col] == val]
-        return sel["_pooled"].iloc[0] if len(sel) else None
-
     for label, value in regimes.items():
         for encoder in encoders:
-            def ablated(model):
-                return pick(ablation, encoder=model, regime=value, mode=mode, ranking="top excess − random", k=k,
-                            **{"class": "all"})
+            def margin(model, ranking):
+                return _pick(ablation, encoder=model, regime=value, mode="mean", outcome="margin", ranking=ranking, k=k,
+                             **{"class": "all"})
 
-            null = pick(shifts, encoder=encoder, regime=value, measure="null − frequency")
-            figures = {"C1": (ablated(encoder), claims.MIN_ACCURACY_GAIN,
-                              [ablated(c) for c in controls.get(encoder, ())]),
-                       "C2": (pick(shifts, encoder=encoder, regime=value, measure="formula − frequency"), MIN_SHIFT,
-                              [null]),
-                       "C3": (pick(adversarial, encoder=encoder, regime=value, measure="formula − control"),
-                              claims.MIN_ACCURACY_GAIN, [])}
-            for key, (pooled, floor, against) in figures.items():
-                verdict, note = rule(pooled, floor, against, untestable.get(encoder))
-                if not note and key == "C2" and pooled is not None and null is None:
-                    note = "no null control: the matched null's formulas name no word here"
-                rows.append({"id": key, "claim": CAUSAL[key].short, "encoder": encoder, "regime": label,
-                             "this build": claims.describe(pooled, "") if pooled else "n/a",
+            def corr(model, measure=ablation_effects.CORRELATION):
+                return _pick(correlation, encoder=model, regime=value, measure=measure)
+
+            def shift(model, measure):
+                return _pick(shifts, encoder=model, regime=value, measure=measure)
+
+            positive_c1k = margin(encoder, "contribution − random")
+            c1k_floor = (MIN_SHARE_OF_CONTROL * abs(positive_c1k["estimate"])
+                         if positive_c1k and math.isfinite(positive_c1k["estimate"]) else math.nan)
+            ctrl = controls.get(encoder, ())
+            items = {
+                "C1": (corr(encoder), claims.MIN_R, "n/a", [(corr(c), "n/a") for c in ctrl],
+                       corr(encoder, ablation_effects.PLANTED), -1),
+                "C1k": (margin(encoder, "top excess − random"), c1k_floor, "n/a",
+                        [(margin(c, "top excess − random"), "n/a") for c in ctrl], positive_c1k, -1),
+                "C2": (shift(encoder, "formula − sham"), MIN_SHIFT, shift(encoder, "(formula − sham) − (other formula − sham)"),
+                       [(shift(c, "formula − sham"), shift(c, "(formula − sham) − (other formula − sham)")) for c in ctrl],
+                       shift(encoder, "planted: formula − sham"), 1),
+                "C3": (_pick(adversarial, encoder=encoder, regime=value, measure="push"), MIN_SHIFT, "n/a", [],
+                       _pick(nouns, encoder=encoder, measure="push"), 1),
+                "C3e": (_pick(adversarial, encoder=encoder, regime=value, measure="class predictions"),
+                        claims.MIN_ACCURACY_GAIN, "n/a", [], _pick(nouns, encoder=encoder, measure="class predictions"), 1),
+            }
+            for key, (pooled, floor, controlled, against, positive, pos_dir) in items.items():
+                claim = CAUSAL[key]
+                seen = detected(positive, pos_dir)
+                verdict, note = rule(pooled, claim, floor, controlled=controlled, controls=against, positive=seen,
+                                     untestable=untestable.get(encoder))
+                if key == "C2" and controlled is None and not untestable.get(encoder):
+                    note = "; ".join(n for n in (note, "no controlled figure: too few units with another unit's formula") if n)
+                scale = 100 if key == "C3e" else 1.0
+                unit = " points" if key == "C3e" else ""
+                rows.append({"id": key, "claim": claim.short, "encoder": encoder, "regime": label,
+                             "this build": claims.describe(pooled, "", scale, unit) if pooled else "n/a",
+                             "minimum": _minimum(claim, floor, scale, unit),
+                             "MDE": _mde(pooled, claim, scale, unit),
+                             "positive control": (claims.describe(positive, "", scale, unit) if positive else "n/a")
+                             + ("" if seen is None else (" (detected)" if seen else " (not detected)")),
                              "verdict": verdict, "note": note})
     return pd.DataFrame(rows)
+
+
+def _minimum(claim: CausalClaim, floor: float, scale: float, unit: str) -> str:
+    if not math.isfinite(floor):
+        return "n/a"
+    sign = "≤ −" if claim.direction < 0 else "≥ "
+    return f"{sign}{abs(floor) * scale:.{1 if scale == 100 else 3}f}{unit}".replace(" points", " pt")
+
+
+def _mde(pooled: dict | None, claim: CausalClaim, scale: float, unit: str) -> str:
+    value = verdicts.mde(pooled, fisher=claim.fisher) if pooled else math.nan
+    return f"{value * scale:.{1 if scale == 100 else 3}f}{unit}".replace(" points", " pt") if math.isfinite(value) else "n/a"
 
 
 def markdown(table: pd.DataFrame, *, sentences: list[str] | None = None) -> str:
@@ -333,7 +234,10 @@ def markdown(table: pd.DataFrame, *, sentences: list[str] | None = None) -> str:
             row = group[group["regime"] == r]
             if len(row):
                 note = row["note"].iloc[0] if "note" in row else ""
-                cells += [row["this build"].iloc[0], f"**{row['verdict'].iloc[0]}**" + (f" ({note})" if note else "")]
+                r0 = row.iloc[0]
+                figure = f"{r0['this build']} (minimum {r0.get('minimum', 'n/a')}; MDE {r0.get('MDE', 'n/a')}; positive control " \
+                         f"{r0.get('positive control', 'n/a')})"
+                cells += [figure, f"**{r0['verdict']}**" + (f" ({note})" if note else "")]
             else:
                 cells += ["n/a", "n/a"]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
@@ -345,5 +249,5 @@ def markdown(table: pd.DataFrame, *, sentences: list[str] | None = None) -> str:
 
 
 def rules_table() -> pd.DataFrame:
-    return pd.DataFrame([{"id": c.key, "claim": c.short, "as stated": c.sentence, "rule (minimum effect)": c.rule}
-                         for c in CAUSAL.values()])
+    return pd.DataFrame([{"id": c.key, "claim": c.short, "as stated": c.sentence, "rule (minimum effect)": c.rule,
+                          "positive control": c.control} for c in CAUSAL.values()])
