@@ -38,6 +38,9 @@
 #    activation, the push toward the unit's class, then the predictions.
 #
 # Each runs at the paper's threshold (> 0) and in the firing regime nearest the paper's IoU of {doc}`08_firing_regime`.
+# Where CLIP is untrained (a build without its checkpoint), its models and their controls get the ablation
+# only: their verdicts are not testable, and what edits do to a random network's units is what the other
+# encoders' random-network controls show.
 
 # %% tags=["parameters"]
 profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
@@ -69,6 +72,8 @@ causal_examples: int = 6  # edited and adversarial pairs shown
 # the tests run in; then every intervention on every model and seed (cached under `runs/`).
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
+import functools
+
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -97,12 +102,15 @@ order = list(labels)
 # adversarial pairs (cached under `runs/`).
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
+controls = {e: [c for c in claims.random_networks(e, models, registry).values() if c] for e in encoders}
+untestable = {"clip": "CLIP is untrained here: an architecture-only control"} if claims.untrained_clip(registry) else {}
+edited = [m for e in encoders if e not in untestable for m in (e, *controls[e])]  # an untrained CLIP: ablation only
 editor = edits.Editor(pairs.probe, book.concepts(vocab_size, "standard", wordnet_mode))
 settings = dict(ks=ks, draws=ablation_draws, units=faithfulness_units, edits=faithfulness_edits, length=causal_length,
                 planted_units=planted_units,
                 adversarial_units=adversarial_units, adversarial_pairs=adversarial_pairs)
 found = interventions.run(profile, editor, {m: book.seeds(m) for m in models}, rows, params=settings,
-                          search_params=search_params, trained=encoders)
+                          search_params=search_params, trained=encoders, edited=edited)
 
 # %% [markdown]
 # The interventions pooled over seeds: the ablation curves and the contribution correlation, each unit's
@@ -110,13 +118,7 @@ found = interventions.run(profile, editor, {m: book.seeds(m) for m in models}, r
 # verdicts under their rules.
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
-def named(frame):
-    """The frame with its regime values as the book's labels (the noun control has none: ``any``)."""
-    if frame.empty or "regime" not in frame.columns:
-        return frame
-    return frame.assign(regime=frame["regime"].map({v: k for k, v in labels.items()}))
-
-
+named = functools.partial(interventions.labelled, labels=labels)
 ablation = causal.pool_rows(named(found["ablation"]), ["encoder", "regime", "mode", "outcome", "ranking", "k", "class"])
 correlation = ablation_effects.contribution_correlation(named(found["contributions"]))
 units = edit_effects.unit_faithfulness(named(found["edits"])) if len(found["edits"]) else pd.DataFrame()
@@ -126,8 +128,6 @@ adversarial = adversarial_effects.effects(adv_pairs) if len(adv_pairs) else caus
 noun_pairs = adversarial_effects.pair_effects(found["nouns"]) if len(found["nouns"]) else pd.DataFrame()
 nouns = adversarial_effects.effects(noun_pairs, by_unit=False) if len(noun_pairs) else causal.figure_frame([], "pairs")
 k_main = 64 if 64 in ks else ks[len(ks) // 2]
-controls = {e: [c for c in claims.random_networks(e, models, registry).values() if c] for e in encoders}
-untestable = {"clip": "CLIP is untrained here: an architecture-only control"} if claims.untrained_clip(registry) else {}
 verdicts = causal.card(dict(ablation=ablation, correlation=correlation, shifts=shifts, adversarial=adversarial,
                             nouns=nouns), encoders, {r: r for r in order}, controls, k=k_main, untestable=untestable)
 
@@ -150,8 +150,7 @@ lines = []
 for encoder in encoders:
     bits = []
     for regime_label in order:
-        at = dict(encoder=encoder, regime=regime_label)
-        margin = dict(mode="mean", outcome="margin", k=k_main, **{"class": "all"})
+        at, margin = dict(encoder=encoder, regime=regime_label), dict(mode="mean", outcome="margin", k=k_main, **{"class": "all"})
         bits.append(
             f"at {regime_label}: top {k_main} by excess IoU − random {k_main}, gold margin "
             f"{figure(ablation, **at, **margin, ranking='top excess − random')} (positive control, top {k_main} by "

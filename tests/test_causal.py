@@ -1,5 +1,6 @@
 """Chapter 10_causal's causal tests: ablation hooks, the edit rules on the concept masks, the faithfulness test on a
-planted unit, and the statistics and verdicts."""
+planted unit, and the statistics and verdicts (the positive controls and nulls the issue asked for are in
+``test_causal_controls.py``)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,9 @@ from clipneuron_utils.explain import edits, formulas
 from clipneuron_utils.explain.concepts import build_concepts, masks_like
 from clipneuron_utils.models.ablation import Ablator, ablate, fill_values
 from clipneuron_utils.models.heads import HeadConfig, NLIModel
-from clipneuron_utils.run import interventions
+from clipneuron_utils.run import faithfulness, interventions
 from clipneuron_utils.run.parameters import RULES
-from clipneuron_utils.stats import causal
-from clipneuron_utils.stats import claims
+from clipneuron_utils.stats import ablation_effects, causal, claims, edit_effects, verdicts
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,20 @@ def test_rankings_pick_top_bottom_and_random_sets():
     assert list(sets["top excess IoU"][0]) == [2, 0]
     assert list(sets["bottom IoU"][0]) == [0, 4]
     assert len(sets["random"]) == 3 and all(len(set(s)) == 2 and set(s) <= {0, 1, 2, 4} for s in sets["random"])
+    assert "top contribution" not in sets  # no contributions given: no positive control's ranking
     assert interventions.rankings(rows, hidden=10, k=3, draws=3, rng=np.random.default_rng(0)) == {}  # 4 < 2k explained
+
+
+def test_the_contribution_ranking_picks_the_top_contributors_among_the_explained_units():
+    """Unit 3 contributes most but is not explained, so it is never picked; 1 and 4 tie at 0.5 (lower index
+    first)."""
+    rows = pd.DataFrame({"neuron": [0, 1, 2, 3, 4], "iou": [0.1, 0.5, 0.3, np.nan, 0.2],
+                         "excess_iou": [0.05, -0.1, 0.2, np.nan, 0.0], "explained": [True, True, True, False, True]})
+    contribution = np.array([0.2, 0.5, -1.0, 9.0, 0.5, 7.0])
+    sets = interventions.rankings(rows, hidden=6, k=2, draws=3, rng=np.random.default_rng(0), contribution=contribution)
+    assert list(sets["top contribution"][0]) == [1, 4]
+    assert list(sets["top excess IoU"][0]) == [2, 0]  # the other rankings do not change
+    assert all(set(s) <= {0, 1, 2, 4} for s in sets["random"])
 
 
 # ------------------------------------------------------------------------------------------- edits
@@ -231,222 +244,10 @@ def test_frequency_control_has_the_same_tag_and_a_close_count(editor, concepts):
         edits.Editor(editor.probe, build_concepts(editor.probe, 100, "wordnet", progress=False))
 
 
-# ----------------------------------------------------------------------------------- faithfulness
-
-
-def _planted_acts(pairs, word="girl", noise_seed=0):
-    """A unit that is 1 where the hypothesis has ``word`` (plus a little noise), and a random unit."""
-    rng = np.random.default_rng(noise_seed)
-    planted = np.array([1.0 if word in t else 0.0 for t in pairs["hypothesis_tokens"]]) + rng.normal(0, 0.05, len(pairs))
-    noise = np.array([np.random.default_rng(zlib.crc32(f"{p}\t{h}".encode())).normal() for p, h in
-                      zip(pairs["premise"], pairs["hypothesis"])])  # crc32, not hash(): the same in every process
-    return np.column_stack([planted, noise])
-
-
-def test_the_edit_test_finds_a_planted_token_unit_faithful_and_a_random_unit_not(editor):
-    rows = pd.DataFrame({"neuron": [0, 1], "formula": ["hyp:tok:girl", "hyp:tok:girl"], "n_fires": [40, 40],
-                         "explained": [True, True], "iou": [0.9, 0.1], "excess_iou": [0.5, 0.0]})
-    plans = interventions.edit_plans(editor, rows, units=2, edits=10, length=1, seed=0,
-                              search_params={"beam_size": 5, "complexity_penalty": 1.0})
-    assert {"formula", "frequency"} <= set(plans["kind"])
-    probe_acts = _planted_acts(editor.probe)
-    edited_acts = _planted_acts(plans, noise_seed=1)
-    units = causal.unit_faithfulness(interventions.shifts(plans, probe_acts, edited_acts))
-    verdict = dict(zip(units["unit"], units["faithful"]))
-    assert verdict[0] == True  # noqa: E712 (a numpy bool)
-    assert verdict[1] == False  # noqa: E712
-
-
-def test_faithfulness_needs_enough_edits_and_a_margin():
-    edits_frame = pd.DataFrame({"unit": 0, "formula": "f", "atom": "a",
-                                "kind": ["formula"] * 3 + ["frequency"] * 6, "shift": [1.0] * 3 + [0.0] * 6})
-    assert pd.isna(causal.unit_faithfulness(edits_frame)["faithful"].iloc[0])  # 3 < MIN_EDITS
-    small = pd.DataFrame({"unit": 0, "formula": "f", "atom": "a", "kind": ["formula"] * 6 + ["frequency"] * 6,
-                          "shift": [0.05] * 6 + [0.0] * 6})
-    assert not causal.unit_faithfulness(small)["faithful"].iloc[0]  # exact, but below MIN_SHIFT
-    big = small.assign(shift=[0.5] * 6 + [0.0] * 6)
-    assert causal.unit_faithfulness(big)["faithful"].iloc[0]
-
-
-# -------------------------------------------------------------------------------------- statistics
-
-
-def test_accuracy_changes_known_answer():
-    gold = np.array([0, 0, 1, 1, 2, 2])
-    base = gold.copy()
-    ablated = {("top excess IoU", 2): np.array([[0, 1, 1, 0, 2, 2]]),  # two errors: −1/3
-               ("random", 2): np.array([[0, 0, 1, 1, 2, 1], [0, 0, 1, 1, 2, 2]])}  # −1/6, 0
-    rows = causal.accuracy_changes(gold, base, ablated).set_index(["ranking", "class"])
-    assert rows.loc[("top excess IoU", "all"), "delta"] == pytest.approx(-1 / 3)
-    assert rows.loc[("random", "all"), "delta"] == pytest.approx(-1 / 12)
-    assert rows.loc[("top excess − random", "all"), "delta"] == pytest.approx(-1 / 3 + 1 / 12)
-    assert rows.loc[("top excess IoU", "entailment"), "delta"] == pytest.approx(-0.5)
-    assert rows.loc[("top excess IoU", "contradiction"), "delta"] == pytest.approx(0.0)
-    # within-model variances by hand: per-pair changes (ddof 1, floored at one changed pair in 6) / 6, plus the
-    # spread of the random draws' means / their number
-    assert rows.loc[("top excess IoU", "all"), "var"] == pytest.approx((4 / 15) / 6)  # one draw: no draw term
-    assert rows.loc[("random", "all"), "var"] == pytest.approx((1 / 6) / 6 + (1 / 72) / 2)  # floored pair term
-    assert rows.loc[("top excess − random", "all"), "var"] == pytest.approx(0.375 / 6 + (1 / 72) / 2)
-
-
-def test_faithful_shares_and_adversarial_rates_pool_over_seeds():
-    units = pd.DataFrame({"encoder": "m", "regime": "> 0", "seed": np.repeat([0, 1, 2], 10), "unit": np.tile(range(10), 3),
-                          "faithful": np.tile([True] * 8 + [False] * 2, 3),
-                          "null_faithful": np.tile([False] * 9 + [True], 3)})
-    shares = causal.faithful_shares(units).set_index("measure")
-    assert shares.loc["faithful", "estimate"] == pytest.approx(0.8)
-    assert shares.loc["null formula", "estimate"] == pytest.approx(0.1)
-    assert shares.loc["faithful − null formula", "estimate"] == pytest.approx(0.7)
-    assert shares.loc["faithful − null formula", "seeds"] == 3
-    _assert_mover(shares, "faithful", "null formula", "faithful − null formula")
-    few = units[units["unit"] < 3]  # fewer than MIN_UNITS per seed: nothing is pooled
-    assert causal.faithful_shares(few).empty
-    pairs = pd.DataFrame({"encoder": "m", "regime": "> 0", "seed": np.repeat([0, 1], 20),
-                          "err_formula": np.tile([True] * 5 + [False] * 15, 2), "err_control": [False] * 40})
-    rates = causal.adversarial_rates(pairs).set_index("measure")
-    assert rates.loc["formula pairs", "estimate"] == pytest.approx(0.25)
-    # pooled on the logit scale, a share of 0 counts as half an error: 0.5 of 20 in each seed
-    assert rates.loc["control pairs", "estimate"] == pytest.approx(0.025)
-    assert rates.loc["formula − control", "estimate"] == pytest.approx(0.25 - 0.025)  # the difference C3 tests
-    assert rates.loc["formula − control", "pairs"] == 40
-    _assert_mover(rates, "formula pairs", "control pairs", "formula − control")
-
-
-def _assert_mover(table, first, second, difference):
-    """Newcombe's MOVER interval of ``first − second`` from the two shares' own intervals, inside [−1, 1]."""
-    (ea, la, ua), (eb, lb, ub), (d, low, high) = (table.loc[m, ["estimate", "ci_low", "ci_high"]].astype(float)
-                                                  for m in (first, second, difference))
-    assert low == pytest.approx(d - np.hypot(ea - la, ub - eb))
-    assert high == pytest.approx(d + np.hypot(ua - ea, eb - lb))
-    assert -1 <= low < d < high <= 1
-
-
-def test_a_share_difference_stays_inside_minus_one_one_with_two_seeds():
-    """Two seeds give a t interval on 1 df (critical value 12.7): on the share scale a Wald difference would
-    leave [−1, 1]; the MOVER interval built from the two shares' logit intervals cannot."""
-    units = pd.DataFrame({"encoder": "m", "regime": "> 0", "seed": np.repeat([0, 1], 10), "unit": np.tile(range(10), 2),
-                          "faithful": [True] * 9 + [False] + [True] * 10,
-                          "null_faithful": [True] + [False] * 9 + [False] * 10})
-    shares = causal.faithful_shares(units).set_index("measure")
-    row = shares.loc["faithful − null formula"]
-    assert row["seeds"] == 2
-    assert -1 <= row["ci_low"] < 0 < row["estimate"] < row["ci_high"] <= 1  # wide, but a share difference
-    _assert_mover(shares, "faithful", "null formula", "faithful − null formula")
-
-
-def _pooled(estimate, low, high, seeds=3):
-    return pd.DataFrame([{"estimate": estimate, "ci_low": low, "ci_high": high, "seeds": seeds,
-                          "_pooled": {"estimate": estimate, "ci_low": low, "ci_high": high, "k": seeds}}])
-
-
-def test_card_verdicts_follow_the_rules_and_the_random_networks():
-    def ablation(enc, est, lo, hi):
-        return _pooled(est, lo, hi).assign(encoder=enc, regime="> 0", mode="mean", ranking="top excess − random", k=64,
-                                           **{"class": "all"})
-    shares = pd.concat([_pooled(0.3, 0.15, 0.45).assign(encoder="lstm", regime="> 0", measure="formula − frequency"),
-                        _pooled(0.0, -0.05, 0.05).assign(encoder="lstm", regime="> 0", measure="null − frequency")])
-    adversarial = _pooled(0.002, -0.005, 0.008).assign(encoder="lstm", regime="> 0", measure="formula − control")
-    frames = pd.concat([ablation("lstm", 0.05, 0.02, 0.08), ablation("lstm-untrained", 0.0, -0.01, 0.01)])
-    card = causal.card(frames, shares, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
-    verdict = dict(zip(card["id"], card["verdict"]))
-    assert verdict == {"C1": "holds", "C2": "holds", "C3": "does not hold"}
-    both = pd.concat([ablation("lstm", 0.05, 0.02, 0.08), ablation("lstm-untrained", 0.05, 0.02, 0.08)])
-    card = causal.card(both, shares, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
-    assert card.set_index("id").loc["C1", "verdict"] == "holds, as in a random network"
-    null_moves = shares.assign(estimate=0.3, ci_low=0.15, ci_high=0.45,
-                               _pooled=[shares["_pooled"].iloc[0]] * 2)  # the null formula's edits move units as much
-    card = causal.card(frames, null_moves, adversarial, ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
-    assert card.set_index("id").loc["C2", "verdict"] == "holds, as in a random network"
-    assert set(card["verdict"]) <= set(claims.VERDICTS)
-    text = causal.markdown(card)
-    assert "| C1 |" in text and "**holds, as in a random network**" in text
-
-
-def test_the_causal_rule_at_each_of_its_branches():
-    """Known answers of :func:`interventions.rule`: minimum 0.01, two seeds unless said."""
-    def p(est, lo, hi, k=2):
-        return {"estimate": est, "ci_low": lo, "ci_high": hi, "k": k}
-
-    rule = causal.rule
-    assert rule(p(0.05, 0.02, 0.08), 0.01, []) == ("holds", "")
-    assert rule(p(0.01, 0.001, 0.02), 0.01, []) == ("holds", "")  # exactly the minimum effect is enough
-    assert rule(p(0.005, 0.001, 0.009), 0.01, []) == ("too small to matter", "")
-    assert rule(p(0.0, -0.01, 0.0099), 0.01, []) == ("does not hold", "")
-    assert rule(p(0.0, -0.01, 0.01), 0.01, []) == ("inconclusive", "")  # the CI reaches the minimum
-    assert rule(p(0.05, 0.0, 0.08), 0.01, []) == ("inconclusive", "")  # a CI touching 0 does not exclude it
-    assert rule(p(-0.05, -0.08, -0.02), 0.01, []) == ("does not hold", "")  # the wrong sign
-    assert rule(p(0.05, 0.02, 0.08), 0.01, [p(0.0, -0.01, 0.005), None]) == ("holds", "")
-    assert rule(p(0.05, 0.02, 0.08), 0.01, [p(0.0, -0.01, 0.005), p(0.03, 0.01, 0.05)]) == \
-        ("holds, as in a random network", "")
-    assert rule(p(0.05, 0.02, 0.08), 0.01, [p(0.005, 0.001, 0.009)]) == ("holds", "")  # a small control does not
-    one_seed = ("not testable in this build", "one seed: no between-model variance")
-    assert rule(p(0.05, 0.02, 0.08, k=1), 0.01, []) == one_seed
-    assert rule(p(0.05, 0.02, 0.08, k=0), 0.01, []) == one_seed
-    no_count = {"estimate": 0.05, "ci_low": 0.02, "ci_high": 0.08}  # no seed count: not two seeds, so not testable
-    assert rule(no_count, 0.01, []) == one_seed
-    assert rule(p(0.05, 0.02, 0.08), 0.01, [], "untrained CLIP") == ("not testable in this build", "untrained CLIP")
-    assert rule(p(0.05, 0.02, 0.08, k=1), 0.01, [], "untrained") == ("not testable in this build", "untrained")
-    assert rule(None, 0.01, [p(0.05, 0.02, 0.08)]) == ("not testable in this build", "")
-    assert rule(p(float("nan"), 0.02, 0.08), 0.01, []) == ("not testable in this build", "")
-
-
-def test_causal_parameters_are_checked():
-    assert RULES["ablation_ks"]([16, 64]) is None
-    assert RULES["ablation_ks"]([16, 16]) and RULES["ablation_ks"]([]) and RULES["ablation_ks"]([0])
-    assert RULES["faithfulness_edits"](3)
-    assert RULES["ablation_draws"](1)
-
-
 def test_no_edit_is_planned_where_the_formula_cannot_change(editor):
     """Every synthetic hypothesis has a noun, so ``hyp:tok:eating OR hyp:tag:NN`` is always true: no edit of
     ``eating`` can change its truth, and none is planned."""
     assert editor.plan("(hyp:tok:eating OR hyp:tag:NN)", "hyp:tok:eating", 8, np.random.default_rng(1)).empty
-
-
-def test_the_first_page_shows_the_causal_verdicts_after_the_regimes(runs_tmp):
-    from clipneuron_utils.render import provenance
-
-    assert provenance.render_scorecard({}) == provenance.NO_SCORECARD
-    provenance.record_causal("p", "## Causal\n")
-    assert provenance.render_scorecard(provenance.load("p")) == provenance.NO_SCORECARD + "\n## Causal\n"
-    provenance.record_scorecard("p", "## Scorecard\n")
-    assert provenance.render_scorecard(provenance.load("p")) == "## Scorecard\n\n## Causal\n"
-    provenance.record_regimes("p", "## Regimes\n")
-    # the verdicts at every threshold take the place of chapter 06's at > 0; the causal verdicts follow them
-    assert provenance.render_scorecard(provenance.load("p")) == "## Regimes\n\n## Causal\n"
-    assert "Causal" not in provenance.render_markdown("p", provenance.load("p"))
-
-
-def test_shift_effects_pool_the_per_unit_difference():
-    units = pd.DataFrame({"encoder": "m", "regime": "> 0", "seed": np.repeat([0, 1], 6), "unit": np.tile(range(6), 2),
-                          "n_formula": 8, "n_frequency": 8, "n_null": [8] * 6 + [0] * 6,
-                          "formula_shift": 0.5, "frequency_shift": np.tile([0.0, 0.2, 0.0, 0.2, 0.0, 0.2], 2),
-                          "null_shift": [0.1] * 6 + [np.nan] * 6})
-    effects = causal.shift_effects(units).set_index("measure")
-    assert effects.loc["formula − frequency", "estimate"] == pytest.approx(0.4)
-    assert effects.loc["formula − frequency", "seeds"] == 2
-    assert effects.loc["null − frequency", "estimate"] == pytest.approx(0.0)
-    assert effects.loc["null − frequency", "seeds"] == 1  # the second seed's null formulas name no word
-
-
-def test_c2_without_a_null_formula_says_so():
-    effects = _pooled(0.3, 0.15, 0.45).assign(encoder="lstm", regime="> 0", measure="formula − frequency")
-    empty = _pooled(0.0, -0.1, 0.1).iloc[:0].assign(encoder="lstm", regime="> 0", measure="x")
-    card = causal.card(empty.assign(mode="mean", ranking="r", k=64, **{"class": "all"}), effects, empty,
-                             ["lstm"], {"> 0": "> 0"}, {})
-    row = card.set_index("id").loc["C2"]
-    assert row["verdict"] == "holds" and "no null control" in row["note"]
-    assert "no null control" in causal.markdown(card)
-
-
-def test_an_ablation_that_changes_nothing_still_counts_as_a_seed():
-    gold = np.array([0, 1, 2, 0, 1, 2, 0, 1])
-    unchanged = causal.accuracy_changes(gold, gold, {("top IoU", 2): gold[None, :]})
-    changed = causal.accuracy_changes(gold, gold, {("top IoU", 2): np.array([[1, 1, 2, 0, 1, 2, 0, 1]])})
-    rows = pd.concat([unchanged.assign(seed=0), changed.assign(seed=1)])
-    pooled = causal.pool_rows(rows[rows["class"] == "all"], ["ranking", "k", "class"])
-    assert pooled["seeds"].iloc[0] == 2
-    assert -1 / 8 < pooled["estimate"].iloc[0] < 0
 
 
 def test_edits_of_the_controls_never_swap_the_formulas_words(editor):
@@ -454,19 +255,6 @@ def test_edits_of_the_controls_never_swap_the_formulas_words(editor):
     avoid = {"girl", "boy", "dog"}
     plan = editor.plan("hyp:tok:man", "hyp:tok:man", 10, rng, avoid=avoid)
     assert len(plan) and not (set(plan["old"]) | set(plan["new"])) & avoid
-
-
-def test_untrained_clip_and_single_seeds_are_not_testable():
-    effects = _pooled(0.3, 0.15, 0.45).assign(encoder="clip", regime="> 0", measure="formula − frequency")
-    empty = effects.iloc[:0].assign(measure="x")
-    ablation = empty.assign(mode="mean", ranking="r", k=64, **{"class": "all"})
-    card = causal.card(ablation, effects, empty, ["clip"], {"> 0": "> 0"}, {},
-                             untestable={"clip": "CLIP is untrained here"})
-    row = card.set_index("id").loc["C2"]
-    assert row["verdict"] == "not testable in this build" and row["note"] == "CLIP is untrained here"
-    one = effects.assign(seeds=1, _pooled=[{**effects["_pooled"].iloc[0], "k": 1}])
-    card = causal.card(ablation, one, empty, ["clip"], {"> 0": "> 0"}, {})
-    assert card.set_index("id").loc["C2", "verdict"] == "not testable in this build"
 
 
 def test_a_token_formula_gets_its_removals_and_insertions(editor):
@@ -488,51 +276,123 @@ def test_a_word_the_probe_never_has_gets_an_empty_plan_with_the_plan_columns(edi
     assert list(plan.columns) == [*editor.probe.columns, "source", "edit", "old", "new", "direction"]
 
 
-def test_shift_effects_known_interval_and_encoder_order():
-    """One seed, five units with formula − frequency = 0.1 … 0.5: mean 0.3, within-seed variance
-    var(d, ddof=1)/5 = 0.025/5 = 0.005, so the one-seed (normal) 95 % CI is 0.3 ± 1.96·√0.005 = [0.1614, 0.4386].
-    Encoders come out in the order given (the chapter's), not sorted."""
-    one = pd.DataFrame({"seed": 0, "regime": "> 0", "unit": range(5), "n_formula": 8, "n_frequency": 8, "n_null": 0,
-                        "formula_shift": [0.1, 0.2, 0.3, 0.4, 0.5], "frequency_shift": 0.0, "null_shift": np.nan})
-    effects = causal.shift_effects(pd.concat([one.assign(encoder="lstm"), one.assign(encoder="clip")]))
-    assert list(effects["encoder"]) == ["lstm", "clip"] and set(effects["measure"]) == {"formula − frequency"}
-    row = effects.iloc[0]
-    assert row["estimate"] == pytest.approx(0.3)
-    assert row["ci_low"] == pytest.approx(0.161410, abs=1e-6) and row["ci_high"] == pytest.approx(0.438590, abs=1e-6)
-    assert row["seeds"] == 1 and row["units"] == 5
+# ----------------------------------------------------------------------------------- faithfulness
+
+
+def _crc_noise(pairs, salt=""):
+    """A standard normal per pair, seeded by its text (crc32, not hash(): the same in every process)."""
+    return np.array([np.random.default_rng(zlib.crc32(f"{salt}{p}\t{h}".encode())).normal() for p, h in
+                     zip(pairs["premise"], pairs["hypothesis"])])
+
+
+def _planted_acts(pairs, noise_seed=0):
+    """Three units: ``girl`` (+1 where the hypothesis has girl, −1 elsewhere, a little noise), a random unit
+    (only the pair's text drives it), and ``dog`` (as girl)."""
+    rng = np.random.default_rng(noise_seed)
+
+    def word(w):
+        return np.array([1.0 if w in t else -1.0 for t in pairs["hypothesis_tokens"]]) + rng.normal(0, 0.05, len(pairs))
+
+    return np.column_stack([word("girl"), _crc_noise(pairs), word("dog")])
+
+
+def test_the_edit_test_finds_a_token_unit_and_planted_units_faithful_and_their_twins_not(editor):
+    """End to end on the synthetic probe (:func:`faithfulness.edit_plans` → :func:`faithfulness.shifts` →
+    :func:`edit_effects.unit_faithfulness`): the girl unit's formula is found again on the search half, its
+    edits start on the edit half only, and it passes, while the dog unit's formula on it (another unit's formula)
+    barely moves it. Each planted unit whose word the half search found again passes, and its shuffled twin does
+    not. (A planted unit whose search found its noise unit's word instead is left out: its twin has the same noise
+    and is tested with the same formula.)"""
+    rows = pd.DataFrame({"neuron": [0, 1, 2], "formula": ["hyp:tok:girl", "hyp:tok:girl", "hyp:tok:dog"],
+                         "n_fires": [40, 40, 40], "explained": [True, True, True], "iou": [0.9, 0.1, 0.8],
+                         "excess_iou": [0.5, 0.0, 0.4]})
+    probe_acts = _planted_acts(editor.probe)
+    _, edit_half = faithfulness.halves(len(editor.probe))
+    clean = 0
+    for seed in range(6):
+        plans, tested = faithfulness.edit_plans(editor, rows, probe_acts, alpha=None, units=3, edits=10, length=1,
+                                                seed=seed, search_params={"beam_size": 5, "complexity_penalty": 1.0},
+                                                planted_units=2)
+        assert set(plans["source"]) <= set(edit_half)
+        assert set(plans["kind"]) <= set(faithfulness.KINDS)
+        shifts = faithfulness.shifts(plans, tested, editor.probe, probe_acts, _planted_acts(plans, noise_seed=1))
+        units = edit_effects.unit_faithfulness(shifts).set_index("unit")
+        real = tested[tested["role"] == "unit"].set_index("unit")
+        assert real.loc[0, "formula"] == "hyp:tok:girl" and real.loc[2, "formula"] == "hyp:tok:dog"
+        assert 1 not in real.index  # the random unit's formula names no word: not tested
+        assert units.loc[0, "faithful"] == True  # noqa: E712 (a numpy bool)
+        assert units.loc[0, "effect"] > 2 and abs(units.loc[0, "other_effect"]) < 0.5
+        assert units.loc[0, "controlled"] == pytest.approx(units.loc[0, "effect"] - units.loc[0, "other_effect"])
+        planted = tested[(tested["role"] == "planted") & tested["recovered"].astype(bool)]
+        for unit in planted["unit"]:
+            if units.loc[unit, "faithful"] is None or pd.isna(units.loc[unit, "faithful"]):
+                continue  # too few edit–sham pairs for this word
+            assert units.loc[unit, "faithful"] == True  # noqa: E712
+            assert units.loc[unit + 1, "faithful"] != True  # noqa: E712 (the twin: False, or untested)
+            clean += 1
+    assert clean >= 5  # the premise of the test (the planted word found again) held often enough
+
+
+def test_faithfulness_needs_enough_edits_and_a_margin():
+    def frame(n, formula, sham):
+        return pd.DataFrame({"unit": 0, "formula": "f", "kind": ["formula"] * n + ["formula sham"] * n,
+                             "link": [*range(n), *range(n)], "shift": [formula] * n + [sham] * n})
+
+    few = edit_effects.unit_faithfulness(frame(edit_effects.MIN_EDITS - 1, 1.0, 0.0)).iloc[0]
+    assert pd.isna(few["faithful"]) and pd.isna(few["effect"]) and few["n"] == edit_effects.MIN_EDITS - 1
+    assert not edit_effects.unit_faithfulness(frame(6, 0.05, 0.0))["faithful"].iloc[0]  # exact, but below MIN_SHIFT
+    assert edit_effects.unit_faithfulness(frame(6, 0.5, 0.0))["faithful"].iloc[0]
+    # a sham without its edit (or an edit without its sham) is no pair
+    unpaired = frame(6, 0.5, 0.0).assign(link=[*range(6), *range(10, 16)])
+    assert edit_effects.unit_faithfulness(unpaired)["n"].iloc[0] == 0
 
 
 def test_unit_faithfulness_is_per_regime_and_reads_shifts_as_numbers():
-    """Each regime's units are tested on their own edits: at ``> 0`` the formula's edits move the unit 0.5 and the
-    control's 0.05 (faithful), at ``top`` both 0.05 (not). A shift column of objects gives the same answer."""
+    """Each regime's units are tested on their own edits: at ``> 0`` the formula's edits move the unit 0.5 more than
+    their shams (faithful), at ``top`` 0.05 more (not). A shift column of objects gives the same answer."""
     def frame(regime, formula):
-        return pd.DataFrame({"regime": regime, "unit": 3, "formula": "f", "atom": "a",
-                             "kind": ["formula"] * 4 + ["frequency"] * 4, "shift": [*formula, 0.0, 0.1, 0.0, 0.1]})
+        return pd.DataFrame({"regime": regime, "unit": 3, "formula": "f", "kind": ["formula"] * 4 + ["formula sham"] * 4,
+                             "link": [0, 1, 2, 3] * 2, "shift": [*formula, 0.0, 0.1, 0.0, 0.1]})
 
-    edits_frame = pd.concat([frame("> 0", [0.4, 0.5, 0.6, 0.5]), frame("top", [0.0, 0.1, 0.0, 0.1])], ignore_index=True)
+    edits_frame = pd.concat([frame("> 0", [0.4, 0.6, 0.6, 0.5]), frame("top", [0.0, 0.2, 0.1, 0.1])], ignore_index=True)
     for shifts in (edits_frame, edits_frame.astype({"shift": object})):
-        units = causal.unit_faithfulness(shifts)
+        units = edit_effects.unit_faithfulness(shifts)
         assert list(units["regime"]) == ["> 0", "top"] and list(units["unit"]) == [3, 3]
         assert list(units["faithful"]) == [True, False]
-        assert units["formula_shift"].tolist() == pytest.approx([0.5, 0.05])
-        assert units["n_formula"].tolist() == [4, 4]
+        assert units["formula_shift"].tolist() == pytest.approx([0.525, 0.1])
+        assert units["sham_shift"].tolist() == pytest.approx([0.05, 0.05])
+        assert units["effect"].tolist() == pytest.approx([0.475, 0.05])
+        assert units["n"].tolist() == [4, 4]
+        assert units["moved"].tolist() == pytest.approx([1.0, 0.75])  # the share of formula edits with a shift > 0
 
 
-def test_faithfulness_uses_welch_not_a_pooled_variance():
-    """Four formula edits that disagree (0, 0.4, 0.8, 1.2) against twenty tight control edits (0, 0.1, …): Welch's
-    t = (0.6 − 0.1 − 0.05)/√(0.2667/4 + 0.00263/20) = 1.74 on ≈ 3 df, p ≈ 0.09, so the unit is not faithful.
-    A pooled-variance t-test would let the twenty tight controls shrink the error (t = 4.18 on 22 df, p ≈ 0.0002)."""
-    shifts = pd.DataFrame({"unit": 0, "formula": "f", "atom": "a", "kind": ["formula"] * 4 + ["frequency"] * 20,
-                           "shift": [0.0, 0.4, 0.8, 1.2] + [0.0, 0.1] * 10})
-    assert causal.unit_faithfulness(shifts)["faithful"].iloc[0] == False  # noqa: E712 (a numpy bool)
-    moved = shifts.assign(shift=shifts["shift"] + np.repeat([0.5, 0.0], [4, 20]))  # 0.5 further: t = 3.68, p ≈ 0.017
-    assert causal.unit_faithfulness(moved)["faithful"].iloc[0] == True  # noqa: E712
+def test_faithfulness_is_a_paired_test_of_edit_minus_sham():
+    """Differences 0, 0.4, 0.8, 1.2 (mean 0.6, SD 0.516): t = (0.6 − 0.1)/(0.516/2) = 1.94 on 3 df, one-sided
+    p ≈ 0.075, not faithful; 0.5 further, t = 3.87, p ≈ 0.015, faithful. The shams vary a lot from pair to pair,
+    but each edit moves its own pair's unit 0.5 beyond its sham: paired, that is exact evidence (an unpaired
+    test of the two sets of shifts would see the shams' spread and not find it)."""
+    def frame(formula, sham):
+        n = len(formula)
+        return pd.DataFrame({"unit": 0, "formula": "f", "kind": ["formula"] * n + ["formula sham"] * n,
+                             "link": [*range(n), *range(n)], "shift": [*formula, *sham]})
+
+    diffs = np.array([0.0, 0.4, 0.8, 1.2])
+    assert edit_effects.unit_faithfulness(frame(diffs, np.zeros(4)))["faithful"].iloc[0] == False  # noqa: E712
+    assert edit_effects.unit_faithfulness(frame(diffs + 0.5, np.zeros(4)))["faithful"].iloc[0] == True  # noqa: E712
+    sham = np.array([-3.0, 2.0, 0.5, 4.0, -1.0, 1.5])
+    noisy = np.array([0.02, -0.03, 0.01, 0.0, 0.03, -0.02])
+    units = edit_effects.unit_faithfulness(frame(sham + 0.5 + noisy, sham))
+    assert units["faithful"].iloc[0] == True  # noqa: E712
+    assert units["effect"].iloc[0] == pytest.approx(0.5 + noisy.mean())
+    # the same shifts with the links shuffled pair each edit with another pair's sham: the evidence is gone
+    shuffled = frame(sham + 0.5 + noisy, sham).assign(link=[*range(6), 3, 0, 5, 1, 4, 2])
+    assert edit_effects.unit_faithfulness(shuffled)["faithful"].iloc[0] == False  # noqa: E712
 
 
 def test_faithfulness_silences_only_scipys_runtime_warnings(monkeypatch):
-    """The test silences scipy's precision-loss RuntimeWarning on nearly constant shifts; any other warning of
-    the t-test (a deprecation, say) still reaches the user."""
-    real = causal.sps.ttest_ind
+    """The test silences scipy's precision-loss RuntimeWarning on nearly constant differences; any other warning
+    of the t-test (a deprecation, say) still reaches the user."""
+    real = edit_effects.sps.ttest_1samp
 
     def noisy(*args, **kwargs):
         import warnings
@@ -540,53 +400,329 @@ def test_faithfulness_silences_only_scipys_runtime_warnings(monkeypatch):
         warnings.warn("deprecated call", DeprecationWarning)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(causal.sps, "ttest_ind", noisy)
-    shifts = pd.DataFrame({"unit": 0, "formula": "f", "atom": "a", "kind": ["formula"] * 4 + ["frequency"] * 4,
-                           "shift": [0.4, 0.5, 0.6, 0.5, 0.0, 0.1, 0.0, 0.1]})
+    monkeypatch.setattr(edit_effects.sps, "ttest_1samp", noisy)
+    shifts = pd.DataFrame({"unit": 0, "formula": "f", "kind": ["formula"] * 4 + ["formula sham"] * 4,
+                           "link": [0, 1, 2, 3] * 2, "shift": [0.4, 0.5, 0.6, 0.5, 0.0, 0.1, 0.0, 0.1]})
     with pytest.warns(DeprecationWarning, match="deprecated call") as caught:
-        assert causal.unit_faithfulness(shifts)["faithful"].iloc[0] == True  # noqa: E712
+        assert edit_effects.unit_faithfulness(shifts)["faithful"].iloc[0] == True  # noqa: E712
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
 
 
+def test_a_unit_with_no_spread_is_judged_exactly_and_otherwise_by_a_t_test():
+    """Constant differences have no variance for a t test: the difference is exact (1 > 0.1 passes, 0.05 does
+    not). Differences with mean 0.15 and SD 0.5 on a handful of edits are no evidence of a 0.1 shift."""
+    n = edit_effects.MIN_EDITS
+    assert edit_effects._passes(np.ones(n), 0.1, 0.05) is True
+    assert edit_effects._passes(np.full(n, 0.05), 0.1, 0.05) is False
+    assert edit_effects._passes(np.ones(n - 1), 0.1, 0.05) is None
+    spread = np.resize([-0.35, 0.65], n) + 0.0
+    spread = spread - spread.mean() + 0.15
+    assert edit_effects._passes(spread, 0.1, 0.05) is False
+
+
+def _unit_rows(seed, effect, other=np.nan, role="unit", encoder="m", regime="> 0"):
+    effect = np.asarray(effect, dtype=float)
+    other = np.broadcast_to(np.asarray(other, dtype=float), effect.shape)
+    return pd.DataFrame({"encoder": encoder, "regime": regime, "seed": seed, "role": role,
+                         "unit": np.arange(len(effect)), "effect": effect, "other_effect": other,
+                         "controlled": effect - other})
+
+
+def test_shift_effects_pool_the_per_unit_difference():
+    """Two seeds of six units: formula − sham 0.4 in each; another unit's formula − sham 0.1 in the first seed and
+    missing in the second (its units had no other formula), so its figure and the controlled one rest on one
+    seed. Planted units and their twins (three per seed) have figures of their own."""
+    units = pd.concat([_unit_rows(0, [0.4] * 6, 0.1), _unit_rows(1, [0.4] * 6),
+                       _unit_rows(0, [2.0, 2.1, 1.9], role="planted"), _unit_rows(1, [2.0, 2.2, 1.8], role="planted"),
+                       _unit_rows(0, [0.0, 0.1, -0.1], role="twin"), _unit_rows(1, [0.1, 0.0, -0.1], role="twin")])
+    effects = edit_effects.shift_effects(units).set_index("measure")
+    assert effects.loc["formula − sham", "estimate"] == pytest.approx(0.4)
+    assert effects.loc["formula − sham", "seeds"] == 2 and effects.loc["formula − sham", "units"] == 12
+    assert effects.loc["other formula − sham", "estimate"] == pytest.approx(0.1)
+    assert effects.loc["other formula − sham", "seeds"] == 1  # the second seed's units had no other formula
+    assert effects.loc["(formula − sham) − (other formula − sham)", "estimate"] == pytest.approx(0.3)
+    assert effects.loc["planted: formula − sham", "estimate"] == pytest.approx(2.0)
+    assert effects.loc["twin: formula − sham", "estimate"] == pytest.approx(0.0)
+    few = units[units["unit"] < edit_effects.MIN_UNITS - 1]  # fewer than MIN_UNITS per seed: nothing is pooled
+    assert edit_effects.shift_effects(few).empty
+
+
+def test_shift_effects_known_interval_and_encoder_order():
+    """One seed, five units with formula − sham = 0.1 … 0.5: mean 0.3, within-seed variance
+    var(d, ddof=1)/5 = 0.025/5 = 0.005, so the one-seed (normal) 95 % CI is 0.3 ± 1.96·√0.005 = [0.1614, 0.4386].
+    Encoders come out in the order given (the chapter's), not sorted."""
+    one = _unit_rows(0, [0.1, 0.2, 0.3, 0.4, 0.5])
+    effects = edit_effects.shift_effects(pd.concat([one.assign(encoder="lstm"), one.assign(encoder="clip")]))
+    assert list(effects["encoder"]) == ["lstm", "clip"] and set(effects["measure"]) == {"formula − sham"}
+    row = effects.iloc[0]
+    assert row["estimate"] == pytest.approx(0.3)
+    assert row["ci_low"] == pytest.approx(0.161410, abs=1e-6) and row["ci_high"] == pytest.approx(0.438590, abs=1e-6)
+    assert row["seeds"] == 1 and row["units"] == 5
+
+
+def test_faithful_counts_count_tested_units_per_role():
+    units = pd.DataFrame({"encoder": "m", "regime": "> 0", "role": ["unit"] * 4 + ["planted", "twin"],
+                          "faithful": [True, False, None, True, True, False]})
+    counts = edit_effects.faithful_counts(units).set_index("role")
+    assert counts.loc["unit", "faithful"] == 2 and counts.loc["unit", "tested"] == 3  # None: not tested
+    assert counts.loc["planted", "faithful"] == 1 and counts.loc["twin", "faithful"] == 0
+
+
+# -------------------------------------------------------------------------------------- statistics
+
+
+def test_ablation_changes_known_answer():
+    """Six pairs, two of each class, every prediction right before. Top excess IoU breaks two (−1/3); random
+    draws one, then none (−1/12 on average). Gold margins (SD 2 over the probe): the top excess set lowers them
+    by 1, 2, 0, 1, 0, 0 (−1/3 SD on average), the random draws by 2 on the last pair, then nothing (−1/12), the
+    top contribution set by 4 everywhere (−2)."""
+    gold = np.array([0, 0, 1, 1, 2, 2])
+    base = gold.copy()
+    changes = {
+        ("top excess IoU", 2): ablation_effects.per_pair_changes(gold, base, np.array([[0, 1, 1, 0, 2, 2]]),
+                                                                 np.array([[-1.0, -2.0, 0.0, -1.0, 0.0, 0.0]]), 2.0),
+        ("random", 2): ablation_effects.per_pair_changes(gold, base, np.array([[0, 0, 1, 1, 2, 1], [0, 0, 1, 1, 2, 2]]),
+                                                         np.array([[0, 0, 0, 0, 0, -2.0], [0, 0, 0, 0, 0, 0]]), 2.0),
+        ("top contribution", 2): ablation_effects.per_pair_changes(gold, base, np.array([gold]), np.full((1, 6), -4.0), 2.0),
+    }
+    assert np.array_equal(changes[("top excess IoU", 2)]["accuracy"], [[0, -1, 0, -1, 0, 0]])
+    table = ablation_effects.ablation_changes(gold, changes)
+    assert list(table.columns) == ["outcome", "ranking", "k", "class", "delta", "var"]
+    acc = table[table["outcome"] == "accuracy"].set_index(["ranking", "class"])
+    assert acc.loc[("top excess IoU", "all"), "delta"] == pytest.approx(-1 / 3)
+    assert acc.loc[("random", "all"), "delta"] == pytest.approx(-1 / 12)
+    assert acc.loc[("top excess − random", "all"), "delta"] == pytest.approx(-1 / 3 + 1 / 12)
+    assert acc.loc[("top excess IoU", "entailment"), "delta"] == pytest.approx(-0.5)
+    assert acc.loc[("top excess IoU", "contradiction"), "delta"] == pytest.approx(0.0)
+    # within-model variances by hand: per-pair changes (ddof 1, floored at one changed pair in 6) / 6, plus the
+    # spread of the random draws' means / their number
+    assert acc.loc[("top excess IoU", "all"), "var"] == pytest.approx((4 / 15) / 6)  # one draw: no draw term
+    assert acc.loc[("random", "all"), "var"] == pytest.approx((1 / 6) / 6 + (1 / 72) / 2)  # floored pair term
+    assert acc.loc[("top excess − random", "all"), "var"] == pytest.approx(0.375 / 6 + (1 / 72) / 2)
+    margin = table[table["outcome"] == "margin"].set_index(["ranking", "class"])
+    assert margin.loc[("top excess IoU", "all"), "delta"] == pytest.approx(-1 / 3)
+    assert margin.loc[("top excess IoU", "all"), "var"] == pytest.approx((1 / 6) / 6)  # no floor for the margin
+    assert margin.loc[("random", "all"), "delta"] == pytest.approx(-1 / 12)
+    assert margin.loc[("top excess − random", "all"), "delta"] == pytest.approx(-1 / 3 + 1 / 12)
+    assert margin.loc[("contribution − random", "all"), "delta"] == pytest.approx(-2 + 1 / 12)
+    assert margin.loc[("top excess IoU", "entailment"), "delta"] == pytest.approx(-0.75)
+    assert margin.loc[("random", "contradiction"), "delta"] == pytest.approx(-0.25)
+    assert set(table["outcome"]) == {"margin", "accuracy"}
+    assert set(table["class"]) == {"all", "entailment", "neutral", "contradiction"}
+
+
+def test_an_ablation_that_changes_nothing_still_counts_as_a_seed():
+    gold = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    zero = np.zeros((1, 8))
+    unchanged = ablation_effects.ablation_changes(gold, {("top IoU", 2): ablation_effects.per_pair_changes(
+        gold, gold, gold[None, :], zero, 1.0)})
+    changed = ablation_effects.ablation_changes(gold, {("top IoU", 2): ablation_effects.per_pair_changes(
+        gold, gold, np.array([[1, 1, 2, 0, 1, 2, 0, 1]]), zero, 1.0)})
+    rows = pd.concat([unchanged.assign(seed=0), changed.assign(seed=1)])
+    rows = rows[(rows["class"] == "all") & (rows["outcome"] == "accuracy")]
+    pooled = causal.pool_rows(rows, ["ranking", "k", "class"])
+    assert pooled["seeds"].iloc[0] == 2
+    assert -1 / 8 < pooled["estimate"].iloc[0] < 0
+
+
+def _pooled(estimate, low, high, seeds=3):
+    return pd.DataFrame([{"estimate": estimate, "ci_low": low, "ci_high": high, "seeds": seeds,
+                          "_pooled": {"estimate": estimate, "ci_low": low, "ci_high": high, "k": seeds}}])
+
+
+def _figures(encoder="lstm", control="lstm-untrained", *, c1k=(0.08, 0.05, 0.11), control_c1k=(0.0, -0.01, 0.01),
+             controlled=(0.25, 0.1, 0.4), control_shift=(0.0, -0.05, 0.05), nouns_push=(0.5, 0.3, 0.7),
+             nouns_predictions=(0.001, -0.01, 0.012), regime="> 0"):
+    """Every figure :func:`causal.card` reads, for one encoder and its random-network control."""
+    def ablation(enc, ranking, fig):
+        return _pooled(*fig).assign(encoder=enc, regime=regime, mode="mean", outcome="margin", ranking=ranking, k=64,
+                                    **{"class": "all"})
+
+    def measure(enc, name, fig, reg=regime):
+        return _pooled(*fig).assign(encoder=enc, regime=reg, measure=name)
+
+    return {
+        "ablation": pd.concat([ablation(encoder, "top excess − random", c1k),
+                               ablation(encoder, "contribution − random", (-0.5, -0.7, -0.3)),
+                               ablation(control, "top excess − random", control_c1k),
+                               ablation(encoder, "top excess − random", (0.9, 0.8, 1.0)).assign(outcome="accuracy")]),
+        "correlation": pd.concat([measure(encoder, ablation_effects.CORRELATION, (-0.3, -0.4, -0.2)),
+                                  measure(encoder, ablation_effects.PLANTED, (-0.5, -0.6, -0.4)),
+                                  measure(control, ablation_effects.CORRELATION, (0.0, -0.05, 0.05))]),
+        "shifts": pd.concat([measure(encoder, "formula − sham", (0.3, 0.15, 0.45)),
+                             measure(encoder, "(formula − sham) − (other formula − sham)", controlled),
+                             measure(encoder, "planted: formula − sham", (2.0, 1.5, 2.5)),
+                             measure(control, "formula − sham", control_shift),
+                             measure(control, "(formula − sham) − (other formula − sham)", control_shift)]),
+        "adversarial": pd.concat([measure(encoder, "push", (0.002, -0.005, 0.008)),
+                                  measure(encoder, "class predictions", (0.0, -0.005, 0.005))]),
+        "nouns": pd.concat([measure(encoder, "push", nouns_push, "any"),
+                            measure(encoder, "class predictions", nouns_predictions, "any")]),
+    }
+
+
+def test_card_verdicts_follow_the_rules_and_the_random_networks():
+    card = causal.card(_figures(), ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
+    assert list(card["id"]) == ["C1", "C1k", "C2", "C3", "C3e"]
+    rows = card.set_index("id")
+    assert dict(rows["verdict"]) == {"C1": verdicts.HOLDS, "C1k": verdicts.HOLDS, "C2": verdicts.HOLDS,
+                                     "C3": verdicts.DOES_NOT_HOLD, "C3e": verdicts.INSENSITIVE}
+    # C1k's minimum is a tenth of what the top contributors' ablation removes: 0.1 × 0.5
+    assert rows.loc["C1k", "minimum"] == "≥ 0.050" and rows.loc["C1", "minimum"] == "≤ −0.100"
+    assert rows.loc["C3e", "minimum"] == "≥ 1.0 pt"
+    assert rows.loc["C1k", "positive control"].endswith("(detected)")
+    assert rows.loc["C3e", "positive control"].endswith("(not detected)")
+    assert rows.loc["C3e", "note"] == "its positive control was not detected"
+    assert rows.loc["C3", "note"] == ""  # its noun control was detected: a plain "does not hold"
+    assert set(card["verdict"]) <= set(claims.VERDICTS)
+    # C1k below a tenth of the positive control's effect is too small, even though it is significant
+    small = causal.card(_figures(c1k=(0.03, 0.01, 0.045)), ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
+    assert small.set_index("id").loc["C1k", "verdict"] == verdicts.TOO_SMALL
+    # the random network's ablation shows the same effect
+    both = causal.card(_figures(control_c1k=(0.08, 0.05, 0.11)), ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
+    assert both.set_index("id").loc["C1k", "verdict"] == verdicts.HOLDS_RANDOM
+    # the random network's edits move its units as much, controlled figure included
+    moves = causal.card(_figures(control_shift=(0.3, 0.15, 0.45)), ["lstm"], {"> 0": "> 0"}, {"lstm": ["lstm-untrained"]})
+    assert moves.set_index("id").loc["C2", "verdict"] == verdicts.HOLDS_RANDOM
+    # another unit's formula moves the unit as much: the controlled figure excludes the minimum
+    before = causal.card(_figures(controlled=(0.0, -0.05, 0.05)), ["lstm"], {"> 0": "> 0"}, {})
+    assert before.set_index("id").loc["C2", "verdict"] == verdicts.BEFORE_CONTROLS
+    text = causal.markdown(both)
+    assert "| C1k |" in text and f"**{verdicts.HOLDS_RANDOM}**" in text
+
+
+def test_the_causal_rule_at_each_of_its_branches():
+    """Known answers of :func:`causal.rule` for C2 (minimum 0.01 here), two seeds unless said."""
+    def p(est, lo, hi, k=2):
+        return {"estimate": est, "ci_low": lo, "ci_high": hi, "k": k}
+
+    c2 = causal.CAUSAL["C2"]
+
+    def rule(pooled, *args, **kw):
+        return causal.rule(pooled, c2, 0.01, *args, **kw)
+
+    assert rule(p(0.05, 0.02, 0.08)) == ("holds", "")
+    assert rule(p(0.01, 0.001, 0.02)) == ("holds", "")  # exactly the minimum effect is enough
+    assert rule(p(0.005, 0.001, 0.009)) == ("too small to matter", "")
+    assert rule(p(0.0, -0.01, 0.0099)) == ("does not hold", "")
+    assert rule(p(0.0, -0.01, 0.01)) == ("inconclusive", "")  # the CI reaches the minimum
+    assert rule(p(0.05, 0.0, 0.08)) == ("inconclusive", "")  # a CI touching 0 does not exclude it
+    assert rule(p(-0.05, -0.08, -0.02)) == ("does not hold", "")  # the wrong sign
+    # the controlled figure: excluding the minimum, unclear, missing
+    assert rule(p(0.05, 0.02, 0.08), controlled=p(0.0, -0.01, 0.005)) == (verdicts.BEFORE_CONTROLS, "")
+    assert rule(p(0.05, 0.02, 0.08), controlled=p(0.005, -0.01, 0.02)) == (verdicts.HOLDS_CONTROLLED_UNCLEAR, "")
+    assert rule(p(0.05, 0.02, 0.08), controlled=p(0.05, 0.02, 0.08)) == ("holds", "")
+    assert rule(p(0.05, 0.02, 0.08), controlled=None) == (verdicts.NOT_TESTABLE, "")
+    # the random networks: (figure, controlled figure), each through the same two stages
+    assert rule(p(0.05, 0.02, 0.08), controls=[(p(0.0, -0.01, 0.005), "n/a"), (None, "n/a")]) == ("holds", "")
+    assert rule(p(0.05, 0.02, 0.08), controls=[(p(0.0, -0.01, 0.005), "n/a"), (p(0.03, 0.01, 0.05), "n/a")]) == \
+        ("holds, as in a random network", "")
+    assert rule(p(0.05, 0.02, 0.08), controls=[(p(0.03, 0.01, 0.05), p(0.0, -0.01, 0.005))]) == ("holds", "")
+    assert rule(p(0.05, 0.02, 0.08), controls=[(p(0.03, 0.01, 0.05), p(0.03, 0.01, 0.05))]) == \
+        ("holds, as in a random network", "")
+    assert rule(p(0.05, 0.02, 0.08), controls=[(p(0.005, 0.001, 0.009), "n/a")]) == ("holds", "")  # a small control
+    one_seed = ("not testable in this build", "one seed: no between-model variance")
+    assert rule(p(0.05, 0.02, 0.08, k=1)) == one_seed
+    assert rule(p(0.05, 0.02, 0.08, k=0)) == one_seed
+    no_count = {"estimate": 0.05, "ci_low": 0.02, "ci_high": 0.08}  # no seed count: not two seeds, so not testable
+    assert rule(no_count) == one_seed
+    assert rule(p(0.05, 0.02, 0.08), untestable="untrained CLIP") == ("not testable in this build", "untrained CLIP")
+    assert rule(p(0.05, 0.02, 0.08, k=1), untestable="untrained") == ("not testable in this build", "untrained")
+    assert rule(None, controls=[(p(0.05, 0.02, 0.08), "n/a")]) == ("not testable in this build", "")
+    assert rule(p(float("nan"), 0.02, 0.08)) == ("not testable in this build", "")
+    # C1 reads the other way (a negative correlation) on the Fisher scale
+    c1 = causal.CAUSAL["C1"]
+    assert causal.rule(p(-0.3, -0.4, -0.2), c1, claims.MIN_R) == ("holds", "")
+    assert causal.rule(p(0.3, 0.2, 0.4), c1, claims.MIN_R) == ("does not hold", "")
+
+
+def test_a_positive_control_seen_only_when_its_interval_excludes_0_on_its_side():
+    def p(est, lo, hi):
+        return {"estimate": est, "ci_low": lo, "ci_high": hi, "k": 3}
+
+    assert causal.detected(p(0.5, 0.3, 0.7), 1) is True
+    assert causal.detected(p(0.5, 0.3, 0.7), -1) is False
+    assert causal.detected(p(-0.5, -0.7, -0.3), -1) is True
+    assert causal.detected(p(0.1, -0.1, 0.3), 1) is False
+    assert causal.detected(p(0.1, 0.0, 0.3), 1) is False  # touching 0 is not excluding it
+    assert causal.detected(None, 1) is None and causal.detected(p(float("nan"), 0.1, 0.2), 1) is None
+
+
+def test_causal_parameters_are_checked():
+    assert RULES["ablation_ks"]([16, 64]) is None
+    assert RULES["ablation_ks"]([16, 16]) and RULES["ablation_ks"]([]) and RULES["ablation_ks"]([0])
+    assert RULES["faithfulness_edits"](3)
+    assert RULES["ablation_draws"](1)
+    assert RULES["planted_units"](0) is None and RULES["planted_units"](-1)
+
+
+def test_the_first_page_shows_the_causal_verdicts_after_the_regimes(runs_tmp):
+    from clipneuron_utils.render import provenance
+
+    assert provenance.render_scorecard({}) == provenance.NO_SCORECARD
+    provenance.record_causal("p", "## Causal\n")
+    assert provenance.render_scorecard(provenance.load("p")) == provenance.NO_SCORECARD + "\n## Causal\n"
+    provenance.record_scorecard("p", "## Scorecard\n")
+    assert provenance.render_scorecard(provenance.load("p")) == "## Scorecard\n\n## Causal\n"
+    provenance.record_regimes("p", "## Regimes\n")
+    # the verdicts at every threshold take the place of chapter 06's at > 0; the causal verdicts follow them
+    assert provenance.render_scorecard(provenance.load("p")) == "## Regimes\n\n## Causal\n"
+    assert "Causal" not in provenance.render_markdown("p", provenance.load("p"))
+
+
+def test_c2_without_a_controlled_figure_says_so():
+    """No unit had another unit's formula: C2 has no controlled figure, so it is not testable, and the note says
+    why (in the card and on the first page)."""
+    figures = _figures()
+    figures["shifts"] = figures["shifts"][figures["shifts"]["measure"] == "formula − sham"]
+    card = causal.card(figures, ["lstm"], {"> 0": "> 0"}, {})
+    row = card.set_index("id").loc["C2"]
+    assert row["verdict"] == verdicts.NOT_TESTABLE and "no controlled figure" in row["note"]
+    assert "no controlled figure" in causal.markdown(card)
+
+
+def test_untrained_clip_and_single_seeds_are_not_testable():
+    figures = _figures("clip", "clip-untrained")
+    card = causal.card(figures, ["clip"], {"> 0": "> 0"}, {}, untestable={"clip": "CLIP is untrained here"})
+    assert (card["verdict"] == verdicts.NOT_TESTABLE).all() and (card["note"] == "CLIP is untrained here").all()
+    one = {name: frame.assign(seeds=1, _pooled=[{**d, "k": 1} for d in frame["_pooled"]])
+           for name, frame in figures.items()}
+    card = causal.card(one, ["clip"], {"> 0": "> 0"}, {}).set_index("id")
+    assert card.loc["C2", "verdict"] == verdicts.NOT_TESTABLE
+    assert card.loc["C2", "note"].startswith("one seed: no between-model variance")
+
+
 def test_the_causal_section_in_markdown_known_answer():
-    """Two regimes: the header has a figure and a verdict column for each, a claim missing at a regime reads
-    n/a, and the section starts with its title and the sentences."""
+    """Two regimes: the header has a figure and a verdict column for each, each figure carries its minimum, MDE and
+    positive control, a claim missing at a regime reads n/a, and the section starts with its title and the
+    sentences."""
+    extra = {"minimum": "≥ 0.100", "MDE": "0.050", "positive control": "2.0 [1.5, 2.5], 3 seeds (detected)"}
     table = pd.DataFrame([
         {"id": "C1", "encoder": "lstm", "regime": "> 0", "this build": "0.05 [0.02, 0.08]", "verdict": "holds",
-         "note": ""},
+         "note": "", **extra},
         {"id": "C1", "encoder": "lstm", "regime": "top", "this build": "0.01 [-0.01, 0.03]", "verdict": "inconclusive",
-         "note": ""},
+         "note": "", **extra},
         {"id": "C2", "encoder": "lstm", "regime": "> 0", "this build": "0.3 [0.1, 0.5]", "verdict": "holds",
-         "note": "a|b"}])
+         "note": "a|b", **extra}])
     c1, c2 = causal.CAUSAL["C1"].short, causal.CAUSAL["C2"].short
+    more = "(minimum ≥ 0.100; MDE 0.050; positive control 2.0 [1.5, 2.5], 3 seeds (detected))"
     assert causal.markdown(table, sentences=["One.", "Two."]) == (
         "## Do explained neurons matter? The causal tests\n\nOne. Two.\n\n"
         "| id | claim | encoder | at > 0 | verdict at > 0 | at top | verdict at top |\n"
         "|---|---|---|---|---|---|---|\n"
-        f"| C1 | {c1} | lstm | 0.05 [0.02, 0.08] | **holds** | 0.01 [-0.01, 0.03] | **inconclusive** |\n"
-        f"| C2 | {c2} | lstm | 0.3 [0.1, 0.5] | **holds** (a\\|b) | n/a | n/a |\n")
+        f"| C1 | {c1} | lstm | 0.05 [0.02, 0.08] {more} | **holds** | 0.01 [-0.01, 0.03] {more} | **inconclusive** |\n"
+        f"| C2 | {c2} | lstm | 0.3 [0.1, 0.5] {more} | **holds** (a\\|b) | n/a | n/a |\n")
 
 
 def test_the_rules_table_states_each_causal_claim():
-    """The rules table the book prints: one row per causal claim with its id, short claim, sentence and rule."""
+    """The rules table the book prints: one row per causal claim with its id, short claim, sentence, rule and
+    positive control."""
     table = causal.rules_table()
-    assert list(table.columns) == ["id", "claim", "as stated", "rule (minimum effect)"]
-    assert list(table["id"]) == ["C1", "C2", "C3"]
+    assert list(table.columns) == ["id", "claim", "as stated", "rule (minimum effect)", "positive control"]
+    assert list(table["id"]) == ["C1", "C1k", "C2", "C3", "C3e"]
     for row in table.itertuples(index=False):
         claim = causal.CAUSAL[row[0]]
-        assert tuple(row[1:]) == (claim.short, claim.sentence, claim.rule)
-
-
-def test_a_unit_with_no_spread_is_judged_exactly_and_otherwise_by_welch():
-    """Constant shifts on both sides have no variance for a t test: the difference is exact (1 − 0 > 0.1
-    passes). A constant formula side against a spread-out control is still Welch's test: a mean difference of
-    0.15 over a control with SD 0.5 on a handful of edits is not evidence of a 0.1 shift."""
-    n = causal.MIN_EDITS
-    assert causal._passes(np.ones(n), np.zeros(n), 0.1, 0.05) is True
-    assert causal._passes(np.full(n, 0.05), np.zeros(n), 0.1, 0.05) is False
-    control = np.resize([0.35, 1.35], n)  # mean 0.85, SD 0.5
-    control = control - control.mean() + 0.85
-    assert causal._passes(np.ones(n), control, 0.1, 0.05) is False
+        assert tuple(row[1:]) == (claim.short, claim.sentence, claim.rule, claim.control)
 
 
 def test_an_untrained_clip_is_one_line_under_the_causal_table():

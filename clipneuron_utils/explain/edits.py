@@ -205,10 +205,9 @@ class Editor:
         has = np.array([word in s for s in sets])
         allowed = np.ones(len(has), bool) if rows is None else np.isin(np.arange(len(has)), np.asarray(rows, dtype=np.int64))
         plans = []
-        for edit, rows in (("removal", np.flatnonzero(has & allowed)), ("insertion", np.flatnonzero(~has & allowed))):
-            rows = rng.permutation(rows)[: 4 * n_edits]
+        for edit, sources in (("removal", np.flatnonzero(has & allowed)), ("insertion", np.flatnonzero(~has & allowed))):
             old, new, keep = [], [], []
-            for r in rows:
+            for r in rng.permutation(sources)[: 4 * n_edits]:
                 if edit == "removal":
                     choices = [w for w in subs if w not in sets[r] and w not in other[r]]
                     if not choices:

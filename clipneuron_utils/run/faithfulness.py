@@ -12,10 +12,11 @@ each edit set against a sham edit of the same pair, with a planted unit and its 
 * **Another unit's formula.** Each tested unit is also edited with the formula of the next tested unit of
   the same model (with its own shams): what the test finds when the words have nothing to do with the unit.
 * **Planted units.** A planted unit's activation is a known function of one word plus this model's noise,
-  ``2·[word] − 1 + 0.5·z`` (``z``: a random unit of this model, standardised over the probe pairs, measured
-  on every pair the model sees, edited ones included); its *shuffled twin* has the word's indicator of
-  another probe pair (a fixed permutation), the same noise, and is tested with the planted unit's formula.
-  Both go through the same search, edits and shams: the planted unit must be found faithful, its twin not.
+  ``2·[word] − 1 + 0.5·z`` (``z``: a random unit of this model, standardised over the probe pairs and cut to
+  ±1.5, measured on every pair the model sees, edited ones included); its *shuffled twin* has the word's
+  indicator of another probe pair (a fixed permutation), the same noise, and is tested with the planted
+  unit's formula. Both go through the same search; where the search finds the planted word, both get the
+  same edits and shams: the planted unit must be found faithful, its twin not.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..explain.vocabulary import SKIP_TOKENS
 SPLIT_SEED = 13
 KINDS = ("formula", "formula sham", "other formula", "other formula sham")
 PLANTED_SHARE = (0.01, 0.15)  # a planted word holds on this share of probe pairs, so any regime can find it
-PLANTED_SIGNAL, PLANTED_NOISE = 2.0, 0.5
+PLANTED_SIGNAL, PLANTED_NOISE, NOISE_CUT = 2.0, 0.5, 1.5
 
 
 def halves(n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,8 +83,10 @@ def planted(acts: np.ndarray, concepts, editor: edit_rules.Editor, n: int, rng: 
 
 
 def planted_activation(plant: dict, noise: np.ndarray, holds: np.ndarray) -> np.ndarray:
-    """A planted unit's activation from its noise unit's activations and whether its word holds."""
-    z = (np.asarray(noise, dtype=float) - plant["mean"]) / plant["sd"]
+    """A planted unit's activation from its noise unit's activations and whether its word holds. The noise
+    is the unit's standardised value cut to ±:data:`NOISE_CUT` SDs: a sparse unit's rare large values would
+    otherwise outweigh the word, and the search would find the noise unit's own words instead."""
+    z = np.clip((np.asarray(noise, dtype=float) - plant["mean"]) / plant["sd"], -NOISE_CUT, NOISE_CUT)
     return PLANTED_SIGNAL * np.asarray(holds, dtype=float) - PLANTED_SIGNAL / 2 + PLANTED_NOISE * z
 
 
@@ -137,10 +140,7 @@ def edit_plans(editor: edit_rules.Editor, rows: pd.DataFrame, acts: np.ndarray, 
         formula = f["formula"] if isinstance(f["formula"], str) else None
         atoms = edit_rules.token_atoms(formula) if formula else []
         recovered = p["atom"] in atoms
-        if not atoms:
-            continue
-        atom = p["atom"] if recovered else atoms[0]
-        base = {"formula": formula, "atom": atom, "word": p["atom"], "recovered": recovered, "noise": p["noise"],
+        base = {"formula": formula, "atom": p["atom"], "word": p["atom"], "recovered": recovered, "noise": p["noise"],
                 "search_iou": float(f["iou"])}
         tested.append({"unit": hidden + 2 * j, "role": "planted", **base})
         twin = found.iloc[len(candidates) + 2 * j + 1]
@@ -149,7 +149,9 @@ def edit_plans(editor: edit_rules.Editor, rows: pd.DataFrame, acts: np.ndarray, 
     tested = pd.DataFrame(tested)
     plans = []
     real = tested[tested["role"] == "unit"].reset_index(drop=True) if len(tested) else tested
-    for i, t in enumerate(tested.itertuples(index=False) if len(tested) else ()):
+    for t in tested.itertuples(index=False) if len(tested) else ():
+        if t.role != "unit" and not t.recovered:  # a planted unit the search did not find is counted, not edited
+            continue
         jobs = [("formula", t.formula, t.atom)]
         if t.role == "unit" and len(real) > 1:  # the next tested unit's formula, on this unit
             other = real.iloc[(int(np.flatnonzero(real["unit"].to_numpy() == t.unit)[0]) + 1) % len(real)]

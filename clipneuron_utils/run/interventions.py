@@ -133,15 +133,15 @@ def _adversarial_rows(model, frame: pd.DataFrame, weights: np.ndarray, bias: np.
 
 
 def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, editor: edit_rules.Editor, *,
-                  params: dict, search_params: dict, interventions: bool) -> dict[str, pd.DataFrame]:
-    """One model's causal tests, cached: ablation and contributions (C1) and the edits with their shams (C2)
-    always; adversarial pairs and the noun control (C3), and the planted units, for the ``interventions``
-    models (the encoders, not their random-network controls)."""
+                  params: dict, search_params: dict, interventions: bool, edits: bool = True) -> dict[str, pd.DataFrame]:
+    """One model's causal tests, cached: ablation and contributions (C1) always; the edits with their shams
+    (C2) with ``edits``; adversarial pairs and the noun control (C3), and the planted units, for the
+    ``interventions`` models (the encoders, not their random-network controls)."""
     entry = trained.seed_entry(trained.registry(profile)[encoder], seed)
     formulas_key = [(v, r[["neuron", "formula", "iou", "excess_iou", "n_fires", "explained"]].to_numpy().tolist())
                     for v, r in rows_by_regime.items()]
     key = cache_key(_FORMAT, entry.get("key"), entry.get("folder"), pairs_key(editor.probe), editor.key, formulas_key,
-                    sorted(params.items()), sorted(search_params.items()), interventions)
+                    sorted(params.items()), sorted(search_params.items()), interventions, edits)
     paths = {n: run_dir(profile, "causal") / f"{encoder}-{seed}-{key}-{n}.pkl" for n in NAMES}
     if all(p.is_file() for p in paths.values()):
         try:
@@ -161,7 +161,7 @@ def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, e
     frames: dict[str, list] = {n: [] for n in NAMES}
     frames["ablation"].append(changes.assign(**tag))
     frames["contributions"].append(contrib.assign(**tag))
-    for value, rows in rows_by_regime.items():
+    for value, rows in rows_by_regime.items() if edits else ():
         plans, tested = faithfulness.edit_plans(
             editor, rows, acts, alpha=value or None, units=params["units"], edits=params["edits"],
             length=params["length"], seed=seed, search_params=search_params,
@@ -199,22 +199,33 @@ def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, e
 
 
 def run(profile: str, editor: edit_rules.Editor, models: dict, rows_by_regime: dict, *, params: dict,
-        search_params: dict, trained: list[str]) -> dict[str, pd.DataFrame]:
+        search_params: dict, trained: list[str], edited=None) -> dict[str, pd.DataFrame]:
     """Every model's results, concatenated: ``models`` maps name → seeds; ``rows_by_regime`` maps a regime
-    value → search rows of all models (standard concepts, ``length`` atoms); only the ``trained`` encoders
-    get planted units, adversarial pairs and the noun control."""
+    value → search rows of all models (standard concepts, ``length`` atoms); only the ``edited`` models
+    (all when None) get the edits, and only the ``trained`` encoders among them planted units, adversarial
+    pairs and the noun control (an untrained CLIP, whose verdicts are not testable, and its controls need
+    only the ablation)."""
     from tqdm.auto import tqdm
 
     out: dict[str, list] = {n: [] for n in NAMES}
     jobs = [(m, s) for m, seeds in models.items() for s in seeds]
     for m, s in tqdm(jobs, desc="causal tests", leave=False):
         rows = {v: r[(r["encoder"] == m) & (r["seed"] == s)] for v, r in rows_by_regime.items()}
+        edits = edited is None or m in edited
         res = model_results(profile, m, s, rows, editor, params=params, search_params=search_params,
-                            interventions=m in trained)
+                            interventions=edits and m in trained, edits=edits)
         for name, frame in res.items():
             if len(frame):
                 out[name].append(frame)
     return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in out.items()}
+
+
+def labelled(frame: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    """``frame`` with its regime values as the book's labels (``labels``: label → value); a frame with no
+    regime (the noun control's) as it is."""
+    if frame.empty or "regime" not in frame.columns:
+        return frame
+    return frame.assign(regime=frame["regime"].map({v: k for k, v in labels.items()}))
 
 
 def regime_rows(search: pd.DataFrame, swept: pd.DataFrame | None, matched: float | None, length: int) -> dict:

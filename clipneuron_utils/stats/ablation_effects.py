@@ -22,6 +22,7 @@ from scipy import stats as sps
 
 from ..data.snli import LABELS
 from . import replicates
+from .tidy import figure_frame, figure_row
 
 CLASSES = ("all", *LABELS)
 OUTCOMES = ("margin", "accuracy")
@@ -86,9 +87,9 @@ def ablation_changes(gold: np.ndarray, changes: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["outcome", "ranking", "k", "class", "delta", "var"])
 
 
-PLANTED_WEIGHT = 0.5  # C1's positive control: excess IoU − ½ × contribution (standardised) must correlate with it
+PLANTED_WEIGHT = 0.5  # C1's positive control: shuffled excess IoU − ½ × contribution (standardised) correlates with it
 CORRELATION = "r(excess IoU, contribution)"
-PLANTED = "planted: r(excess IoU − ½ contribution, contribution)"
+PLANTED = "planted: r(shuffled excess IoU − ½ contribution, contribution)"
 
 
 def _spearman_z(x: np.ndarray, y: np.ndarray) -> float:
@@ -99,10 +100,9 @@ def _spearman_z(x: np.ndarray, y: np.ndarray) -> float:
 def contribution_correlation(units: pd.DataFrame, x: str = "excess_iou", y: str = "contribution") -> pd.DataFrame:
     """Per (encoder, regime), the Spearman correlation across units between ``x`` and ``y`` in each seed,
     pooled over seeds on the Fisher scale (variance :data:`SPEARMAN_VARIANCE` / (n − 3) within a seed); and
-    :data:`PLANTED`, the same test where ``x`` is replaced by x − :data:`PLANTED_WEIGHT` × y (both standardised):
-    a negative correlation known to be there, on this build's units."""
-    from .causal import _figure_row, figure_frame
-
+    :data:`PLANTED`, the same test where ``x`` is replaced by a shuffled ``x`` less :data:`PLANTED_WEIGHT` × y
+    (both standardised): a negative correlation (about −0.45) built on this build's units, whatever the
+    real relation between ``x`` and ``y``."""
     rows = []
     for (encoder, regime), frame in units.groupby(["encoder", "regime"], sort=False):
         found: dict[str, tuple[list, list]] = {CORRELATION: ([], []), PLANTED: ([], [])}
@@ -112,7 +112,8 @@ def contribution_correlation(units: pd.DataFrame, x: str = "excess_iou", y: str 
             if len(g) < 10 or g[x].nunique() < 2 or g[y].nunique() < 2:
                 continue
             a, b = g[x].to_numpy(dtype=float), g[y].to_numpy(dtype=float)
-            planted = (a - a.mean()) / a.std() - PLANTED_WEIGHT * (b - b.mean()) / b.std()
+            shuffled = np.random.default_rng([int(seed), 5]).permutation(a)  # whatever x and y do, this one is built
+            planted = (shuffled - a.mean()) / a.std() - PLANTED_WEIGHT * (b - b.mean()) / b.std()
             for name, values in ((CORRELATION, a), (PLANTED, planted)):
                 found[name][0].append(_spearman_z(values, b))
                 found[name][1].append(SPEARMAN_VARIANCE / (len(g) - 3))
@@ -121,5 +122,5 @@ def contribution_correlation(units: pd.DataFrame, x: str = "excess_iou", y: str 
         for name, (est, var) in found.items():
             if est:
                 pooled = replicates.pool(est, var, transform=np.tanh, seeds=seeds)
-                rows.append(_figure_row(encoder, regime, name, pooled, units=n_units))
+                rows.append(figure_row(encoder, regime, name, pooled, units=n_units))
     return figure_frame(rows, "units")

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import replicates
+from .tidy import figure_frame, figure_row
 
 MEASURES = ("activation", "unit push", "push", "class predictions", "errors")
 MIN_PAIRS = 5  # base pairs a unit needs
@@ -59,8 +60,6 @@ def _floor(values: np.ndarray, measure: str) -> float:
 def effects(pairs: pd.DataFrame, *, by_unit: bool = True, label: str = "") -> pd.DataFrame:
     """Per (encoder, regime) and measure, pooled over seeds: with ``by_unit`` the mean over units of each
     unit's mean (the units are the items), else the mean over pairs. ``label`` prefixes the measure."""
-    from .causal import _figure_row, figure_frame
-
     groups = ["encoder", "regime"] if "regime" in pairs.columns else ["encoder"]
     rows = []
     for key, frame in pairs.groupby(groups, sort=False):
@@ -86,6 +85,6 @@ def effects(pairs: pd.DataFrame, *, by_unit: bool = True, label: str = "") -> pd
                 seeds.append(int(seed))
                 n_pairs += len(g)
             if est:
-                rows.append(_figure_row(key[0], regime, label + measure, replicates.pool(est, var, seeds=seeds),
+                rows.append(figure_row(key[0], regime, label + measure, replicates.pool(est, var, seeds=seeds),
                                         pairs=n_pairs))
     return figure_frame(rows, "pairs")

@@ -19,26 +19,9 @@ import pandas as pd
 from . import ablation_effects, claims, verdicts
 from .edit_effects import MIN_SHIFT
 
+from .tidy import FIGURES, figure_columns, figure_frame, figure_row  # noqa: F401  (the chapter's tables)
+
 MIN_SHARE_OF_CONTROL = 0.1  # C1k: a ranking must spare a tenth of what the positive control's ranking removes
-FIGURES = ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high", "seeds", "_pooled"]
-
-
-def _figures(pooled: dict) -> dict:
-    """The columns of a pooled figure in the chapter's tables (``seeds``: how many were pooled)."""
-    return {"estimate": pooled["estimate"], "ci_low": pooled["ci_low"], "ci_high": pooled["ci_high"],
-            "seeds": pooled["k"]}
-
-
-def _figure_row(encoder, regime, measure: str, pooled: dict, **counts) -> dict:
-    """One row of a pooled figure's table (``counts``: how many units or pairs it rests on)."""
-    return {"encoder": encoder, "regime": regime, "measure": measure, **counts, **_figures(pooled), "_pooled": pooled}
-
-
-def figure_frame(rows: list[dict], count: str) -> pd.DataFrame:
-    """Pooled figures as a table, with its columns even when there is no row."""
-    return pd.DataFrame(rows, columns=[*FIGURES[:3], count, *FIGURES[3:]])
-
-
 def pool_rows(per_seed: pd.DataFrame, by, estimate: str = "delta", variance: str = "var") -> pd.DataFrame:
     """``per_seed`` rows pooled over seeds within each group of ``by`` (random effects, :func:`replicates.pool`)."""
     from . import replicates
@@ -48,7 +31,7 @@ def pool_rows(per_seed: pd.DataFrame, by, estimate: str = "delta", variance: str
         seeds = group["seed"].to_numpy() if "seed" in group else None
         pooled = replicates.pool(group[estimate].to_numpy(), group[variance].to_numpy(), seeds=seeds)
         out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
-                    **_figures(pooled), "_pooled": pooled})
+                    **figure_columns(pooled), "_pooled": pooled})
     return pd.DataFrame(out, columns=[*by, "estimate", "ci_low", "ci_high", "seeds", "_pooled"])
 
 
@@ -119,7 +102,8 @@ def rule(pooled: dict | None, claim: CausalClaim, floor: float, *, controlled: d
     (``"n/a"``: none), then the random networks' figures (``controls``: each a (figure, controlled figure)
     that passes the same two-stage rule gives *holds, as in a random network*). A positive control that was
     not seen (``positive`` False) makes a negative or unclear verdict *inconclusive: the test cannot detect
-    the minimum effect*. *Not testable* with the reason where the encoder is ``untestable`` or the figure
+    the minimum effect*, unless the figure is significant in the opposite direction (that needs no control
+    to be seen). *Not testable* with the reason where the encoder is ``untestable`` or the figure
     comes from one seed."""
     one_seed = pooled is not None and pooled.get("k", 0) < 2
     note = untestable or ("one seed: no between-model variance" if one_seed else "")
@@ -128,7 +112,8 @@ def rule(pooled: dict | None, claim: CausalClaim, floor: float, *, controlled: d
     shows = any(verdicts.shows_effect(_status(c, claim, floor), "n/a" if isinstance(cc, str) else _status(cc, claim, floor))
                 for c, cc in controls if c)
     verdict = verdicts.verdict(_status(pooled, claim, floor), after, shows, testable)
-    if positive is False and verdict in (verdicts.DOES_NOT_HOLD, verdicts.INCONCLUSIVE, verdicts.INSENSITIVE):
+    opposite = pooled is not None and _status(pooled, claim, 0.0) == "no"  # the other direction is significant
+    if positive is False and not opposite and verdict in (verdicts.DOES_NOT_HOLD, verdicts.INCONCLUSIVE):
         verdict = verdicts.INSENSITIVE
         note = "; ".join(n for n in (note, "its positive control was not detected") if n)
     return verdict, note

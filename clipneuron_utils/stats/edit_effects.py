@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from . import replicates
+from .tidy import figure_frame, figure_row
 
 MIN_SHIFT = 0.1  # probe SDs: the smallest extra move of a unit under its formula's edits that counts
 FAITHFUL_ALPHA = 0.05
@@ -78,8 +79,6 @@ def unit_faithfulness(edits: pd.DataFrame, min_shift: float = MIN_SHIFT, alpha: 
 def shift_effects(units: pd.DataFrame) -> pd.DataFrame:
     """Per (encoder, regime) and :data:`MEASURES`: the mean over tested units, per seed (a seed needs
     :data:`MIN_UNITS`; its variance is the units' spread over their number), pooled over seeds."""
-    from .causal import _figure_row, figure_frame
-
     rows = []
     for (encoder, regime), frame in units.groupby(["encoder", "regime"], sort=False):
         for measure, (role, col) in MEASURES.items():
@@ -93,7 +92,7 @@ def shift_effects(units: pd.DataFrame) -> pd.DataFrame:
                 seeds.append(int(seed))
                 n_units += len(d)
             if est:
-                rows.append(_figure_row(encoder, regime, measure, replicates.pool(est, var, seeds=seeds), units=n_units))
+                rows.append(figure_row(encoder, regime, measure, replicates.pool(est, var, seeds=seeds), units=n_units))
     return figure_frame(rows, "units")
 
 

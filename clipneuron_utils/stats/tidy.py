@@ -89,3 +89,24 @@ def first_row(frame: pd.DataFrame, **match):
     for column, value in match.items():
         selected = selected[selected[column] == value]
     return selected.iloc[0] if len(selected) else None
+
+
+#: the columns of a table of pooled figures (:func:`figure_frame`); ``_pooled`` holds the pooled figure itself
+FIGURES = ["encoder", "regime", "measure", "estimate", "ci_low", "ci_high", "seeds", "_pooled"]
+
+
+def figure_columns(pooled: dict) -> dict:
+    """The columns of a pooled figure in a chapter's tables (``seeds``: how many were pooled)."""
+    return {"estimate": pooled["estimate"], "ci_low": pooled["ci_low"], "ci_high": pooled["ci_high"],
+            "seeds": pooled["k"]}
+
+
+def figure_row(encoder, regime, measure: str, pooled: dict, **counts) -> dict:
+    """One row of a pooled figure's table (``counts``: how many units or pairs it rests on)."""
+    return {"encoder": encoder, "regime": regime, "measure": measure, **counts, **figure_columns(pooled),
+            "_pooled": pooled}
+
+
+def figure_frame(rows: list[dict], count: str) -> pd.DataFrame:
+    """Pooled figures as a table, with its columns even when there is no row."""
+    return pd.DataFrame(rows, columns=[*FIGURES[:3], count, *FIGURES[3:]])
