@@ -38,9 +38,9 @@
 #    activation, the push toward the unit's class, then the predictions.
 #
 # Each runs at the paper's threshold (> 0) and in the firing regime nearest the paper's IoU of {doc}`08_firing_regime`.
-# Where CLIP is untrained (a build without its checkpoint), its models and their controls get the ablation
-# only: their verdicts are not testable, and what edits do to a random network's units is what the other
-# encoders' random-network controls show.
+# Where CLIP is untrained (a build without its checkpoint), its own verdicts are not testable: its models
+# get the ablation and the edits as a random-network control of the other encoders, and its shuffled-label
+# control the ablation only.
 
 # %% tags=["parameters"]
 profile: str = "paper"  # parameter profile; artifacts go under runs/<profile>/
@@ -62,8 +62,8 @@ ablation_ks: list = [16, 64, 256]  # how many units are ablated at once
 ablation_draws: int = 30  # random sets of k units per model
 faithfulness_units: int = 20  # units tested per model and regime (sampled among those whose formula names a word)
 faithfulness_edits: int = 6  # removals and as many insertions per unit and formula, each with its sham edit
-planted_units: int = 4  # planted units (a word's indicator plus this model's noise) and as many shuffled twins, per model and regime
-adversarial_units: int = 4  # units per model and regime that get adversarial pairs (best IoU first)
+planted_units: int = 6  # planted units (a word's indicator plus this model's noise) and as many shuffled twins, per model and regime
+adversarial_units: int = 8  # units per model and regime that get adversarial pairs (best IoU first, their noun carrying the formula)
 adversarial_pairs: int = 50  # adversarial pairs per unit
 causal_examples: int = 6  # edited and adversarial pairs shown
 
@@ -104,13 +104,13 @@ order = list(labels)
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 controls = {e: [c for c in claims.random_networks(e, models, registry).values() if c] for e in encoders}
 untestable = {"clip": "CLIP is untrained here: an architecture-only control"} if claims.untrained_clip(registry) else {}
-edited = [m for e in encoders if e not in untestable for m in (e, *controls[e])]  # an untrained CLIP: ablation only
+edited = {m for e in encoders if e not in untestable for m in (e, *controls[e])}  # an untrained CLIP: a control only
 editor = edits.Editor(pairs.probe, book.concepts(vocab_size, "standard", wordnet_mode))
 settings = dict(ks=ks, draws=ablation_draws, units=faithfulness_units, edits=faithfulness_edits, length=causal_length,
                 planted_units=planted_units,
                 adversarial_units=adversarial_units, adversarial_pairs=adversarial_pairs)
 found = interventions.run(profile, editor, {m: book.seeds(m) for m in models}, rows, params=settings,
-                          search_params=search_params, trained=encoders, edited=edited)
+                          search_params=search_params, trained=[e for e in encoders if e not in untestable], edited=edited)
 
 # %% [markdown]
 # The interventions pooled over seeds: the ablation curves and the contribution correlation, each unit's

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import ablation_effects, claims, verdicts
+from . import ablation_effects, claims, replicates, verdicts
 from .edit_effects import MIN_SHIFT
 
 from .tidy import FIGURES, figure_columns, figure_frame, figure_row  # noqa: F401  (the chapter's tables)
@@ -100,7 +100,9 @@ def rule(pooled: dict | None, claim: CausalClaim, floor: float, *, controlled: d
          controls=(), positive: bool | None = None, untestable: str | None = None) -> tuple[str, str]:
     """One causal verdict and its note: the figure against its minimum ``floor``, then its ``controlled`` figure
     (``"n/a"``: none), then the random networks' figures (``controls``: each a (figure, controlled figure)
-    that passes the same two-stage rule gives *holds, as in a random network*). A positive control that was
+    that passes the same two-stage rule gives *holds, as in a random network*, unless the trained model's
+    figure is significantly larger than every such network's: then it *holds*, with the differences in the
+    note). A positive control that was
     not seen (``positive`` False) makes a negative or unclear verdict *inconclusive: the test cannot detect
     the minimum effect*, unless the figure is significant in the opposite direction (that needs no control
     to be seen). *Not testable* with the reason where the encoder is ``untestable`` or the figure
@@ -109,9 +111,15 @@ def rule(pooled: dict | None, claim: CausalClaim, floor: float, *, controlled: d
     note = untestable or ("one seed: no between-model variance" if one_seed else "")
     testable = not untestable and pooled is not None and not one_seed
     after = "n/a" if isinstance(controlled, str) else _status(controlled, claim, floor)
-    shows = any(verdicts.shows_effect(_status(c, claim, floor), "n/a" if isinstance(cc, str) else _status(cc, claim, floor))
-                for c, cc in controls if c)
-    verdict = verdicts.verdict(_status(pooled, claim, floor), after, shows, testable)
+    showing = [c for c, cc in controls if c and verdicts.shows_effect(
+        _status(c, claim, floor), "n/a" if isinstance(cc, str) else _status(cc, claim, floor))]
+    # a random network that shows the effect too only matters if the trained model's effect is not larger
+    larger = [replicates.difference(pooled, c) for c in showing] if pooled else []
+    exceeded = bool(showing) and all(verdicts.effect_status(d, claim.direction, 0.0) == "yes" for d in larger)
+    verdict = verdicts.verdict(_status(pooled, claim, floor), after, bool(showing) and not exceeded, testable)
+    if exceeded and verdict == verdicts.HOLDS:
+        note = "; ".join(n for n in (note, "a random network shows it too, but less: trained − random "
+                                     + ", ".join(claims.describe(d, "") for d in larger)) if n)
     opposite = pooled is not None and _status(pooled, claim, 0.0) == "no"  # the other direction is significant
     if positive is False and not opposite and verdict in (verdicts.DOES_NOT_HOLD, verdicts.INCONCLUSIVE):
         verdict = verdicts.INSENSITIVE
@@ -129,8 +137,8 @@ def _pick(frame: pd.DataFrame, **match) -> dict | None:
 
 
 def card(figures: dict, encoders, regimes: dict, controls: dict, k: int = 64, untestable: dict | None = None) -> pd.DataFrame:
-    """One row per causal claim × encoder × regime: the figure, its minimum, its MDE, the positive control
-    and the verdict (:func:`rule`).
+    """One row per causal claim × encoder × regime: the figure, its minimum, its MDE, the positive control,
+    the random networks' same figure (where the claim has them) and the verdict (:func:`rule`).
 
     ``figures``: ``ablation`` (pooled ablation rows), ``correlation`` (C1's, with its planted measure),
     ``shifts`` (:func:`.edit_effects.shift_effects`), ``adversarial`` and ``nouns``
@@ -179,13 +187,14 @@ def card(figures: dict, encoders, regimes: dict, controls: dict, k: int = 64, un
                     note = "; ".join(n for n in (note, "no controlled figure: too few units with another unit's formula") if n)
                 scale = 100 if key == "C3e" else 1.0
                 unit = " points" if key == "C3e" else ""
+                shown = "; ".join(f"{c}: {claims.describe(fig, '', scale, unit)}" for c, (fig, _) in zip(ctrl, against) if fig)
                 rows.append({"id": key, "claim": claim.short, "encoder": encoder, "regime": label,
                              "this build": claims.describe(pooled, "", scale, unit) if pooled else "n/a",
                              "minimum": _minimum(claim, floor, scale, unit),
                              "MDE": _mde(pooled, claim, scale, unit),
                              "positive control": (claims.describe(positive, "", scale, unit) if positive else "n/a")
                              + ("" if seen is None else (" (detected)" if seen else " (not detected)")),
-                             "verdict": verdict, "note": note})
+                             "random networks": shown or "n/a", "verdict": verdict, "note": note})
     return pd.DataFrame(rows)
 
 
