@@ -477,3 +477,25 @@ def test_the_card_reads_each_claims_positive_control():
         assert (row["verdict"], row["note"]) == (verdict, note)
         assert row["positive control"].endswith("(detected)" if verdict == verdicts.DOES_NOT_HOLD else "(not detected)")
         assert card.set_index("id").loc["C1", "verdict"] == verdicts.NOT_TESTABLE  # no figure: not testable
+
+
+def test_a_random_network_counts_only_where_the_trained_effect_is_not_larger():
+    """C2 holds in the trained model and in a random network. Where the trained model's shift is significantly
+    larger than the network's, the verdict is *holds* and the note gives the difference; where it is not, it is
+    *holds, as in a random network*; a network that does not show the effect changes nothing."""
+    from clipneuron_utils.stats import replicates
+
+    def pooled(values):
+        values = np.asarray(values, dtype=float)
+        return replicates.pool(values, np.full(len(values), 1e-4), seeds=range(len(values)))
+
+    c2 = causal.CAUSAL["C2"]
+    trained = pooled([0.60, 0.62, 0.58, 0.61, 0.59])
+    weaker = pooled([0.20, 0.22, 0.18, 0.21, 0.19])
+    same = pooled([0.58, 0.66, 0.55, 0.63, 0.60])
+    silent = pooled([0.0, 0.01, -0.01, 0.0, 0.005])
+    verdict, note = causal.rule(trained, c2, 0.1, controls=[(weaker, "n/a")])
+    assert verdict == verdicts.HOLDS and note.startswith("a random network shows it too, but less: trained − random +0.400")
+    assert causal.rule(trained, c2, 0.1, controls=[(same, "n/a")]) == (verdicts.HOLDS_RANDOM, "")
+    assert causal.rule(trained, c2, 0.1, controls=[(weaker, "n/a"), (same, "n/a")])[0] == verdicts.HOLDS_RANDOM
+    assert causal.rule(trained, c2, 0.1, controls=[(silent, "n/a")]) == (verdicts.HOLDS, "")
