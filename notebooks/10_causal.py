@@ -265,9 +265,10 @@ tables.compact(correlation.assign(r=[claims.describe(r["_pooled"], "") for _, r 
 # **The controls.** The same test with another tested unit's formula (its words have nothing to do with
 # this unit: the *controlled* figure is the difference); the random networks' units, tested the same way;
 # and `planted_units` planted units per model and regime, whose activation is 2·[W] − 1 + 0.5·z (z: a
-# random unit of this model, standardised, measured on every pair the model sees, edited ones included),
-# searched, edited and shammed like the real ones, beside their shuffled twins (the word's indicator of
-# another pair: the same noise, no word effect), tested with the planted unit's formula.
+# random unit of this model, standardised and cut to ±1.5 SD, measured on every pair the model sees, edited
+# ones included), searched like the real ones and, where the search finds W, edited and shammed like them,
+# beside their shuffled twins (the word's indicator of another pair: the same noise, no word effect), tested
+# with the planted unit's formula.
 
 # %% tags=["hide-input"]
 if len(shifts):
