@@ -233,8 +233,8 @@ tables.compact(ctrl.assign(change=[format_sd_shift(r) for _, r in ctrl.iterrows(
 # %% [markdown]
 # **Every unit.** Across the explained units of each model, the Spearman correlation between a unit's excess
 # IoU and its mean contribution to the gold margin, pooled over seeds on the Fisher scale; *planted* is the
-# same test on a quantity built to correlate with the contribution (excess IoU − ½ × contribution, both
-# standardised): it must be detected.
+# same test on a quantity built to correlate negatively with the contribution whatever the real relation
+# (the units' excess IoUs shuffled, less ½ × contribution, both standardised): it must be detected.
 
 # %% tags=["hide-input"]
 tables.compact(correlation.assign(r=[claims.describe(r["_pooled"], "") for _, r in correlation.iterrows()])

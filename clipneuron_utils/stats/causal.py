@@ -55,8 +55,8 @@ CAUSAL = {c.key: c for c in (
                 "(§5.1), read causally: a unit's exact contribution to the gold margin falls as its excess IoU rises",
                 f"Spearman r(excess IoU, contribution to the gold margin) across explained units, per seed, pooled "
                 f"(Fisher z) < 0 (95 % CI) and ≤ −{claims.MIN_R} (the smallest correlation Cohen calls small)",
-                "planted: the same test on excess IoU − ½ × contribution (both standardised), a correlation known "
-                "to be there", direction=-1, fisher=True),
+                "planted: the same test on shuffled excess IoU − ½ × contribution (both standardised), a negative "
+                "correlation built into this build's units whatever the real one", direction=-1, fisher=True),
     CausalClaim("C1k", "ablating the best-explained units costs the gold margin less than random units",
                 "the same reading as an intervention: hold the top k units by excess IoU at their mean",
                 f"gold-margin change (probe SDs) of the top k by excess IoU − that of random k (k = 64, or the "
