@@ -361,3 +361,26 @@ def _rng_after_permutation(seed: int, n: int) -> np.random.Generator:
     rng = np.random.default_rng(seed)
     rng.permutation(n)
     return rng
+
+
+def test_the_causal_chapter_is_projected_per_model_with_its_edited_pairs():
+    """Chapter 10_causal: each model and seed, its random-network controls included, costs a fixed share plus its
+    edited pairs run through the model (the LSTM scores pairs, a frozen encoder encodes sentences). An untrained
+    CLIP is a control of the others (edits, no adversarial pairs) and its shuffled-label control gets the ablation
+    only; with a checkpoint, CLIP gets the adversarial pairs too."""
+    m, counts = fake_measurements(), fake_counts()
+    values = {**VALUES, "controls": ["lstm-untrained", "minilm-shuffled", "clip-shuffled"], "control_seeds": 0,
+              "faithfulness_units": 2, "faithfulness_edits": 4, "planted_units": 1, "adversarial_units": 1,
+              "adversarial_pairs": 5, "activation_alphas": [0.2], "clip_weights": "untrained"}
+    ch10 = rows_by_stage(runtime.project(values, counts, m, jobs=2), "10")
+    edits = 2 * (2 * 2 * 4 * 4 + 1 * 2 * 4 * 2 * 2)  # 2 regimes × (units × 2·edits × 4 kinds + planted units' edits)
+    adversarial = 2 * 1 * 5 * 2 + 3 * (8 * 16 + 5) * 2
+    assert runtime.causal_sentences(values, adversarial=False) == 2 * 2 * 2 * 4 * 4
+    assert runtime.causal_sentences(values, adversarial=True) == edits + adversarial
+    assert ch10["causal tests of minilm"] == pytest.approx(3 * (runtime.CAUSAL_MODEL_S + (edits + adversarial) / 20.0))
+    assert ch10["causal tests of lstm"] == pytest.approx(1 * (runtime.CAUSAL_MODEL_S + (edits + adversarial) / 100.0))
+    assert ch10["causal tests of clip"] == pytest.approx(3 * (runtime.CAUSAL_MODEL_S + 2 * 2 * 2 * 4 * 4 / 10.0))
+    assert ch10["causal tests of clip-shuffled"] == pytest.approx(3 * runtime.CAUSAL_MODEL_S)
+    assert ch10["causal tests of lstm-untrained"] == pytest.approx(1 * (runtime.CAUSAL_MODEL_S + 2 * 2 * 2 * 4 * 4 / 100.0))
+    trained_clip = rows_by_stage(runtime.project({**values, "clip_weights": "ViT-B-32.pt"}, counts, m, jobs=2), "10")
+    assert trained_clip["causal tests of clip"] == pytest.approx(3 * (runtime.CAUSAL_MODEL_S + (edits + adversarial) / 10.0))

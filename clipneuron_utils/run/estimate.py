@@ -38,9 +38,12 @@ What is projected, and from what (counted by :mod:`.workload`, measured by :mod:
 * **Chapter 99_differences**: retraining each encoder's primary model the other way (``measure_input_norm``), the
   comparison searches (lengths 1, ``compare_length`` and ``max_length``) and re-encoding every probe
   line (the unlabelled pairs included) for the labelled-only comparison.
-* **Chapters 01_data, 04_concepts, 06_results, 07_qualitative_neurons, 08_firing_regime, 09_neuron_browser and
-  10_causal**: start-up and reading the data (measured rate), 04_concepts's concept masks (measured), and a small
-  fixed cost each (:data:`FIXED_S`: estimated, not measured).
+* **Chapter 10_causal**: per model and seed, the random-network controls included, a fixed share (ablation,
+  half-split search, planning: :data:`~.runtime.CAUSAL_MODEL_S`, estimated) and its edited pairs
+  (:func:`~.runtime.causal_sentences`) encoded or scored at the measured rate.
+* **Chapters 01_data, 04_concepts, 06_results, 07_qualitative_neurons, 08_firing_regime and 09_neuron_browser**:
+  start-up and reading the data (measured rate), 04_concepts's concept masks (measured), and a small fixed
+  cost each (:data:`FIXED_S`: estimated, not measured).
 
 Every chapter also pays a kernel start (:data:`CHAPTER_START_S`, estimated). The device stages (encoding,
 training, scoring) are timed on the device the chapters would use (their ``device`` parameter; ``auto`` is

@@ -24,7 +24,26 @@ CHAPTER_START_S = 4.0
 
 #: work of a chapter not modelled stage by stage (estimated seconds: charts, tables, bootstrap intervals)
 FIXED_S = {"01": 3.0, "02": 2.0, "03": 3.0, "04": 5.0, "05": 5.0, "06": 30.0, "07": 15.0, "08": 60.0, "09": 10.0,
-           "10": 240.0, "99": 10.0}
+           "10": 20.0, "99": 10.0}
+
+#: chapter 10_causal per model and seed, besides running edited pairs through it: ablation, the half-split search
+#: and planning the edits (estimated from benchmarks/causal.py on the offline build: 7–8 s for a model whose
+#: edits needed no encoding)
+CAUSAL_MODEL_S = 8.0
+
+
+def causal_sentences(values: dict, adversarial: bool) -> int:
+    """Edited sentences chapter 10_causal runs through one model: per regime, each tested unit's removals and
+    insertions, each with its sham, for its own formula and another unit's (4 kinds); with ``adversarial``, the
+    adversarial pairs and their controls, and the noun control (3 classes at most)."""
+    regimes = 2 if values.get("activation_alphas", [0.2, 0.1, 0.05, 0.02]) else 1
+    units, edits = values.get("faithfulness_units", 20), values.get("faithfulness_edits", 6)
+    planted = values.get("planted_units", 6) if adversarial else 0
+    n = regimes * (units * 2 * edits * 4 + planted * 2 * edits * 2 * 2)
+    if adversarial:
+        pairs = values.get("adversarial_pairs", 50)
+        n += regimes * values.get("adversarial_units", 8) * pairs * 2 + 3 * (8 * 16 + pairs) * 2
+    return int(n)
 
 
 CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "99")
@@ -196,6 +215,23 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
     for name in encoders:
         add("99", f"score every probe line ({name})", f"{figure(m.eval_pairs_per_s[name])} pairs/s", f"{counts.probe.lines:,} pairs",
             counts.probe.lines / m.eval_pairs_per_s[name])
+    # chapter 10_causal: every model and seed, the random-network controls included (an untrained CLIP is a
+    # control of the others: edits, no adversarial pairs; its shuffled-label control the ablation only)
+    untrained_clip = values.get("clip_weights", "untrained") == "untrained"
+    for name in [*encoders, *values.get("controls", [])]:
+        base = name.split("-")[0]
+        if base not in encoders:
+            continue
+        n_models = (seeds_of(values, base) if name == base or not values.get("control_seeds")
+                    else values["control_seeds"])
+        if name == "lstm-shuffled" and values.get("lstm_shuffled_seeds"):
+            n_models = values["lstm_shuffled_seeds"]
+        edited = not (base == "clip" and untrained_clip and name != "clip")
+        sentences = causal_sentences(values, adversarial=name == base and not (base == "clip" and untrained_clip)) if edited else 0
+        rate = m.eval_pairs_per_s[base] if base == "lstm" else m.encode_per_s[base]
+        add("10", f"causal tests of {name}", f"{CAUSAL_MODEL_S:g} s per model (estimated) + {figure(rate)} "
+            f"{'pairs' if base == 'lstm' else 'sentences'}/s", f"{n_models} model{'s' if n_models > 1 else ''} × "
+            f"~{sentences:,} edited pairs", n_models * (CAUSAL_MODEL_S + sentences / rate))
     for chapter in CHAPTERS:
         add(chapter, "tables, charts, other work", "estimated", "fixed", FIXED_S[chapter])
     order = {c: i for i, c in enumerate(CHAPTERS)}
