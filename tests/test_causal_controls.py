@@ -499,3 +499,47 @@ def test_a_random_network_counts_only_where_the_trained_effect_is_not_larger():
     assert causal.rule(trained, c2, 0.1, controls=[(same, "n/a")]) == (verdicts.HOLDS_RANDOM, "")
     assert causal.rule(trained, c2, 0.1, controls=[(weaker, "n/a"), (same, "n/a")])[0] == verdicts.HOLDS_RANDOM
     assert causal.rule(trained, c2, 0.1, controls=[(silent, "n/a")]) == (verdicts.HOLDS, "")
+
+
+def test_unchanged_predictions_are_not_a_certain_zero():
+    """No prediction changed on 180 pairs (3 seeds × 3 units × 20): the share's interval still has the width of one
+    changed pair in each seed's pairs, so a 1-point minimum cannot be ruled out by a zero-width interval."""
+    rows = [{"encoder": "lstm", "seed": s, "regime": "> 0", "unit": u, "source": i, "activation": 0.0, "unit push": 0.0,
+             "push": 0.0, "class predictions": 0.0, "errors": 0.0} for s in range(3) for u in range(3) for i in range(20)]
+    fig = adversarial_effects.effects(pd.DataFrame(rows))
+    share = fig[fig["measure"] == "class predictions"].iloc[0]
+    assert share["ci_high"] - share["ci_low"] > 0.01
+    assert causal.rule(share["_pooled"], causal.CAUSAL["C3e"], 0.01, positive=True)[0] != verdicts.DOES_NOT_HOLD
+
+
+def test_a_one_seed_random_network_cannot_veto_a_claim():
+    """A random network pooled from one seed has no between-model variance: it is not counted as showing the effect."""
+    from clipneuron_utils.stats import replicates
+
+    trained = replicates.pool([0.30, 0.31, 0.29, 0.30, 0.32], [1e-4] * 5, seeds=range(5))
+    one = replicates.pool([0.29], [1e-4], seeds=[0])
+    assert causal.rule(trained, causal.CAUSAL["C2"], 0.1, controls=[(one, "n/a")])[0] == verdicts.HOLDS
+
+
+def test_the_card_says_when_a_positive_control_is_missing():
+    """C3 with no noun control at all: the test cannot be shown to see anything, so a figure below its minimum is
+    inconclusive, and the note says the control is missing (not that it was missed)."""
+    def p(est, lo, hi):
+        return pd.DataFrame([{"estimate": est, "ci_low": lo, "ci_high": hi, "seeds": 3,
+                              "_pooled": {"estimate": est, "ci_low": lo, "ci_high": hi, "k": 3}}])
+
+    fig = p(0.002, -0.005, 0.008).assign(encoder="lstm", regime="> 0", measure="push")
+    card = causal.card({"adversarial": fig}, ["lstm"], {"> 0": "> 0"}, {})
+    row = card[card["id"] == "C3"].iloc[0]
+    assert row["verdict"] == verdicts.INSENSITIVE and row["note"] == "no positive control in this build"
+
+
+def test_the_other_formula_names_none_of_the_units_words():
+    """The null edits another tested unit's formula; one that shares a word with the unit's own is skipped for the
+    next, and with none left there is no null for that unit."""
+    real = pd.DataFrame({"unit": [1, 2, 3], "formula": ["hyp:tok:man", "(hyp:tok:man OR pre:tok:dog)", "pre:tok:cat"],
+                         "atom": ["hyp:tok:man", "hyp:tok:man", "pre:tok:cat"]})
+    assert faithfulness._other_formula(real, 1, "hyp:tok:man")["unit"] == 3
+    assert faithfulness._other_formula(real, 3, "pre:tok:cat")["unit"] == 1
+    only = real.iloc[:2]
+    assert faithfulness._other_formula(only, 1, "hyp:tok:man") is None

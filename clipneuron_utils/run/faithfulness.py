@@ -15,8 +15,9 @@ each edit set against a sham edit of the same pair, with a planted unit and its 
   ``2·[word] − 1 + 0.5·z`` (``z``: a random unit of this model, standardised over the probe pairs and cut to
   ±1.5, measured on every pair the model sees, edited ones included); its *shuffled twin* has the word's
   indicator of another probe pair (a fixed permutation), the same noise, and is tested with the planted
-  unit's formula. Both go through the same search; where the search finds the planted word, both get the
-  same edits and shams: the planted unit must be found faithful, its twin not.
+  unit's formula. Both go through the same search; where the search finds the planted word, both get edits
+  and shams of it by the same rule (each its own draw of edit-half pairs): the planted unit must be found
+  faithful, its twin not.
 """
 
 from __future__ import annotations
@@ -153,9 +154,10 @@ def edit_plans(editor: edit_rules.Editor, rows: pd.DataFrame, acts: np.ndarray, 
         if t.role != "unit" and not t.recovered:  # a planted unit the search did not find is counted, not edited
             continue
         jobs = [("formula", t.formula, t.atom)]
-        if t.role == "unit" and len(real) > 1:  # the next tested unit's formula, on this unit
-            other = real.iloc[(int(np.flatnonzero(real["unit"].to_numpy() == t.unit)[0]) + 1) % len(real)]
-            jobs.append(("other formula", other["formula"], other["atom"]))
+        if t.role == "unit":  # the next tested unit's formula that names none of this unit's words, on this unit
+            other = _other_formula(real, t.unit, t.formula)
+            if other is not None:
+                jobs.append(("other formula", other["formula"], other["atom"]))
         avoid = {a.split(":", 2)[2] for _, f, _ in jobs for a in edit_rules.token_atoms(f)}
         for kind, formula, atom in jobs:
             plan = _plans(editor, formula, atom, edits, rng, edit_rows, avoid)
@@ -163,6 +165,18 @@ def edit_plans(editor: edit_rules.Editor, rows: pd.DataFrame, acts: np.ndarray, 
                 plans.append(plan.assign(unit=int(t.unit), role=t.role, kind=np.where(plan["sham"], kind + " sham", kind),
                                          formula=formula, atom=atom))
     return (pd.concat(plans, ignore_index=True) if plans else pd.DataFrame()), tested
+
+
+def _other_formula(real: pd.DataFrame, unit: int, formula: str):
+    """The first tested unit after ``unit`` (cyclically) whose formula names none of ``formula``'s words: the
+    null's words must have nothing to do with this unit's own; None when every other formula shares one."""
+    own = set(edit_rules.token_atoms(formula))
+    start = int(np.flatnonzero(real["unit"].to_numpy() == unit)[0])
+    for step in range(1, len(real)):
+        other = real.iloc[(start + step) % len(real)]
+        if not own & set(edit_rules.token_atoms(other["formula"])):
+            return other
+    return None
 
 
 def shifts(plans: pd.DataFrame, tested: pd.DataFrame, probe: pd.DataFrame, probe_acts: np.ndarray,

@@ -32,7 +32,7 @@ from ..models.outputs import hidden_and_predictions
 from ..stats import ablation_effects
 from . import adversarial, faithfulness, trained
 
-_FORMAT = 3  # 3: gold margins and contributions; half-split formulas, sham edits, planted units; C3's push
+_FORMAT = 4  # 3: gold margins, half-split formulas, sham edits, planted units, C3 push; 4: the null formula names none of the unit's words
 
 
 def rankings(rows: pd.DataFrame, hidden: int, k: int, draws: int, rng: np.random.Generator,

@@ -94,6 +94,10 @@ def _int_at_least(low: int) -> Callable[[Any], str | None]:
     return lambda v: None if v >= low else f"must be ≥ {low}"
 
 
+def _zero_or_at_least(low: int, why: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v == 0 or v >= low else f"must be 0 (none) or ≥ {low}: {why}"
+
+
 def _float_in(low: float, high: float, *, low_open: bool = False, high_open: bool = True) -> Callable[[Any], str | None]:
     def check(v):
         if not math.isfinite(v):
@@ -217,10 +221,10 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     else "must be a non-empty list of distinct unit counts ≥ 1, e.g. [16, 64, 256]",
     "ablation_draws": _int_at_least(2),
     "causal_length": _int_at_least(1),
-    "faithfulness_units": _int_at_least(1),
+    "faithfulness_units": _int_at_least(3),  # edit_effects.MIN_UNITS: a seed's mean needs 3 units
     "faithfulness_edits": _int_at_least(4),
-    "planted_units": _int_at_least(0),
-    "adversarial_units": _int_at_least(0),
+    "planted_units": _zero_or_at_least(3, "a seed's planted figure needs 3 units"),
+    "adversarial_units": _zero_or_at_least(2, "a seed's adversarial figure needs 2 units"),
     "adversarial_pairs": _int_at_least(1),
     "complexity_penalty": _float_in(0, 1, low_open=True, high_open=False),
     "plot_lengths": _lengths,

@@ -75,7 +75,9 @@ def effects(pairs: pd.DataFrame, *, by_unit: bool = True, label: str = "") -> pd
                     if len(per_unit) < MIN_UNITS:
                         continue
                     est.append(per_unit.mean())
-                    var.append(max(float(np.var(per_unit, ddof=1)), 1e-12) / len(per_unit))
+                    # a share is never more certain than one changed pair in the seed's pairs (as :func:`_floor`)
+                    least = 1.0 / len(g) ** 2 if measure in ("class predictions", "errors") else 1e-12
+                    var.append(max(float(np.var(per_unit, ddof=1)) / len(per_unit), least))
                 else:
                     values = g[measure].to_numpy(dtype=float)
                     if len(values) < MIN_PAIRS:

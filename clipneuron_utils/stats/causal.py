@@ -27,6 +27,8 @@ def pool_rows(per_seed: pd.DataFrame, by, estimate: str = "delta", variance: str
     from . import replicates
 
     out = []
+    if per_seed.empty:
+        return pd.DataFrame(out, columns=[*by, "estimate", "ci_low", "ci_high", "seeds", "_pooled"])
     for key, group in per_seed.groupby(list(by), sort=False):
         seeds = group["seed"].to_numpy() if "seed" in group else None
         pooled = replicates.pool(group[estimate].to_numpy(), group[variance].to_numpy(), seeds=seeds)
@@ -62,7 +64,8 @@ CAUSAL = {c.key: c for c in (
                 f"gold-margin change (probe SDs) of the top k by excess IoU − that of random k (k = 64, or the "
                 f"middle of ablation_ks) > 0 (95 % CI) and ≥ {MIN_SHARE_OF_CONTROL:.0%} of the positive control's "
                 "effect (a ranking that spares a tenth of what the best k units carry)",
-                "the top k by exact contribution to the gold margin − random k: the largest loss any k units cause"),
+                "the top k explained units by exact contribution to the gold margin − random k: the largest loss of the "
+                "mean margin any k of them cause when held at their mean"),
     CausalClaim("C2", "a unit responds to the words its formula names",
                 "what the method assumes: a formula that matches a unit's firing describes what drives it "
                 "(Mu & Andreas, §3; paraphrase)",
@@ -111,14 +114,16 @@ def rule(pooled: dict | None, claim: CausalClaim, floor: float, *, controlled: d
     note = untestable or ("one seed: no between-model variance" if one_seed else "")
     testable = not untestable and pooled is not None and not one_seed
     after = "n/a" if isinstance(controlled, str) else _status(controlled, claim, floor)
-    showing = [c for c, cc in controls if c and verdicts.shows_effect(
+    # a network pooled from one seed has no between-model variance: like a claim, it cannot be judged
+    showing = [c for c, cc in controls if c and c.get("k", 0) >= 2 and verdicts.shows_effect(
         _status(c, claim, floor), "n/a" if isinstance(cc, str) else _status(cc, claim, floor))]
     # a random network that shows the effect too only matters if the trained model's effect is not larger
     larger = [replicates.difference(pooled, c) for c in showing] if pooled else []
     exceeded = bool(showing) and all(verdicts.effect_status(d, claim.direction, 0.0) == "yes" for d in larger)
     verdict = verdicts.verdict(_status(pooled, claim, floor), after, bool(showing) and not exceeded, testable)
-    if exceeded and verdict == verdicts.HOLDS:
-        note = "; ".join(n for n in (note, "a random network shows it too, but less: trained − random "
+    if exceeded and verdict in (verdicts.HOLDS, verdicts.HOLDS_CONTROLLED_UNCLEAR):
+        scale = " (Fisher z)" if claim.fisher else ""
+        note = "; ".join(n for n in (note, f"a random network shows it too, but less: trained − random{scale} "
                                      + ", ".join(claims.describe(d, "") for d in larger)) if n)
     opposite = pooled is not None and _status(pooled, claim, 0.0) == "no"  # the other direction is significant
     if positive is False and not opposite and verdict in (verdicts.DOES_NOT_HOLD, verdicts.INCONCLUSIVE):
@@ -181,9 +186,11 @@ def card(figures: dict, encoders, regimes: dict, controls: dict, k: int = 64, un
             for key, (pooled, floor, controlled, against, positive, pos_dir) in items.items():
                 claim = CAUSAL[key]
                 seen = detected(positive, pos_dir)
-                verdict, note = rule(pooled, claim, floor, controlled=controlled, controls=against, positive=seen,
-                                     untestable=untestable.get(encoder))
-                if key == "C2" and controlled is None and not untestable.get(encoder):
+                verdict, note = rule(pooled, claim, floor, controlled=controlled, controls=against,
+                                     positive=False if seen is None else seen, untestable=untestable.get(encoder))
+                if seen is None:  # no positive control: the test cannot be shown to see anything
+                    note = note.replace("its positive control was not detected", "no positive control in this build")
+                if key == "C2" and controlled is None and pooled is not None and not untestable.get(encoder):
                     note = "; ".join(n for n in (note, "no controlled figure: too few units with another unit's formula") if n)
                 scale = 100 if key == "C3e" else 1.0
                 unit = " points" if key == "C3e" else ""
