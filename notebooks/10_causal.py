@@ -144,7 +144,7 @@ provenance.record_causal(profile, causal.markdown(verdicts, sentences=[
 # %% tags=["hide-input"]
 def figure(frame, sd=True, **match):
     row = first_row(frame, **match)
-    return "n/a" if row is None else format_sd_shift(row) if sd else claims.describe(row["_pooled"], "")
+    return "n/a" if row is None else format_sd_shift(row) if sd else claims.describe(row["_pooled"], "", digits=causal.R_DIGITS)
 
 
 lines = []
@@ -239,7 +239,7 @@ tables.compact(ctrl.assign(change=[format_sd_shift(r) for _, r in ctrl.iterrows(
 # (the units' excess IoUs shuffled, less ½ × contribution, both standardised): it must be detected.
 
 # %% tags=["hide-input"]
-tables.compact(correlation.assign(r=[claims.describe(r["_pooled"], "") for _, r in correlation.iterrows()])
+tables.compact(correlation.assign(r=[claims.describe(r["_pooled"], "", digits=causal.R_DIGITS) for _, r in correlation.iterrows()])
                [["encoder", "regime", "measure", "units", "r"]])
 
 # %% [markdown]

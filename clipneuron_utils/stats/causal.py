@@ -21,6 +21,9 @@ from .edit_effects import MIN_SHIFT
 
 from .tidy import FIGURES, figure_columns, figure_frame, figure_row  # noqa: F401  (the chapter's tables)
 
+#: a correlation across units prints with 2 decimals: its third moves with the CPU (a near tie of two units'
+#: contributions reorders their ranks when torch computes the activations with other instructions)
+R_DIGITS = 2
 MIN_SHARE_OF_CONTROL = 0.1  # C1k: a ranking must spare a tenth of what the positive control's ranking removes
 def pool_rows(per_seed: pd.DataFrame, by, estimate: str = "delta", variance: str = "var") -> pd.DataFrame:
     """``per_seed`` rows pooled over seeds within each group of ``by`` (random effects, :func:`replicates.pool`)."""
@@ -194,12 +197,13 @@ def card(figures: dict, encoders, regimes: dict, controls: dict, k: int = 64, un
                     note = "; ".join(n for n in (note, "no controlled figure: too few units with another unit's formula") if n)
                 scale = 100 if key == "C3e" else 1.0
                 unit = " points" if key == "C3e" else ""
-                shown = "; ".join(f"{c}: {claims.describe(fig, '', scale, unit)}" for c, (fig, _) in zip(ctrl, against) if fig)
+                digits = R_DIGITS if claim.fisher else None
+                shown = "; ".join(f"{c}: {claims.describe(fig, '', scale, unit, digits)}" for c, (fig, _) in zip(ctrl, against) if fig)
                 rows.append({"id": key, "claim": claim.short, "encoder": encoder, "regime": label,
-                             "this build": claims.describe(pooled, "", scale, unit) if pooled else "n/a",
+                             "this build": claims.describe(pooled, "", scale, unit, digits) if pooled else "n/a",
                              "minimum": _minimum(claim, floor, scale, unit),
                              "MDE": _mde(pooled, claim, scale, unit),
-                             "positive control": (claims.describe(positive, "", scale, unit) if positive else "n/a")
+                             "positive control": (claims.describe(positive, "", scale, unit, digits) if positive else "n/a")
                              + ("" if seen is None else (" (detected)" if seen else " (not detected)")),
                              "random networks": shown or "n/a", "verdict": verdict, "note": note})
     return pd.DataFrame(rows)
@@ -214,7 +218,8 @@ def _minimum(claim: CausalClaim, floor: float, scale: float, unit: str) -> str:
 
 def _mde(pooled: dict | None, claim: CausalClaim, scale: float, unit: str) -> str:
     value = verdicts.mde(pooled, fisher=claim.fisher) if pooled else math.nan
-    return f"{value * scale:.{1 if scale == 100 else 3}f}{unit}".replace(" points", " pt") if math.isfinite(value) else "n/a"
+    places = R_DIGITS if claim.fisher else 1 if scale == 100 else 3
+    return f"{value * scale:.{places}f}{unit}".replace(" points", " pt") if math.isfinite(value) else "n/a"
 
 
 def markdown(table: pd.DataFrame, *, sentences: list[str] | None = None) -> str:

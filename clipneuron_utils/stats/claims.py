@@ -242,12 +242,13 @@ def fmt(x: float, digits: int = 3) -> str:
     return f"{x:+.{places}f}" if round(abs(x), places) > 0 else "≈0"
 
 
-def describe(pooled: dict, what: str, scale: float = 1.0, unit: str = "") -> str:
-    """``what −0.174 [−0.25, −0.10], 3 seeds`` from a pooled figure (``scale``: e.g. 100 for points)."""
+def describe(pooled: dict, what: str, scale: float = 1.0, unit: str = "", digits: int | None = None) -> str:
+    """``what −0.174 [−0.25, −0.10], 3 seeds`` from a pooled figure (``scale``: e.g. 100 for points; ``digits``:
+    decimals, by default 1 for points and 3 otherwise)."""
     if not math.isfinite(pooled.get("estimate", math.nan)):
         return "n/a"
     est, lo, hi = (pooled[k] * scale for k in ("estimate", "ci_low", "ci_high"))
-    digits = 1 if scale == 100 else 3
+    digits = digits if digits is not None else 1 if scale == 100 else 3
     k = pooled.get("k", 0)
     prefix = f"{what} " if what else ""
     return f"{prefix}{fmt(est, digits)}{unit} [{fmt(lo, digits)}, {fmt(hi, digits)}], {k} seed{'s' if k != 1 else ''}"
