@@ -71,9 +71,8 @@ def main() -> None:
     trained = list(dict.fromkeys(run.without_controls(latest)["encoder"]))
     everyone = list(dict.fromkeys(latest["encoder"]))
     controls = {e: [c for c in claims.random_networks(e, everyone, registry).values() if c] for e in trained}
-    untrained_clip = claims.untrained_clip(registry)  # as the chapter: a control of the others only
-    edited = {m for e in trained if not (e == "clip" and untrained_clip) for m in (e, *controls[e])}
-    trained = [e for e in trained if not (e == "clip" and untrained_clip)]
+    untestable = {"clip"} if claims.untrained_clip(registry) else set()  # as the chapter: a control of the others only
+    trained, edited = interventions.tested_models(trained, controls, untestable)
     hidden = int(latest["neuron"].max()) + 1
     params = dict(ks=[k for k in values["ablation_ks"] if k <= hidden // 2], draws=values["ablation_draws"],
                   units=values["faithfulness_units"], edits=values["faithfulness_edits"], length=values["causal_length"],
@@ -95,7 +94,7 @@ def main() -> None:
                 before, t0 = cache.encoded, time.perf_counter()
                 sub = {v: r[(r["encoder"] == name) & (r["seed"] == s)] for v, r in rows.items()}
                 interventions.model_results(args.profile, name, s, sub, editor, params=params,
-                                     search_params=latest.attrs["params"], interventions=name in trained and name in edited,
+                                     search_params=latest.attrs["params"], interventions=name in trained,
                                      edits=name in edited)
                 seconds = time.perf_counter() - t0
                 total += seconds

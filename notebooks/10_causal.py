@@ -105,13 +105,13 @@ order = list(labels)
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 controls = {e: [c for c in claims.random_networks(e, models, registry).values() if c] for e in encoders}
 untestable = {"clip": "CLIP is untrained here: an architecture-only control"} if claims.untrained_clip(registry) else {}
-edited = {m for e in encoders if e not in untestable for m in (e, *controls[e])}  # an untrained CLIP: a control only
+tested_encoders, edited = interventions.tested_models(encoders, controls, untestable)  # an untrained CLIP: a control only
 editor = edits.Editor(pairs.probe, book.concepts(vocab_size, "standard", wordnet_mode))
 settings = dict(ks=ks, draws=ablation_draws, units=faithfulness_units, edits=faithfulness_edits, length=causal_length,
                 planted_units=planted_units,
                 adversarial_units=adversarial_units, adversarial_pairs=adversarial_pairs)
 found = interventions.run(profile, editor, {m: book.seeds(m) for m in models}, rows, params=settings,
-                          search_params=search_params, trained=[e for e in encoders if e not in untestable], edited=edited)
+                          search_params=search_params, trained=tested_encoders, edited=edited)
 
 # %% [markdown]
 # The interventions pooled over seeds: the ablation curves and the contribution correlation, each unit's

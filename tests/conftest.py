@@ -1,4 +1,5 @@
-"""Shared fixtures: the SNLI folder of ../shared when present, and an isolated runs/ folder."""
+"""Shared fixtures: the SNLI folder of ../shared when present, an isolated runs/ folder, and the causal tests'
+synthetic probe pairs with their standard concepts and edit planner."""
 
 import json
 import os
@@ -22,6 +23,28 @@ def runs_tmp(tmp_path, monkeypatch) -> Path:
     """Point runs/ at a temporary folder so tests never touch the checkout's artifacts."""
     monkeypatch.setenv("CLIPNEURON_RUNS", str(tmp_path / "runs"))
     return tmp_path / "runs"
+
+
+@pytest.fixture(scope="module")
+def probe():
+    """300 synthetic probe pairs (the smoke data), as the causal tests edit them."""
+    from clipneuron_utils.data import corpus
+
+    return corpus.load_pairs("synthetic", [], "dev", None, n_synthetic_train=60, n_synthetic_probe=300, seed=0).probe
+
+
+@pytest.fixture(scope="module")
+def concepts(probe):
+    from clipneuron_utils.explain.concepts import build_concepts
+
+    return build_concepts(probe, 100, "standard", progress=False)
+
+
+@pytest.fixture(scope="module")
+def editor(probe, concepts):
+    from clipneuron_utils.explain import edits
+
+    return edits.Editor(probe, concepts)
 
 
 def pytest_collection_modifyitems(config, items):

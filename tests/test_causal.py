@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import torch
 
-from clipneuron_utils.data import corpus
 from clipneuron_utils.explain import edits, formulas
 from clipneuron_utils.explain.concepts import build_concepts, masks_like
 from clipneuron_utils.models.ablation import Ablator, ablate, fill_values
@@ -19,21 +18,6 @@ from clipneuron_utils.models.heads import HeadConfig, NLIModel
 from clipneuron_utils.run import faithfulness, interventions
 from clipneuron_utils.run.parameters import RULES
 from clipneuron_utils.stats import ablation_effects, causal, claims, edit_effects, verdicts
-
-
-@pytest.fixture(scope="module")
-def probe():
-    return corpus.load_pairs("synthetic", [], "dev", None, n_synthetic_train=60, n_synthetic_probe=300, seed=0).probe
-
-
-@pytest.fixture(scope="module")
-def concepts(probe):
-    return build_concepts(probe, 100, "standard", progress=False)
-
-
-@pytest.fixture(scope="module")
-def editor(probe, concepts):
-    return edits.Editor(probe, concepts)
 
 
 def _model(hidden=8, dim=4, seed=0):

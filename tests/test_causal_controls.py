@@ -18,28 +18,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from clipneuron_utils.data import corpus
 from clipneuron_utils.explain import edits, formulas
-from clipneuron_utils.explain.concepts import Concepts, build_concepts, masks_like
+from clipneuron_utils.explain.concepts import Concepts, masks_like
 from clipneuron_utils.models.ablation import (Ablator, fill_values, gold_directions, gold_margins,
                                               mean_contributions)
 from clipneuron_utils.run import adversarial, faithfulness, interventions
 from clipneuron_utils.stats import ablation_effects, adversarial_effects, causal, edit_effects, verdicts
-
-
-@pytest.fixture(scope="module")
-def probe():
-    return corpus.load_pairs("synthetic", [], "dev", None, n_synthetic_train=60, n_synthetic_probe=300, seed=0).probe
-
-
-@pytest.fixture(scope="module")
-def concepts(probe):
-    return build_concepts(probe, 100, "standard", progress=False)
-
-
-@pytest.fixture(scope="module")
-def editor(probe, concepts):
-    return edits.Editor(probe, concepts)
 
 
 # ------------------------------------------------------------------------------------ C1: ablation

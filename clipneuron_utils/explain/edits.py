@@ -185,6 +185,30 @@ class Editor:
                 best, gap = name, g
         return best
 
+    def _absent(self, words, side: str, row: int) -> list[str]:
+        """The ``words`` in neither sentence of probe row ``row``: what a substitution may bring in."""
+        here, there = self.sets[side][row], self.sets[OTHER[side]][row]
+        return [w for w in words if w not in here and w not in there]
+
+    def _own_words(self, side: str, row: int, tag: str, avoid) -> list[str]:
+        """The words of row ``row``'s ``side`` sentence tagged ``tag`` there and usually, not skipped, not on the
+        other side and not in ``avoid`` (sorted): what a substitution may take out."""
+        toks, tags = self.probe.at[row, COLUMNS[side][1]], self.probe.at[row, COLUMNS[side][2]]
+        there = self.sets[OTHER[side]][row]
+        return sorted({t for t, g in zip(toks, tags) if g == tag and self.tags.get(t) == tag and t not in SKIP_TOKENS
+                       and t not in there and t not in avoid})
+
+    def _substituted(self, rows, side: str, old, new):
+        """:func:`substitute` of each row's ``old`` → ``new`` on ``side``, the edited pairs' concept masks, and
+        whether each changed no concept but its two tokens' (:func:`check_edits`); None when no row could
+        be edited (text and tokens disagreed)."""
+        edited = substitute(self.probe, rows, side, old, new)
+        if edited.empty:
+            return None
+        after = masks_like(edited, self.concepts)
+        allowed = [{f"{side}:tok:{o}", f"{side}:tok:{n}"} for o, n in zip(edited["old"], edited["new"])]
+        return edited, after, check_edits(self.concepts, after, edited["source"].to_numpy(), allowed)
+
     def plan(self, formula: str, atom: str, n_edits: int, rng: np.random.Generator, avoid=(), rows=None) -> pd.DataFrame:
         """Up to ``n_edits`` removals and ``n_edits`` insertions of ``atom``'s token that change the truth of
         ``formula`` and no concept but the two substituted tokens': the edited pairs with ``source``,
@@ -209,29 +233,23 @@ class Editor:
             old, new, keep = [], [], []
             for r in rng.permutation(sources)[: 4 * n_edits]:
                 if edit == "removal":
-                    choices = [w for w in subs if w not in sets[r] and w not in other[r]]
+                    choices = self._absent(subs, side, r)
                     if not choices:
                         continue
                     old.append(word)
                     new.append(choices[int(rng.integers(len(choices)))])
                 else:
-                    toks, tags = self.probe.at[r, COLUMNS[side][1]], self.probe.at[r, COLUMNS[side][2]]
-                    choices = sorted({t for t, g in zip(toks, tags) if g == tag and self.tags.get(t) == tag
-                                      and t != word and t not in SKIP_TOKENS and t not in other[r] and t not in avoid})
+                    choices = self._own_words(side, r, tag, avoid | {word})
                     if not choices or word in other[r]:
                         continue
                     old.append(choices[int(rng.integers(len(choices)))])
                     new.append(word)
                 keep.append(r)
-            if not keep:
+            checked = self._substituted(keep, side, old, new) if keep else None
+            if checked is None:
                 continue
-            edited = substitute(self.probe, keep, side, old, new)
-            if edited.empty:
-                continue
-            after = masks_like(edited, self.concepts)
+            edited, after, clean = checked
             src = edited["source"].to_numpy()
-            allowed = [{f"{side}:tok:{o}", f"{side}:tok:{n}"} for o, n in zip(edited["old"], edited["new"])]
-            clean = check_edits(self.concepts, after, src, allowed)
             before_truth = self.truth(formula)[src]
             after_truth = formulas.evaluate(formula, after)
             flips = clean & (before_truth != after_truth)
@@ -257,36 +275,30 @@ class Editor:
         avoid = set(avoid) | {split_name(a)[2] for a in token_atoms(formula)} | {word}
         tag = self.tags.get(word)
         subs = [w for w in self.by_tag.get(tag, ()) if w not in avoid]
-        sets, other = self.sets[side], self.sets[OTHER[side]]
-        toks_col, tags_col = COLUMNS[side][1], COLUMNS[side][2]
         keep, old, new, links = [], [], [], []
         for link, r in enumerate(plan.itertuples(index=False)):
             src = int(r.source)
             if r.edit == "insertion":
-                choices = [w for w in subs if w not in sets[src] and w not in other[src]]
+                choices = self._absent(subs, side, src)
                 if not choices:
                     continue
                 o, n = r.old, choices[int(rng.integers(len(choices)))]
             else:
-                toks, tags = self.probe.at[src, toks_col], self.probe.at[src, tags_col]
-                choices = sorted({t for t, g in zip(toks, tags) if g == tag and self.tags.get(t) == tag and t != word
-                                  and t not in SKIP_TOKENS and t not in other[src] and t not in avoid})
-                if not choices or r.new in sets[src]:
+                choices = self._own_words(side, src, tag, avoid)
+                if not choices or r.new in self.sets[side][src]:
                     continue
                 o, n = choices[int(rng.integers(len(choices)))], r.new
             keep.append(src)
             old.append(o)
             new.append(n)
             links.append(link)
-        if not keep:
+        checked = self._substituted(keep, side, old, new) if keep else None
+        if checked is None:
             return _empty(self.probe).assign(link=pd.Series(dtype=np.int64))
-        edited = substitute(self.probe, keep, side, old, new)
+        edited, after, clean = checked
         by_key = {(s_, o_, n_): l_ for s_, o_, n_, l_ in zip(keep, old, new, links)}
         edited = edited.assign(link=[by_key[k] for k in zip(edited["source"], edited["old"], edited["new"])])
-        after = masks_like(edited, self.concepts)
         src = edited["source"].to_numpy()
-        allowed = [{f"{side}:tok:{o}", f"{side}:tok:{n}"} for o, n in zip(edited["old"], edited["new"])]
-        clean = check_edits(self.concepts, after, src, allowed)
         same = formulas.evaluate(formula, after) == self.truth(formula)[src]
         for name in names:  # every concept the formula names keeps its value
             if name in self.concepts.index:

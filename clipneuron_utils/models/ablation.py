@@ -64,7 +64,7 @@ class Ablator:
     def __init__(self, activations: np.ndarray, weights: np.ndarray, bias: np.ndarray):
         self.h = np.ascontiguousarray(activations, dtype=np.float64)
         self.w = np.asarray(weights, dtype=np.float64)
-        self.base = self.h @ self.w.T + np.asarray(bias, dtype=np.float64)
+        self.base = logits(self.h, self.w, bias)
         self.hidden = self.h.shape[1]
 
     def logit_changes(self, unit_sets, fill: np.ndarray) -> np.ndarray:
@@ -84,6 +84,12 @@ class Ablator:
         """Predicted classes with each set of ``unit_sets`` ablated: ``(len(unit_sets), n)``."""
         return (self.base[None, :, :] + self.logit_changes(unit_sets, fill)).argmax(axis=2)
 
+
+
+def logits(activations: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The head's logits from its hidden units (the output layer is linear in them), in float64."""
+    return np.asarray(activations, dtype=np.float64) @ np.asarray(weights, dtype=np.float64).T + \
+        np.asarray(bias, dtype=np.float64)
 
 
 def gold_directions(weights: np.ndarray, gold: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ import pandas as pd
 from ..artifacts import CorruptArtifactError, cache_key, discard, load_frame, run_dir, save_frame
 from ..data.snli import LABELS
 from ..explain import edits as edit_rules
-from ..models.ablation import MODES, Ablator, fill_values, gold_directions, gold_margins, mean_contributions
+from ..models.ablation import MODES, Ablator, fill_values, gold_directions, gold_margins, logits, mean_contributions
 from ..models.heads import label_ids, output_weights, pairs_key
 from ..models.outputs import hidden_and_predictions
 from ..stats import ablation_effects
@@ -106,19 +106,21 @@ ADVERSARIAL = ["unit", "formula", "word", "control", "pushed", "kind", "source",
                "predicted", "activation", "activation_sd", "margin", "margin_sd", "unit_push"]
 
 
+def class_margin_sds(probe_logits: np.ndarray) -> np.ndarray:
+    """Per class, the SD over the probe pairs of the margin toward it (its logit less the mean of the others)."""
+    return np.array([gold_margins(probe_logits, np.full(len(probe_logits), c)).std() for c in range(len(LABELS))])
+
+
 def _adversarial_rows(model, frame: pd.DataFrame, weights: np.ndarray, bias: np.ndarray, gold: np.ndarray,
-                      probe_acts: np.ndarray) -> pd.DataFrame:
+                      probe_acts: np.ndarray, margin_sd: np.ndarray) -> pd.DataFrame:
     """The adversarial pairs with the model's response, in the claim's order: the unit's ``activation`` (and
     its probe SD), the ``margin`` toward the pushed class (its logit less the mean of the others; and its
-    probe SD), the unit's own ``unit_push`` (activation × its weight toward that class less its mean weight
-    toward the others), then the prediction."""
+    probe SD, from ``margin_sd``: :func:`class_margin_sds`), the unit's own ``unit_push`` (activation × its
+    weight toward that class less its mean weight toward the others), then the prediction."""
     acts, preds = _run_pairs(model, frame)
-    logits = acts.astype(np.float64) @ weights.T.astype(np.float64) + bias
-    probe_logits = probe_acts.astype(np.float64) @ weights.T.astype(np.float64) + bias
     pushed = np.array([LABELS.index(c) for c in frame["pushed"]], dtype=np.int64)
     units = frame["unit"].to_numpy(dtype=np.int64)
-    margin = gold_margins(logits, pushed)
-    margin_sd = np.array([gold_margins(probe_logits, np.full(len(probe_logits), c)).std() for c in range(len(LABELS))])
+    margin = gold_margins(logits(acts, weights, bias), pushed)
     real = units >= 0
     activation = np.full(len(frame), np.nan)
     activation[real] = acts[np.flatnonzero(real), units[real]]
@@ -156,6 +158,7 @@ def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, e
     acts = outputs["activations"]
     weights, bias = output_weights(model), model.mlp[3].bias.detach().cpu().numpy()
     gold = label_ids(editor.probe)
+    margin_sd = class_margin_sds(logits(acts, weights, bias)) if interventions else None
     tag = dict(encoder=encoder, seed=seed)
     changes, contrib = ablation(rows_by_regime, acts, weights, bias, gold, ks=params["ks"], draws=params["draws"], seed=seed)
     frames: dict[str, list] = {n: [] for n in NAMES}
@@ -179,19 +182,19 @@ def model_results(profile: str, encoder: str, seed: int, rows_by_regime: dict, e
         if len(candidates):
             frames["candidates"].append(candidates.assign(regime=value, **tag))
         if len(adv):
-            frames["adversarial"].append(_adversarial_rows(model, adv, weights, bias, gold, acts)[ADVERSARIAL]
+            frames["adversarial"].append(_adversarial_rows(model, adv, weights, bias, gold, acts, margin_sd)[ADVERSARIAL]
                                          .assign(regime=value, **tag))
     if interventions and frames["adversarial"]:
         classes = sorted(set(pd.concat(frames["adversarial"])["pushed"]), key=LABELS.index)
 
         def push(frame, cls):
             h, _ = _run_pairs(model, frame)
-            return gold_margins(h.astype(np.float64) @ weights.T.astype(np.float64) + bias,
-                                np.full(len(frame), LABELS.index(cls)))
+            return gold_margins(logits(h, weights, bias), np.full(len(frame), LABELS.index(cls)))
 
         nouns = adversarial.noun_control(editor, gold, classes, push, pairs=params["adversarial_pairs"], seed=seed)
         if len(nouns):
-            frames["nouns"].append(_adversarial_rows(model, nouns, weights, bias, gold, acts)[ADVERSARIAL].assign(**tag))
+            frames["nouns"].append(_adversarial_rows(model, nouns, weights, bias, gold, acts, margin_sd)[ADVERSARIAL]
+                                   .assign(**tag))
     result = {n: pd.concat(f, ignore_index=True) if f else pd.DataFrame() for n, f in frames.items()}
     for n, p in paths.items():
         save_frame(p, result[n])
@@ -218,6 +221,15 @@ def run(profile: str, editor: edit_rules.Editor, models: dict, rows_by_regime: d
             if len(frame):
                 out[name].append(frame)
     return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in out.items()}
+
+
+def tested_models(encoders, controls: dict, untestable) -> tuple[list[str], set[str]]:
+    """(the encoders that get planted units, adversarial pairs and the noun control; the models that get the
+    edits): every encoder whose claims are testable, and its random-network ``controls`` (encoder → their
+    names) for the edits. An ``untestable`` encoder (an untrained CLIP) is edited only as another
+    encoder's control, and its own controls get the ablation only."""
+    trained = [e for e in encoders if e not in untestable]
+    return trained, {m for e in trained for m in (e, *controls.get(e, ()))}
 
 
 def labelled(frame: pd.DataFrame, labels: dict) -> pd.DataFrame:

@@ -33,11 +33,9 @@ SPEARMAN_VARIANCE = 1.06
 
 
 def _floor(variance: float, n: int, outcome: str) -> float:
-    """The variance of a mean of ``n`` per-pair changes. For accuracy it is never below that of one changed
-    pair in ``n``: an ablation that changed no prediction is an estimate of 0 with a small variance, not a
-    seed to drop (:func:`replicates.pool` drops zero variances)."""
-    least = 1.0 / n if outcome == "accuracy" else 1e-12
-    return max(variance, least) / n
+    """The variance of a mean of ``n`` per-pair changes (:func:`replicates.mean_variance`; accuracy is a share:
+    an ablation that changed no prediction is an estimate of 0 with a small variance, not a seed to drop)."""
+    return replicates.mean_variance(variance, n, share=outcome == "accuracy")
 
 
 def _summary(changes: np.ndarray, sel: np.ndarray, outcome: str) -> tuple[float, float]:

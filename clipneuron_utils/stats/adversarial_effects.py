@@ -50,11 +50,13 @@ def pair_effects(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+SHARES = ("class predictions", "errors")
+
+
 def _floor(values: np.ndarray, measure: str) -> float:
-    """The variance of a mean of ``values``; for a share, never below that of one changed pair in n."""
+    """The variance of a mean of ``values`` (:func:`replicates.mean_variance`; the predictions are shares)."""
     n = len(values)
-    least = 1.0 / n if measure in ("class predictions", "errors") else 1e-12
-    return max(float(np.var(values, ddof=1)) if n > 1 else 0.0, least) / n
+    return replicates.mean_variance(float(np.var(values, ddof=1)) if n > 1 else 0.0, n, share=measure in SHARES)
 
 
 def effects(pairs: pd.DataFrame, *, by_unit: bool = True, label: str = "") -> pd.DataFrame:
@@ -76,7 +78,7 @@ def effects(pairs: pd.DataFrame, *, by_unit: bool = True, label: str = "") -> pd
                         continue
                     est.append(per_unit.mean())
                     # a share is never more certain than one changed pair in the seed's pairs (as :func:`_floor`)
-                    least = 1.0 / len(g) ** 2 if measure in ("class predictions", "errors") else 1e-12
+                    least = 1.0 / len(g) ** 2 if measure in SHARES else 1e-12
                     var.append(max(float(np.var(per_unit, ddof=1)) / len(per_unit), least))
                 else:
                     values = g[measure].to_numpy(dtype=float)

@@ -27,8 +27,6 @@ R_DIGITS = 2
 MIN_SHARE_OF_CONTROL = 0.1  # C1k: a ranking must spare a tenth of what the positive control's ranking removes
 def pool_rows(per_seed: pd.DataFrame, by, estimate: str = "delta", variance: str = "var") -> pd.DataFrame:
     """``per_seed`` rows pooled over seeds within each group of ``by`` (random effects, :func:`replicates.pool`)."""
-    from . import replicates
-
     out = []
     if per_seed.empty:
         return pd.DataFrame(out, columns=[*by, "estimate", "ci_low", "ci_high", "seeds", "_pooled"])

@@ -88,7 +88,7 @@ def shift_effects(units: pd.DataFrame) -> pd.DataFrame:
                 if len(d) < MIN_UNITS:
                     continue
                 est.append(d.mean())
-                var.append(max(float(np.var(d, ddof=1)), 1e-12) / len(d))
+                var.append(replicates.mean_variance(float(np.var(d, ddof=1)), len(d)))
                 seeds.append(int(seed))
                 n_units += len(d)
             if est:

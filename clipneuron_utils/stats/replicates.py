@@ -271,6 +271,14 @@ def changed_units(scored: pd.DataFrame, model: str, *, first: dict, second: dict
     return int((formula.to_numpy() | value).sum()), int(len(a))
 
 
+def mean_variance(variance: float, n: int, *, share: bool = False) -> float:
+    """The within-seed variance of a mean of ``n`` values with sample ``variance``, never 0: a seed whose values
+    are all equal is an estimate with a small variance, not a seed for :func:`pool` to drop. For a share
+    (changes of 0/±1 per pair) it is never below that of one changed pair in ``n``."""
+    least = 1.0 / n if share else 1e-12
+    return max(variance, least) / n
+
+
 def proportion(successes, totals, alpha: float = 0.05, seeds=None) -> dict:
     """Per-seed proportions (e.g. probe accuracy: correct of n) pooled over seeds on the logit scale, so that
     the interval stays inside (0, 1) (a proportion of 0 or 1 counts as half a success or failure)."""
