@@ -333,6 +333,22 @@ def train_variant(profile: str, encoder: str, pairs, *, device: str = "auto", **
     return model, outputs
 
 
+def train_on(profile: str, encoder: str, pairs, train: pd.DataFrame, probe: pd.DataFrame, *, tag: str, seed: int,
+             device: str = "auto"):
+    """A model like the one chapter 03_head_training registered for ``encoder`` (its config and encoder), trained
+    with ``seed`` on other ``train`` pairs and scored on other ``probe`` pairs (e.g. the hypothesis alone), in
+    its own folder keyed by ``tag`` too; never registered. Returns ``(model, outputs)``."""
+    from dataclasses import replace
+
+    from ..models.heads import HeadConfig
+
+    entry = check_models(profile, pairs, [encoder])[encoder]
+    config = replace(HeadConfig.from_dict(entry["config"]), seed=int(seed))
+    key = cache_key(entry["train_key"], tag, data_identity(train, probe)["train_key"])
+    model, outputs, _, _ = _fit(profile, encoder, train, probe, config, entry["encoder_params"], key, device=device)
+    return model, outputs
+
+
 def firing_accuracy(profile: str, probe: pd.DataFrame, encoders, activation_alpha: float = 0.0) -> pd.DataFrame:
     """Accuracy when firing of every unit of every trained encoder and seed, on the probe pairs (one tidy
     frame: ``neuron, n_fires, acc_when_firing, encoder, seed``)."""
