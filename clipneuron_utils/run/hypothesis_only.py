@@ -20,6 +20,30 @@ PREMISE = ""
 TAG = "hypothesis only: empty premise"
 
 
+class SentenceCache:
+    """Features of any sentences that chapter 03_head_training's cached sentence lists hold (the feature cache is
+    keyed by the exact list, and a hypothesis-only pair list is a new one): the lists of ``frames`` (each as
+    the head's data preparation builds it: premises, then hypotheses, without repeats) are read from ``cache``,
+    and only sentences outside them (the empty premise) are encoded."""
+
+    def __init__(self, cache, *frames: pd.DataFrame):
+        self.cache, self.frames = cache, frames
+        self.known: dict = {}
+        self.encoded = 0
+
+    def encode(self, encoder, sentences, progress: bool = True, batch_size=None) -> np.ndarray:
+        known = self.known.setdefault(encoder.name, {})
+        if not known:
+            for frame in self.frames:
+                listed = list(dict.fromkeys(list(frame["premise"]) + list(frame["hypothesis"])))
+                known.update(zip(listed, self.cache.encode(encoder, listed, progress=progress)))
+        missing = [s for s in dict.fromkeys(sentences) if s not in known]
+        if missing:
+            known.update(zip(missing, encoder.encode(missing, progress=False)))
+            self.encoded += len(missing)
+        return np.stack([known[s] for s in sentences])
+
+
 def hypothesis_only(pairs: pd.DataFrame) -> pd.DataFrame:
     """``pairs`` with the premise slot emptied (text, tokens and tags): what a hypothesis-only head sees."""
     n = len(pairs)
@@ -35,15 +59,17 @@ def baseline_predictions(profile: str, encoder: str, pairs, seeds, *, extra: pd.
     from ..models.outputs import predict
 
     train, probe = hypothesis_only(pairs.train), hypothesis_only(pairs.probe)
+    cache = SentenceCache(trained.feature_cache(), pairs.train, pairs.probe)
     frames = []
     for seed in seeds:
-        model, outputs = trained.train_on(profile, encoder, pairs, train, probe, tag=TAG, seed=seed, device=device)
+        model, outputs = trained.train_on(profile, encoder, pairs, train, probe, tag=TAG, seed=seed, device=device,
+                                          cache=cache)
         frames.append(pd.DataFrame({"pair_id": pairs.probe["pair_id"].astype(str).to_numpy(), "gold": label_ids(probe),
                                     "predicted": np.asarray(outputs["predictions"]), "split": "probe", "seed": int(seed)}))
         if extra is not None and len(extra):
             more = hypothesis_only(extra)
             frames.append(pd.DataFrame({"pair_id": extra["pair_id"].astype(str).to_numpy(), "gold": label_ids(more),
-                                        "predicted": predict(model, more, cache=trained.feature_cache())[0],
+                                        "predicted": predict(model, more, cache=cache)[0],
                                         "split": "extra", "seed": int(seed)}))
     return pd.concat(frames, ignore_index=True).assign(encoder=encoder)
 

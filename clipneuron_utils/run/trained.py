@@ -200,15 +200,16 @@ def load_trained(profile: str, encoder: str, seed: int | None = None):
 
 
 def probe_outputs(profile: str, encoder: str, probe: pd.DataFrame, model=None, folder: Path | None = None,
-                  seed: int | None = None, device: str = "auto") -> dict[str, np.ndarray]:
+                  seed: int | None = None, device: str = "auto", cache=None) -> dict[str, np.ndarray]:
     """Activations, predictions, probabilities of a trained model on the probe pairs (cached by weights).
 
-    ``device`` (auto, cpu, cuda, cuda:N): where they are computed when not cached (not part of the key)."""
+    ``device`` (auto, cpu, cuda, cuda:N): where they are computed when not cached (not part of the key);
+    ``cache``: where frozen encoders' features come from (default: the feature cache)."""
     from ..models.outputs import probe_outputs as outputs
 
     model = model if model is not None else load_trained(profile, encoder, seed)
     folder = folder if folder is not None else Path(seed_entry(registry(profile)[encoder], seed)["folder"])
-    return outputs(model, probe, folder, cache=feature_cache(), device=device)
+    return outputs(model, probe, folder, cache=cache if cache is not None else feature_cache(), device=device)
 
 
 #: a cross-entropy over 3 classes starts near ln 3 ≈ 1.1; above this the optimiser has blown up
@@ -301,7 +302,7 @@ def train_model(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataF
 
 
 def _fit(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, config, params: dict, train_key: str,
-         device: str = "auto"):
+         device: str = "auto", cache=None):
     """Fit (or reuse) a model in its keyed folder and check its health: ``(model, outputs, key, folder)``.
 
     The key holds the encoder, config, encoder parameters and training data — never the device."""
@@ -309,8 +310,9 @@ def _fit(profile: str, encoder: str, train: pd.DataFrame, probe: pd.DataFrame, c
 
     key = cache_key(encoder, config.to_dict(), params, train_key)
     folder = model_dir(profile, encoder, key)
-    model = fit_or_load(encoder, train, folder, config, cache=feature_cache(), encoder_params=params, device=device)
-    outputs = probe_outputs(profile, encoder, probe, model, folder, device=device)
+    cache = cache if cache is not None else feature_cache()
+    model = fit_or_load(encoder, train, folder, config, cache=cache, encoder_params=params, device=device)
+    outputs = probe_outputs(profile, encoder, probe, model, folder, device=device, cache=cache)
     check_health(encoder, outputs["activations"], config, model.history)
     return model, outputs, key, folder
 
@@ -334,7 +336,7 @@ def train_variant(profile: str, encoder: str, pairs, *, device: str = "auto", **
 
 
 def train_on(profile: str, encoder: str, pairs, train: pd.DataFrame, probe: pd.DataFrame, *, tag: str, seed: int,
-             device: str = "auto"):
+             device: str = "auto", cache=None):
     """A model like the one chapter 03_head_training registered for ``encoder`` (its config and encoder), trained
     with ``seed`` on other ``train`` pairs and scored on other ``probe`` pairs (e.g. the hypothesis alone), in
     its own folder keyed by ``tag`` too; never registered. Returns ``(model, outputs)``."""
@@ -345,7 +347,8 @@ def train_on(profile: str, encoder: str, pairs, train: pd.DataFrame, probe: pd.D
     entry = check_models(profile, pairs, [encoder])[encoder]
     config = replace(HeadConfig.from_dict(entry["config"]), seed=int(seed))
     key = cache_key(entry["train_key"], tag, data_identity(train, probe)["train_key"])
-    model, outputs, _, _ = _fit(profile, encoder, train, probe, config, entry["encoder_params"], key, device=device)
+    model, outputs, _, _ = _fit(profile, encoder, train, probe, config, entry["encoder_params"], key, device=device,
+                                cache=cache)
     return model, outputs
 
 
