@@ -78,7 +78,7 @@ from clipneuron_utils import run
 from clipneuron_utils.explain import formulas
 from clipneuron_utils.render import null_plots, plots, provenance, scorecard as headline, tables
 from clipneuron_utils.render.numbers import format_ci, format_estimate, format_p
-from clipneuron_utils.stats import claims, compositionality, contribution, effects, reported, scorecard
+from clipneuron_utils.stats import annotation_artifacts, claims, compositionality, contribution, effects, reported, scorecard
 
 book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
                      seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds,
@@ -127,7 +127,8 @@ units = claims.unit_patterns(scored_all, book.weights)
 described = formulas.evaluate(description, book.concepts(search_params["vocab_size"], "standard",
                                                          search_params.get("wordnet_mode", "exact")))
 card = scorecard.scorecard(scored_all, registry=registry, encoders=encoders, accuracy=book.probe_accuracy, units=units,
-                           pushes=book.pushes(adversarial_pair, described), alpha=alpha, seed=seed)
+                           pushes=book.pushes(adversarial_pair, described), alpha=alpha, seed=seed,
+                           artifacts=annotation_artifacts.default_artifact_words(pairs.train))  # A10's note: chapter 11_artifacts
 untrained_clip = claims.untrained_clip(registry)
 rested_on = {e: len(book.seeds(e)) for e in encoders}
 found = headline.box({"> 0": card}, encoders, untrained_clip, rested_on) + [headline.null_reach(summary, encoders)]

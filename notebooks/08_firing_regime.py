@@ -68,7 +68,7 @@ from clipneuron_utils.explain.search import threshold_activations
 from clipneuron_utils.render import provenance, regime_plots, scorecard as headline, tables
 from clipneuron_utils.render.numbers import format_estimate
 from clipneuron_utils.run import regimes
-from clipneuron_utils.stats import claims, contribution, effects, reported, scorecard, verdicts
+from clipneuron_utils.stats import annotation_artifacts, claims, contribution, effects, reported, scorecard, verdicts
 
 book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
                      seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds, lstm_shuffled_seeds=lstm_shuffled_seeds,
@@ -100,6 +100,7 @@ concepts = book.concepts(vocab_size, "standard", wordnet_mode)
 described = formulas.evaluate(description, concepts)
 weights, probe_accuracy = book.weights, book.probe_accuracy
 summaries, cards, patterns = {}, {}, {}
+artifact_words = annotation_artifacts.default_artifact_words(pairs.train)  # A10's note: chapter 11_artifacts
 pushes = book.pushes(adversarial_pair, described, list(scored))  # claim A11 at every threshold, each model read once
 for a, frame in scored.items():
     trained_rows = run.without_controls(frame)
@@ -107,7 +108,7 @@ for a, frame in scored.items():
     patterns[a] = claims.unit_patterns(frame, weights)
     cards[a] = scorecard.scorecard(frame, registry=registry, encoders=encoders, accuracy=probe_accuracy,
                                    units=patterns[a], pushes=pushes[pushes["alpha"] == a], alpha=alpha,
-                                   seed=seed)
+                                   seed=seed, artifacts=artifact_words)
 matched = regimes.paper_matched(swept)  # the α whose mean IoU is nearest the paper's: nearly the α nearest 0.19
 summary = pd.concat(summaries.values(), ignore_index=True)
 

@@ -2,11 +2,11 @@
 03_head_training's, trained on the hypothesis alone.
 
 The premise slot of every pair holds the empty sentence (:data:`PREMISE`), so the head's input carries nothing
-of the premise: the same constant for every pair. The frozen encoders' heads train on cached features in about
-a minute each; the LSTM trains end to end (12–16 minutes per model on 2 cores for the offline build) and is
+of the premise: the same constant for every pair. A frozen encoder's head trains on the features chapter 03_head_training
+cached (about 20 s on 2 cores for the offline build); the LSTM trains end to end (12–16 minutes per model on 2 cores for the offline build) and is
 not trained here. The *hard* pairs are those the baseline gets wrong, as Gururangan et al. split SNLI's test
-set (with a fastText hypothesis-only classifier); :func:`hard_split_agreement` says how far this rule, with
-this build's baseline, is from their ``test_hard`` file.
+set (with a fastText hypothesis-only classifier); :func:`split_check` says how far this rule, with a head
+of this design, is from their ``test_hard`` file.
 """
 
 from __future__ import annotations
@@ -50,39 +50,103 @@ def hypothesis_only(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs.assign(premise=[PREMISE] * n, premise_tokens=[[] for _ in range(n)], premise_tags=[[] for _ in range(n)])
 
 
-def baseline_predictions(profile: str, encoder: str, pairs, seeds, *, extra: pd.DataFrame | None = None,
-                         device: str = "auto") -> pd.DataFrame:
-    """Per seed, the hypothesis-only head's predictions on the probe pairs (``split`` probe) and on ``extra``
-    pairs (``split`` extra, e.g. SNLI's test split for the hard-split check): one row per pair and seed with
-    ``pair_id``, ``gold`` and ``predicted`` (label indices)."""
+def baseline_predictions(profile: str, encoder: str, pairs, seeds, *, device: str = "auto") -> pd.DataFrame:
+    """Per seed, the hypothesis-only head's predictions on the probe pairs: one row per pair and seed with
+    ``pair_id``, ``gold`` and ``predicted`` (label indices), ``seed`` and ``encoder``; and its probe accuracy
+    in ``attrs["accuracy"]`` (seed → accuracy)."""
     from ..models.heads import label_ids
-    from ..models.outputs import predict
 
     train, probe = hypothesis_only(pairs.train), hypothesis_only(pairs.probe)
     cache = SentenceCache(trained.feature_cache(), pairs.train, pairs.probe)
     frames = []
     for seed in seeds:
-        model, outputs = trained.train_on(profile, encoder, pairs, train, probe, tag=TAG, seed=seed, device=device,
-                                          cache=cache)
+        _, outputs = trained.train_on(profile, encoder, pairs, train, probe, tag=TAG, seed=seed, device=device,
+                                      cache=cache)
         frames.append(pd.DataFrame({"pair_id": pairs.probe["pair_id"].astype(str).to_numpy(), "gold": label_ids(probe),
-                                    "predicted": np.asarray(outputs["predictions"]), "split": "probe", "seed": int(seed)}))
-        if extra is not None and len(extra):
-            more = hypothesis_only(extra)
-            frames.append(pd.DataFrame({"pair_id": extra["pair_id"].astype(str).to_numpy(), "gold": label_ids(more),
-                                        "predicted": predict(model, more, cache=cache)[0],
-                                        "split": "extra", "seed": int(seed)}))
+                                    "predicted": np.asarray(outputs["predictions"]), "seed": int(seed)}))
     return pd.concat(frames, ignore_index=True).assign(encoder=encoder)
 
 
+def easy_pairs(predictions: pd.DataFrame, n_pairs: int) -> np.ndarray:
+    """Per probe pair (in probe order), whether the hypothesis-only baselines in ``predictions`` (any encoders
+    and seeds, each ``n_pairs`` rows in probe order) get it right in the majority of their models; the others
+    are the *hard* pairs."""
+    right = (predictions["predicted"].to_numpy() == predictions["gold"].to_numpy()).reshape(-1, n_pairs)
+    return right.mean(axis=0) > 0.5
+
+
+def split_check(profile: str, encoder: str, pairs, test: pd.DataFrame, hard_ids, *, seed: int,
+                device: str = "auto") -> dict:
+    """How far this chapter's hard-pair rule is from the official ``test_hard`` split: a hypothesis-only head of
+    ``encoder`` trained on the training pairs less SNLI's ``test`` split (held out, as Gururangan et al.'s
+    classifier held it out), its wrong predictions on ``test`` against ``hard_ids``
+    (:func:`hard_split_agreement`), with the head's ``accuracy`` on test and the training pairs it saw."""
+    from ..models.heads import label_ids
+    from ..models.outputs import predict
+
+    held = set(test["pair_id"].astype(str))
+    train = hypothesis_only(pairs.train[~pairs.train["pair_id"].astype(str).isin(held)].reset_index(drop=True))
+    if not len(train):
+        raise ValueError("every training pair is a test pair: the hard-split check needs training pairs outside "
+                         "SNLI's test split")
+    probe = hypothesis_only(pairs.probe)
+    cache = SentenceCache(trained.feature_cache(), pairs.train, pairs.probe)
+    model, _ = trained.train_on(profile, encoder, pairs, train, probe, tag=TAG + ", test held out", seed=seed,
+                                device=device, cache=cache)
+    on_test = hypothesis_only(test)
+    predicted = predict(model, on_test, cache=cache)[0]
+    frame = pd.DataFrame({"pair_id": test["pair_id"].astype(str).to_numpy(), "gold": label_ids(on_test),
+                          "predicted": predicted})
+    return {"encoder": encoder, "training pairs": len(train), "accuracy": float((frame["predicted"] == frame["gold"]).mean()),
+            **hard_split_agreement(frame, hard_ids)}
+
+
 def hard_split_agreement(predictions: pd.DataFrame, hard_ids) -> dict:
-    """How this build's hard pairs (``predictions`` on the extra split, pooled: wrong for the majority of seeds)
-    compare with the official hard split's pair ids: sizes, their overlap, and the share of this build's hard
-    pairs that are official hard pairs (precision) and of official ones found (recall)."""
-    extra = predictions[predictions["split"] == "extra"]
-    wrong = (extra["predicted"] != extra["gold"]).groupby(extra["pair_id"]).mean() > 0.5
-    ours = set(wrong[wrong].index.astype(str))
-    official = {str(i) for i in hard_ids} & set(extra["pair_id"].astype(str))
+    """How this rule's hard pairs (``predictions``: ``pair_id, gold, predicted``, pooled over any rows of a pair:
+    wrong for the majority) compare with the official hard split's pair ids: sizes, their overlap, and the
+    share of this rule's hard pairs that are official hard pairs (precision) and of official ones found
+    (recall)."""
+    wrong = (predictions["predicted"] != predictions["gold"]).groupby(predictions["pair_id"].astype(str)).mean() > 0.5
+    ours = set(wrong[wrong].index)
+    official = {str(i) for i in hard_ids} & set(predictions["pair_id"].astype(str))
     both = ours & official
-    return {"pairs": int(extra["pair_id"].nunique()), "hard here": len(ours), "hard officially": len(official),
+    return {"pairs": int(predictions["pair_id"].nunique()), "hard here": len(ours), "hard officially": len(official),
             "both": len(both), "precision": len(both) / len(ours) if ours else float("nan"),
             "recall": len(both) / len(official) if official else float("nan")}
+
+
+def accuracy_table(book, baselines: dict, easy: np.ndarray | None) -> pd.DataFrame:
+    """Per encoder: the full models' probe accuracy, the hypothesis-only heads' (``baselines``: encoder →
+    :func:`baseline_predictions`), their difference, and the full models' accuracy on the easy and on the hard
+    pairs; each pooled over seeds (:func:`~..stats.replicates.proportion`, 95 % intervals)."""
+    from ..models.heads import label_ids
+    from ..stats import replicates
+
+    def shown(pooled, signed=False):
+        if not np.isfinite(pooled.get("estimate", np.nan)):
+            return "n/a"
+        f = "{:+.1f}" if signed else "{:.1f}"
+        text = " [".join([f.format(pooled["estimate"] * 100), f.format(pooled["ci_low"] * 100)])
+        return f"{text}, {f.format(pooled['ci_high'] * 100)}] {'points' if signed else '%'}, {pooled['k']} seeds"
+
+    gold = label_ids(book.pairs.probe)
+    rows = []
+    for e in book.encoders:
+        full = book.probe_accuracy[book.probe_accuracy["encoder"] == e]
+        pooled_full = replicates.proportion(full["correct"], full["n"], seeds=full["seed"])
+        row = {"encoder": book.registry[e]["label"], "full model": shown(pooled_full),
+               "hypothesis only": "not trained (the LSTM trains end to end)", "full − hypothesis only": "n/a"}
+        if e in baselines:
+            b = baselines[e]
+            right = (b["predicted"] == b["gold"]).groupby(b["seed"]).agg(["sum", "count"])
+            pooled_b = replicates.proportion(right["sum"], right["count"], seeds=right.index)
+            row["hypothesis only"] = shown(pooled_b)
+            row["full − hypothesis only"] = shown(replicates.difference(pooled_full, pooled_b), signed=True)
+        if easy is not None:
+            for name, sel in (("on easy pairs", easy), ("on hard pairs", ~easy)):
+                correct = [int((trained.probe_outputs(book.profile, e, book.pairs.probe, seed=s)["predictions"][sel]
+                                == gold[sel]).sum()) for s in book.seeds(e)]
+                row[f"full model {name}"] = shown(replicates.proportion(correct, [int(sel.sum())] * len(correct),
+                                                                         seeds=book.seeds(e)))
+        rows.append(row)
+    return pd.DataFrame(rows)

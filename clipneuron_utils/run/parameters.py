@@ -226,6 +226,14 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "planted_units": _zero_or_at_least(3, "a seed's planted figure needs 3 units"),
     "adversarial_units": _zero_or_at_least(2, "a seed's adversarial figure needs 2 units"),
     "adversarial_pairs": _int_at_least(1),
+    "pmi_smoothing": _float_in(0, math.inf),
+    "pmi_min_count": _int_at_least(1),
+    "artifact_top": _int_at_least(1),
+    "baseline_seeds": _int_at_least(0),
+    "artifact_alphas": _alphas,
+    "permutation_draws": _int_at_least(20),
+    "random_sets": _int_at_least(2),
+    "n_cards": _int_at_least(0),
     "complexity_penalty": _float_in(0, 1, low_open=True, high_open=False),
     "plot_lengths": _lengths,
     "alpha": _float_in(0, 1, low_open=True),
@@ -381,6 +389,17 @@ def check_formula_length(name: str, value: int, search_params: dict, sweep_param
         raise ParameterError(f"{name}={value} but chapter 05_search's sweep searched formulas of at most "
                              f"{sweep_params['max_length']} atoms (regime_max_length)")
     return value
+
+
+def check_artifact_alphas(artifact_alphas, swept) -> list[float]:
+    """The ``artifact_alphas`` chapter 11_artifacts tests, each one of the sweep's ``activation_alphas`` (``swept``);
+    one that the search did not sweep is a ``ParameterError`` naming those it did."""
+    swept = [float(a) for a in swept]
+    missing = [a for a in artifact_alphas if not any(math.isclose(float(a), s) for s in swept)]
+    if missing:
+        raise ParameterError(f"artifact_alphas={list(artifact_alphas)}: {missing} not in the firing-regime sweep of chapter "
+                             f"05_search (activation_alphas={swept}); give some of those, or rerun the search with them")
+    return [float(a) for a in artifact_alphas]
 
 
 def check_ablation_ks(ablation_ks, hidden: int) -> list[int]:

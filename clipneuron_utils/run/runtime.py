@@ -24,7 +24,7 @@ CHAPTER_START_S = 4.0
 
 #: work of a chapter not modelled stage by stage (estimated seconds: charts, tables, bootstrap intervals)
 FIXED_S = {"01": 3.0, "02": 2.0, "03": 3.0, "04": 5.0, "05": 5.0, "06": 30.0, "07": 15.0, "08": 60.0, "09": 10.0,
-           "10": 20.0, "99": 10.0}
+           "10": 20.0, "11": 30.0, "99": 10.0}
 
 #: chapter 10_causal per model and seed, besides running edited pairs through it: ablation, the half-split search
 #: and planning the edits (estimated from benchmarks/causal.py on the offline build: 7–8 s for a model whose
@@ -46,7 +46,7 @@ def causal_sentences(values: dict, adversarial: bool) -> int:
     return int(n)
 
 
-CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "99")
+CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "99")
 
 
 @dataclass
@@ -192,6 +192,11 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
             f"{per_regime * 1000:.1f} ms/neuron at length {values.get('regime_max_length', 3)} ÷ {jobs}",
             f"{len(alphas)} regimes × ({hidden:,} units × {n_models} models + {draws} null draws) × {len(encodings)} encodings",
             len(alphas) * (hidden * n_models + draws) * len(encodings) * per_regime / jobs)
+    # chapter 11_artifacts: a hypothesis-only head per frozen encoder and seed on the cached features (plus one
+    # with SNLI's test split held out, for the hard-split check), the empty premise its only new sentence
+    for name in frozen:
+        n_models = min(values.get("baseline_seeds", 3) or seeds_of(values, name), seeds_of(values, name)) + 1
+        trained("11", name, n_models, "hypothesis-only head (cached features)")
     # chapter 99_differences
     add("99", "read the probe file again (all lines)", f"{figure(m.load_lines_per_s)} lines/s", f"{counts.probe.lines:,} lines",
         counts.probe.lines / m.load_lines_per_s)

@@ -28,3 +28,11 @@ def correlation_phrase(r: float, p: float, n: int, alpha: float = 0.05) -> str:
     sign = "negative" if r < 0 else "positive" if r > 0 else "zero"
     verdict = "significant" if p < alpha else "not significant"
     return f"r = {r:+.3f} (p = {p:.2g}, n = {n}): {sign}, {verdict} at α = {alpha}"
+
+#: Gururangan et al. (2018), Table 4: SNLI's top hypothesis words by PMI with each class (their top 5, from the
+#: full training set); chapter 11_artifacts shows them beside the words this build computes
+GURURANGAN_WORDS = {"entailment": ("outdoors", "least", "instrument", "outside", "animal"),
+                    "neutral": ("tall", "first", "competition", "sad", "favorite"),
+                    "contradiction": ("nobody", "sleeping", "no", "tv", "cat")}
+#: their hypothesis-only fastText classifier's accuracy on SNLI's test set (§2, "about 67%")
+GURURANGAN_HYPOTHESIS_ONLY = 0.67

@@ -27,8 +27,10 @@ class Figures:
     """Each claim's figures on each model, pooled over all its seeds once and over any subset on demand."""
 
     def __init__(self, scored: pd.DataFrame, *, accuracy: pd.DataFrame | None = None, units: pd.DataFrame | None = None,
-                 pushes: pd.DataFrame | None = None, alpha: float = 0.05, seed: int = 0):
+                 pushes: pd.DataFrame | None = None, alpha: float = 0.05, seed: int = 0,
+                 artifacts: dict | None = None):
         self.scored, self.accuracy, self.units, self.pushes = scored, accuracy, units, pushes
+        self.artifacts = artifacts
         self.alpha, self.seed = alpha, seed
         self._full: dict = {}
         # each model's rows once: the per-seed statistics filter by model, and a filter of the whole frame per
@@ -180,8 +182,13 @@ class Figures:
               f"{example['iou'].iloc[0]:.3f}, excess {example['excess_iou'].iloc[0]:+.3f})" if len(example) else "")
         raw = "units: " + "; ".join(f"seed {s}: {n}" for s, n in per_seed.items()) + ex
         ctrl = f"excess IoU ≥ {C.EXCESS_MARGIN}: " + "; ".join(f"seed {s}: {n}" for s, n in beats.items())
+        note = ""
+        if claim == "A10" and self.artifacts is not None:
+            from .annotation_artifacts import unit_870_note
+
+            note = unit_870_note(sub.loc[sub[column], "formula"], self.artifacts)
         return C.Outcome(V.count_status(per_seed > 0), V.count_status(beats > 0), raw, ctrl, math.nan, math.nan,
-                         seeds=tuple(int(s) for s in per_seed.index))
+                         seeds=tuple(int(s) for s in per_seed.index), note=note)
 
 
 def _barely(changed: tuple[int, int]) -> bool:
@@ -229,7 +236,7 @@ COLUMNS = ["id", "claim", "section", "paper says", "encoder", "this build", "aga
 
 def scorecard(scored: pd.DataFrame, *, registry: dict, encoders, accuracy: pd.DataFrame | None = None,
               units: pd.DataFrame | None = None, pushes: pd.DataFrame | None = None, alpha: float = 0.05,
-              seed: int = 0, stability: bool = True) -> pd.DataFrame:
+              seed: int = 0, stability: bool = True, artifacts: dict | None = None) -> pd.DataFrame:
     """One row per claim × encoder (:data:`COLUMNS`): the figure, the controlled figure, the minimum effect
     and the test's minimum detectable effect (80 % power), one column per random-network control (its
     figure, its seeds, "(shows it)" where it passes the claim's two-stage rule), the verdict and its note,
@@ -238,10 +245,12 @@ def scorecard(scored: pd.DataFrame, *, registry: dict, encoders, accuracy: pd.Da
 
     ``scored``: every model's search rows with ``acc_when_firing`` (controls included); ``accuracy``:
     ``encoder, seed, correct, n``; ``units``: :func:`~.claims.unit_patterns`; ``pushes``: one row per model
-    and seed with ``encoder, seed, unit, z`` (and ``predicted``), from :func:`~.claims.description_push`.
+    and seed with ``encoder, seed, unit, z`` (and ``predicted``), from :func:`~.claims.description_push`;
+    ``artifacts``: each class's artifact words (:func:`.annotation_artifacts.artifact_words`): A10's note then
+    says whether its units are artifact detectors.
     """
     models = list(dict.fromkeys(scored["encoder"]))
-    figures = Figures(scored, accuracy=accuracy, units=units, pushes=pushes, alpha=alpha, seed=seed)
+    figures = Figures(scored, accuracy=accuracy, units=units, pushes=pushes, alpha=alpha, seed=seed, artifacts=artifacts)
     untrained = C.untrained_clip(registry)
     rows = []
     for claim, spec in C.CLAIMS.items():
