@@ -26,8 +26,9 @@ an upward import, lazy imports included):
               and ``uncertainty`` (the bootstrap), ``pvalues`` (combined over seeds, Holm); ``replicates`` (per-seed figures pooled with between-seed
               variance, equivalence tests); ``reported`` (the paper's figures) and ``claims`` (the
               claim list, its rules, the scorecard); ``causal`` (ablation, faithfulness and adversarial
-              figures pooled over seeds, and the causal claims' verdicts).
-``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``regime_plots``, ``causal_plots``, ``chart_parts``,
+              figures pooled over seeds, and the causal claims' verdicts); ``annotation_artifacts`` (SNLI's
+              artifact words, artifact detectors) and ``artifact_effects`` (their tests, H1 and H2).
+``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``regime_plots``, ``causal_plots``, ``artifact_plots``, ``chart_parts``,
               ``charts`` (offline bundle), ``numbers`` (how figures print), ``tables``, ``cards``, ``provenance``, ``differences``,
               ``sphinx_ext`` and ``book`` (the build).
 ``run/``      running the book: ``profiles``, ``parameters`` and ``prerequisites`` (checked before any
@@ -36,7 +37,8 @@ an upward import, lazy imports included):
               what chapters hand each other, re-exported by ``run/__init__``: ``trained`` (models, registry,
               seeds, health), ``caches`` (concepts, searches, the null), ``reruns`` (rerun commands);
               ``regimes`` (the firing-regime sweep), ``interventions`` (the causal tests on every model,
-              cached), and
+              cached), ``hypothesis_only`` (hypothesis-only baselines, easy and hard pairs), ``artifact_tests``
+              (the artifact tests per model), and
               the wall-time estimate: ``workload`` (counting), ``timing``, ``timing_explain`` (measuring), ``runtime``
               (projecting), ``estimate`` (reporting).
 

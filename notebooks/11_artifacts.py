@@ -59,21 +59,19 @@ random_sets: int = 20  # random unit sets of the detectors' classes per model an
 n_cards: int = 3  # artifact-detector units shown as cards
 
 # %% [markdown]
-# The set-up: the pairs, the latest search and its sweep, the models, checked by `run.open_book`; the artifact
-# words; the hypothesis-only baselines (trained once, cached under `runs/`); the official hard split, where
-# the data folder has it.
+# The set-up: the pairs, the latest search and its sweep, the models, checked by `run.open_book`; the regimes
+# tested; the artifact words.
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 import pandas as pd
 from IPython.display import Markdown, display
 
 from clipneuron_utils import run
-from clipneuron_utils.data import snli
 from clipneuron_utils.explain import regime
+from clipneuron_utils.models.heads import label_ids
 from clipneuron_utils.render import artifact_plots, cards, tables
 from clipneuron_utils.run import artifact_tests, hypothesis_only, parameters, regimes
 from clipneuron_utils.stats import annotation_artifacts, artifact_effects, claims, reported
-from clipneuron_utils.models.heads import label_ids
 
 book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
                      seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds,
@@ -85,22 +83,21 @@ tested_alphas = parameters.check_artifact_alphas(artifact_alphas, book.sweep_par
 top = int(book.sweep_params["max_length"])
 pmi = annotation_artifacts.hypothesis_pmi(pairs.train, k=pmi_smoothing, min_count=pmi_min_count)
 artifacts = annotation_artifacts.artifact_words(pmi, artifact_top)
+
+# %% [markdown]
+# The hypothesis-only baselines of the frozen encoders (trained once, cached under `runs/`), the easy and hard
+# probe pairs they give, and the check against the official hard split where the data folder has it.
+
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 frozen = [e for e in encoders if e != "lstm"]
-n_baseline = baseline_seeds or None
-baselines = {e: hypothesis_only.baseline_predictions(profile, e, pairs, book.seeds(e)[:n_baseline]) for e in frozen}
+baselines = {e: hypothesis_only.baseline_predictions(profile, e, pairs, book.seeds(e)[:baseline_seeds or None])
+             for e in frozen}
 untrained_clip = claims.untrained_clip(registry)
 deciding = [e for e in frozen if not (e == "clip" and untrained_clip)] or frozen  # an untrained CLIP's head is a control
-easy = (hypothesis_only.easy_pairs(pd.concat([baselines[e] for e in deciding]), len(pairs.probe)) if deciding else None)
-check = None
-if data_source == "snli":
-    try:
-        test, hard = snli.load_snli("test", data_dir or None), snli.load_snli("test_hard", data_dir or None)
-    except FileNotFoundError as missing:
-        check_note = f"the hard-split check needs SNLI's test and test_hard files ({missing})"
-    else:
-        test = test[test["label"].isin(snli.LABELS)].reset_index(drop=True)
-        check = pd.DataFrame([hypothesis_only.split_check(profile, e, pairs, test, hard["pair_id"], seed=seed)
-                              for e in deciding])
+easy = hypothesis_only.easy_pairs(pd.concat([baselines[e] for e in deciding]), len(pairs.probe)) if deciding else None
+check, check_note = hypothesis_only.official_split_check(profile, pairs, deciding, data_source, data_dir, seed=seed)
+accuracy = hypothesis_only.accuracy_table(book, baselines, easy)
+majority = float(pd.Series(label_ids(pairs.probe)).value_counts(normalize=True).max())
 
 # %% [markdown]
 # The two tests on every model, regime and seed (controls included), pooled over seeds and judged.
@@ -120,8 +117,6 @@ if len(ablation):
     figures["H2"] = artifact_effects.pooled(ablation)
 verdicts = artifact_effects.verdicts(figures, encoders, order, controls, untestable)
 
-accuracy = hypothesis_only.accuracy_table(book, baselines, easy)
-majority = float(pd.Series(label_ids(pairs.probe)).value_counts(normalize=True).max())
 
 
 def verdict_of(key, encoder, label):
@@ -205,7 +200,7 @@ display(tables.compact(accuracy, wrap=True))
 if check is not None:
     display(tables.compact(check.rename(columns={"encoder": "head", "accuracy": "accuracy on test"}), digits=3))
 else:
-    display(Markdown("Not checked: " + (check_note if data_source == "snli" else "the synthetic data has no official hard split.")))
+    display(Markdown(f"Not checked: {check_note}."))
 
 # %% [markdown]
 # ## Which units are artifact detectors (H1)
@@ -219,6 +214,9 @@ else:
 
 # %% tags=["hide-input"]
 artifact_plots.detector_shares(shares)
+
+# %% [markdown]
+# The same per model and regime: explained units, detectors, their share and the control's (means over seeds).
 
 # %% tags=["hide-input"]
 per_model = shares.groupby(["encoder", "regime"], sort=False).agg(

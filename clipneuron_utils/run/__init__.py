@@ -22,7 +22,7 @@ EXPORTS = {
         "ModelHealthError", "data_identity", "feature_cache", "encoder_params", "check_encoders",
         "check_controls", "is_control", "without_controls", "model_dir", "registry_path", "registry",
         "register_model", "training_seeds", "seeds_of", "seed_entry", "models_note", "check_models",
-        "load_trained", "probe_outputs", "DIVERGED_LOSS", "check_health", "train_model", "train_variant",
+        "load_trained", "probe_outputs", "DIVERGED_LOSS", "check_health", "train_model", "train_variant", "train_on",
         "firing_accuracy", "primary_rows",
     ),
     "prologue": (

@@ -101,6 +101,24 @@ def split_check(profile: str, encoder: str, pairs, test: pd.DataFrame, hard_ids,
             **hard_split_agreement(frame, hard_ids)}
 
 
+def official_split_check(profile: str, pairs, encoders, data_source: str, data_dir: str = "", *,
+                         seed: int) -> tuple[pd.DataFrame | None, str]:
+    """:func:`split_check` for each of ``encoders`` against SNLI's ``test_hard`` file: ``(table, "")``, or
+    ``(None, why not)`` where the data has no official hard split (synthetic data, or no ``test_hard`` file)."""
+    from ..data import snli
+
+    if data_source != "snli":
+        return None, "the synthetic data has no official hard split"
+    if not encoders:
+        return None, "no frozen encoder has a hypothesis-only head"
+    try:
+        test, hard = snli.load_snli("test", data_dir or None), snli.load_snli("test_hard", data_dir or None)
+    except FileNotFoundError as missing:
+        return None, f"the hard-split check needs SNLI's test and test_hard files ({missing})"
+    test = test[test["label"].isin(snli.LABELS)].reset_index(drop=True)
+    return pd.DataFrame([split_check(profile, e, pairs, test, hard["pair_id"], seed=seed) for e in encoders]), ""
+
+
 def hard_split_agreement(predictions: pd.DataFrame, hard_ids) -> dict:
     """How this rule's hard pairs (``predictions``: ``pair_id, gold, predicted``, pooled over any rows of a pair:
     wrong for the majority) compare with the official hard split's pair ids: sizes, their overlap, and the
