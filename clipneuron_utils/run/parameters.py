@@ -226,7 +226,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "planted_units": _zero_or_at_least(3, "a seed's planted figure needs 3 units"),
     "adversarial_units": _zero_or_at_least(2, "a seed's adversarial figure needs 2 units"),
     "adversarial_pairs": _int_at_least(1),
-    "pmi_smoothing": _float_in(0, math.inf),
+    "pmi_smoothing": _float_in(0, math.inf, low_open=True),
     "pmi_min_count": _int_at_least(1),
     "artifact_top": _int_at_least(1),
     "baseline_seeds": _int_at_least(0),

@@ -39,6 +39,8 @@ def hypothesis_pmi(pairs: pd.DataFrame, *, k: float = SMOOTHING, min_count: int 
     """One row per (class, word) of the vocabulary: ``count`` (hypotheses of the class holding it), ``total``
     (hypotheses holding it) and ``pmi``; sorted by class, then PMI (highest first), then word."""
     check_columns(pairs, ["hypothesis_tokens", "label"], "pairs")
+    if not k > 0:
+        raise ValueError(f"the PMI's smoothing k must be > 0 (add-k; Gururangan et al. use 100), got {k!r}")
     labelled = pairs[pairs["label"].isin(LABELS)]
     joint: dict[str, Counter] = {c: Counter() for c in LABELS}
     for tokens, label in zip(labelled["hypothesis_tokens"], labelled["label"]):

@@ -199,6 +199,8 @@ def verdicts(figures: dict[str, pd.DataFrame], encoders, regimes, controls: dict
                 seen = detected(positive, 1)
                 if figure is None or figure.get("k", 0) == 0:
                     verdict, note = V.NOT_TESTABLE, "no seed has an artifact detector, or no hard pair"
+                elif not math.isfinite(floor) and not untestable.get(encoder):
+                    verdict, note = V.INSENSITIVE, "its positive control could not be computed: no minimum to test against"
                 else:
                     verdict, note = rule(figure, claim, floor, controls=against, positive=bool(seen),
                                          untestable=untestable.get(encoder))
