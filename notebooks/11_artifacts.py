@@ -76,11 +76,11 @@ from clipneuron_utils.stats import annotation_artifacts, artifact_effects, claim
 book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, n_synthetic_train, n_synthetic_probe,
                      seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds,
                      lstm_shuffled_seeds=lstm_shuffled_seeds, vocab_size=vocab_size, wordnet_mode=wordnet_mode,
-                     need_sweep=True)
+                     need_sweep=bool(artifact_alphas))
 pairs, everything, swept, registry = book.pairs, book.search, book.sweep, book.registry
 models, encoders = book.models, book.encoders
-tested_alphas = parameters.check_artifact_alphas(artifact_alphas, book.sweep_params["activation_alphas"])
-top = int(book.sweep_params["max_length"])
+tested_alphas = parameters.check_artifact_alphas(artifact_alphas, book.sweep_params.get("activation_alphas", []))
+top = int((book.sweep_params if artifact_alphas else book.search_params)["max_length"])  # one formula length for every regime
 pmi = annotation_artifacts.hypothesis_pmi(pairs.train, k=pmi_smoothing, min_count=pmi_min_count)
 artifacts = annotation_artifacts.artifact_words(pmi, artifact_top)
 
@@ -104,7 +104,7 @@ majority = float(pd.Series(label_ids(pairs.probe)).value_counts(normalize=True).
 
 # %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 labels = {regime.label(0.0): everything[everything["max_length"] <= top]}
-labels.update({regime.label(a): regimes.at(swept, a) for a in tested_alphas})
+labels.update({regime.label(a): regimes.at(swept, a) for a in tested_alphas})  # densest first: the last is the sparsest
 order = list(labels)
 rows = pd.concat([frame.assign(regime=label) for label, frame in labels.items()], ignore_index=True)
 rows = rows[(rows["encoding"] == "standard") & (rows["max_length"] == top)]
@@ -115,7 +115,8 @@ untestable = {"clip": "CLIP is untrained here: an architecture-only control"} if
 figures = {"H1": artifact_effects.pooled(shares)}
 if len(ablation):
     figures["H2"] = artifact_effects.pooled(ablation)
-verdicts = artifact_effects.verdicts(figures, encoders, order, controls, untestable)
+verdicts = artifact_effects.verdicts(figures, encoders, order, controls, untestable,
+                                    reasons={"H2": "no hypothesis-only baseline: no frozen encoder"} if easy is None else {})
 
 
 
@@ -137,7 +138,7 @@ for e in frozen:
                  f"{len(acc)} seed{'s' if len(acc) != 1 else ''}; the majority class is {majority:.1%}).")
 if easy is not None:
     lines.append(f"- **Hard pairs**: {int((~easy).sum()):,} of {len(easy):,} probe pairs ({(~easy).mean():.0%}), those the "
-                 f"hypothesis-only heads of {', '.join(deciding)} get wrong in most seeds.")
+                 f"hypothesis-only heads of {', '.join(deciding)} do not get right in a majority of their models (a tie is hard).")
 lines.append("- **H1** (share of explained units that are artifact detectors − the share with classes shuffled) and "
              "**H2** (margin loss on easy − on hard pairs with the detectors held, − with random units of their "
              "classes; probe SDs), pooled over seeds with 95 % intervals:")
@@ -179,8 +180,8 @@ display(tables.compact(pd.DataFrame([{"class": c, "this build's top 5": ", ".joi
 # %% [markdown]
 # ## Hypothesis-only baselines
 #
-# Each frozen encoder's hypothesis-only head has the design, the training pairs and the seeds of its full
-# model, with the empty sentence in the premise slot of every pair, so the head's input holds nothing of the
+# Each frozen encoder's hypothesis-only head has the design and the training pairs of its full model, and the
+# first `baseline_seeds` of its seeds, with the empty sentence in the premise slot of every pair, so the head's input holds nothing of the
 # premise. The LSTM trains end to end (12–16 minutes per model on 2 cores for the offline build) and has no
 # baseline here. Gururangan et al.'s fastText classifier, trained on the full training set, got "about 67%"
 # of SNLI's test set right. Accuracies are pooled over seeds (95 % intervals); *easy* and *hard* pairs are

@@ -461,8 +461,8 @@ def test_hard_split_agreement_precision_and_recall():
     rows += [{"pair_id": "p6", "gold": 2, "predicted": 0}, {"pair_id": "p6", "gold": 2, "predicted": 2}]  # a tie
     frame = pd.DataFrame(rows)
     out = H.hard_split_agreement(frame, ["p2", "p3", "p4", "p99"])  # p99 is not among the pairs
-    # ours {p1, p2}, official here {p2, p3, p4}, both {p2}
-    assert out == {"pairs": 6, "hard here": 2, "hard officially": 3, "both": 1, "precision": 0.5,
+    # ours {p1, p2, p6} (a tie is hard, as in easy_pairs), official here {p2, p3, p4}, both {p2}
+    assert out == {"pairs": 6, "hard here": 3, "hard officially": 3, "both": 1, "precision": pytest.approx(1 / 3),
                    "recall": pytest.approx(1 / 3)}
     none_hard = H.hard_split_agreement(frame[frame["pair_id"].isin(["p4", "p5"])], ["p4"])
     assert none_hard["hard here"] == 0 and math.isnan(none_hard["precision"]) and none_hard["recall"] == 0.0
@@ -552,7 +552,8 @@ def test_rules_table_lists_both_tests():
 
 def test_check_artifact_alphas():
     assert check_artifact_alphas([0.5], [0.25, 0.5, 0.75]) == [0.5]
-    assert check_artifact_alphas([0.1 + 0.2, 0.75], ["0.3", 0.75]) == [pytest.approx(0.3), 0.75]
+    # densest first, whatever the order given: the chapter's last regime is the sparsest
+    assert check_artifact_alphas([0.1 + 0.2, 0.75], ["0.3", 0.75]) == [0.75, pytest.approx(0.3)]
     assert check_artifact_alphas([], [0.5]) == []
     with pytest.raises(ParameterError, match=r"activation_alphas=\[0\.25, 0\.5, 0\.75\]") as info:
         check_artifact_alphas([0.5, 0.9], [0.25, 0.5, 0.75])

@@ -24,7 +24,8 @@ class SentenceCache:
     """Features of any sentences that chapter 03_head_training's cached sentence lists hold (the feature cache is
     keyed by the exact list, and a hypothesis-only pair list is a new one): the lists of ``frames`` (each as
     the head's data preparation builds it: premises, then hypotheses, without repeats) are read from ``cache``,
-    and only sentences outside them (the empty premise) are encoded."""
+    and only sentences outside them (the empty premise; SNLI's test split where the heads did not train on it)
+    are encoded, as one more list of the cache."""
 
     def __init__(self, cache, *frames: pd.DataFrame):
         self.cache, self.frames = cache, frames
@@ -38,8 +39,8 @@ class SentenceCache:
                 listed = list(dict.fromkeys(list(frame["premise"]) + list(frame["hypothesis"])))
                 known.update(zip(listed, self.cache.encode(encoder, listed, progress=progress)))
         missing = [s for s in dict.fromkeys(sentences) if s not in known]
-        if missing:
-            known.update(zip(missing, encoder.encode(missing, progress=False)))
+        if missing:  # through the feature cache, keyed by this list: a rerun reads them (e.g. SNLI's test split)
+            known.update(zip(missing, self.cache.encode(encoder, missing, progress=progress)))
             self.encoded += len(missing)
         return np.stack([known[s] for s in sentences])
 
@@ -70,7 +71,7 @@ def baseline_predictions(profile: str, encoder: str, pairs, seeds, *, device: st
 def easy_pairs(predictions: pd.DataFrame, n_pairs: int) -> np.ndarray:
     """Per probe pair (in probe order), whether the hypothesis-only baselines in ``predictions`` (any encoders
     and seeds, each ``n_pairs`` rows in probe order) get it right in the majority of their models; the others
-    are the *hard* pairs."""
+    are the *hard* pairs (a tie is hard)."""
     right = (predictions["predicted"].to_numpy() == predictions["gold"].to_numpy()).reshape(-1, n_pairs)
     return right.mean(axis=0) > 0.5
 
@@ -112,7 +113,9 @@ def official_split_check(profile: str, pairs, encoders, data_source: str, data_d
     if not encoders:
         return None, "no frozen encoder has a hypothesis-only head"
     try:
-        test, hard = snli.load_snli("test", data_dir or None), snli.load_snli("test_hard", data_dir or None)
+        # never a download: the official archive has no test_hard file
+        test = snli.load_snli("test", data_dir or None, download=False)
+        hard = snli.load_snli("test_hard", data_dir or None, download=False)
     except FileNotFoundError as missing:
         return None, f"the hard-split check needs SNLI's test and test_hard files ({missing})"
     test = test[test["label"].isin(snli.LABELS)].reset_index(drop=True)
@@ -121,10 +124,11 @@ def official_split_check(profile: str, pairs, encoders, data_source: str, data_d
 
 def hard_split_agreement(predictions: pd.DataFrame, hard_ids) -> dict:
     """How this rule's hard pairs (``predictions``: ``pair_id, gold, predicted``, pooled over any rows of a pair:
-    wrong for the majority) compare with the official hard split's pair ids: sizes, their overlap, and the
+    not right for a majority) compare with the official hard split's pair ids: sizes, their overlap, and the
     share of this rule's hard pairs that are official hard pairs (precision) and of official ones found
     (recall)."""
-    wrong = (predictions["predicted"] != predictions["gold"]).groupby(predictions["pair_id"].astype(str)).mean() > 0.5
+    # as easy_pairs: a pair is hard unless a majority of the rows get it right (a tie is hard)
+    wrong = (predictions["predicted"] != predictions["gold"]).groupby(predictions["pair_id"].astype(str)).mean() >= 0.5
     ours = set(wrong[wrong].index)
     official = {str(i) for i in hard_ids} & set(predictions["pair_id"].astype(str))
     both = ours & official
@@ -159,7 +163,7 @@ def accuracy_table(book, baselines: dict, easy: np.ndarray | None) -> pd.DataFra
             right = (b["predicted"] == b["gold"]).groupby(b["seed"]).agg(["sum", "count"])
             pooled_b = replicates.proportion(right["sum"], right["count"], seeds=right.index)
             row["hypothesis only"] = shown(pooled_b)
-            row["full − hypothesis only"] = shown(replicates.difference(pooled_full, pooled_b), signed=True)
+            row["full − hypothesis only"] = shown(replicates.mover_difference(pooled_full, pooled_b), signed=True)
         if easy is not None:
             for name, sel in (("on easy pairs", easy), ("on hard pairs", ~easy)):
                 correct = [int((trained.probe_outputs(book.profile, e, book.pairs.probe, seed=s)["predictions"][sel]

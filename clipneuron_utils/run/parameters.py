@@ -392,14 +392,15 @@ def check_formula_length(name: str, value: int, search_params: dict, sweep_param
 
 
 def check_artifact_alphas(artifact_alphas, swept) -> list[float]:
-    """The ``artifact_alphas`` chapter 11_artifacts tests, each one of the sweep's ``activation_alphas`` (``swept``);
-    one that the search did not sweep is a ``ParameterError`` naming those it did."""
+    """The ``artifact_alphas`` chapter 11_artifacts tests, each one of the sweep's ``activation_alphas`` (``swept``),
+    densest first (the last is the sparsest); one that the search did not sweep is a ``ParameterError`` naming
+    those it did."""
     swept = [float(a) for a in swept]
     missing = [a for a in artifact_alphas if not any(math.isclose(float(a), s) for s in swept)]
     if missing:
         raise ParameterError(f"artifact_alphas={list(artifact_alphas)}: {missing} not in the firing-regime sweep of chapter "
                              f"05_search (activation_alphas={swept}); give some of those, or rerun the search with them")
-    return [float(a) for a in artifact_alphas]
+    return sorted((float(a) for a in artifact_alphas), reverse=True)
 
 
 def check_ablation_ks(ablation_ks, hidden: int) -> list[int]:

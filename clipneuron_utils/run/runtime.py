@@ -197,6 +197,11 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
     for name in frozen:
         n_models = min(values.get("baseline_seeds", 3) or seeds_of(values, name), seeds_of(values, name)) + 1
         trained("11", name, n_models, "hypothesis-only head (cached features)")
+        if "test" not in values.get("train_splits", ["train"]) and values.get("data_source", "snli") == "snli":
+            # the hard-split check scores SNLI's test split: encoded once (then cached), about as many distinct
+            # sentences as the probe split's
+            add("11", f"encode SNLI's test split with {name} (first run)", f"{figure(m.encode_per_s[name])} sentences/s",
+                f"~{counts.probe_unique:,} distinct sentences", counts.probe_unique / m.encode_per_s[name])
     # chapter 99_differences
     add("99", "read the probe file again (all lines)", f"{figure(m.load_lines_per_s)} lines/s", f"{counts.probe.lines:,} lines",
         counts.probe.lines / m.load_lines_per_s)

@@ -172,12 +172,18 @@ def pooled(per_seed: pd.DataFrame, by=("encoder", "regime")) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*by, "figure", "positive"])
 
 
+#: why a test has no figure for a model and regime, unless the chapter gives another reason
+NO_FIGURE = {"H1": "no explained unit in this regime",
+             "H2": "no seed has an artifact detector (with enough other explained units to draw random sets of "
+                   "its classes from) or a hard pair"}
+
+
 def verdicts(figures: dict[str, pd.DataFrame], encoders, regimes, controls: dict,
-             untestable: dict | None = None) -> pd.DataFrame:
+             untestable: dict | None = None, reasons: dict | None = None) -> pd.DataFrame:
     """One row per claim (H1, H2) × encoder × regime: the figure, its minimum (a tenth of the positive
     control's), the MDE, the positive control, the random networks' figures and the verdict
     (:func:`.causal.rule`). ``figures``: claim → :func:`pooled` frame; ``controls``: encoder → its
-    random-network models."""
+    random-network models; ``reasons``: claim → why it has no figure at all (e.g. no hypothesis-only baseline)."""
     from . import claims as C
     from . import verdicts as V
 
@@ -198,7 +204,7 @@ def verdicts(figures: dict[str, pd.DataFrame], encoders, regimes, controls: dict
                 against = [(pick(c, regime, "figure"), "n/a") for c in controls.get(encoder, ())]
                 seen = detected(positive, 1)
                 if figure is None or figure.get("k", 0) == 0:
-                    verdict, note = V.NOT_TESTABLE, "no seed has an artifact detector, or no hard pair"
+                    verdict, note = V.NOT_TESTABLE, (reasons or {}).get(key) or NO_FIGURE[key]
                 elif not math.isfinite(floor) and not untestable.get(encoder):
                     verdict, note = V.INSENSITIVE, "its positive control could not be computed: no minimum to test against"
                 else:
