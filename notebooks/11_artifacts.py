@@ -69,7 +69,7 @@ from IPython.display import Markdown, display
 from clipneuron_utils import run
 from clipneuron_utils.explain import regime
 from clipneuron_utils.models.heads import label_ids
-from clipneuron_utils.render import artifact_plots, cards, tables
+from clipneuron_utils.render import artifact_plots, cards, provenance, tables
 from clipneuron_utils.run import artifact_tests, hypothesis_only, parameters, regimes
 from clipneuron_utils.stats import annotation_artifacts, artifact_effects, claims, reported
 
@@ -255,6 +255,23 @@ else:
 # %% tags=["hide-input"]
 display(tables.compact(artifact_effects.rules_table(), wrap=True))
 display(tables.compact(verdicts, wrap=True))
+
+# %% [markdown]
+# For the first page: these verdicts, and whether the units of the paper's unit-870 pattern (claim A10,
+# `pre:tok:W AND NOT hyp:tok:W` pushing to contradiction) at each regime are artifact detectors.
+
+# %% tags=["hide-input"]
+a10 = []
+for label, frame in labels.items():
+    found = claims.unit_patterns(frame[frame["encoder"].isin(encoders)], book.weights)
+    formulas_found = found.loc[found["missing_word_contradiction"].astype(bool), "formula"]
+    a10.append(f"At {label}, unit-870 units: " + (annotation_artifacts.unit_870_note(formulas_found, artifacts) or "none") + ".")
+section = artifact_effects.markdown(verdicts, sentences=[
+    "H1: the share of explained units whose formula names an artifact word of their class, less its class-shuffle "
+    "control; H2: the margin they carry on the pairs a hypothesis-only model gets right, less on the hard ones, "
+    "against random units of their classes (probe SDs); from chapter 11_artifacts.", *a10])
+provenance.record_artifacts(profile, section)
+display(Markdown("\n".join(f"- {line}" for line in a10)))
 
 # %% [markdown]
 # ## Artifact detectors, up close

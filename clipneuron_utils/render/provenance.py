@@ -11,7 +11,8 @@ Chapter 06_results records the scorecard of the paper's claims the same way (:fu
 reserved key ``_scorecard``); the pipeline renders it into ``_scorecard.md``, which the first page includes.
 Chapter 08_firing_regime records the verdicts at every firing threshold (:func:`record_regimes`, key ``_regimes``);
 they take the place of chapter 06_results's verdicts at > 0 in ``_scorecard.md``, and chapter 10_causal's causal
-verdicts (:func:`record_causal`, key ``_causal``) follow them.
+verdicts (:func:`record_causal`, key ``_causal``) follow them, then chapter 11_artifacts's (:func:`record_artifacts`,
+key ``_artifacts``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ FILE_ENV = "CLIPNEURON_PROVENANCE"
 SCORECARD = "_scorecard"  # reserved key: not a provenance line
 REGIMES = "_regimes"  # reserved key: chapter 08_firing_regime's verdicts per regime, not a provenance line
 CAUSAL = "_causal"  # reserved key: chapter 10_causal's causal verdicts
-RESERVED = (SCORECARD, REGIMES, CAUSAL)
+ARTIFACTS = "_artifacts"  # reserved key: chapter 11_artifacts's verdicts on the annotation artifacts
+RESERVED = (SCORECARD, REGIMES, CAUSAL, ARTIFACTS)
 NO_SCORECARD = ("## The paper's claims in this build\n\nChapter 06_results was not run in this build, so there is no "
                 "scorecard of the paper's claims.\n")
 
@@ -83,14 +85,21 @@ def record_causal(profile: str, markdown: str) -> None:
     record(profile, CAUSAL, {"text": markdown})
 
 
+def record_artifacts(profile: str, markdown: str) -> None:
+    """Chapter 11_artifacts's verdicts on the artifact detectors (Markdown), for the first page."""
+    record(profile, ARTIFACTS, {"text": markdown})
+
+
 def render_scorecard(entries: dict) -> str:
     """``_scorecard.md``: the verdicts at every firing threshold chapter 08_firing_regime recorded, or else the
     verdicts at > 0 chapter 06_results recorded (or a line saying neither ran), then the causal verdicts
-    chapter 10_causal recorded, when it ran."""
+    chapter 10_causal recorded and chapter 11_artifacts's, when they ran."""
     text = ((entries.get(REGIMES) or {}).get("text") or (entries.get(SCORECARD) or {}).get("text")
             or NO_SCORECARD)
-    more = (entries.get(CAUSAL) or {}).get("text")
-    return text + ("\n" + more if more else "")
+    for key in (CAUSAL, ARTIFACTS):
+        more = (entries.get(key) or {}).get("text")
+        text += "\n" + more if more else ""
+    return text
 
 
 def warnings(entries: dict) -> list[str]:

@@ -41,6 +41,9 @@ What is projected, and from what (counted by :mod:`.workload`, measured by :mod:
 * **Chapter 10_causal**: per model and seed, the random-network controls included, a fixed share (ablation,
   half-split search, planning: :data:`~.runtime.CAUSAL_MODEL_S`, estimated) and its edited pairs
   (:func:`~.runtime.causal_sentences`) encoded or scored at the measured rate.
+* **Chapter 11_artifacts**: per frozen encoder, ``baseline_seeds`` hypothesis-only heads and one for the
+  hard-split check, trained on cached features at the measured rate (and SNLI's test split encoded once
+  where the heads do not train on it).
 * **Chapters 01_data, 04_concepts, 06_results, 07_qualitative_neurons, 08_firing_regime and 09_neuron_browser**:
   start-up and reading the data (measured rate), 04_concepts's concept masks (measured), and a small fixed
   cost each (:data:`FIXED_S`: estimated, not measured).

@@ -245,3 +245,24 @@ def rules_table() -> pd.DataFrame:
     """Each test's claim, what it reads, its rule and its positive control."""
     return pd.DataFrame([{"id": c.key, "claim": c.short, "as stated": c.sentence, "rule (minimum effect)": c.rule,
                           "positive control": c.control} for c in CLAIMS.values()])
+
+
+def markdown(table: pd.DataFrame, *, sentences: list[str] | None = None) -> str:
+    """The artifact tests' verdicts as a Markdown section for the first page: one row per test and encoder,
+    a figure and verdict per regime (an untestable encoder, an untrained CLIP, left out)."""
+    from . import verdicts as V
+
+    regimes = list(dict.fromkeys(table["regime"]))
+    lines = ["## Heuristics or artifacts? The annotation-artifact tests", ""]
+    if sentences:
+        lines += [" ".join(sentences), ""]
+    head = " | ".join(f"at {r} | verdict at {r}" for r in regimes)
+    lines += [f"| id | claim | encoder | {head} |", "|---|---|---|" + "---|---|" * len(regimes)]
+    shown = table[~table.groupby("encoder")["verdict"].transform(lambda v: (v == V.NOT_TESTABLE).all())]
+    for (key, encoder), group in shown.groupby(["id", "encoder"], sort=False):
+        cells = [key, CLAIMS[key].short, encoder]
+        for r in regimes:
+            row = group[group["regime"] == r]
+            cells += ([row["this build"].iloc[0], f"**{row['verdict'].iloc[0]}**"] if len(row) else ["n/a", "n/a"])
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
