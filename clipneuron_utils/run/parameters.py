@@ -226,6 +226,19 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "planted_units": _zero_or_at_least(3, "a seed's planted figure needs 3 units"),
     "adversarial_units": _zero_or_at_least(2, "a seed's adversarial figure needs 2 units"),
     "adversarial_pairs": _int_at_least(1),
+    "neuron_alphas": _alphas,
+    "n_clusters": _zero_or_at_least(2, "a neuron's range needs 2 clusters at least"),
+    "neurons_per_layer": _int_at_least(0),
+    "control_neurons_per_layer": _int_at_least(0),
+    "neuron_max_length": _int_at_least(1),
+    "neuron_beam_size": _int_at_least(1),
+    "neuron_min_acts": _int_at_least(1),
+    "neuron_null_draws": _int_at_least(2),
+    "neuron_null_bin_width": _float_in(0, 0.5, high_open=True),
+    "planted_neurons": _int_at_least(0),
+    "encoder_ablation_k": _int_at_least(1),
+    "encoder_ablation_pairs": _int_at_least(10),
+    "encoder_ablation_draws": _int_at_least(1),
     "pmi_smoothing": _float_in(0, math.inf, low_open=True),
     "pmi_min_count": _int_at_least(1),
     "artifact_top": _int_at_least(1),
@@ -401,6 +414,13 @@ def check_artifact_alphas(artifact_alphas, swept) -> list[float]:
         raise ParameterError(f"artifact_alphas={list(artifact_alphas)}: {missing} not in the firing-regime sweep of chapter "
                              f"05_search (activation_alphas={swept}); give some of those, or rerun the search with them")
     return sorted((float(a) for a in artifact_alphas), reverse=True)
+
+
+def check_neuron_alphas(neuron_alphas) -> list[float]:
+    """Chapter 12_inside_encoder's top-α regimes, sparsest first; none is a ``ParameterError``."""
+    if not neuron_alphas:
+        raise ParameterError("neuron_alphas is empty: give at least one top-α regime, e.g. -p 'neuron_alphas=[0.005, 0.05]'")
+    return sorted(float(a) for a in neuron_alphas)
 
 
 def check_ablation_ks(ablation_ks, hidden: int) -> list[int]:

@@ -24,7 +24,7 @@ CHAPTER_START_S = 4.0
 
 #: work of a chapter not modelled stage by stage (estimated seconds: charts, tables, bootstrap intervals)
 FIXED_S = {"01": 3.0, "02": 2.0, "03": 3.0, "04": 5.0, "05": 5.0, "06": 30.0, "07": 15.0, "08": 60.0, "09": 10.0,
-           "10": 20.0, "11": 30.0, "99": 10.0}
+           "10": 20.0, "11": 30.0, "12": 30.0, "99": 10.0}
 
 #: chapter 10_causal per model and seed, besides running edited pairs through it: ablation, the half-split search
 #: and planning the edits (estimated from benchmarks/causal.py on the offline build: 7–8 s for a model whose
@@ -46,7 +46,7 @@ def causal_sentences(values: dict, adversarial: bool) -> int:
     return int(n)
 
 
-CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "99")
+CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "99")
 
 
 @dataclass
