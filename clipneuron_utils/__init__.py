@@ -14,12 +14,14 @@ an upward import, lazy imports included):
               ``devices``; the head: ``heads`` (model and config), ``batches``, ``training``
               (with checkpoints), ``saving``, ``outputs`` (activations, predictions), ``ablation``
               (units held at zero or their mean: a hook, and the closed form on saved activations);
+              ``encoder_neurons`` and ``encoder_ablation`` (the frozen encoders' own MLP neurons: read, held);
               ``random_controls`` (untrained and shuffled-label control models: names, switches).
 ``explain/``  the explanations. ``vocabulary``, ``concepts``, ``wordnet``, ``formulas``, ``search``
               (semantics and API) over ``beam`` (the vectorised rounds) and ``parallel`` (processes),
               ``controls`` (the matched null), ``regime`` (top-alpha firing and what it changes),
               ``probe`` (units against pairs a reader writes), ``edits`` (the stated edit rules of the
-              causal tests, checked on the concept masks).
+              causal tests, checked on the concept masks), ``sentence_concepts`` (concepts over single
+              sentences), ``clusters`` (1-D k-means masks over a neuron's range).
 ``stats/``    from results to evidence, one module per question: ``compositionality`` (1: IoU by
               length), ``contribution`` (2: accuracy when firing), ``single_neurons`` (Goh et al.'s
               views), ``effects`` (the tables' numbers with unit-bootstrap intervals), over ``tidy``
@@ -27,8 +29,9 @@ an upward import, lazy imports included):
               variance, equivalence tests); ``reported`` (the paper's figures) and ``claims`` (the
               claim list, its rules, the scorecard); ``causal`` (ablation, faithfulness and adversarial
               figures pooled over seeds, and the causal claims' verdicts); ``annotation_artifacts`` (SNLI's
-              artifact words, artifact detectors) and ``artifact_effects`` (their tests, H1 and H2).
-``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``regime_plots``, ``causal_plots``, ``artifact_plots``, ``chart_parts``,
+              artifact words, artifact detectors) and ``artifact_effects`` (their tests, H1 and H2);
+              ``encoder_explanations`` (the encoders' own neurons per layer).
+``render/``   what the reader sees: ``plots``, ``unit_plots``, ``null_plots``, ``regime_plots``, ``causal_plots``, ``artifact_plots``, ``encoder_plots``, ``chart_parts``,
               ``charts`` (offline bundle), ``numbers`` (how figures print), ``tables``, ``cards``, ``provenance``, ``differences``,
               ``sphinx_ext`` and ``book`` (the build).
 ``run/``      running the book: ``profiles``, ``parameters`` and ``prerequisites`` (checked before any
@@ -38,7 +41,8 @@ an upward import, lazy imports included):
               seeds, health), ``caches`` (concepts, searches, the null), ``reruns`` (rerun commands);
               ``regimes`` (the firing-regime sweep), ``interventions`` (the causal tests on every model,
               cached), ``hypothesis_only`` (hypothesis-only baselines, easy and hard pairs), ``artifact_tests``
-              (the artifact tests per model), and
+              (the artifact tests per model), ``encoder_units`` and ``encoder_ablation`` (the encoders' own
+              neurons), and
               the wall-time estimate: ``workload`` (counting), ``timing``, ``timing_explain`` (measuring), ``runtime``
               (projecting), ``estimate`` (reporting).
 

@@ -20,7 +20,8 @@
 #
 # - **The neurons**: every MLP neuron after its nonlinearity, in every transformer block: MiniLM's 6 × 1,536
 #   and CLIP's text tower's 12 × 2,048. They are read with forward hooks that are removed afterwards.
-# - **The unit of observation is a sentence**: each distinct premise and hypothesis of the probe pairs. A
+# - **The unit of observation is a sentence**: each distinct premise and hypothesis of the probe pairs (or a
+#   seeded sample of `neuron_sentences` of them, where the build's time needs it). A
 #   neuron's value on a sentence is its maximum over the sentence's own token positions: no padding and no
 #   special token (for MiniLM the word pieces between `[CLS]` and `[SEP]`; for CLIP every position after the
 #   start token up to and including the end-of-text token, the one CLIP pools).
@@ -50,6 +51,7 @@ lstm_seeds: int = 0  # models for the LSTM (0: seeds), as chapter 03_head_traini
 control_seeds: int = 0  # models per random-network control (0: as many as its encoder), as chapter 03_head_training trained them
 lstm_shuffled_seeds: int = 1  # models of the shuffled-label LSTM control, which trains end to end (0: as control_seeds gives), as chapter 03_head_training trained them
 vocab_size: int = 2000  # token concepts (as in chapters 04_concepts–05_search), here over sentences
+neuron_sentences: int = 0  # distinct probe sentences the neurons are read on (a seeded sample; 0: all)
 neuron_alphas: list = [0.005, 0.05]  # top-α regimes: each neuron fires on its top α of sentences
 n_clusters: int = 5  # 1-D k-means clusters per neuron (0: none)
 neurons_per_layer: int = 0  # neurons explained per layer of a trained encoder (0: all)
@@ -85,7 +87,7 @@ book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, 
                      seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds,
                      lstm_shuffled_seeds=lstm_shuffled_seeds)
 alphas = parameters.check_neuron_alphas(neuron_alphas)
-sentences = distinct_sentences(book.pairs.probe)
+sentences = encoder_units.sample_sentences(distinct_sentences(book.pairs.probe), neuron_sentences, seed=seed)
 concepts = sentence_concepts(sentences, vocab_size)
 names = encoder_units.check_models(book.registry)
 is_trained = encoder_units.attach_trained(book.registry)
@@ -132,7 +134,9 @@ ablation = encoder_ablation.effects(found) if len(found) else pd.DataFrame()
 
 # %% tags=["hide-input"]
 control = encoder_units.RANDOM_MINILM
-lines = [f"{len(sentences):,} distinct probe sentences; {concepts.n_concepts:,} concepts (words and tags)."]
+n_all = len(distinct_sentences(book.pairs.probe))
+lines = [f"{len(sentences):,} of the {n_all:,} distinct probe sentences" + (" (a seeded sample)" if len(sentences) < n_all else "")
+         + f"; {concepts.n_concepts:,} concepts (words and tags)."]
 for name in names:
     s = summary[(summary["model"] == name) & (summary["regime"] == sparsest) & (summary["max_length"] == neuron_max_length)]
     what = "trained" if is_trained[name] else "a random-weight control"

@@ -30,11 +30,13 @@ def test_parameters_are_chapter_7s():
 
 def test_placed_after_the_qualitative_neurons_and_the_firing_regime():
     """The browser follows the qualitative neurons and the firing regime, and it runs after the search's sweep,
-    whose paper-matched formulas it shows; the causal tests and the annotation artifacts close the part."""
+    whose paper-matched formulas it shows; the causal tests, the annotation artifacts and the encoders' own
+    neurons close the part."""
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
     chapters = next(p["chapters"] for p in toc["parts"] if p["caption"] == "Explaining neurons")
     files = [c["file"] for c in chapters]
-    assert files[-5:] == ["07_qualitative_neurons", "08_firing_regime", "09_neuron_browser", "10_causal", "11_artifacts"]
+    assert files[-6:] == ["07_qualitative_neurons", "08_firing_regime", "09_neuron_browser", "10_causal", "11_artifacts",
+                          "12_inside_encoder"]
 
 
 def test_cell_tags():

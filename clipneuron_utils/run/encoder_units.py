@@ -76,6 +76,15 @@ def activations(profile: str, source, sentences, *, batch_size: int = 128) -> li
     return out
 
 
+def sample_sentences(sentences: pd.DataFrame, n: int, *, seed: int) -> pd.DataFrame:
+    """``n`` of the ``sentences`` (a seeded sample, in their order; every sentence when ``n`` is 0 or at least
+    their number): the encoders' neurons are read on these."""
+    if not n or n >= len(sentences):
+        return sentences.reset_index(drop=True)
+    keep = np.sort(np.random.default_rng(seed).choice(len(sentences), n, replace=False))
+    return sentences.iloc[keep].reset_index(drop=True)
+
+
 def sample_neurons(width: int, n: int, *, seed: int, layer: int) -> np.ndarray:
     """``n`` neurons of a layer of ``width`` (sorted; every neuron when ``n`` is 0 or at least the width)."""
     if not n or n >= width:

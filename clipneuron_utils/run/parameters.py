@@ -229,6 +229,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "neuron_alphas": _alphas,
     "n_clusters": _zero_or_at_least(2, "a neuron's range needs 2 clusters at least"),
     "neurons_per_layer": _int_at_least(0),
+    "neuron_sentences": _int_at_least(0),
     "control_neurons_per_layer": _int_at_least(0),
     "neuron_max_length": _int_at_least(1),
     "neuron_beam_size": _int_at_least(1),

@@ -90,6 +90,19 @@ def epoch_seconds(m: Measurements, encoder: str, fit: int, val: int) -> float:
     return fit / m.train_pairs_per_s[encoder] + val / m.eval_pairs_per_s[encoder]
 
 
+#: chapter 12_inside_encoder: seconds of 1-D k-means per neuron (SciPy's kmeans2 on ~13,000 sentences, measured
+#: on 2 cores) and each encoder's MLP blocks and width (by open_clip model name for CLIP)
+CLUSTER_S = 0.005
+ENCODER_SHAPES = {"minilm": (6, 1536), "ViT-B-32": (12, 2048), "ViT-B-16": (12, 2048), "ViT-L-14": (12, 3072),
+                  "clipneuron-tiny": (2, 128)}
+
+
+def encoder_shape(name: str, values: dict) -> tuple[int, int]:
+    """(MLP blocks, neurons per block) of a frozen encoder (CLIP's by ``clip_model``; unknown: ViT-B-32's)."""
+    key = "minilm" if name == "minilm" else values.get("clip_model", "ViT-B-32")
+    return ENCODER_SHAPES.get(key, ENCODER_SHAPES["ViT-B-32"])
+
+
 def search_seconds(m: Measurements, length: int) -> float:
     """Seconds per neuron of a search up to ``length`` atoms (one process)."""
     return m.search_atoms_s + max(length - 1, 0) * m.search_round_s
@@ -202,6 +215,29 @@ def project(values: dict, counts: DataCounts, m: Measurements, chapters: Sequenc
             # sentences as the probe split's
             add("11", f"encode SNLI's test split with {name} (first run)", f"{figure(m.encode_per_s[name])} sentences/s",
                 f"~{counts.probe_unique:,} distinct sentences", counts.probe_unique / m.encode_per_s[name])
+    # chapter 12_inside_encoder: every frozen encoder's own neurons (MiniLM with its random-weight control)
+    untrained_clip = values.get("clip_weights", "untrained") == "untrained"
+    n_sentences = min(values.get("neuron_sentences", 0) or counts.probe_unique, counts.probe_unique)
+    for name in [e for e in ("minilm", "clip") if e in frozen]:
+        blocks, width = encoder_shape(name, values)
+        models = [(name, values.get("neurons_per_layer", 0) if name == "minilm" or not untrained_clip
+                   else values.get("control_neurons_per_layer", 256))]
+        if name == "minilm":
+            models.append(("minilm-random", values.get("control_neurons_per_layer", 256)))
+        for model, sample in models:
+            neurons = blocks * (min(sample, width) if sample else width)
+            regimes = len(values.get("neuron_alphas", [0.005, 0.05])) + values.get("n_clusters", 5)
+            per = search_seconds(m, values.get("neuron_max_length", 3))
+            add("12", f"{model}: neuron activations", f"{figure(m.encode_per_s[name])} sentences/s (encoding)",
+                f"{n_sentences:,} sentences", n_sentences / m.encode_per_s[name])
+            add("12", f"{model}: clusters and search", f"{CLUSTER_S * 1000:g} ms/neuron (estimated) + "
+                f"{per * 1000:.1f} ms per search ÷ {jobs}", f"{neurons:,} neurons × {regimes} regimes",
+                neurons * (CLUSTER_S + regimes * per / jobs) * n_sentences / max(n_probe, 1))
+        if name == "minilm" or not untrained_clip:
+            sets = 3 * (2 + values.get("encoder_ablation_draws", 3))
+            sentences = 2 * values.get("encoder_ablation_pairs", 500)
+            add("12", f"{name}: encoder ablation", f"{figure(m.encode_per_s[name])} sentences/s; attribution ≈ 4 passes",
+                f"{sets} sets × {sentences:,} sentences", (sets + 4) * sentences / m.encode_per_s[name])
     # chapter 99_differences
     add("99", "read the probe file again (all lines)", f"{figure(m.load_lines_per_s)} lines/s", f"{counts.probe.lines:,} lines",
         counts.probe.lines / m.load_lines_per_s)
