@@ -65,6 +65,7 @@ planted_neurons: int = 6  # planted neurons per α and model
 encoder_ablation_k: int = 64  # neurons held per layer group and ranking
 encoder_ablation_pairs: int = 500  # probe pairs encoded again per ablation
 encoder_ablation_draws: int = 3  # random sets per layer group
+browser_per_layer: int = 25  # neurons per model, layer, regime and cluster in the browser table
 n_jobs: int = 0  # processes for the search (0: one per usable core), as in chapter 05_search
 device: str = "auto"  # torch device for the encoders: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
 
@@ -238,9 +239,12 @@ for _, unit in best.iterrows():
 # %% [markdown]
 # ## Browse the encoders' neurons
 #
-# Every explained neuron at each regime and cluster, with its longest formula: filter by model, layer,
-# regime or cluster, or a concept (type `tok:man`).
+# The `browser_per_layer` best-explained neurons (by excess IoU) of each model, layer, regime and cluster, with
+# their longest formula: filter by model, layer, regime or cluster, or a concept (type `tok:man`). Every neuron's
+# results are in the chapter's cached explanations under `runs/`.
 
 # %% tags=["hide-input", "full-width"]
-tables.interactive(explained[["model", "layer", "neuron", "regime", "n_fires", "formula", "iou", "excess_iou"]]
-                   .round(3).rename(columns={"n_fires": "sentences"}), caption="the encoders' explained neurons")
+browse = explained.sort_values("excess_iou", ascending=False).groupby(["model", "layer", "regime"]).head(browser_per_layer)
+tables.interactive(browse.sort_values(["model", "layer", "regime", "excess_iou"], ascending=[True, True, True, False])
+                   [["model", "layer", "neuron", "regime", "n_fires", "formula", "iou", "excess_iou"]]
+                   .round(3).rename(columns={"n_fires": "sentences"}), caption="the encoders' best-explained neurons")

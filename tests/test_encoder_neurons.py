@@ -14,6 +14,18 @@ SENTENCES = ["A dog runs.", "Two men are playing football in a big green park on
 F16 = dict(rtol=2e-3, atol=2e-3)  # float16 output (about 3 significant digits) and float32 batch noise
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: these batches are tiny, and two threads on a busy two-core machine mostly wait
+    (OMP_NUM_THREADS set keeps the encoders' ``use_all_cores`` from raising it again)."""
+    before = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")
+        torch.set_num_threads(1)
+        yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def minilm():
     from clipneuron_utils.models.minilm import MiniLMEncoder
@@ -121,16 +133,19 @@ def test_hooks_leave_the_encoder_bit_identical_and_are_removed(which, request):
 
 
 def test_hooks_keep_each_layers_latest_output_and_pass_the_edit_on():
+    torch.manual_seed(0)
     layers = [torch.nn.Linear(2, 2), torch.nn.ReLU()]
     net = torch.nn.Sequential(*layers)
     x = torch.tensor([[1.0, -2.0]])
-    with N.Hooks(layers, edit=lambda i, out: out + 10 * (i + 1)) as hooks:
-        y = net(x)
-        assert torch.equal(hooks.outputs[1], y)
-        assert torch.equal(hooks.outputs[0], layers[0](x) + 10)
-    assert torch.equal(y, torch.relu(layers[0](x) + 10) + 20)
-    assert hooks.handles == [] and all(not m._forward_hooks for m in layers)
-    assert torch.equal(net(x), torch.relu(layers[0](x)))
+    with torch.no_grad():
+        first = layers[0](x)
+        with N.Hooks(layers, edit=lambda i, out: out + 10 * (i + 1)) as hooks:
+            y = net(x)
+            assert torch.equal(hooks.outputs[0], first + 10)
+            assert torch.equal(hooks.outputs[1], y)
+        assert torch.equal(y, torch.relu(first + 10) + 20)
+        assert hooks.handles == [] and all(not m._forward_hooks for m in layers)
+        assert torch.equal(net(x), torch.relu(first))
 
 
 # ------------------------------------------------------------------------------------------------ own tokens
@@ -210,23 +225,30 @@ def test_embed_is_the_encoders_own_features(minilm, minilm_src, clip, clip_src):
 # --------------------------------------------------------------------------------------------- random MiniLM
 
 
-def test_random_minilm_is_a_seeded_copy_that_leaves_minilm_alone(minilm, minilm_src):
+def test_random_minilm_leaves_minilm_and_the_global_generator_alone(minilm):
     bert = minilm.model[0].auto_model
     weight = bert.encoder.layer[0].intermediate.dense.weight.detach().clone()
     state = torch.random.get_rng_state()
-    a = N.random_minilm(minilm.model, 3)
+    clone = N.random_minilm(minilm.model, 3)
     assert torch.equal(torch.random.get_rng_state(), state)  # the global generator is left as it was
-    b = N.random_minilm(minilm.model, 3)
-    c = N.random_minilm(minilm.model, 4)
-    wa, wb, wc = (m[0].auto_model.encoder.layer[0].intermediate.dense.weight for m in (a, b, c))
-    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
-    assert not torch.equal(wa, weight) and wa.shape == weight.shape
+    assert clone is not minilm.model and clone[0] is not minilm.model[0]
     assert torch.equal(bert.encoder.layer[0].intermediate.dense.weight, weight)  # the original is untouched
-    assert a[0].auto_model is not bert and not a[0].auto_model.training
-    assert a[0].auto_model.config.intermediate_size == bert.config.intermediate_size
-    src = N.minilm_source(a, "minilm-random", {"random weights": 3})
+    assert minilm.model[0].auto_model is bert
+
+
+def _first_weight(model) -> torch.Tensor:
+    """The weight the forward pass uses: the BERT that the sentence-transformers module runs."""
+    return model[0].auto_model.encoder.layer[0].intermediate.dense.weight
+
+
+def test_random_minilm_has_fresh_seeded_weights(minilm, minilm_src):
+    a, b, c = (N.random_minilm(minilm.model, s) for s in (3, 3, 4))
+    trained = _first_weight(minilm.model)
+    assert not torch.equal(_first_weight(a), trained) and _first_weight(a).shape == trained.shape
+    assert torch.equal(_first_weight(a), _first_weight(b)) and not torch.equal(_first_weight(a), _first_weight(c))
+    assert not a[0].auto_model.training
     short = SENTENCES[:2]
-    rand = N.sentence_maxima(src, short, progress=False)
+    rand = N.sentence_maxima(N.minilm_source(a, "minilm-random", {}), short, progress=False)
     again = N.sentence_maxima(N.minilm_source(b, "minilm-random", {}), short, progress=False)
     real = N.sentence_maxima(minilm_src, short, progress=False)
     assert np.array_equal(rand[0], again[0])

@@ -160,7 +160,7 @@ def _is_torchscript(path: str | os.PathLike) -> bool:
         return False
 
 
-def _cut_encode_text(model, tokens):
+def cut_encode_text(model, tokens):
     """``model.encode_text`` on tokens cut to ``L < context_length`` columns (mirrors open_clip 3.3)."""
     import torch
     from open_clip.transformer import text_global_pool
@@ -411,7 +411,7 @@ class ClipTextEncoder(Encoder):
             with torch.inference_mode():
                 if self.cuts:
                     batch = batch[:, : int(lengths[rows].max())]
-                    feats = _cut_encode_text(self.model, batch.to(self.device))
+                    feats = cut_encode_text(self.model, batch.to(self.device))
                 else:
                     feats = self.model.encode_text(batch.to(self.device))
                 return feats.float().cpu().numpy()

@@ -44,6 +44,7 @@ def minilm_source(model, name: str, identity: dict) -> NeuronSource:
     import torch
 
     bert = model[0].auto_model
+    bert.requires_grad_(False)  # frozen: an attribution needs gradients of activations, never of weights
     layers = [block.intermediate for block in bert.encoder.layer]
     device = next(bert.parameters()).device
 
@@ -69,7 +70,7 @@ def clip_source(encoder, name: str, identity: dict) -> NeuronSource:
     run from the first token after the start token to the end-of-text token (the one CLIP pools), inclusive."""
     import torch
 
-    from .clip import _cut_encode_text
+    from .clip import cut_encode_text
 
     model = encoder.model
     layers = [block.mlp.gelu for block in model.transformer.resblocks]
@@ -81,13 +82,13 @@ def clip_source(encoder, name: str, identity: dict) -> NeuronSource:
         tokens = encoder.tokenize(list(sentences))
         eot = tokens.argmax(dim=1)  # the end-of-text token has the largest id (CLIP's argmax pooling)
         tokens = tokens[:, : int(eot.max()) + 1].to(device)  # causal attention: cutting padding changes nothing
-        _cut_encode_text(model, tokens)
+        cut_encode_text(model, tokens)
         positions = torch.arange(tokens.shape[1], device=device)[None, :]
         return (positions >= 1) & (positions <= eot.to(device)[:, None])
 
     def embed(sentences):
         tokens = encoder.tokenize(list(sentences))
-        return _cut_encode_text(model, tokens[:, : int(tokens.argmax(dim=1).max()) + 1].to(device))
+        return cut_encode_text(model, tokens[:, : int(tokens.argmax(dim=1).max()) + 1].to(device))
 
     return NeuronSource(name, layers, run, identity, int(model.transformer.resblocks[0].mlp.c_fc.out_features), embed)
 
@@ -154,5 +155,10 @@ def random_minilm(model, seed: int):
     with torch.random.fork_rng():
         torch.manual_seed(int(seed))
         fresh = BertModel(bert.config, add_pooling_layer=False)
-    clone[0].auto_model = fresh.to(next(bert.parameters()).device).eval()
+    fresh = fresh.to(next(bert.parameters()).device).eval()
+    module = clone[0]
+    # sentence-transformers ≥ 6 keeps the network in ``model`` (``auto_model`` is a read-only alias of it)
+    setattr(module, "model" if hasattr(module, "model") and module.model is bert else "auto_model", fresh)
+    if module.auto_model is not fresh:
+        raise RuntimeError("random_minilm: could not swap the BERT of this sentence-transformers version")
     return clone

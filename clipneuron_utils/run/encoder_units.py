@@ -19,6 +19,7 @@ from . import caches
 RANDOM_MINILM = "minilm-random"
 PLANTED_SCALE = 3.0  # a planted neuron: its word's indicator × this + its real neuron's standardised values,
 NOISE_CUT = 1.5  # cut at ± this many SDs
+VERSION = 2  # of the explanations' cache: 2, each planted neuron's noise from a real neuron
 
 
 def regime_label(regime) -> str:
@@ -50,7 +51,7 @@ def neuron_source(registry: dict, name: str, *, seed: int, device: str = "cpu"):
     model = encoder.model
     if name == RANDOM_MINILM:
         model = N.random_minilm(model, seed)
-        identity = {**identity, "random weights": int(seed)}
+        identity = {**identity, "random weights": int(seed), "random init": "BertModel(config), swapped in"}
     return N.minilm_source(model, name, identity)
 
 
@@ -153,7 +154,7 @@ def explain_model(profile: str, name: str, layers: list[np.ndarray], concepts, *
     regime it was planted for; planted neurons have negative ids)."""
     key = cache_key(name, [cache_key(a) for a in layers], concepts.names, concepts.masks.indptr,
                     concepts.masks.indices, sorted(map(float, alphas)), k, per_layer, planted_per_alpha, seed,
-                    sorted(params.items()), PLANTED_SCALE, NOISE_CUT)
+                    sorted(params.items()), PLANTED_SCALE, NOISE_CUT, VERSION)
     path = run_dir(profile, "encoder_neurons", "explanations") / f"{name}-{key}.pkl"
     if path.is_file():
         try:
@@ -169,8 +170,9 @@ def explain_model(profile: str, name: str, layers: list[np.ndarray], concepts, *
         chosen = sample_neurons(acts.shape[1], per_layer, seed=seed, layer=layer)
         values, words, meant = acts[:, chosen].astype(np.float32), [None] * len(chosen), [None] * len(chosen)
         if layer == 0:
+            real = values  # every planted neuron's noise comes from a real neuron, never from another planted one
             for a in alphas:
-                extra, found = planted(values, concepts, float(a), planted_per_alpha, seed=seed + int(a * 1e6))
+                extra, found = planted(real, concepts, float(a), planted_per_alpha, seed=seed + int(a * 1e6))
                 values, words = np.hstack([values, extra]), words + found
                 meant += [regime_label(float(a))] * len(found)
         ids = np.concatenate([chosen, -1 - np.arange(values.shape[1] - len(chosen))])  # planted: negative ids

@@ -230,6 +230,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "n_clusters": _zero_or_at_least(2, "a neuron's range needs 2 clusters at least"),
     "neurons_per_layer": _int_at_least(0),
     "neuron_sentences": _int_at_least(0),
+    "browser_per_layer": _int_at_least(1),
     "control_neurons_per_layer": _int_at_least(0),
     "neuron_max_length": _int_at_least(1),
     "neuron_beam_size": _int_at_least(1),

@@ -96,10 +96,9 @@ def against_control(summary: pd.DataFrame, model: str, control: str, regime: str
     """Per layer: ``model``'s mean excess IoU at ``regime`` and ``length`` beside ``control``'s (a random-weight
     network of the same architecture), with both intervals."""
     sel = summary[(summary["regime"] == regime) & (summary["max_length"] == length)]
-    a = sel[sel["model"] == model].set_index("layer")
-    b = sel[sel["model"] == control].set_index("layer")
-    cols = ["excess_iou", "excess_low", "excess_high", "neurons"]
-    return a[cols].join(b[cols], rsuffix=" (control)", how="outer").reset_index()
+    cols = ["layer", "excess_iou", "excess_low", "excess_high", "neurons"]
+    a, b = sel.loc[sel["model"] == model, cols], sel.loc[sel["model"] == control, cols]
+    return a.merge(b, on="layer", how="outer", suffixes=("", " (control)"))
 
 
 def cluster_coverage(rows: pd.DataFrame, length: int, margin: float = 0.0) -> pd.DataFrame:
