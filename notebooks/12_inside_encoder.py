@@ -140,10 +140,18 @@ lines = [f"{len(sentences):,} of the {n_all:,} distinct probe sentences" + (" (a
          + f"; {concepts.n_concepts:,} concepts (words and tags)."]
 for name in names:
     s = summary[(summary["model"] == name) & (summary["regime"] == sparsest) & (summary["max_length"] == neuron_max_length)]
-    what = "trained" if is_trained[name] else "a random-weight control"
+    what = "trained" if is_trained[name] else ("random weights" if name == control else "untrained") + ": a random-weight control"
     lines.append(f"**{name}** ({what}; {len(layers[name])} layers × {sources[name].width:,} neurons, "
                  f"{int(s['neurons'].sum()):,} explained at {sparsest}): mean excess IoU by layer "
                  + ", ".join(f"{v:+.3f}" for v in s.sort_values("layer")["excess_iou"]) + ".")
+if "minilm" in names and control in names:
+    side = X.against_control(summary, "minilm", control, sparsest, neuron_max_length)
+    above = side.loc[side["excess_low"] > side["excess_high (control)"], "layer"].tolist()
+    lines.append(f"Layers where MiniLM's mean excess IoU at {sparsest} lies above its random-weight control's (95 % "
+                 f"intervals apart): {', '.join(map(str, above)) or 'none'} of {len(side)}.")
+    word = kinds[(kinds["model"] == "minilm") & (kinds["regime"] == sparsest)].sort_values("layer")
+    lines.append(f"Share of MiniLM's neurons at {sparsest} best explained by one word (not compositional), by layer: "
+                 + ", ".join(f"{v:.0%}" for v in word["word"]) + ".")
 for _, r in recovery.iterrows():
     lines.append(f"Planted neurons, {r['model']} at {r['regime']}: {r['recovered']} of {r['planted']} recovered.")
 if len(ablation):
@@ -172,7 +180,9 @@ if "minilm" in names:
 # ## What the best formulas name
 #
 # Per layer, regime and cluster (cluster 1 holds a neuron's lowest activations), the share of explained
-# neurons whose best formula is one word, one tag, or a composition of two atoms or more.
+# neurons that are *compositional* (their longest formula beats their best single atom's excess IoU by 0.05 or
+# more: without a complexity penalty, as in the paper, a longer formula never scores less, so its length alone
+# says nothing), and of the others, those whose best single atom is a word or a tag.
 
 # %% tags=["hide-input"]
 encoder_plots.kinds_by_layer(kinds, top_regimes + cluster_regimes)
@@ -222,7 +232,7 @@ else:
 # %% tags=["hide-input"]
 shown = [n for n in names if is_trained[n]] or names[:1]
 best = explained[explained["model"].isin(shown) & (explained["regime"] == sparsest)]
-best = best.sort_values("excess_iou", ascending=False).groupby(["model", "layer"], sort=True).head(1)
+best = best.sort_values("excess_iou", ascending=False).groupby(["model", "layer"]).head(1).sort_values(["model", "layer"])
 for _, unit in best.iterrows():
     acts = layers[unit["model"]][int(unit["layer"])][:, int(unit["neuron"])].astype(float)
     display(Markdown(f"### {unit['model']} layer {int(unit['layer'])}, neuron {int(unit['neuron'])}\n\n`{unit['formula']}`: "
@@ -248,3 +258,12 @@ browse = explained.sort_values("excess_iou", ascending=False).groupby(["model", 
 tables.interactive(browse.sort_values(["model", "layer", "regime", "excess_iou"], ascending=[True, True, True, False])
                    [["model", "layer", "neuron", "regime", "n_fires", "formula", "iou", "excess_iou"]]
                    .round(3).rename(columns={"n_fires": "sentences"}), caption="the encoders' best-explained neurons")
+
+# %% [markdown]
+# ## What survives
+#
+# A layer's neurons are more explainable than chance only where their excess IoU, which already discounts what
+# random masks of the same size reach, also stands above the random-weight network's: the summary box lists
+# those layers. A formula that names one word is a lexical detector; the cards show whether the top of a
+# neuron's range and the rest of it say the same. The ablation asks whether the head needs the neurons that
+# are best explained: the top neurons by attribution show how much any set of that size could cost.

@@ -271,17 +271,24 @@ def _rows(**columns) -> pd.DataFrame:
     return frame
 
 
-def test_kind_shares_sum_to_one_over_real_explained_neurons():
+def test_kind_shares_by_the_single_atom_unless_composition_gains_excess():
+    """A neuron is compositional when its longest formula beats its single atom's excess IoU by COMPOSITION_GAIN;
+    otherwise it is its single atom's kind. Planted and unexplained neurons are left out."""
+    g = E.COMPOSITION_GAIN
     rows = _rows(
-        layer=[0, 0, 0, 0, 0, 0, 0, 1, 1],
-        formula=["tok:a", "tag:NN", "(tok:a AND tag:NN)", "tok:b", "tok:c", None, "tag:JJ", "tag:NN", "tag:VB"],
-        explained=[True, True, True, True, True, False, True, True, True],
-        planted=[None, None, None, None, None, None, "tok:x", None, None],
-        max_length=[3, 3, 3, 3, 1, 3, 3, 3, 3],
+        layer=[0] * 8 + [1] * 2,
+        neuron=[0, 0, 1, 1, 2, 2, 3, 3, 0, 0],
+        max_length=[1, 3] * 5,
+        formula=["tok:a", "(tok:a OR tok:b)", "tag:NN", "(tag:NN AND tok:c)", "tok:d", "(tok:d OR tag:JJ)",
+                 "tok:e", "(tok:e OR tok:f)", "tag:VB", "(tag:VB OR tok:g)"],
+        excess_iou=[0.2, 0.2 + g, 0.1, 0.1 + g / 2, 0.3, 0.3 + 2 * g, 0.1, 0.5, 0.2, 0.2],
+        explained=[True] * 10,
+        planted=[None] * 6 + ["tok:x", "tok:x"] + [None, None],
     )
     out = E.kind_shares(rows, 3)
-    assert out[["layer", "neurons"]].values.tolist() == [[0, 4], [1, 2]]
-    assert out[list(E.KINDS)].values.tolist() == [[0.5, 0.25, 0.25], [0.0, 1.0, 0.0]]
+    assert out[["layer", "neurons"]].values.tolist() == [[0, 3], [1, 1]]
+    # layer 0: neuron 0 gains exactly g (compositional), 1 gains g/2 (its atom: a tag), 2 gains 2g (compositional)
+    np.testing.assert_allclose(out[list(E.KINDS)].values, [[0, 1 / 3, 2 / 3], [0, 1, 0]])
     np.testing.assert_allclose(out[list(E.KINDS)].sum(axis=1), 1.0)
 
 

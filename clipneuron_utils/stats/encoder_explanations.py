@@ -64,15 +64,29 @@ def formula_kind(formula) -> str | None:
     return "word" if atoms and atoms[0][0] == "tok" else "tag"
 
 
+#: the smallest gain in excess IoU of a neuron's longest formula over its best single atom for the neuron to count
+#: as compositional (excess IoU already discounts what longer formulas gain on random masks of the same size)
+COMPOSITION_GAIN = 0.05
+
+
 def kind_shares(rows: pd.DataFrame, length: int) -> pd.DataFrame:
-    """Per model, layer and regime: the share of explained neurons whose best formula (of at most ``length``
-    atoms) is a word, a tag or compositional (columns :data:`KINDS`, summing to 1) and ``neurons``."""
+    """Per model, layer and regime: the share of explained neurons that are *compositional* (their best formula
+    of at most ``length`` atoms beats their best single atom's excess IoU by :data:`COMPOSITION_GAIN` or more),
+    and otherwise whose best single atom is a *word* or a *tag* (columns :data:`KINDS`, summing to 1), and
+    ``neurons``."""
     sel = real(rows)
-    sel = sel[(sel["max_length"] == length) & sel["explained"].astype(bool)]
-    kinds = sel["formula"].map(formula_kind)
-    table = pd.crosstab([sel["model"], sel["layer"], sel["regime"]], kinds, normalize="index")
+    sel = sel[sel["explained"].astype(bool)]
+    keys = ["model", "layer", "regime", "neuron"]
+    one = sel[sel["max_length"] == 1].set_index(keys)
+    longest = sel[sel["max_length"] == length].set_index(keys)
+    both = one[["formula", "excess_iou"]].join(longest[["excess_iou"]], rsuffix="_long", how="inner")
+    gain = both["excess_iou_long"] - both["excess_iou"]
+    composed = (gain >= COMPOSITION_GAIN) | np.isclose(gain, COMPOSITION_GAIN)  # the bound itself counts
+    kinds = both["formula"].map(formula_kind).where(~composed, "compositional")
+    frame = kinds.rename("kind").reset_index()
+    table = pd.crosstab([frame["model"], frame["layer"], frame["regime"]], frame["kind"], normalize="index")
     table = table.reindex(columns=list(KINDS), fill_value=0.0)
-    table["neurons"] = sel.groupby(["model", "layer", "regime"]).size()
+    table["neurons"] = frame.groupby(["model", "layer", "regime"]).size()
     return table.reset_index()
 
 
