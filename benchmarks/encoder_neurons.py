@@ -63,8 +63,9 @@ def main() -> None:
                 args.profile, source, list(sentences["sentence"])))
             per_layer = v["neurons_per_layer"] if trained[name] else v["control_neurons_per_layer"]
             sample = encoder_units.sample_neurons(layers[0].shape[1], per_layer, seed=v["seed"], layer=0)
-            timed(f"{name}: 1-D k-means of one layer ({len(sample)} neurons)",
-                  lambda: clusters.cluster_masks(layers[0][:, sample].astype(np.float32), v["n_clusters"]))
+            if v["n_clusters"]:
+                timed(f"{name}: 1-D k-means of one layer ({len(sample)} neurons)",
+                      lambda: clusters.cluster_masks(layers[0][:, sample].astype(np.float32), v["n_clusters"]))
             rows = timed(f"{name}: masks, search and null, {len(layers)} layers × {len(sample)} neurons × "
                          f"{len(alphas) + v['n_clusters']} regimes", lambda: encoder_units.explain_model(
                              args.profile, name, layers, concepts, alphas=alphas, k=v["n_clusters"], per_layer=per_layer,

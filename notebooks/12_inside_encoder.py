@@ -126,7 +126,8 @@ explained = X.real(rows)[lambda f: (f["max_length"] == neuron_max_length) & f["e
 ablated = [n for n in names if is_trained[n] and n in book.models]
 found = pd.concat([encoder_ablation.run(
     profile, book, n, explained[(explained["model"] == n) & (explained["regime"] == sparsest)],
-    k=encoder_ablation_k, n_pairs=encoder_ablation_pairs, draws=encoder_ablation_draws, groups=3, seed=seed)
+    k=encoder_ablation_k, n_pairs=encoder_ablation_pairs, draws=encoder_ablation_draws, groups=3, seed=seed,
+    device=device)
     for n in ablated] or [pd.DataFrame()], ignore_index=True)
 ablation = encoder_ablation.effects(found) if len(found) else pd.DataFrame()
 
@@ -141,23 +142,13 @@ lines = [f"{len(sentences):,} of the {n_all:,} distinct probe sentences" + (" (a
 for name in names:
     s = summary[(summary["model"] == name) & (summary["regime"] == sparsest) & (summary["max_length"] == neuron_max_length)]
     what = "trained" if is_trained[name] else ("random weights" if name == control else "untrained") + ": a random-weight control"
-    lines.append(f"**{name}** ({what}; {len(layers[name])} layers × {sources[name].width:,} neurons, "
-                 f"{int(s['neurons'].sum()):,} explained at {sparsest}): mean excess IoU by layer "
+    searched = X.real(rows)[lambda f, name=name: (f["model"] == name)].groupby("layer")["neuron"].nunique().sum()
+    lines.append(f"**{name}** ({what}; {len(layers[name])} layers × {sources[name].width:,} neurons, {searched:,} "
+                 f"searched, {int(s['neurons'].sum()):,} explained at {sparsest}): mean excess IoU by layer "
                  + ", ".join(f"{v:+.3f}" for v in s.sort_values("layer")["excess_iou"]) + ".")
 if "minilm" in names and control in names:
-    side = X.against_control(summary, "minilm", control, sparsest, neuron_max_length)
-    above = side.loc[side["excess_low"] > side["excess_high (control)"], "layer"].tolist()
-    lines.append(f"Layers where MiniLM's mean excess IoU at {sparsest} lies above its random-weight control's (95 % "
-                 f"intervals apart): {', '.join(map(str, above)) or 'none'} of {len(side)}.")
-    word = kinds[(kinds["model"] == "minilm") & (kinds["regime"] == sparsest)].sort_values("layer")
-    lines.append(f"Share of MiniLM's neurons at {sparsest} best explained by one word (not compositional), by layer: "
-                 + ", ".join(f"{v:.0%}" for v in word["word"]) + ".")
-for _, r in recovery.iterrows():
-    lines.append(f"Planted neurons, {r['model']} at {r['regime']}: {r['recovered']} of {r['planted']} recovered.")
-if len(ablation):
-    for _, r in ablation[ablation["comparison"].str.endswith("− random")].iterrows():
-        lines.append(f"Ablation, {r['model']} layers {r['layers']}, {r['comparison']}: {r['estimate']:+.4f} SD "
-                     f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] ({r['seeds']} heads).")
+    lines += X.against_control_lines(summary, kinds, "minilm", control, sparsest, neuron_max_length)
+lines += X.recovery_lines(recovery) + encoder_ablation.effect_lines(ablation)
 display(Markdown(":::{admonition} What this chapter shows\n" + "\n".join(f"- {x}" for x in lines) + "\n:::"))
 
 # %% [markdown]

@@ -39,21 +39,24 @@ def test_well_separated_groups_are_found():
     assert labels.tolist() == [2] * 4 + [0] * 5 + [1] * 6
 
 
-def test_fewer_distinct_values_than_k_give_fewer_clusters():
+def test_fewer_distinct_values_than_k_give_fewer_clusters_the_top_one_last():
+    """Fewer distinct values than k leave the lowest cluster numbers empty: the highest activations are always in
+    cluster k (index k − 1), which the chapter reads as the neuron's top."""
     x = np.array([1.0, 1.0, 4.0, 4.0, 4.0, 9.0, 1.0])
     labels = C.cluster_labels(x, 5)
-    assert labels.tolist() == [0, 0, 1, 1, 1, 2, 0]
+    assert labels.tolist() == [2, 2, 3, 3, 3, 4, 2]
     masks = C.cluster_masks(x[:, None], 5)
-    assert masks[:3, :, 0].sum(axis=1).tolist() == [3, 3, 1]
-    assert not masks[3:].any()  # clusters 4 and 5 are empty
+    assert masks[2:, :, 0].sum(axis=1).tolist() == [3, 3, 1]
+    assert not masks[:2].any()  # clusters 1 and 2 are empty
     assert (masks.sum(axis=0) == 1).all()
     constant = C.cluster_labels(np.full(6, 2.5), 5)
-    assert constant.tolist() == [0] * 6
+    assert constant.tolist() == [4] * 6
     two = C.cluster_labels(np.array([0.0, 1.0, 0.0]), 5)
-    assert two.tolist() == [0, 1, 0]
+    assert two.tolist() == [3, 4, 3]
     ranges = C.cluster_ranges(x[:, None], masks)
-    assert ranges[:3, 0].tolist() == [[1.0, 1.0], [4.0, 4.0], [9.0, 9.0]]
-    assert np.isnan(ranges[3:]).all()
+    assert ranges[2:, 0].tolist() == [[1.0, 1.0], [4.0, 4.0], [9.0, 9.0]]
+    assert np.isnan(ranges[:2]).all()
+    assert C.cluster_masks(x[:, None], 0).shape == (0, 7, 1)
 
 
 def test_clusters_are_deterministic_for_a_seed(acts):

@@ -261,18 +261,30 @@ def test_effects_pool_the_seeds():
     assert first.index.tolist() == ["top excess IoU", "random", "top attribution", "top excess IoU − random",
                                     "top attribution − random"]
     assert (first["seeds"] == 2).all()
-    # equal within-seed variances: the pooled estimate is the mean of the seeds' (draws averaged first)
-    want = {"top excess IoU": -0.4, "random": -0.125, "top attribution": -0.8,
-            "top excess IoU − random": (-0.35 - 0.2) / 2, "top attribution − random": (-0.75 - 0.6) / 2}
-    for what, value in want.items():
-        assert first.loc[what, "estimate"] == pytest.approx(value), what
-    pooled = replicates.pool(np.array([-0.35, -0.2]), np.array([0.03, 0.03]), seeds=[0, 1])
-    assert first.loc["top excess IoU − random", ["ci_low", "ci_high"]].tolist() == pytest.approx(
-        [pooled["ci_low"], pooled["ci_high"]])
+    # per seed, the random sets' figure is the mean over draws, its variance the draws' mean variance plus the
+    # spread between the draws over their number: seed 0 (−0.15, 0.02 + 0.005/2), seed 1 (−0.1, 0.02 + 0.02/2)
+    random = {0: (-0.15, 0.0225), 1: (-0.1, 0.03)}
+    own = {"top excess IoU": {0: -0.5, 1: -0.3}, "top attribution": {0: -0.9, 1: -0.7}}
+
+    def pooled(estimates, variances):
+        return replicates.pool(np.array(estimates), np.array(variances), seeds=[0, 1])
+
+    want = {"top excess IoU": pooled([-0.5, -0.3], [0.01, 0.01]),
+            "random": pooled([random[0][0], random[1][0]], [random[0][1], random[1][1]]),
+            "top attribution": pooled([-0.9, -0.7], [0.01, 0.01])}
+    for r in ("top excess IoU", "top attribution"):
+        want[f"{r} − random"] = pooled([own[r][s] - random[s][0] for s in (0, 1)],
+                                       [0.01 + random[s][1] for s in (0, 1)])
+    for what, p in want.items():
+        assert first.loc[what, ["estimate", "ci_low", "ci_high"]].tolist() == pytest.approx(
+            [p["estimate"], p["ci_low"], p["ci_high"]]), what
+    # leaving the draws' spread out would give a narrower interval for the random sets
+    narrow = pooled([-0.15, -0.1], [0.02, 0.02])
+    assert first.loc["random", "ci_high"] - first.loc["random", "ci_low"] > narrow["ci_high"] - narrow["ci_low"]
     assert (first["ci_low"] < first["estimate"]).all() and (first["estimate"] < first["ci_high"]).all()
     second = out[out["group"] == 1].set_index("comparison")
-    assert second.loc["random", "estimate"] == pytest.approx(10 - 0.125)
-    assert second.loc["top excess IoU − random", "estimate"] == pytest.approx(-0.275)
+    assert second.loc["top excess IoU − random", "estimate"] == pytest.approx(
+        first.loc["top excess IoU − random", "estimate"])  # every delta + 10: the differences stay
 
 
 def test_effects_of_a_single_seed_are_its_own_figures():
@@ -281,7 +293,7 @@ def test_effects_of_a_single_seed_are_its_own_figures():
     assert out.loc["random", "estimate"] == pytest.approx(-0.1)
     diff = out.loc["top attribution − random"]
     assert diff["estimate"] == pytest.approx(-0.6)
-    half = 1.959963984540054 * np.sqrt(0.01 + 0.02)  # the variances add
+    half = 1.959963984540054 * np.sqrt(0.01 + 0.02 + 0.02 / 2)  # the variances add, the draws' spread included
     assert [diff["ci_low"], diff["ci_high"]] == pytest.approx([-0.6 - half, -0.6 + half])
     without_random = R.effects(_frame(seeds=(1,)).query("ranking != 'random'"))
     assert sorted(set(without_random["comparison"])) == ["top attribution", "top excess IoU"]

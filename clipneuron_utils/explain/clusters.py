@@ -16,8 +16,9 @@ K = 5  # clusters per neuron (La Rosa et al.'s default)
 
 
 def cluster_labels(values: np.ndarray, k: int = K, *, seed: int = 0) -> np.ndarray:
-    """Cluster of each value (0 … k−1, by centre, lowest first) from 1-D k-means on one neuron's activations;
-    fewer than k distinct values give that many clusters."""
+    """Cluster of each value (0 … k−1, by centre, lowest first) from 1-D k-means on one neuron's activations; the
+    highest cluster is always k − 1 (fewer distinct values than k, or an empty cluster, leave the lowest numbers
+    empty)."""
     import warnings
 
     from scipy.cluster.vq import kmeans2
@@ -25,13 +26,15 @@ def cluster_labels(values: np.ndarray, k: int = K, *, seed: int = 0) -> np.ndarr
     x = np.asarray(values, dtype=np.float64).reshape(-1, 1)
     n = min(int(k), np.unique(x).size)
     if n <= 1:
-        return np.zeros(len(x), dtype=np.int8)
+        return np.full(len(x), max(int(k) - 1, 0), dtype=np.int8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an empty cluster: the neuron simply has fewer
         centres, labels = kmeans2(x, n, minit="++", seed=seed)
     used = np.unique(labels)
     rank = np.empty(n, dtype=np.int64)
-    rank[used] = np.argsort(np.argsort(centres.ravel()[used]))  # numbered by centre over the clusters used
+    # numbered by centre over the clusters used, from the top: the highest is always k − 1, and a neuron with
+    # fewer clusters leaves its lowest numbers empty
+    rank[used] = np.argsort(np.argsort(centres.ravel()[used])) + (int(k) - len(used))
     return rank[labels].astype(np.int8)
 
 
@@ -39,10 +42,12 @@ def cluster_masks(acts: np.ndarray, k: int = K, *, seed: int = 0) -> np.ndarray:
     """(k, sentences, neurons) boolean masks: cluster c of each neuron (all False where a neuron has fewer
     than c + 1 clusters)."""
     acts = np.asarray(acts)
-    out = np.zeros((k, acts.shape[0], acts.shape[1]), dtype=bool)
+    out = np.zeros((max(int(k), 0), acts.shape[0], acts.shape[1]), dtype=bool)
+    if k < 1:
+        return out
     for j in range(acts.shape[1]):
         labels = cluster_labels(acts[:, j], k, seed=seed)
-        for c in range(int(labels.max()) + 1):
+        for c in np.unique(labels):
             out[c, :, j] = labels == c
     return out
 

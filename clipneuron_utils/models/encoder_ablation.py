@@ -86,7 +86,7 @@ def attributions(source: NeuronSource, heads: list, premises: Sequence[str], hyp
             # the other sentence's features first: its own pass must not run under these hooks
             other = torch.from_numpy(features(source, hypotheses[start:stop] if side == 0 else premises[start:stop]))
             with Hooks(source.layers, edit=start_graph) as hooks, torch.enable_grad():
-                emb = source.embed(list(texts))
+                emb = source.embed(list(texts)).cpu()  # the heads run on the CPU; the move keeps the graph
                 for out in hooks.outputs:
                     out.retain_grad()
                 u, v = (emb, other) if side == 0 else (other, emb)

@@ -44,12 +44,13 @@ def minilm_source(model, name: str, identity: dict) -> NeuronSource:
     import torch
 
     bert = model[0].auto_model
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers < 6: tokenize
     bert.requires_grad_(False)  # frozen: an attribution needs gradients of activations, never of weights
     layers = [block.intermediate for block in bert.encoder.layer]
     device = next(bert.parameters()).device
 
     def run(sentences):
-        features = model.preprocess(list(sentences))
+        features = prepare(list(sentences))
         ids, mask = features["input_ids"].to(device), features["attention_mask"].to(device)
         extra = {"token_type_ids": features["token_type_ids"].to(device)} if "token_type_ids" in features else {}
         bert(input_ids=ids, attention_mask=mask, **extra)
@@ -59,7 +60,7 @@ def minilm_source(model, name: str, identity: dict) -> NeuronSource:
         return own
 
     def embed(sentences):
-        features = {k: v.to(device) if hasattr(v, "to") else v for k, v in model.preprocess(list(sentences)).items()}
+        features = {k: v.to(device) if hasattr(v, "to") else v for k, v in prepare(list(sentences)).items()}
         return model(features)["sentence_embedding"]
 
     return NeuronSource(name, layers, run, identity, int(bert.config.intermediate_size), embed)

@@ -37,10 +37,11 @@ def _sets(rows: pd.DataFrame, layers: list[int], width: int, scores: list[np.nda
 
 
 def run(profile: str, book, name: str, rows: pd.DataFrame, *, k: int, n_pairs: int, draws: int, groups: int,
-        seed: int) -> pd.DataFrame:
+        seed: int, device: str = "cpu") -> pd.DataFrame:
     """One row per layer group, ranking, draw and head seed: ``delta`` (mean gold-margin change over the sampled
     pairs, in SDs of the intact margin) and ``var`` (its within-seed variance). ``rows``: the model's real,
-    explained neurons at one regime and length (``layer``, ``neuron``, ``excess_iou``)."""
+    explained neurons at one regime and length (``layer``, ``neuron``, ``excess_iou``); ``device``: where the
+    encoder runs (the heads read its features on the CPU; not part of the cache key)."""
     from ..models import encoder_ablation as A
     from ..models.heads import label_ids
 
@@ -60,7 +61,7 @@ def run(profile: str, book, name: str, rows: pd.DataFrame, *, k: int, n_pairs: i
             discard(path)
     from tqdm.auto import tqdm
 
-    source = encoder_units.neuron_source(book.registry, name, seed=seed)
+    source = encoder_units.neuron_source(book.registry, name, seed=seed, device=device)
     premises, hypotheses = list(sample["premise"]), list(sample["hypothesis"])
     gold = label_ids(sample)
     heads = [book.trained[name, s] for s in seeds]
@@ -89,8 +90,11 @@ def effects(frame: pd.DataFrame) -> pd.DataFrame:
     """Per model, layer group and comparison (each ranking's change, and top excess IoU − random, top
     attribution − random, per seed), pooled over the heads' seeds (:func:`~..stats.replicates.pool`)."""
     rows = []
+    # a ranking with several draws (random sets): its per-seed figure is the mean over draws, whose variance adds
+    # the spread between the draws (which neurons were drawn) to the pairs' own (the mean of their variances)
     per_seed = frame.groupby(["model", "group", "layers", "ranking", "seed"], sort=False).agg(
-        delta=("delta", "mean"), var=("var", "mean")).reset_index()
+        delta=("delta", "mean"), var=("var", "mean"), spread=("delta", "var"), draws=("delta", "size")).reset_index()
+    per_seed["var"] = per_seed["var"] + per_seed["spread"].fillna(0.0) / per_seed["draws"]
     for (model, group, layers), part in per_seed.groupby(["model", "group", "layers"], sort=False):
         wide = part.pivot(index="seed", columns="ranking", values=["delta", "var"])
         comparisons = {r: (wide["delta"][r], wide["var"][r]) for r in RANKINGS if r in wide["delta"]}
@@ -104,3 +108,12 @@ def effects(frame: pd.DataFrame) -> pd.DataFrame:
                          "estimate": pooled["estimate"], "ci_low": pooled["ci_low"], "ci_high": pooled["ci_high"],
                          "seeds": pooled["k"]})
     return pd.DataFrame(rows)
+
+
+def effect_lines(effects: pd.DataFrame) -> list[str]:
+    """The summary box's sentence per model, layer group and comparison with random neurons."""
+    if not len(effects):
+        return []
+    return [f"Ablation, {r['model']} layers {r['layers']}, {r['comparison']}: {r['estimate']:+.4f} SD "
+            f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] ({r['seeds']} heads)."
+            for _, r in effects[effects["comparison"].str.endswith("− random")].iterrows()]

@@ -19,7 +19,7 @@ from . import caches
 RANDOM_MINILM = "minilm-random"
 PLANTED_SCALE = 3.0  # a planted neuron: its word's indicator × this + its real neuron's standardised values,
 NOISE_CUT = 1.5  # cut at ± this many SDs
-VERSION = 2  # of the explanations' cache: 2, each planted neuron's noise from a real neuron
+VERSION = 3  # of the explanations' cache: 2, planted noise from real neurons only; 3, the top cluster always numbered K
 
 
 def regime_label(regime) -> str:

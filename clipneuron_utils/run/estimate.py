@@ -161,6 +161,15 @@ def shorter_with(row: Row, values: dict, device: str) -> list[str]:
             "max_epochs", 20) > 1 else []) + gpu
     if stage.startswith("encode with"):
         return gpu + ["nothing per run: the feature cache keeps the features for every later run, seed and profile"]
+    if row.chapter == "12":  # the encoders' own neurons
+        if stage.endswith("clusters and search"):
+            knobs = ["-p neuron_sentences=N", "-p neurons_per_layer=N" if not stage.startswith("minilm-random")
+                     else "-p control_neurons_per_layer=N"]
+            return knobs + (["-p n_clusters=N"] if values.get("n_clusters", 5) > 2 else [])
+        if stage.endswith("neuron activations"):
+            return gpu + ["-p neuron_sentences=N"]
+        if stage.endswith("encoder ablation"):
+            return gpu + ["-p encoder_ablation_pairs=N"]
     if stage in ("beam search", "matched null", "search with every concept (comparison)", "comparison searches"):
         from ..explain.parallel import resolve_jobs
 

@@ -79,7 +79,8 @@ def kind_shares(rows: pd.DataFrame, length: int) -> pd.DataFrame:
     keys = ["model", "layer", "regime", "neuron"]
     one = sel[sel["max_length"] == 1].set_index(keys)
     longest = sel[sel["max_length"] == length].set_index(keys)
-    both = one[["formula", "excess_iou"]].join(longest[["excess_iou"]], rsuffix="_long", how="inner")
+    both = one[["formula", "excess_iou"]].join(longest[["excess_iou"]].rename(columns={"excess_iou": "excess_iou_long"}),
+                                               how="inner")
     gain = both["excess_iou_long"] - both["excess_iou"]
     composed = (gain >= COMPOSITION_GAIN) | np.isclose(gain, COMPOSITION_GAIN)  # the bound itself counts
     kinds = both["formula"].map(formula_kind).where(~composed, "compositional")
@@ -124,8 +125,28 @@ def cluster_coverage(rows: pd.DataFrame, length: int, margin: float = 0.0) -> pd
     if not len(sel):
         return pd.DataFrame(columns=["model", "layer", "clusters explained", "sentences covered"])
     sel = sel.assign(ok=sel["explained"].astype(bool) & (sel["excess_iou"] > margin))
-    per_neuron = sel.groupby(["model", "layer", "neuron"]).apply(
-        lambda g: pd.Series({"clusters explained": int(g["ok"].sum()),
-                             "sentences covered": float(g.loc[g["ok"], "n_fires"].sum() / max(g["n_fires"].sum(), 1))}),
-        include_groups=False)
-    return per_neuron.groupby(["model", "layer"]).mean().reset_index()
+    sel = sel.assign(covered=sel["n_fires"].where(sel["ok"], 0))
+    keys = ["model", "layer", "neuron"]
+    per_neuron = sel.groupby(keys).agg(explained=("ok", "sum"), covered=("covered", "sum"), total=("n_fires", "sum"))
+    per_neuron["clusters explained"] = per_neuron["explained"].astype(float)
+    per_neuron["sentences covered"] = per_neuron["covered"] / per_neuron["total"].clip(lower=1)
+    return per_neuron.groupby(["model", "layer"])[["clusters explained", "sentences covered"]].mean().reset_index()
+
+
+def against_control_lines(summary: pd.DataFrame, kinds: pd.DataFrame, model: str, control: str, regime: str,
+                          length: int) -> list[str]:
+    """The summary box's sentences on ``model`` against its random-weight ``control``: the layers whose mean excess
+    IoU interval lies above the control's, and the share of neurons best explained by one word, per layer."""
+    side = against_control(summary, model, control, regime, length)
+    above = side.loc[side["excess_low"] > side["excess_high (control)"], "layer"].tolist()
+    word = kinds[(kinds["model"] == model) & (kinds["regime"] == regime)].sort_values("layer")
+    return [f"Layers where {model}'s mean excess IoU at {regime} lies above its random-weight control's (95 % "
+            f"intervals apart): {', '.join(map(str, above)) or 'none'} of {len(side)}.",
+            f"Share of {model}'s neurons at {regime} best explained by one word (not compositional), by layer: "
+            + ", ".join(f"{v:.0%}" for v in word["word"]) + "."]
+
+
+def recovery_lines(recovery: pd.DataFrame) -> list[str]:
+    """The summary box's sentence per model and regime on the planted neurons."""
+    return [f"Planted neurons, {r['model']} at {r['regime']}: {r['recovered']} of {r['planted']} recovered."
+            for _, r in recovery.iterrows()]
