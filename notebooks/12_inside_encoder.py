@@ -88,7 +88,8 @@ book = run.open_book(profile, data_source, train_splits, probe_split, data_dir, 
                      seed=seed, seeds=seeds, lstm_seeds=lstm_seeds, control_seeds=control_seeds,
                      lstm_shuffled_seeds=lstm_shuffled_seeds)
 alphas = parameters.check_neuron_alphas(neuron_alphas)
-sentences = encoder_units.sample_sentences(distinct_sentences(book.pairs.probe), neuron_sentences, seed=seed)
+every_sentence = distinct_sentences(book.pairs.probe)
+sentences = encoder_units.sample_sentences(every_sentence, neuron_sentences, seed=seed)
 concepts = sentence_concepts(sentences, vocab_size)
 names = encoder_units.check_models(book.registry)
 is_trained = encoder_units.attach_trained(book.registry)
@@ -136,7 +137,7 @@ ablation = encoder_ablation.effects(found) if len(found) else pd.DataFrame()
 
 # %% tags=["hide-input"]
 control = encoder_units.RANDOM_MINILM
-n_all = len(distinct_sentences(book.pairs.probe))
+n_all = len(every_sentence)
 lines = [f"{len(sentences):,} of the {n_all:,} distinct probe sentences" + (" (a seeded sample)" if len(sentences) < n_all else "")
          + f"; {concepts.n_concepts:,} concepts (words and tags)."]
 for name in names:

@@ -216,9 +216,13 @@ def test_attributions_add_over_heads_and_pairs(clip_src):
     one = A.attributions(source, [h1], PREMISES, HYPOTHESES, GOLD, fills)
     two = A.attributions(source, [h2], PREMISES, HYPOTHESES, GOLD, fills)
     chunked = A.attributions(source, [h1, h2], PREMISES, HYPOTHESES, GOLD, fills, batch_size=3)
+    # the caller's intact features of the other side give the same attributions as encoding it again per batch
+    given = A.attributions(source, [h1, h2], PREMISES, HYPOTHESES, GOLD, fills, batch_size=3,
+                           intact=(A.features(source, PREMISES), A.features(source, HYPOTHESES)))
     for layer in range(source.n_layers):
         np.testing.assert_allclose(both[layer], one[layer] + two[layer], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(chunked[layer], both[layer], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(given[layer], chunked[layer], rtol=1e-4, atol=1e-5)
     # the attribution is measured from the fill
     zero_fills = [torch.zeros(source.width) for _ in range(source.n_layers)]
     assert not np.allclose(A.attributions(source, [h1], PREMISES, HYPOTHESES, GOLD, zero_fills)[0], one[0])

@@ -70,11 +70,17 @@ def head_margins(head, u: np.ndarray, v: np.ndarray, gold: np.ndarray) -> np.nda
 
 
 def attributions(source: NeuronSource, heads: list, premises: Sequence[str], hypotheses: Sequence[str],
-                 gold: np.ndarray, fills: list, *, batch_size: int = 64) -> list[np.ndarray]:
+                 gold: np.ndarray, fills: list, *, batch_size: int = 64, intact: tuple | None = None) -> list[np.ndarray]:
     """Per layer, each neuron's Σ over pairs, heads and token positions of (activation − fill) × ∂(gold margin)/
     ∂activation: the first-order loss of the summed gold margin when the neuron is held at its fill (larger:
-    holding it costs more)."""
+    holding it costs more). ``intact``: the premises' and hypotheses' intact :func:`features`, when the caller
+    has them (else each batch's other side is encoded here)."""
     import torch
+
+    def other_side(side: int, start: int, stop: int) -> np.ndarray:
+        if intact is not None:
+            return intact[1 - side][start:stop]
+        return features(source, hypotheses[start:stop] if side == 0 else premises[start:stop])
 
     totals = [np.zeros(source.width) for _ in source.layers]
     for start in range(0, len(premises), batch_size):
@@ -84,7 +90,7 @@ def attributions(source: NeuronSource, heads: list, premises: Sequence[str], hyp
             # later layer's output depends on it (the path through later MLPs is kept)
             start_graph = lambda layer, out: out if out.requires_grad else out.detach().requires_grad_()  # noqa: E731
             # the other sentence's features first: its own pass must not run under these hooks
-            other = torch.from_numpy(features(source, hypotheses[start:stop] if side == 0 else premises[start:stop]))
+            other = torch.from_numpy(np.ascontiguousarray(other_side(side, start, stop)))
             with Hooks(source.layers, edit=start_graph) as hooks, torch.enable_grad():
                 emb = source.embed(list(texts)).cpu()  # the heads run on the CPU; the move keeps the graph
                 for out in hooks.outputs:

@@ -68,7 +68,7 @@ def run(profile: str, book, name: str, rows: pd.DataFrame, *, k: int, n_pairs: i
     fills = A.mean_fills(source, list(dict.fromkeys(premises + hypotheses)))
     u0, v0 = A.features(source, premises), A.features(source, hypotheses)
     intact = [A.head_margins(h, u0, v0, gold) for h in heads]
-    scores = A.attributions(source, heads, premises, hypotheses, gold, fills)
+    scores = A.attributions(source, heads, premises, hypotheses, gold, fills, intact=(u0, v0))
     rng = np.random.default_rng(seed)
     out = []
     plan = [(g, s) for g, layers in enumerate(layer_groups(source.n_layers, groups))

@@ -165,9 +165,10 @@ def accuracy_table(book, baselines: dict, easy: np.ndarray | None) -> pd.DataFra
             row["hypothesis only"] = shown(pooled_b)
             row["full − hypothesis only"] = shown(replicates.mover_difference(pooled_full, pooled_b), signed=True)
         if easy is not None:
+            right = [trained.probe_outputs(book.profile, e, book.pairs.probe, seed=s)["predictions"] == gold
+                     for s in book.seeds(e)]  # each seed's outputs read once, for both splits
             for name, sel in (("on easy pairs", easy), ("on hard pairs", ~easy)):
-                correct = [int((trained.probe_outputs(book.profile, e, book.pairs.probe, seed=s)["predictions"][sel]
-                                == gold[sel]).sum()) for s in book.seeds(e)]
+                correct = [int(r[sel].sum()) for r in right]
                 row[f"full model {name}"] = shown(replicates.proportion(correct, [int(sel.sum())] * len(correct),
                                                                          seeds=book.seeds(e)))
         rows.append(row)
