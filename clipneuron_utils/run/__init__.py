@@ -29,7 +29,7 @@ EXPORTS = {
         "Book", "open_book",
     ),
     "caches": (
-        "ENCODINGS", "tokens_key", "probe_concepts", "search_results", "null_draws", "matched_null",
+        "ENCODINGS", "tokens_key", "probe_concepts", "cached_frame", "search_results", "null_draws", "matched_null",
         "save_latest_search", "latest_search", "check_encodings", "check_search_vocab",
     ),
 }

@@ -63,6 +63,21 @@ def probe_concepts(profile: str, probe: pd.DataFrame, vocab_size: int, encoding:
     return concepts
 
 
+def cached_frame(path: Path, what: str) -> pd.DataFrame | None:
+    """The frame :func:`~clipneuron_utils.artifacts.save_frame` left at ``path`` ("cache hit: ``what``"), or None
+    when there is none; a damaged one is discarded (its notice printed) and gives None, so it is made again."""
+    if not path.is_file():
+        return None
+    try:
+        frame = load_frame(path)
+    except CorruptArtifactError as exc:
+        print(exc.notice())
+        discard(path)
+        return None
+    print(f"cache hit: {what}")
+    return frame
+
+
 def search_results(profile: str, encoder: str, encoding: str, neuron_masks: np.ndarray, concepts: Concepts,
                    *, activations_key: str, n_jobs: int = 1, **search_params) -> pd.DataFrame:
     """``beam_search_by_length`` for one encoder × encoding, cached by activations, concepts and parameters.
@@ -74,14 +89,7 @@ def search_results(profile: str, encoder: str, encoding: str, neuron_masks: np.n
     key = cache_key(activations_key, concepts.encoding, concepts.names, concepts.masks.indptr, concepts.masks.indices,
                     sorted(search_params.items()))
     cached = run_dir(profile, "search", "cache") / f"{encoder}-{encoding}-{key}.pkl"
-    results = None
-    if cached.is_file():
-        try:
-            results = load_frame(cached)
-            print(f"cache hit: search results for {encoder} × {encoding}")
-        except CorruptArtifactError as exc:
-            print(exc.notice())
-            discard(cached)
+    results = cached_frame(cached, f"search results for {encoder} × {encoding}")
     if results is None:
         results = beam_search_by_length(neuron_masks, concepts, n_jobs=n_jobs, **search_params)
         save_frame(cached, results)

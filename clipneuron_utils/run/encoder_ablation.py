@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..artifacts import CorruptArtifactError, cache_key, discard, load_frame, run_dir, save_frame
+from ..artifacts import cache_key, run_dir, save_frame
 from ..stats import replicates
-from . import encoder_units
+from . import caches, encoder_units
 
 RANKINGS = ("top excess IoU", "random", "top attribution")
 
@@ -52,13 +52,9 @@ def run(profile: str, book, name: str, rows: pd.DataFrame, *, k: int, n_pairs: i
                     list(sample["pair_id"]), rows[["layer", "neuron", "excess_iou"]].to_numpy().tolist(), k, draws,
                     groups, seed, seeds)
     path = run_dir(profile, "encoder_neurons", "ablation") / f"{name}-{key}.pkl"
-    if path.is_file():
-        try:
-            print(f"cache hit: {name} encoder ablation")
-            return load_frame(path)
-        except CorruptArtifactError as exc:
-            print(exc.notice())
-            discard(path)
+    found = caches.cached_frame(path, f"{name} encoder ablation")
+    if found is not None:
+        return found
     from tqdm.auto import tqdm
 
     source = encoder_units.neuron_source(book.registry, name, seed=seed, device=device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..artifacts import CorruptArtifactError, cache_key, discard, load_array, load_frame, run_dir, save_array, save_frame
+from ..artifacts import CorruptArtifactError, cache_key, discard, load_array, run_dir, save_array, save_frame
 from ..explain import clusters as C
 from ..explain.search import beam_search_by_length, threshold_activations, top_count
 from . import caches
@@ -156,13 +156,9 @@ def explain_model(profile: str, name: str, layers: list[np.ndarray], concepts, *
                     concepts.masks.indices, sorted(map(float, alphas)), k, per_layer, planted_per_alpha, seed,
                     sorted(params.items()), PLANTED_SCALE, NOISE_CUT, VERSION)
     path = run_dir(profile, "encoder_neurons", "explanations") / f"{name}-{key}.pkl"
-    if path.is_file():
-        try:
-            print(f"cache hit: {name} neuron explanations")
-            return load_frame(path)
-        except CorruptArtifactError as exc:
-            print(exc.notice())
-            discard(path)
+    found = caches.cached_frame(path, f"{name} neuron explanations")
+    if found is not None:
+        return found
     from tqdm.auto import tqdm
 
     frames = []
