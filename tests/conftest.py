@@ -57,3 +57,33 @@ def pytest_collection_modifyitems(config, items):
     except (OSError, ValueError, KeyError):  # the stats run that writes it: keep pytest's order
         return
     items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of tiny encoder batches: two threads on a busy two-core machine mostly wait
+    (OMP_NUM_THREADS set keeps the encoders' ``use_all_cores`` from raising it again)."""
+    import torch
+
+    before = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")
+        torch.set_num_threads(1)
+        yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def minilm_encoder():
+    """MiniLM with its bundled weights, on the CPU (loaded once per module)."""
+    from clipneuron_utils.models.minilm import MiniLMEncoder
+
+    return MiniLMEncoder(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    """The tiny, untrained CLIP text tower of the smoke profile, on the CPU (built once per module)."""
+    from clipneuron_utils.models.clip import ClipTextEncoder, register_tiny_config
+
+    return ClipTextEncoder(register_tiny_config(), "untrained", device="cpu")

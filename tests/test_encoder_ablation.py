@@ -20,33 +20,19 @@ HYPOTHESES = ["An animal moves.", "Nobody plays.", "A person performs music on a
 GOLD = np.array([0, 2, 0, 1])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: these batches are tiny, and two threads on a busy two-core machine mostly wait
-    (OMP_NUM_THREADS set keeps the encoders' ``use_all_cores`` from raising it again)."""
-    before = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", "1")
-        torch.set_num_threads(1)
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def clip_src():
-    from clipneuron_utils.models.clip import ClipTextEncoder, register_tiny_config
-
-    encoder = ClipTextEncoder(register_tiny_config(), "untrained", device="cpu")
-    src = N.clip_source(encoder, "clip", {})
-    src.consumers = [block.mlp.c_proj for block in encoder.model.transformer.resblocks]  # reads each GELU output
+def clip_src(tiny_clip):
+    src = N.clip_source(tiny_clip, "clip", {})
+    src.consumers = [block.mlp.c_proj for block in tiny_clip.model.transformer.resblocks]  # reads each GELU output
     return src
 
 
 @pytest.fixture(scope="module")
-def minilm_src():
-    from clipneuron_utils.models.minilm import MiniLMEncoder
-
-    model = MiniLMEncoder(device="cpu").model
+def minilm_src(minilm_encoder):
+    model = minilm_encoder.model
     src = N.minilm_source(model, "minilm", {})
     src.consumers = [block.output.dense for block in model[0].auto_model.encoder.layer]  # reads each GELU output
     return src

@@ -14,23 +14,12 @@ SENTENCES = ["A dog runs.", "Two men are playing football in a big green park on
 F16 = dict(rtol=2e-3, atol=2e-3)  # float16 output (about 3 significant digits) and float32 batch noise
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: these batches are tiny, and two threads on a busy two-core machine mostly wait
-    (OMP_NUM_THREADS set keeps the encoders' ``use_all_cores`` from raising it again)."""
-    before = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", "1")
-        torch.set_num_threads(1)
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    from clipneuron_utils.models.minilm import MiniLMEncoder
-
-    return MiniLMEncoder(device="cpu")
+def minilm(minilm_encoder):
+    return minilm_encoder
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +28,8 @@ def minilm_src(minilm):
 
 
 @pytest.fixture(scope="module")
-def clip():
-    from clipneuron_utils.models.clip import ClipTextEncoder, register_tiny_config
-
-    return ClipTextEncoder(register_tiny_config(), "untrained", device="cpu")
+def clip(tiny_clip):
+    return tiny_clip
 
 
 @pytest.fixture(scope="module")
