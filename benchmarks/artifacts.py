@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 
 from clipneuron_utils import run
 from clipneuron_utils.explain import regime
-from clipneuron_utils.run import artifact_tests, hypothesis_only, parameters, profiles, regimes, trained
+from clipneuron_utils.run import artifact_tests, hypothesis_only, parameters, regimes, trained
 from clipneuron_utils.stats import annotation_artifacts, claims
+
+from stages import Stages, chapter_values
 
 BUDGET_S = 300.0  # issue 33: no more than 5 minutes added to make book PROFILE=offline
 CHAPTER = Path(__file__).resolve().parents[1] / "notebooks" / "11_artifacts.py"
@@ -33,16 +34,9 @@ def main() -> None:
     parser.add_argument("--profile", default="offline")
     args = parser.parse_args()
 
-    declared = {name: p.default for name, p in parameters.read_parameters(CHAPTER).items()}
-    values = {**declared, **{k: v for k, v in profiles.load_profile(args.profile).items() if k in declared}}
-    stages: list[tuple[str, float]] = []
-
-    def timed(label, work):
-        t0 = time.perf_counter()
-        out = work()
-        stages.append((label, time.perf_counter() - t0))
-        print(f"  {label}: {stages[-1][1]:.1f} s", flush=True)
-        return out
+    values = chapter_values(CHAPTER, args.profile)
+    stages = Stages()
+    timed = stages.timed
 
     book = timed("open the book (pairs, search, registry)", lambda: run.open_book(
         args.profile, values["data_source"], values["train_splits"], values["probe_split"], values.get("data_dir", ""),
@@ -71,7 +65,7 @@ def main() -> None:
     timed(f"H1 and H2 on {len(book.models)} models with their seeds", lambda: artifact_tests.run(
         book, artifact_tests.explained_units(rows, book.weights), artifacts, easy, draws=values["permutation_draws"],
         sets=values["random_sets"], seed=values["seed"]))
-    total = sum(s for _, s in stages)
+    total = sum(s for _, s in stages.seconds)
     print(f"chapter 11_artifacts from scratch: {total:.1f} s = {total / 60:.1f} min ({total / BUDGET_S:.0%} of the "
           "5-minute budget; the kernel's start, the cards and the charts add about 20 s)")
 

@@ -23,8 +23,10 @@ import numpy as np
 from clipneuron_utils.data import corpus
 from clipneuron_utils.explain import edits, regime
 from clipneuron_utils import run
-from clipneuron_utils.run import interventions, parameters, profiles, regimes
+from clipneuron_utils.run import interventions, regimes
 from clipneuron_utils.stats import claims
+
+from stages import chapter_values
 
 BUDGET_S = 480.0  # issues 20 and 31: chapter 10's causal tests stay within 8 minutes of make book PROFILE=offline
 CHAPTER = Path(__file__).resolve().parents[1] / "notebooks" / "10_causal.py"
@@ -57,8 +59,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=None, help="default: every model chapter 5 searched")
     args = parser.parse_args()
 
-    declared = {name: p.default for name, p in parameters.read_parameters(CHAPTER).items()}
-    values = {**declared, **{k: v for k, v in profiles.load_profile(args.profile).items() if k in declared}}
+    values = chapter_values(CHAPTER, args.profile)
     pairs = corpus.load_pairs(values["data_source"], values["train_splits"], values["probe_split"],
                               values.get("data_dir") or None, n_synthetic_train=values["n_synthetic_train"],
                               n_synthetic_probe=values["n_synthetic_probe"], seed=values["seed"])

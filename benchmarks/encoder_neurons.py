@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,10 @@ import numpy as np
 from clipneuron_utils import run
 from clipneuron_utils.explain import clusters
 from clipneuron_utils.explain.sentence_concepts import distinct_sentences, sentence_concepts
-from clipneuron_utils.run import encoder_ablation, encoder_units, parameters, profiles
+from clipneuron_utils.run import encoder_ablation, encoder_units, parameters
 from clipneuron_utils.stats import encoder_explanations as X
+
+from stages import Stages, chapter_values
 
 BUDGET_S = 900.0  # issue 32: no more than 15 minutes added to make book PROFILE=offline
 CHAPTER = Path(__file__).resolve().parents[1] / "notebooks" / "12_inside_encoder.py"
@@ -51,16 +52,9 @@ def main() -> None:
     parser.add_argument("--profile", default="offline")
     args = parser.parse_args()
 
-    declared = {name: p.default for name, p in parameters.read_parameters(CHAPTER).items()}
-    v = {**declared, **{k: x for k, x in profiles.load_profile(args.profile).items() if k in declared}}
-    stages: list[tuple[str, float]] = []
-
-    def timed(label, work):
-        t0 = time.perf_counter()
-        out = work()
-        stages.append((label, time.perf_counter() - t0))
-        print(f"  {label}: {stages[-1][1]:.1f} s", flush=True)
-        return out
+    v = chapter_values(CHAPTER, args.profile)
+    stages = Stages()
+    timed = stages.timed
 
     book = run.open_book(args.profile, v["data_source"], v["train_splits"], v["probe_split"], v.get("data_dir", ""),
                          v["n_synthetic_train"], v["n_synthetic_probe"], seed=v["seed"])
@@ -97,7 +91,7 @@ def main() -> None:
                     args.profile, book, name, explained, k=v["encoder_ablation_k"], n_pairs=v["encoder_ablation_pairs"],
                     draws=v["encoder_ablation_draws"], groups=3, seed=v["seed"]))
     # the one-layer stages are measured again inside each model's whole search
-    total = sum(s for label, s in stages if "k-means of one layer" not in label and " layer 0, " not in label)
+    total = sum(s for label, s in stages.seconds if "k-means of one layer" not in label and " layer 0, " not in label)
     print(f"chapter 12_inside_encoder from scratch: {total:.1f} s = {total / 60:.1f} min ({total / BUDGET_S:.0%} of the "
           "15-minute budget; the kernel's start, the cards and the charts add about 30 s)")
 
