@@ -95,12 +95,25 @@ def hypothesis_words(formula) -> set[str]:
     return found
 
 
+def _named(units: pd.DataFrame, artifacts: dict[str, list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(names, pushed)``: per unit and class (in :data:`LABELS` order), whether the unit's formula names an
+    artifact word of that class; and the index of the class each unit pushes to (−1: not one of the labels)."""
+    check_columns(units, ["formula", "pushed"], "units")
+    sets = [set(artifacts.get(c, ())) for c in LABELS]
+    names = np.array([[bool(hypothesis_words(f) & words) for words in sets] for f in units["formula"]],
+                     dtype=bool).reshape(len(units), len(LABELS))
+    index = {c: j for j, c in enumerate(LABELS)}
+    return names, np.array([index.get(c, -1) for c in units["pushed"]], dtype=np.int64)
+
+
+def _own_class_named(names: np.ndarray, pushed: np.ndarray) -> np.ndarray:
+    """Per unit, whether it names an artifact word of the class at ``pushed`` (never for −1)."""
+    return np.where(pushed >= 0, names[np.arange(len(pushed)), np.maximum(pushed, 0)], False)
+
+
 def detectors(units: pd.DataFrame, artifacts: dict[str, list[str]]) -> np.ndarray:
     """Whether each unit (``formula``, ``pushed``: the class it pushes to) names an artifact word of its class."""
-    check_columns(units, ["formula", "pushed"], "units")
-    sets = {c: set(w) for c, w in artifacts.items()}
-    named = [hypothesis_words(f) for f in units["formula"]]
-    return np.array([bool(words & sets.get(c, set())) for words, c in zip(named, units["pushed"])], dtype=bool)
+    return _own_class_named(*_named(units, artifacts)).astype(bool)
 
 
 def permuted_shares(units: pd.DataFrame, artifacts: dict[str, list[str]], *, draws: int = 200,
@@ -108,22 +121,11 @@ def permuted_shares(units: pd.DataFrame, artifacts: dict[str, list[str]], *, dra
     """The share of artifact detectors in each of ``draws`` shuffles of the units' classes among them (each
     formula, and how many units push to each class, kept): the null distribution of :func:`detectors`' share
     that the formulas' word frequencies alone give."""
-    check_columns(units, ["formula", "pushed"], "units")
+    names, pushed = _named(units, artifacts)
     if not len(units):
         return np.full(draws, np.nan)
-    sets = {c: set(w) for c, w in artifacts.items()}
-    named = [hypothesis_words(f) for f in units["formula"]]
-    # per unit, which classes' artifact words it names: one boolean column per class
-    names = np.array([[bool(words & sets.get(c, set())) for c in LABELS] for words in named], dtype=bool)
-    index = {c: j for j, c in enumerate(LABELS)}
-    pushed = np.array([index.get(c, -1) for c in units["pushed"]])
     rng = np.random.default_rng(seed)
-    rows = np.arange(len(units))
-    out = np.empty(draws)
-    for d in range(draws):
-        shuffled = rng.permutation(pushed)
-        out[d] = np.where(shuffled >= 0, names[rows, np.maximum(shuffled, 0)], False).mean()
-    return out
+    return np.array([_own_class_named(names, rng.permutation(pushed)).mean() for _ in range(draws)])
 
 
 def pushed_classes(weights: np.ndarray, units) -> list[str]:
